@@ -1,0 +1,34 @@
+"""The code location: every asset, check, job, schedule and resource of seeds-dag."""
+
+from dagster import Definitions
+
+from assets.ensembles import daily_emulated_ensembles
+from assets.models import trained_emulator
+from assets.schedules import daily_emulation_job, daily_emulation_schedule
+from assets.sources import operational_ensemble, physics_spinup, reforecast_shards, truth
+from assets.statistics import normalization_stats
+from assets.verification import verification_scores, verification_summary
+from resources import ComputeResource, SourceResource, StorageResource
+
+ALL_ASSETS = [
+    physics_spinup,
+    truth,
+    reforecast_shards,
+    operational_ensemble,
+    normalization_stats,
+    trained_emulator,
+    daily_emulated_ensembles,
+    verification_scores,
+    verification_summary,
+]
+
+defs = Definitions(
+    assets=ALL_ASSETS,
+    jobs=[daily_emulation_job],
+    schedules=[daily_emulation_schedule],
+    resources={
+        "storage": StorageResource(),
+        "compute": ComputeResource(),
+        "source": SourceResource(),
+    },
+)

@@ -1,0 +1,116 @@
+"""The trained emulator (SEEDS-GEE): a conditional diffusion model fitted to the reforecasts.
+
+Training checkpoints go to the store every `checkpoint_every` steps (atomically), so a killed
+materialisation resumes where it stopped; the finished model is committed as `model.pt`.
+"""
+
+
+import time
+
+import numpy as np
+import torch
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+
+from assets.inputs import open_partitions
+from assets.sources import reforecast_shards
+from assets.statistics import normalization_stats
+from resources import ComputeResource, SourceResource, StorageResource
+from seeds_dag.conventions import VARIABLES
+from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond
+from seeds_dag.networks.denoiser import DenoiserConfig
+from seeds_dag.normalization import to_normalized_array
+from seeds_dag.store import ArtifactStore
+from seeds_dag.training import TrainingConfig, model_from_checkpoint, train_diffusion
+
+EMULATOR = "trained_emulator"
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+_TRAINING = TrainingConfig()
+_DENOISER = DenoiserConfig()
+
+
+class StoreCheckpoint:
+    """A `CheckpointIO` backed by the artifact store (atomic object writes)."""
+
+    def __init__(self, store: ArtifactStore, asset: str):
+        self.store, self.asset = store, asset
+
+    def load(self) -> bytes | None:
+        if not self.store.exists_bytes(self.asset, CHECKPOINT):
+            return None
+        return self.store.read_bytes(self.asset, CHECKPOINT)
+
+    def save(self, data: bytes) -> None:
+        self.store.write_bytes(self.asset, CHECKPOINT, data)
+
+
+class EmulatorTrainingConfig(Config):
+    """Mirrors `TrainingConfig` and `DenoiserConfig`; defaults train the demo in minutes on CPU."""
+
+    steps: int = 1500
+    learning_rate: float = _TRAINING.learning_rate
+    ema_decay: float = 0.995
+    seed_counts: list[int] = list(_TRAINING.seed_counts)
+    checkpoint_every: int = _TRAINING.checkpoint_every
+    seed: int = _TRAINING.seed
+    channels: list[int] = list(_DENOISER.channels)
+    embed_dim: int = _DENOISER.embed_dim
+    attention_at_bottom: bool = _DENOISER.attention_at_bottom
+
+    def training(self, batch_size: int) -> TrainingConfig:
+        return TrainingConfig(steps=self.steps, batch_size=batch_size,
+                              learning_rate=self.learning_rate, ema_decay=self.ema_decay,
+                              seed_counts=tuple(self.seed_counts),
+                              checkpoint_every=self.checkpoint_every, seed=self.seed)
+
+    def denoiser(self) -> DenoiserConfig:
+        return DenoiserConfig(channels=tuple(self.channels), embed_dim=self.embed_dim,
+                              attention_at_bottom=self.attention_at_bottom,
+                              num_variables=len(VARIABLES))
+
+
+def load_emulator(store: ArtifactStore, lat: np.ndarray, lon: np.ndarray,
+                  device: torch.device) -> EDMPrecond:
+    """The committed emulator (EMA weights), read with torch.load(weights_only=True)."""
+    return model_from_checkpoint(store.read_bytes(EMULATOR, MODEL), lat, lon, device)
+
+
+@asset(group_name="training", deps=[reforecast_shards, normalization_stats],
+       description="SEEDS-GEE emulator: conditional EDM diffusion model of one member given K "
+       "seed members and the lead time, trained on the reforecast window (GPU when present).")
+def trained_emulator(context: AssetExecutionContext, config: EmulatorTrainingConfig,
+                     compute: ComputeResource, source: SourceResource,
+                     storage: StorageResource) -> MaterializeResult:
+    device = compute.setup()
+    store = storage.store()
+    stats = store.load_dataset("normalization_stats")
+    reforecasts = open_partitions(store, "reforecast_shards", source.reforecast_dates())
+    data = to_normalized_array(reforecasts[list(VARIABLES)].load(), stats, list(VARIABLES))
+    lead_days = reforecasts["lead_time"].values / np.timedelta64(1, "D")
+
+    def log(step: int, loss: float) -> None:
+        context.log.info(f"step {step}: loss {loss:.4f}")
+
+    start = time.perf_counter()
+    with compute.autocast(device):
+        result = train_diffusion(
+            data, lead_days, reforecasts["lat"].values, reforecasts["lon"].values,
+            config.denoiser(), EDMConfig(), config.training(compute.train_batch_size),
+            StoreCheckpoint(store, EMULATOR), device, on_log=log,
+        )
+    seconds = time.perf_counter() - start
+    store.write_bytes(EMULATOR, MODEL, store.read_bytes(EMULATOR, CHECKPOINT))
+    losses = [loss for _, loss in result.losses]
+    window = max(1, len(losses) // 20)
+    smoothed = [float(np.mean(losses[i:i + window])) for i in range(0, len(losses), window)]
+    return MaterializeResult(metadata={
+        "location": store.location(EMULATOR),
+        "training_seconds": round(seconds, 1),
+        "steps": result.steps_done,
+        "resumed_from_step": result.resumed_from_step,
+        "final_loss": round(float(np.mean(losses[-window:])), 4),
+        "loss_curve": MetadataValue.json([round(x, 4) for x in smoothed]),
+        "training_examples": int(np.prod(data.shape[:2])),
+        "parameters": sum(p.numel() for p in result.model.parameters()),
+        **compute.describe(),
+    })

@@ -1,0 +1,117 @@
+"""Source assets: the physics spin-up, the truth run, the reforecast shards and the operational
+ensemble. Each body reads its inputs, calls one function of seeds_dag.sources, validates, writes."""
+
+
+import time
+
+import pandas as pd
+import torch
+from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, asset
+
+from assets.metadata import dataset_metadata, validation_check
+from assets.partitions import init_dates
+from resources import SourceResource, StorageResource
+from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
+from seeds_dag.sources.embedded.source import (
+    run_forecast,
+    run_spinup,
+    run_truth,
+    spinup_settings,
+)
+
+GROUP = "sources"
+
+
+def _set_threads(source: SourceResource) -> None:
+    if source.threads > 0:
+        torch.set_num_threads(source.threads)
+
+
+@asset(group_name=GROUP, description="Spin-up of the truth model to a steady climate, with a pool "
+       "of climate states for ensemble perturbations (cached: reruns only when settings change).")
+def physics_spinup(context: AssetExecutionContext, source: SourceResource,
+                   storage: StorageResource) -> MaterializeResult:
+    _set_threads(source)
+    store = storage.store()
+    config = source.embedded_config()
+    if store.has("physics_spinup") and \
+            store.open_dataset("physics_spinup").attrs.get("settings") == spinup_settings(config):
+        return MaterializeResult(metadata={"location": store.location("physics_spinup"),
+                                           "cached": True})
+    start = time.perf_counter()
+    spinup = run_spinup(config)
+    seconds = time.perf_counter() - start
+    url = store.write_dataset(spinup, "physics_spinup")
+    return MaterializeResult(metadata={"location": url, "seconds": round(seconds, 1),
+                                       "cached": False, "spinup_days": source.spinup_days,
+                                       "pool_states": spinup.sizes["pool_day"]})
+
+
+@asset(group_name=GROUP, deps=[physics_spinup],
+       check_specs=[AssetCheckSpec("valid_truth", asset="truth", blocking=True)],
+       description="Truth: one long nature run of the truth model (plays the role of reanalysis), "
+       "daily fields on the output grid plus the daily model states forecasts start from.")
+def truth(context: AssetExecutionContext, source: SourceResource,
+          storage: StorageResource) -> MaterializeResult:
+    _set_threads(source)
+    store = storage.store()
+    start = time.perf_counter()
+    ds = run_truth(source.embedded_config(), store.load_dataset("physics_spinup"))
+    seconds = time.perf_counter() - start
+    validate(ds, TRUTH_DIMS, "truth")
+    url = store.write_dataset(ds, "truth")
+    stored = store.open_dataset("truth")
+    return MaterializeResult(
+        metadata={"location": url, "seconds": round(seconds, 1), "days": source.truth_days,
+                  **dataset_metadata(ds[list(VARIABLES)])},
+        check_results=[validation_check("valid_truth", stored, TRUTH_DIMS, "truth")],
+    )
+
+
+def _forecast_asset_body(context: AssetExecutionContext, source: SourceResource,
+                         storage: StorageResource, asset_name: str, n_members: int,
+                         purpose: str) -> MaterializeResult:
+    _set_threads(source)
+    store = storage.store()
+    key = context.partition_key
+    where = f"{asset_name}[{key}]"
+    truth_ds = store.open_dataset("truth")
+    pool = store.open_dataset("physics_spinup")["pool"]
+    start = time.perf_counter()
+    ds = run_forecast(source.embedded_config(), truth_ds, pool, pd.Timestamp(key), n_members,
+                      purpose)
+    seconds = time.perf_counter() - start
+    validate(ds, FORECAST_DIMS, where, n_members=n_members)
+    url = store.write_dataset(ds, asset_name, key)
+    stored = store.open_dataset(asset_name, key)
+    member_seconds = seconds / n_members
+    return MaterializeResult(
+        metadata={"location": url, "seconds": round(seconds, 2),
+                  "physics_seconds_per_member": round(member_seconds, 3),
+                  "members": n_members, **dataset_metadata(ds)},
+        check_results=[validation_check(f"valid_{asset_name}", stored, FORECAST_DIMS, where,
+                                        n_members=n_members)],
+    )
+
+
+@asset(group_name=GROUP, partitions_def=init_dates, deps=[truth, physics_spinup],
+       check_specs=[AssetCheckSpec("valid_reforecast_shards", asset="reforecast_shards",
+                                   blocking=True)],
+       description="Reforecast shard for one init date: a small ensemble (5 members) of the "
+       "ensemble model started from the truth at that date, all lead times.")
+def reforecast_shards(context: AssetExecutionContext, source: SourceResource,
+                      storage: StorageResource) -> MaterializeResult:
+    return _forecast_asset_body(context, source, storage, "reforecast_shards",
+                                source.reforecast_members, "reforecast")
+
+
+@asset(group_name=GROUP, partitions_def=init_dates, deps=[truth, physics_spinup],
+       check_specs=[AssetCheckSpec("valid_operational_ensemble", asset="operational_ensemble",
+                                   blocking=True)],
+       description="Operational ensemble for one init date: the full physics ensemble "
+       "(31 members). Two of its members are the seeds; all of it is the baseline.")
+def operational_ensemble(context: AssetExecutionContext, source: SourceResource,
+                         storage: StorageResource) -> MaterializeResult:
+    source.check_operational_date(context.partition_key)
+    return _forecast_asset_body(context, source, storage, "operational_ensemble",
+                                source.operational_members, "operational")

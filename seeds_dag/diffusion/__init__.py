@@ -1,0 +1,1 @@
+"""Diffusion: EDM preconditioning and loss (`edm`), noise schedules and samplers (`sampler`)."""

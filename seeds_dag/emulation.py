@@ -1,0 +1,145 @@
+"""Generative ensemble emulation (SEEDS-GEE, Li et al. 2024): K seed members → N new members.
+
+Each new member at each lead time is one independent EDM sample of D(x; σ, seeds, lead), drawn
+with the stochastic Heun sampler (EDM Algorithm 2). Network inputs are (member, lead) pairs, so a
+batch mixes lead times and memory is bounded by the batch size, not by N.
+
+Reproducibility: the noise of the pair (member m, lead ℓ) — its x_T and its churn noise — comes
+from its own generator keyed by (seed, m, ℓ in whole seconds). A member is therefore the same
+whatever the batch size, and whether its lead times are sampled together or one at a time.
+"""
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from seeds_dag.diffusion.edm import EDMPrecond
+from seeds_dag.diffusion.sampler import Denoiser, heun_sample, karras_sigmas, number_of_denoiser_evaluations
+from seeds_dag.training import seeded_generator
+
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """EDM sampler settings (Karras et al. 2022, Algorithm 2 and eq. 5); S_churn = 0 is the
+    deterministic ODE solver. num_steps trades cost (`nfe` network evaluations) against skill."""
+
+    num_steps: int = 16
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    rho: float = 7.0
+    S_churn: float = 0.0
+    S_tmin: float = 0.0
+    S_tmax: float = float("inf")
+    S_noise: float = 1.0
+
+    @property
+    def nfe(self) -> int:
+        """Denoiser evaluations per sample."""
+        return number_of_denoiser_evaluations(self.num_steps)
+
+    def sigmas(self) -> Tensor:
+        """The Karras schedule, (num_steps + 1,) float64 ending in 0."""
+        return karras_sigmas(self.num_steps, self.sigma_min, self.sigma_max, self.rho)
+
+
+def heun_sample_with_noise(
+    denoiser: Denoiser, x_T: Tensor, sigmas: Tensor, noise: Callable[[], Tensor], sampler: SamplerConfig
+) -> Tensor:
+    """EDM Algorithm 2 with the churn noise ε supplied by `noise()` (a tensor shaped like x_T).
+
+    Lines 4-6 (raise the noise level from t_i to t̂_i = (1 + γ_i)·t_i with fresh noise) run here,
+    so that ε can come from per-sample generators; lines 7-11 (the Heun step from t̂_i to t_{i+1})
+    are `heun_sample` on the two-level schedule [t̂_i, t_{i+1}]. With S_churn = 0 this is exactly
+    `heun_sample(denoiser, x_T, sigmas)`.
+    """
+    num_steps = len(sigmas) - 1
+    gamma_churn = min(sampler.S_churn / num_steps, math.sqrt(2) - 1)
+    x = x_T
+    for t_cur, t_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist()):
+        gamma = gamma_churn if sampler.S_tmin <= t_cur <= sampler.S_tmax else 0.0
+        t_hat = t_cur + gamma * t_cur
+        if gamma > 0:
+            x = x + math.sqrt(t_hat**2 - t_cur**2) * sampler.S_noise * noise()
+        x = heun_sample(denoiser, x, torch.tensor([t_hat, t_next], dtype=torch.float64))
+    return x
+
+
+@torch.inference_mode()
+def _sample_batch(
+    model: EDMPrecond, cond: Tensor, lead: Tensor, generators: list[torch.Generator], sampler: SamplerConfig
+) -> Tensor:
+    """Samples for one batch of (member, lead) pairs: cond (b, K, V, H, W), lead (b,) days, one
+    generator per pair. Noise is drawn on the CPU, so it is the same on every device. Returns
+    (b, V, H, W) on the CPU."""
+    field_shape = cond.shape[2:]
+
+    def noise() -> Tensor:
+        return torch.stack([torch.randn(field_shape, generator=g) for g in generators]).to(cond.device)
+
+    def denoiser(x: Tensor, sigma: Tensor) -> Tensor:
+        return model(x, sigma, cond, lead)
+
+    sigmas = sampler.sigmas()
+    return heun_sample_with_noise(denoiser, sigmas[0].item() * noise(), sigmas, noise, sampler).cpu()
+
+
+def generate_members(
+    model: EDMPrecond,
+    seeds: np.ndarray,
+    lead_days: np.ndarray,
+    n_members: int,
+    batch_size: int,
+    sampler: SamplerConfig,
+    seed: int,
+    device: torch.device | str,
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """Sample `n_members` new members conditioned on the seed members, streaming.
+
+    Args:
+        model: the denoiser D(x; σ, cond, lead), in eval mode (e.g. `model_from_checkpoint`).
+        seeds: (n_lead, K, V, H, W) normalised seed members; their order does not matter.
+        lead_days: (n_lead,) lead times in days, ≥ 0.
+        batch_size: network inputs per batch, each a (member, lead) pair.
+        seed: non-negative; derive it from the forecast (e.g. its init date) so that different
+            forecasts get independent noise.
+
+    Yields:
+        (members, samples): `members` a slice of range(n_members), contiguous and in order;
+        samples (n_lead, members.stop − members.start, V, H, W) normalised float32.
+    """
+    if seeds.ndim != 5 or len(lead_days) != seeds.shape[0]:
+        raise ValueError(f"seeds: expected shape ({len(lead_days)}, K, V, H, W), got {seeds.shape}")
+    if n_members < 1 or batch_size < 1 or seed < 0 or np.any(np.asarray(lead_days) < 0):
+        raise ValueError(
+            f"need n_members ≥ 1, batch_size ≥ 1, seed ≥ 0 and lead_days ≥ 0, got {n_members}, {batch_size}, "
+            f"{seed} and {list(lead_days)}"
+        )
+    n_lead = seeds.shape[0]
+    seeds_t = torch.as_tensor(seeds, dtype=torch.float32).to(device)
+    lead_t = torch.as_tensor(np.asarray(lead_days), dtype=torch.float32).to(device)
+    lead_keys = [round(float(days) * SECONDS_PER_DAY) for days in lead_days]
+
+    # Pairs are numbered member-major: pair i is member i // n_lead at lead i % n_lead.
+    n_pairs = n_members * n_lead
+    unyielded: list[Tensor] = []  # samples of pairs from member `first` on, in pair order
+    first = 0
+    for start in range(0, n_pairs, batch_size):
+        pairs = range(start, min(start + batch_size, n_pairs))
+        members = [i // n_lead for i in pairs]
+        leads = [i % n_lead for i in pairs]
+        generators = [seeded_generator(seed, m, lead_keys[ell]) for m, ell in zip(members, leads)]
+        unyielded.append(_sample_batch(model, seeds_t[leads], lead_t[leads], generators, sampler))
+        complete = pairs.stop // n_lead
+        if complete > first:
+            samples = torch.cat(unyielded)
+            n_done = (complete - first) * n_lead
+            done = samples[:n_done].unflatten(0, (complete - first, n_lead)).transpose(0, 1)
+            unyielded = [samples[n_done:]]
+            yield slice(first, complete), np.ascontiguousarray(done.numpy())
+            first = complete

@@ -1,0 +1,142 @@
+"""Per-variable, per-lead normalisation of forecast fields: x_norm = (x − μ(v, lead)) / σ(v, lead).
+
+The diffusion model works on fields of unit variance (EDM's sigma_data = 1). Spread and climate
+drift both change with lead time, so μ and σ are taken per lead time, over all initialisations,
+members and grid points of the reforecast (a plain mean over grid cells, not area-weighted: the
+aim is unit scale for the network, not a climate statistic).
+
+Statistics are an `xarray.Dataset` with one float64 data variable per field, dims
+("statistic", "lead_time"), statistic = ["mean", "std"].
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from seeds_dag.conventions import attach_attributes
+
+STATISTIC = "statistic"
+REDUCED_DIMS = ("init_time", "member", "lat", "lon")
+"""Dims pooled into one mean and std; lead_time is kept."""
+SPATIAL = ("lat", "lon")
+
+
+def compute_normalization(forecast: xr.Dataset) -> xr.Dataset:
+    """Mean and population std of every data variable per lead_time, over (init_time, member, lat, lon).
+
+    Args:
+        forecast: dims (init_time, lead_time, member, lat, lon), numpy- or dask-backed (e.g. a
+            concat of zarr shards). Dask inputs are reduced chunk by chunk in one `compute`, so
+            memory is bounded by the chunk size, not the dataset size.
+
+    Returns:
+        float64 Dataset, one variable per field with dims ("statistic", "lead_time"),
+        statistic = ["mean", "std"]; attrs n_inits and n_members record the sample it came from.
+
+    Raises:
+        ValueError naming the variable if it lacks a dim or if a std is 0 or non-finite (a
+        constant field, or NaN/inf in the data: NaNs are not skipped).
+    """
+    lazy = {}
+    for name, da in forecast.data_vars.items():
+        missing = [d for d in (*REDUCED_DIMS, "lead_time") if d not in da.dims]
+        if missing:
+            raise ValueError(f"variable {name!r} lacks dims {missing}; expected {da.dims} to hold them")
+        x = da.astype(np.float64)
+        moments = [x.mean(REDUCED_DIMS, skipna=False), x.std(REDUCED_DIMS, skipna=False)]
+        lazy[name] = xr.concat(moments, dim=STATISTIC).transpose(STATISTIC, "lead_time")
+        lazy[name].attrs = {"units": da.attrs["units"]} if "units" in da.attrs else {}
+    stats = xr.Dataset(lazy).assign_coords({STATISTIC: ["mean", "std"]}).compute()
+    for name in stats.data_vars:
+        std = stats[name].sel({STATISTIC: "std"})
+        bad = ~np.isfinite(std.values) | (std.values <= 0) | ~np.isfinite(stats[name].sel({STATISTIC: "mean"}).values)
+        if bad.any():
+            raise ValueError(
+                f"variable {name!r}: std {std.values[bad].tolist()} at lead_time "
+                f"{_format_leads(stats['lead_time'].values[bad])} is zero "
+                f"or non-finite (constant field, or NaN/inf in the data); cannot normalise"
+            )
+    stats.attrs.update(n_inits=int(forecast.sizes["init_time"]), n_members=int(forecast.sizes["member"]))
+    return stats
+
+
+def _format_leads(lead_time: np.ndarray) -> list[str]:
+    """Lead times as readable strings ('1 days 06:00:00'), for error messages."""
+    if np.issubdtype(lead_time.dtype, np.timedelta64):
+        return [str(t) for t in pd.to_timedelta(lead_time)]
+    return [str(t) for t in lead_time]
+
+
+def lead_statistics(stats: xr.Dataset, name: str, lead_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of variable `name` at each of `lead_time`: two float64 arrays of shape (n_lead,)."""
+    if name not in stats.data_vars:
+        raise ValueError(f"no normalisation statistics for variable {name!r}; have {list(stats.data_vars)}")
+    lead_time = np.asarray(lead_time)
+    missing = np.setdiff1d(lead_time, stats["lead_time"].values)
+    if missing.size:
+        raise ValueError(f"variable {name!r}: no normalisation statistics at lead_time {_format_leads(missing)}")
+    at_leads = stats[name].sel(lead_time=lead_time)
+    return at_leads.sel({STATISTIC: "mean"}).values, at_leads.sel({STATISTIC: "std"}).values
+
+
+def to_normalized_array(ds: xr.Dataset, stats: xr.Dataset, variables: Sequence[str]) -> np.ndarray:
+    """Normalised fields stacked along a variable axis just before (lat, lon), float32.
+
+    Every variable in `variables` must have the same dims, among them lead_time, lat and lon;
+    lat and lon move last, the other dims keep their order in the first variable. For the
+    convention (init_time, lead_time, member, lat, lon) the result is
+    (init, lead, member, V, lat, lon); for one initialisation (lead_time, member, lat, lon) it is
+    (lead, member, V, lat, lon). Loads one variable at a time.
+    """
+    first = ds[variables[0]]
+    if "lead_time" not in first.dims:
+        raise ValueError(f"variable {variables[0]!r} has dims {first.dims}; to_normalized_array needs lead_time")
+    leading = [d for d in first.dims if d not in SPATIAL]
+    lead_axis = leading.index("lead_time")
+    out = np.empty([ds.sizes[d] for d in leading] + [len(variables)] + [ds.sizes[d] for d in SPATIAL], np.float32)
+    for i, name in enumerate(variables):
+        if set(ds[name].dims) != set(first.dims):
+            raise ValueError(f"variable {name!r} has dims {ds[name].dims}, {variables[0]!r} has {first.dims}")
+        mean, std = lead_statistics(stats, name, ds["lead_time"].values)
+        broadcast = [1] * len(leading) + [1, 1]
+        broadcast[lead_axis] = -1
+        values = ds[name].transpose(*leading, *SPATIAL).values.astype(np.float64)
+        out[..., i, :, :] = (values - mean.reshape(broadcast)) / std.reshape(broadcast)
+    return out
+
+
+def from_normalized_array(
+    arr: np.ndarray,
+    stats: xr.Dataset,
+    variables: Sequence[str],
+    lead_time: np.ndarray,
+    *,
+    lat: np.ndarray | None = None,
+    lon: np.ndarray | None = None,
+    member: np.ndarray | None = None,
+) -> xr.Dataset:
+    """Inverse of `to_normalized_array` for one initialisation: x = x_norm·σ(v, lead) + μ(v, lead).
+
+    Args:
+        arr: (lead, member, V, lat, lon) normalised fields; V in the order of `variables`.
+        lead_time: (lead,) timedelta64, the lead times of arr's first axis.
+        lat, lon, member: coordinates to attach (optional; the dims exist either way).
+
+    Returns:
+        float32 Dataset, one variable per field with dims (lead_time, member, lat, lon), CF attributes.
+    """
+    lead_time = np.asarray(lead_time)
+    if arr.ndim != 5 or arr.shape[0] != len(lead_time) or arr.shape[2] != len(variables):
+        raise ValueError(
+            f"arr: expected shape ({len(lead_time)}, member, {len(variables)}, lat, lon), got {arr.shape}"
+        )
+    data_vars = {}
+    for i, name in enumerate(variables):
+        mean, std = lead_statistics(stats, name, lead_time)
+        physical = arr[:, :, i].astype(np.float64) * std[:, None, None, None] + mean[:, None, None, None]
+        data_vars[name] = (("lead_time", "member", *SPATIAL), physical.astype(np.float32))
+    coords = {"lead_time": lead_time}
+    coords.update({k: v for k, v in (("member", member), ("lat", lat), ("lon", lon)) if v is not None})
+    return attach_attributes(xr.Dataset(data_vars, coords=coords))

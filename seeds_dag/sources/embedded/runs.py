@@ -1,0 +1,90 @@
+"""The three kinds of integration the embedded source makes: spin-up, nature run, ensemble forecast.
+
+Arrays in and out: packed model states (see `dycore.state_to_tensor`) and output fields as
+numpy arrays in the units of `conventions.VARIABLES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from seeds_dag.sources.embedded.dycore import Dycore, state_to_tensor, tensor_to_state
+from seeds_dag.sources.embedded.output_fields import OutputFields
+from seeds_dag.sources.embedded.perturbations import analysis_error, member_perturbations
+
+
+@dataclasses.dataclass(frozen=True)
+class SpinUp:
+    """A statistically steady state and a pool of daily climate states for perturbations."""
+
+    state: torch.Tensor  # packed (channels, m, l)
+    pool: torch.Tensor  # packed (n_pool, channels, m, l), one state a day at the end of spin-up
+
+
+def spin_up(model: Dycore, days: int, pool_days: int, gap_days: int, seed: int) -> SpinUp:
+    """Integrate from the perturbed equilibrium state for `days` in all. The pool is the `pool_days`
+    daily states that end `gap_days` before the final state, so no pool state is correlated with
+    the weather the nature run then starts from."""
+    if pool_days < 2 or pool_days + gap_days > days:
+        raise ValueError(f"need 2 <= pool_days ({pool_days}) and pool_days + gap_days "
+                         f"({pool_days + gap_days}) <= days ({days})")
+    generator = torch.Generator().manual_seed(seed)
+    state = model.advance(model.initial_state(1, generator), days - pool_days - gap_days)
+    pool = []
+    for _ in range(pool_days):
+        state = model.advance(state, 1)
+        pool.append(state_to_tensor(state)[0])
+    state = model.advance(state, gap_days)
+    return SpinUp(state=state_to_tensor(state)[0], pool=torch.stack(pool))
+
+
+def nature_run(
+    model: Dycore, output: OutputFields, initial: torch.Tensor, days: int
+) -> tuple[dict[str, np.ndarray], torch.Tensor]:
+    """Integrate one member for `days`, returning daily output fields (days+1, lat, lon) and the
+    daily packed states (days+1, channels, m, l), both starting with the initial state."""
+    state = tensor_to_state(initial[None], model.config.layers)
+    fields, states = [output(state)], [initial]
+    for _ in range(days):
+        state = model.advance(state, 1)
+        fields.append(output(state))
+        states.append(state_to_tensor(state)[0])
+    stacked = {name: np.concatenate([f[name] for f in fields]) for name in fields[0]}
+    return stacked, torch.stack(states)
+
+
+def ensemble_forecast(
+    model: Dycore,
+    output: OutputFields,
+    initial: torch.Tensor,
+    pool: torch.Tensor,
+    n_members: int,
+    lead_days: tuple[int, ...],
+    amplitude: float,
+    analysis_seed: int,
+    member_seed: int,
+) -> dict[str, np.ndarray]:
+    """Integrate `n_members` perturbed copies of the analysis of `initial` (channels, m, l) as one
+    batch. The analysis error depends on `analysis_seed` only, so ensembles of different sizes
+    from the same date start from the same analysis.
+
+    Returns fields (lead, member, lat, lon) at the whole-day `lead_days` (ascending, > 0).
+    """
+    if list(lead_days) != sorted(set(lead_days)) or lead_days[0] <= 0:
+        raise ValueError(f"lead_days must be ascending positive whole days, got {lead_days}")
+    analysis = initial + analysis_error(
+        pool, amplitude, torch.Generator().manual_seed(analysis_seed)
+    )
+    members = analysis[None] + member_perturbations(
+        pool, n_members, amplitude, torch.Generator().manual_seed(member_seed)
+    )
+    state = tensor_to_state(members, model.config.layers)
+    fields, elapsed = [], 0
+    for lead in lead_days:
+        state = model.advance(state, lead - elapsed)
+        elapsed = lead
+        fields.append(output(state))
+    return {name: np.stack([f[name] for f in fields]) for name in fields[0]}

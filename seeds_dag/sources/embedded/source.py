@@ -1,0 +1,149 @@
+"""The embedded source: spin-up, nature run ("truth") and ensemble forecasts as xarray datasets.
+
+The calendar: the nature run starts at `start_date` (after spin-up) and writes one truth state a
+day. A forecast initialised on date d starts from the nature run's state at d (plus an analysis
+error), so it can be made for any date the nature run covers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, attach_attributes
+from seeds_dag.sources.embedded import runs
+from seeds_dag.sources.embedded.config import (
+    ENSEMBLE_MODEL,
+    TRUTH_MODEL,
+    ModelConfig,
+    OutputGrid,
+    PerturbationConfig,
+)
+from seeds_dag.sources.embedded.dycore import Dycore
+from seeds_dag.sources.embedded.output_fields import OutputFields
+
+STATE_DIMS = ("time", "channel", "m", "l")
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddedSourceConfig:
+    """Everything that defines the embedded experiment. Defaults run the demo in minutes."""
+
+    start_date: str = "2000-01-01"
+    spinup_days: int = 150  # statistically steady after ~100–160 days (notes/embedded-physics.md)
+    pool_days: int = 40  # last days of spin-up kept as climate states for perturbations
+    truth_days: int = 45
+    lead_days: tuple[int, ...] = (1, 3, 5, 7)
+    reforecast_members: int = 5
+    operational_members: int = 31
+    truth_model: ModelConfig = TRUTH_MODEL
+    ensemble_model: ModelConfig = ENSEMBLE_MODEL
+    perturbation: PerturbationConfig = PerturbationConfig()
+    grid: OutputGrid = OutputGrid()
+    seed: int = 0
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return pd.Timestamp(self.start_date)
+
+    @property
+    def lead_times(self) -> np.ndarray:
+        return np.array([np.timedelta64(d, "D") for d in self.lead_days], dtype="timedelta64[ns]")
+
+
+def _stable_seed(*parts: object) -> int:
+    """A seed from its parts that is the same in every process (unlike `hash`)."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:7], "little")
+
+
+def spinup_settings(config: EmbeddedSourceConfig) -> str:
+    """Everything a spin-up depends on, as text: equal settings give an identical spin-up."""
+    return repr((config.truth_model, config.spinup_days, config.pool_days,
+                 config.perturbation.gap_days, config.seed))
+
+
+def run_spinup(config: EmbeddedSourceConfig) -> xr.Dataset:
+    """Spin the truth model up; returns the final state and the pool of climate states."""
+    model = Dycore(config.truth_model)
+    spun = runs.spin_up(model, config.spinup_days, config.pool_days,
+                        config.perturbation.gap_days, config.seed)
+    return xr.Dataset(
+        {
+            "final_state": (STATE_DIMS[1:], spun.state.numpy()),
+            "pool": (("pool_day",) + STATE_DIMS[1:], spun.pool.numpy()),
+        },
+        attrs={"settings": spinup_settings(config)},
+    )
+
+
+def run_truth(config: EmbeddedSourceConfig, spinup: xr.Dataset) -> xr.Dataset:
+    """The nature run from the end of spin-up: output fields (time, lat, lon) and the daily
+    model states (time, channel, m, l) that forecasts start from."""
+    model = Dycore(config.truth_model)
+    output = OutputFields(model, config.grid)
+    initial = torch.from_numpy(spinup["final_state"].values)
+    fields, states = runs.nature_run(model, output, initial, config.truth_days)
+    times = pd.date_range(config.start, periods=config.truth_days + 1, freq="D")
+    ds = xr.Dataset(
+        {name: (TRUTH_DIMS, values) for name, values in fields.items()}
+        | {"state": (STATE_DIMS, states.numpy())},
+        coords={"time": times, "lat": output.latitudes_deg, "lon": output.longitudes_deg},
+        attrs={"source": "embedded Held-Suarez nature run", "model": repr(config.truth_model)},
+    )
+    return attach_attributes(ds)
+
+
+def run_forecast(
+    config: EmbeddedSourceConfig,
+    truth: xr.Dataset,
+    pool: xr.DataArray,
+    init_time: pd.Timestamp,
+    n_members: int,
+    purpose: str,
+) -> xr.Dataset:
+    """An ensemble of `n_members` from the nature run's state at `init_time`.
+
+    `purpose` ("reforecast" or "operational") separates the member seeds of the two ensembles;
+    the analysis error depends on the date only. Returns dims (init_time=1, lead_time, member,
+    lat, lon).
+    """
+    init_time = pd.Timestamp(init_time)
+    if init_time not in truth.indexes["time"]:
+        first, last = truth.indexes["time"][[0, -1]]
+        raise ValueError(
+            f"init {init_time:%Y-%m-%d}: the nature run covers {first:%Y-%m-%d}..{last:%Y-%m-%d}; "
+            "lengthen truth_days or choose a date inside it"
+        )
+    model = Dycore(config.ensemble_model)
+    output = OutputFields(model, config.grid)
+    initial = torch.from_numpy(truth["state"].sel(time=init_time).values)
+    fields = runs.ensemble_forecast(
+        model,
+        output,
+        initial,
+        torch.from_numpy(pool.values),
+        n_members,
+        config.lead_days,
+        config.perturbation.amplitude,
+        analysis_seed=_stable_seed(config.seed, "analysis", init_time.date()),
+        member_seed=_stable_seed(config.seed, purpose, init_time.date()),
+    )
+    ds = xr.Dataset(
+        {name: (FORECAST_DIMS, values[None]) for name, values in fields.items()},
+        coords={
+            "init_time": [init_time],
+            "lead_time": config.lead_times,
+            "member": np.arange(n_members),
+            "lat": output.latitudes_deg,
+            "lon": output.longitudes_deg,
+        },
+        attrs={"source": f"embedded Held-Suarez {purpose} ensemble",
+               "model": repr(config.ensemble_model)},
+    )
+    return attach_attributes(ds)

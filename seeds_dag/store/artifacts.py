@@ -1,0 +1,380 @@
+"""`ArtifactStore`: versioned zarr datasets, tables and byte objects under one root, committed
+atomically through a pointer, local or on S3 with the same mechanism (layout in `layout.py`).
+
+A dataset commit writes the whole new version (zarr v3), then replaces CURRENT in one atomic step
+(locally a temp file in the same directory + `os.replace`; on S3 a single PUT). A reader follows
+CURRENT, so it never sees half a version, and a failed write deletes its partial version and leaves
+CURRENT, and the version it names, untouched. After a commit, versions other than the new one and
+the previous one (kept for rollback and for readers still holding it) are deleted; a failure to
+delete is logged, never raised. Objects are written whole the same way, one atomic step each.
+
+Chunks are always written, even when all fill value (`write_empty_chunks=True`), so a missing
+chunk file means damage or an incomplete write, which `load_dataset` and `dataset_writer` detect.
+One writer per (asset, partition) at a time; readers may run concurrently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import io
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import fsspec
+import pandas as pd
+import xarray as xr
+import zarr
+
+from seeds_dag.store.layout import (
+    POINTER,
+    check_key,
+    check_object_name,
+    is_committed_name,
+    is_version_name,
+    new_version_name,
+    parse_root,
+    partition_segment,
+    redacted,
+    where,
+)
+
+logger = logging.getLogger(__name__)
+
+# Errors that mean "the stored bytes are bad" when reading a version; access problems
+# (permissions, network) are reported as themselves.
+_CORRUPTION = (OSError, ValueError, RuntimeError, KeyError)
+_ACCESS = (PermissionError, ConnectionError, TimeoutError)
+# Fixed arguments of every zarr write: v3, no consolidated metadata to go stale, every chunk
+# stored so that a missing chunk is detectable.
+_ZARR_WRITE = {"zarr_format": 3, "consolidated": False, "write_empty_chunks": True}
+
+
+class ArtifactNotFoundError(FileNotFoundError):
+    """Nothing is committed under the asset/partition (or object name) asked for."""
+
+
+class CorruptArtifactError(Exception):
+    """A committed artifact cannot be read back whole; the message names asset, partition, cause."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class ArtifactStore:
+    """Datasets (versioned zarr v3), tables and byte objects under one root, by asset/partition.
+
+    `root`: local directory (made absolute) or `s3://bucket[/prefix]`; `storage_options`: fsspec
+    options for s3fs (endpoint_url, key, secret, anon, client_kwargs...), never shown in repr,
+    errors or logs. `partition=None` means the asset is unpartitioned.
+    """
+
+    root: str
+    storage_options: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        protocol, base = parse_root(self.root)
+        options = dict(self.storage_options or {})
+        if protocol == "file" and options:
+            raise ValueError(
+                f"storage_options ({', '.join(sorted(options))}) apply to s3:// roots only; "
+                f"root is the local directory {base}"
+            )
+        object.__setattr__(self, "root", base if protocol == "file" else f"s3://{base}")
+        object.__setattr__(self, "storage_options", options)
+        object.__setattr__(self, "_protocol", protocol)
+        object.__setattr__(self, "_base", base)
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore(root={self.root!r}, storage_options={redacted(self.storage_options)})"
+
+    # ---- datasets ------------------------------------------------------------------------------
+
+    def write_dataset(self, ds: xr.Dataset, asset: str, partition: str | None = None) -> str:
+        """Write `ds` as a new zarr v3 version and commit it; returns the version URL."""
+        with self._new_version(asset, partition) as url:
+            ds.to_zarr(url, mode="w", storage_options=self._zarr_options, **_ZARR_WRITE)
+        return url
+
+    @contextlib.contextmanager
+    def dataset_writer(
+        self, asset: str, partition: str | None, template: xr.Dataset
+    ) -> Iterator[DatasetWriter]:
+        """Stream a dataset too large for memory into a new version, region by region.
+
+        `template`: the full dataset with dask-backed data variables (e.g. `xr.zeros_like` of a
+        dask array); only its metadata and numpy coordinates are written, and its dask chunks become
+        the zarr chunks, so regions should align with them. On clean exit every chunk must have been
+        written and the version is committed; on an exception the version is deleted and the
+        previous one stays current.
+        """
+        eager = [name for name, var in template.data_vars.items() if var.chunks is None]
+        if eager:
+            raise ValueError(
+                f"template for {where(asset, partition)} has numpy-backed data variables {eager}: "
+                "make them dask arrays (their chunks become the zarr chunks)"
+            )
+        with self._new_version(asset, partition) as url:
+            template.to_zarr(
+                url, mode="w", compute=False, storage_options=self._zarr_options, **_ZARR_WRITE
+            )
+            yield DatasetWriter(url, self._zarr_options)
+            missing = self._missing_chunks(url)
+            if missing:
+                raise ValueError(
+                    f"streamed write of {where(asset, partition)} is incomplete, chunks written "
+                    f"of total: {missing}; write_region must cover the whole template"
+                )
+
+    def open_dataset(
+        self, asset: str, partition: str | None = None, chunks: Any = None
+    ) -> xr.Dataset:
+        """Open the committed version lazily (dask arrays when `chunks` is given)."""
+        url = self._version_url(asset, partition)
+        with self._reading(asset, partition, url):
+            return self._open(url, chunks)
+
+    def load_dataset(self, asset: str, partition: str | None = None) -> xr.Dataset:
+        """Open the committed version and load it into memory, checking that no chunk is missing;
+        damage raises `CorruptArtifactError` naming asset, partition and the underlying error."""
+        url = self._version_url(asset, partition)
+        with self._reading(asset, partition, url):
+            missing = self._missing_chunks(url)
+            if missing:
+                raise CorruptArtifactError(
+                    f"{where(asset, partition)} is corrupt at {url}: chunk files missing, "
+                    f"chunks present of total: {missing}"
+                )
+            return self._open(url, chunks=None).load()
+
+    def has(self, asset: str, partition: str | None = None) -> bool:
+        """Whether a dataset is committed under asset/partition."""
+        return self._current(asset, partition) is not None
+
+    def location(self, asset: str, partition: str | None = None) -> str:
+        """URL of the committed version, or of the partition directory when none is committed."""
+        directory = self._dir(asset, partition)
+        version = self._current(asset, partition)
+        return self._url(directory if version is None else f"{directory}/{version}")
+
+    def partitions(self, asset: str) -> list[str]:
+        """Sorted partition keys of `asset` holding a committed dataset or object ('_all' excluded)."""
+        base = f"{self._base}/{check_key('asset name', asset)}"
+        self._fs.invalidate_cache(base)
+        try:
+            # Depth 2 reaches {partition}/CURRENT and {partition}/{name}, not version contents.
+            files = self._fs.find(base, maxdepth=2)
+        except FileNotFoundError:
+            return []
+        keys = set()
+        for path in files:
+            parts = path[len(base) + 1 :].split("/")
+            if len(parts) == 2 and is_committed_name(parts[0]) and is_committed_name(parts[1]):
+                keys.add(parts[0])
+        return sorted(keys)
+
+    # ---- objects and tables --------------------------------------------------------------------
+
+    def write_bytes(
+        self, asset: str, name: str, data: bytes, partition: str | None = None
+    ) -> str:
+        """Write one object atomically (replacing any previous one); returns its URL."""
+        path = f"{self._dir(asset, partition)}/{check_object_name(name)}"
+        with _noting(f"writing object {name!r} of {where(asset, partition)}"):
+            self._put_atomic(path, bytes(data))
+        return self._url(path)
+
+    def read_bytes(self, asset: str, name: str, partition: str | None = None) -> bytes:
+        path = f"{self._dir(asset, partition)}/{check_object_name(name)}"
+        with _noting(f"reading object {name!r} of {where(asset, partition)}"):
+            try:
+                return self._fs.cat_file(path)
+            except FileNotFoundError:
+                raise ArtifactNotFoundError(
+                    f"no object {name!r} for {where(asset, partition)} under {self.root}"
+                ) from None
+
+    def exists_bytes(self, asset: str, name: str, partition: str | None = None) -> bool:
+        path = f"{self._dir(asset, partition)}/{check_object_name(name)}"
+        self._fs.invalidate_cache(path)
+        return self._fs.isfile(path)
+
+    def write_table(
+        self,
+        df: pd.DataFrame,
+        asset: str,
+        partition: str | None = None,
+        name: str = "table.parquet",
+    ) -> str:
+        """Write `df` (index included) as one parquet object; returns its URL."""
+        buffer = io.BytesIO()
+        df.to_parquet(buffer)
+        return self.write_bytes(asset, name, buffer.getvalue(), partition)
+
+    def read_table(
+        self, asset: str, partition: str | None = None, name: str = "table.parquet"
+    ) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(self.read_bytes(asset, name, partition)))
+
+    # ---- internals -----------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _fs(self) -> fsspec.AbstractFileSystem:
+        return fsspec.filesystem(self._protocol, **self.storage_options)
+
+    @property
+    def _zarr_options(self) -> dict[str, Any] | None:
+        # xarray hands these to zarr's FsspecStore.from_url for s3:// URLs; a local path must
+        # get none (zarr rejects storage_options for a LocalStore).
+        return self.storage_options if self._protocol == "s3" else None
+
+    def _url(self, path: str) -> str:
+        return path if self._protocol == "file" else f"s3://{path}"
+
+    def _dir(self, asset: str, partition: str | None) -> str:
+        return f"{self._base}/{check_key('asset name', asset)}/{partition_segment(partition)}"
+
+    def _current(self, asset: str, partition: str | None) -> str | None:
+        """Name of the committed version of asset/partition, or None."""
+        pointer = f"{self._dir(asset, partition)}/{POINTER}"
+        try:
+            version = self._fs.cat_file(pointer).decode(errors="replace").strip()
+        except FileNotFoundError:
+            return None
+        if not is_version_name(version):
+            raise CorruptArtifactError(
+                f"{where(asset, partition)}: {self._url(pointer)} holds {version[:80]!r}, "
+                "not a version name"
+            )
+        return version
+
+    def _version_url(self, asset: str, partition: str | None) -> str:
+        version = self._current(asset, partition)
+        if version is None:
+            raise ArtifactNotFoundError(
+                f"no committed dataset for {where(asset, partition)} under {self.root}"
+            )
+        return self._url(f"{self._dir(asset, partition)}/{version}")
+
+    @contextlib.contextmanager
+    def _new_version(self, asset: str, partition: str | None) -> Iterator[str]:
+        """Yield the URL of a fresh version; commit it on clean exit, delete it on an exception."""
+        directory = self._dir(asset, partition)
+        version = new_version_name()
+        path = f"{directory}/{version}"
+        try:
+            with _noting(f"writing {self._url(path)} ({where(asset, partition)})"):
+                yield self._url(path)
+                previous = self._current(asset, partition)
+                self._put_atomic(f"{directory}/{POINTER}", version.encode())
+        except BaseException:
+            self._remove(path, f"failed version of {where(asset, partition)}")
+            raise
+        logger.info("committed %s (%s)", self._url(path), where(asset, partition))
+        self._prune(directory, version, previous, where(asset, partition))
+
+    def _prune(self, directory: str, new: str, previous: str | None, what: str) -> None:
+        """Delete versions other than `new` and `previous`. Versions named after `new` are left
+        alone: they can only be another writer's uncommitted work in progress."""
+        self._fs.invalidate_cache(directory)
+        try:
+            names = [path.rsplit("/", 1)[-1] for path in self._fs.ls(directory, detail=False)]
+        except OSError as error:
+            logger.warning("could not list %s to prune old versions of %s: %s",
+                           self._url(directory), what, error)
+            return
+        for name in names:
+            if is_version_name(name) and name < new and name != previous:
+                self._remove(f"{directory}/{name}", f"superseded version of {what}")
+
+    def _remove(self, path: str, what: str) -> None:
+        try:
+            self._fs.rm(path, recursive=True)
+        except FileNotFoundError:
+            pass
+        except Exception as error:  # housekeeping: a failure must not mask the write's outcome
+            logger.warning("could not delete %s %s: %s", what, self._url(path), error)
+
+    def _put_atomic(self, path: str, data: bytes) -> None:
+        """Make `data` appear at `path` whole or not at all."""
+        if self._protocol == "s3":
+            # One PUT (multipart above 100 MiB): S3 shows an object only once it is complete.
+            self._fs.pipe_file(path, data)
+            return
+        directory, name = path.rsplit("/", 1)
+        os.makedirs(directory, exist_ok=True)
+        temporary = f"{directory}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            with open(temporary, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temporary)
+            raise
+
+    def _open(self, url: str, chunks: Any) -> xr.Dataset:
+        return xr.open_dataset(
+            url,
+            engine="zarr",
+            chunks=chunks,
+            consolidated=False,
+            zarr_format=3,
+            storage_options=self._zarr_options,
+        )
+
+    def _missing_chunks(self, url: str) -> dict[str, str]:
+        """Arrays of the zarr group at `url` with chunk files missing: {name: 'present/total'}."""
+        group = zarr.open_group(url, mode="r", storage_options=self._zarr_options, zarr_format=3)
+        return {
+            name: f"{array.nchunks_initialized}/{array.nchunks}"
+            for name, array in group.arrays()
+            if array.nchunks_initialized < array.nchunks
+        }
+
+    @contextlib.contextmanager
+    def _reading(self, asset: str, partition: str | None, url: str) -> Iterator[None]:
+        """Report bad stored data as CorruptArtifactError naming asset, partition and version."""
+        try:
+            with _noting(f"reading {url} ({where(asset, partition)})"):
+                yield
+        except _ACCESS:
+            raise
+        except _CORRUPTION as error:
+            raise CorruptArtifactError(
+                f"{where(asset, partition)} is corrupt at {url}: {type(error).__name__}: {error}"
+            ) from error
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetWriter:
+    """Writes regions into one uncommitted version opened by `ArtifactStore.dataset_writer`."""
+
+    url: str
+    storage_options: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
+
+    def write_region(self, ds: xr.Dataset, region: Mapping[str, slice]) -> None:
+        """Write `ds` at `region` (e.g. {"member": slice(a, b)}); variables without a region dim
+        (lat, lon, ...) were written with the template and are dropped here, as zarr requires."""
+        unrelated = [name for name, var in ds.variables.items() if not set(var.dims) & set(region)]
+        ds.drop_vars(unrelated).to_zarr(
+            self.url,
+            mode="r+",
+            region=dict(region),
+            storage_options=self.storage_options,
+            **_ZARR_WRITE,
+        )
+
+
+@contextlib.contextmanager
+def _noting(context: str) -> Iterator[None]:
+    """Add `context` (which names asset and partition) to any error raised inside, as a note."""
+    try:
+        yield
+    except Exception as error:
+        error.add_note(context)
+        raise

@@ -1,0 +1,101 @@
+"""Where artifacts live under the storage root, which names are safe, and how roots are read.
+
+    {root}/{asset}/{partition or "_all"}/CURRENT       text: name of the committed dataset version
+    {root}/{asset}/{partition or "_all"}/v-{UTC %Y%m%dT%H%M%S.%fZ}-{8 hex}.zarr   dataset versions
+    {root}/{asset}/{partition or "_all"}/{name}        objects: checkpoints, PNG, HTML, JSON, parquet
+
+Asset names, partition keys and object names are single path segments matching `KEY_RULE`, so no
+key can climb out of the root (`..`, `/abs`, `a/b`) or collide with the layout's own names:
+`_all` and temporary files (`.name.tmp-*`) cannot match the rule, and `CURRENT` and version names
+are refused as object names.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+KEY_RULE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+POINTER = "CURRENT"
+UNPARTITIONED = "_all"
+_KEY = re.compile(KEY_RULE)
+# The timestamp leads so that names sort by creation time; the uuid part tells apart versions
+# created in the same microsecond.
+_VERSION = re.compile(r"^v-\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}\.zarr$")
+# Option names whose values are credentials; matched as substrings of the lower-cased name.
+_SECRET_WORDS = ("key", "secret", "token", "password", "credential", "session")
+
+
+def check_key(kind: str, value: Any) -> str:
+    """Return `value` if it is a safe path segment (`KEY_RULE`, no '..'), else raise ValueError."""
+    if not isinstance(value, str) or not _KEY.match(value) or ".." in value:
+        raise ValueError(f"unsafe {kind} {value!r}: must match {KEY_RULE} and not contain '..'")
+    return value
+
+
+def partition_segment(partition: str | None) -> str:
+    return UNPARTITIONED if partition is None else check_key("partition key", partition)
+
+
+def check_object_name(name: Any) -> str:
+    """A safe object name that is neither the pointer nor a version name."""
+    if not is_committed_name(check_key("object name", name)) or name == POINTER:
+        raise ValueError(
+            f"object name {name!r} is reserved for datasets ({POINTER}, v-<time>-<id>.zarr)"
+        )
+    return name
+
+
+def new_version_name() -> str:
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"v-{stamp}-{uuid.uuid4().hex[:8]}.zarr"
+
+
+def is_version_name(name: str) -> bool:
+    return bool(_VERSION.match(name))
+
+
+def is_committed_name(name: str) -> bool:
+    """CURRENT or an object: a name in a partition directory that is no version or temp file."""
+    return bool(_KEY.match(name)) and not is_version_name(name)
+
+
+def where(asset: str, partition: str | None) -> str:
+    """How errors and logs name an artifact."""
+    return f"asset {asset!r}, partition {partition!r}"
+
+
+def parse_root(root: Any) -> tuple[str, str]:
+    """(protocol, filesystem path of the root): ('file', absolute path) or ('s3', 'bucket/prefix')."""
+    if not isinstance(root, str) or not root.strip():
+        raise ValueError(f"storage root must be a non-empty path or s3:// URL, got {root!r}")
+    if "://" not in root:
+        return "file", str(Path(root).expanduser().resolve())
+    protocol, rest = root.split("://", 1)
+    if protocol == "file":
+        return "file", str(Path(rest).expanduser().resolve())
+    if protocol != "s3":
+        raise ValueError(f"storage root protocol {protocol!r} unsupported: use a path or s3://")
+    bucket = rest.split("/", 1)[0]
+    if "@" in bucket:
+        # Do not echo the root: it holds credentials.
+        raise ValueError("s3 storage root contains credentials; pass them in storage_options")
+    if not bucket:
+        raise ValueError(f"s3 storage root {root!r} has no bucket: expected s3://bucket[/prefix]")
+    return "s3", rest.strip("/")
+
+
+def redacted(options: Mapping[str, Any]) -> dict[str, Any]:
+    """`options` with every credential-like value (at any depth) replaced by '***'."""
+    return {
+        name: "***"
+        if any(word in name.lower() for word in _SECRET_WORDS)
+        else redacted(value)
+        if isinstance(value, Mapping)
+        else value
+        for name, value in options.items()
+    }

@@ -1,0 +1,375 @@
+"""Training the SEEDS-GEE denoiser (Li et al. 2024): learn p(member | K seed members, lead).
+
+Every training example is one (initialisation, lead time) of the normalised reforecast: a random
+member is the target and K other members of the same forecast are the seeds. The loss is EDM's
+(`edm_loss`) with cos(latitude) area weights; sampling uses an exponential moving average (EMA)
+of the weights.
+
+Runs are resumable: a checkpoint (tensors, numbers and strings only, read back with
+`torch.load(weights_only=True)`) is saved every `checkpoint_every` steps through a `CheckpointIO`,
+and each step draws its batch and noise from generators seeded by (seed, step), so a resumed
+run continues exactly as an uninterrupted one would.
+"""
+
+import contextlib
+import copy
+import dataclasses
+import io
+import json
+import math
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import Tensor
+
+from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond, edm_loss
+from seeds_dag.networks.denoiser import DenoiserConfig, build_denoiser
+from seeds_dag.verification.weighting import area_weights
+
+CHECKPOINT_FORMAT = "seeds_dag.training/1"
+CHECKPOINT_KEYS = (
+    "format", "fingerprint", "denoiser_config", "edm_config", "step", "losses", "model", "ema", "optimizer"
+)
+RUN_LENGTH_FIELDS = ("steps", "checkpoint_every", "log_every")
+"""TrainingConfig fields that leave the trajectory of a run unchanged; they are not part of the
+fingerprint, so a finished run can be extended by raising `steps`."""
+EMA_WARMUP = 10
+"""EMA decay is min(ema_decay, (1 + step) / (EMA_WARMUP + step)): early on the average forgets the
+random initial weights quickly (as TensorFlow's ExponentialMovingAverage with num_updates)."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Optimisation of the denoiser; the defaults train the default network on a CPU in minutes.
+
+    steps: total optimiser steps of the run (raise it to extend a finished run).
+    batch_size: examples per step, each one (init, lead, target member, K seeds).
+    learning_rate, adam_betas: Adam; the rate ramps up linearly over warmup_steps, then stays.
+    ema_decay: decay of the EMA of the weights used for sampling; lower early on (EMA_WARMUP).
+    seed_counts: the K values allowed; each step draws one (so a batch stacks), K ≤ n_members − 1.
+    checkpoint_every: save a checkpoint every so many steps (and at the end).
+    grad_clip: max global L2 norm of the gradient; 0 disables clipping.
+    seed: seeds the initial weights and, with the step number, every batch and noise draw.
+    log_every: call `on_log` every so many steps with the mean loss over them.
+    """
+
+    steps: int = 2000
+    batch_size: int = 16
+    learning_rate: float = 3e-4
+    adam_betas: tuple[float, float] = (0.9, 0.99)
+    warmup_steps: int = 100
+    ema_decay: float = 0.999
+    seed_counts: tuple[int, ...] = (2,)
+    checkpoint_every: int = 200
+    grad_clip: float = 1.0
+    seed: int = 0
+    log_every: int = 50
+
+
+@runtime_checkable
+class CheckpointIO(Protocol):
+    """Where a run's checkpoint lives: the bytes of the latest one, or None before the first."""
+
+    def load(self) -> bytes | None: ...
+
+    def save(self, data: bytes) -> None: ...
+
+
+class LocalCheckpointIO:
+    """A checkpoint in one local file, replaced atomically (temporary file, fsync, os.replace)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def load(self) -> bytes | None:
+        return self.path.read_bytes() if self.path.exists() else None
+
+    def save(self, data: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used: refused by torch.load(weights_only=True), or not ours."""
+
+
+@dataclass
+class TrainingResult:
+    """model: the EMA denoiser, eval mode, on the training device; losses: (step, loss) of every
+    step so far, resumed ones included; resumed_from_step: 0 for a fresh run."""
+
+    model: EDMPrecond
+    losses: list[tuple[int, float]]
+    steps_done: int
+    resumed_from_step: int
+
+
+def seeded_generator(*keys: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch.Generator whose stream depends only on `keys` (non-negative ints), mixed by numpy's
+    SeedSequence so that nearby keys, e.g. (seed, step) and (seed, step + 1), give unrelated streams."""
+    state = np.random.SeedSequence(keys).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator(device=device).manual_seed(int(state))
+
+
+def draw_batch(
+    data: Tensor, lead_days: Tensor, batch_size: int, seed_counts: Sequence[int], generator: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One training batch from the reforecast.
+
+    data: (n_init, n_lead, n_member, V, H, W) normalised; lead_days: (n_lead,).
+    Returns target (B, V, H, W), seeds (B, K, V, H, W) and lead (B,) days. Each example takes a
+    uniform init and lead, and a uniform random permutation of the members: the first is the
+    target, the next K are the seeds. One K, drawn uniformly from `seed_counts`, serves the batch.
+    """
+    n_init, n_lead, n_member = data.shape[:3]
+    k = seed_counts[int(torch.randint(len(seed_counts), (), generator=generator))]
+    init = torch.randint(n_init, (batch_size,), generator=generator)
+    lead = torch.randint(n_lead, (batch_size,), generator=generator)
+    members = torch.rand(batch_size, n_member, generator=generator).argsort(dim=1)[:, : 1 + k]
+    fields = data[init[:, None], lead[:, None], members]
+    return fields[:, 0], fields[:, 1:], lead_days[lead]
+
+
+def run_fingerprint(
+    denoiser_config: DenoiserConfig,
+    edm_config: EDMConfig,
+    config: TrainingConfig,
+    field_shape: Sequence[int],
+    n_members: int,
+    lead_days: np.ndarray,
+) -> str:
+    """JSON of everything that shapes a run's trajectory: the three configs (less the run-length
+    fields), the (V, H, W) field shape, the member count and the lead times. Not the data values."""
+    training = {k: v for k, v in dataclasses.asdict(config).items() if k not in RUN_LENGTH_FIELDS}
+    data = {"field_shape": list(field_shape), "n_members": n_members, "lead_days": [float(d) for d in lead_days]}
+    return json.dumps(
+        {"denoiser": dataclasses.asdict(denoiser_config), "edm": dataclasses.asdict(edm_config),
+         "training": training, "data": data},
+        sort_keys=True,
+    )
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def fingerprint_differences(stored: str, current: str) -> list[str]:
+    """'key (checkpoint X, now Y)' for every leaf that differs between two fingerprints."""
+    old, new = _flatten(json.loads(stored)), _flatten(json.loads(current))
+    return [
+        f"{key} (checkpoint {old.get(key, '<absent>')}, now {new.get(key, '<absent>')})"
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    ]
+
+
+def checkpoint_to_bytes(checkpoint: dict[str, Any]) -> bytes:
+    """Serialise a checkpoint dict (tensors, numbers, strings, lists/dicts of them) with torch.save."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return buffer.getvalue()
+
+
+def checkpoint_from_bytes(data: bytes, device: torch.device | str) -> dict[str, Any]:
+    """Read a checkpoint with torch.load(weights_only=True): nothing but tensors and plain
+    containers is unpickled, so a checkpoint from an untrusted store cannot run code.
+
+    Raises CheckpointError if torch refuses the payload or it is not a checkpoint of this module.
+    """
+    try:
+        checkpoint = torch.load(io.BytesIO(data), weights_only=True, map_location=device)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        reason = str(err).split("WeightsUnpickler error:")[-1].split("Check the documentation")[0].strip()
+        raise CheckpointError(
+            f"checkpoint refused by torch.load(weights_only=True): it holds something other than tensors, "
+            f"numbers, strings and lists/dicts of them ({reason}); it is never loaded with weights_only=False"
+        ) from err
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise CheckpointError(f"not a {CHECKPOINT_FORMAT} checkpoint (found {found!r})")
+    missing = [key for key in CHECKPOINT_KEYS if key not in checkpoint]
+    if missing:
+        raise CheckpointError(f"{CHECKPOINT_FORMAT} checkpoint lacks {missing}")
+    return checkpoint
+
+
+def _config_from_dict(cls: type, fields: dict[str, Any]) -> Any:
+    """Rebuild a frozen config dataclass from its checkpointed dict (lists back to tuples)."""
+    try:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    except TypeError as err:
+        raise CheckpointError(f"checkpointed {cls.__name__} {fields} does not fit this code: {err}") from err
+
+
+def _plain(config: Any) -> dict[str, Any]:
+    """A config dataclass as a dict of JSON types (tuples become lists), as stored in checkpoints."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def _build_model(
+    denoiser_config: DenoiserConfig, edm_config: EDMConfig, lat_deg: np.ndarray, lon_deg: np.ndarray, seed: int
+) -> EDMPrecond:
+    """The denoiser with initial weights drawn from `seed`, leaving the global RNG untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_denoiser(denoiser_config, lat_deg, lon_deg, edm_config)
+
+
+def model_from_checkpoint(
+    data: bytes, lat_deg: np.ndarray, lon_deg: np.ndarray, device: torch.device | str
+) -> EDMPrecond:
+    """The EMA denoiser of a checkpoint, rebuilt from its bytes alone (configs are stored in it),
+    on `device`, in eval mode without gradients. lat_deg, lon_deg: the training grid, degrees."""
+    checkpoint = checkpoint_from_bytes(data, device)
+    # The weights fit any grid the U-Net can pool, so only the stored field shape catches a wrong one.
+    trained_grid = tuple(json.loads(checkpoint["fingerprint"])["data"]["field_shape"][1:])
+    grid = (len(lat_deg), len(lon_deg))
+    if trained_grid != grid:
+        raise ValueError(f"checkpoint was trained on a (lat, lon) grid of {trained_grid}, got {grid}")
+    denoiser_config = _config_from_dict(DenoiserConfig, checkpoint["denoiser_config"])
+    edm_config = _config_from_dict(EDMConfig, checkpoint["edm_config"])
+    model = _build_model(denoiser_config, edm_config, lat_deg, lon_deg, seed=0).to(device)
+    model.load_state_dict(checkpoint["ema"])
+    return model.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema ← decay·ema + (1 − decay)·model for parameters; buffers are copied."""
+    for ema_param, param in zip(ema.parameters(), model.parameters()):
+        ema_param.lerp_(param, 1 - decay)
+    for ema_buffer, buffer in zip(ema.buffers(), model.buffers()):
+        ema_buffer.copy_(buffer)
+
+
+def _check_inputs(
+    data: np.ndarray, lead_days: np.ndarray, lat_deg: np.ndarray, lon_deg: np.ndarray,
+    denoiser_config: DenoiserConfig, config: TrainingConfig,
+) -> None:
+    field = (denoiser_config.num_variables, len(lat_deg), len(lon_deg))
+    if data.ndim != 6 or data.shape[1] != len(lead_days) or data.shape[3:] != field:
+        raise ValueError(
+            f"training data: expected shape (n_init, {len(lead_days)}, n_member, {', '.join(map(str, field))}), "
+            f"got {data.shape}"
+        )
+    n_members = data.shape[2]
+    if not config.seed_counts or min(config.seed_counts) < 1 or max(config.seed_counts) > n_members - 1:
+        raise ValueError(
+            f"seed_counts {config.seed_counts}: each K must lie in [1, {n_members - 1}] for {n_members} members "
+            f"(one member is the target)"
+        )
+    if not np.isfinite(data).all():
+        raise ValueError(f"training data holds {np.count_nonzero(~np.isfinite(data))} NaN/inf values")
+
+
+def train_diffusion(
+    data: np.ndarray,
+    lead_days: np.ndarray,
+    lat_deg: np.ndarray,
+    lon_deg: np.ndarray,
+    denoiser_config: DenoiserConfig,
+    edm_config: EDMConfig,
+    config: TrainingConfig,
+    checkpoint: CheckpointIO,
+    device: torch.device,
+    on_log: Callable[[int, float], None] | None = None,
+) -> TrainingResult:
+    """Train (or resume training) the conditional denoiser on a normalised reforecast.
+
+    Args:
+        data: (n_init, n_lead, n_member, V, H, W) normalised float32, kept in host memory;
+            batches move to `device` step by step.
+        lead_days: (n_lead,) lead time of data's second axis, in days.
+        lat_deg, lon_deg: the grid, degrees (lat ascending), sizes H and W.
+        checkpoint: holds the run's state. If it has a checkpoint with this run's fingerprint the
+            run resumes from its step (and returns at once if that is ≥ config.steps); a
+            checkpoint of another configuration raises ValueError naming the differing keys.
+        on_log: called every `log_every` steps and at the end with (step, mean loss of the last
+            log_every steps).
+
+    Returns:
+        TrainingResult with the EMA model. The loss per step is the area-weighted EDM loss.
+    """
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    lead_days = np.asarray(lead_days, dtype=np.float32)
+    _check_inputs(data, lead_days, lat_deg, lon_deg, denoiser_config, config)
+    fingerprint = run_fingerprint(denoiser_config, edm_config, config, data.shape[3:], data.shape[2], lead_days)
+
+    model = _build_model(denoiser_config, edm_config, lat_deg, lon_deg, config.seed).to(device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=config.adam_betas)
+    step, losses = 0, []
+    stored = checkpoint.load()
+    if stored is not None:
+        state = checkpoint_from_bytes(stored, device)
+        if state["fingerprint"] != fingerprint:
+            differences = "; ".join(fingerprint_differences(state["fingerprint"], fingerprint))
+            raise ValueError(f"the stored checkpoint belongs to another configuration: {differences}")
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, losses = state["step"], [(int(s), float(loss)) for s, loss in state["losses"]]
+    resumed_from_step = step
+
+    def save() -> None:
+        checkpoint.save(checkpoint_to_bytes({
+            "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint,
+            "denoiser_config": _plain(denoiser_config), "edm_config": _plain(edm_config),
+            "step": step, "losses": [[s, loss] for s, loss in losses],
+            "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+        }))
+
+    data_t, lead_t = torch.from_numpy(data), torch.from_numpy(lead_days)
+    lat_weights = area_weights(xr.DataArray(np.asarray(lat_deg), dims="lat")).values
+    weights = torch.as_tensor(lat_weights, dtype=torch.float32, device=device)
+    model.train()
+    while step < config.steps:
+        step += 1
+        target, cond, lead = draw_batch(
+            data_t, lead_t, config.batch_size, config.seed_counts, seeded_generator(config.seed, step, 0)
+        )
+        loss = edm_loss(
+            model, target.to(device), cond.to(device), lead.to(device), weights, edm_config,
+            generator=seeded_generator(config.seed, step, 1, device=device),
+        )
+        value = loss.item()
+        if not math.isfinite(value):
+            raise FloatingPointError(f"training loss is {value} at step {step}")
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate * min(1.0, step / max(config.warmup_steps, 1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        update_ema(ema, model, min(config.ema_decay, (1 + step) / (EMA_WARMUP + step)))
+        losses.append((step, value))
+        if on_log is not None and (step % config.log_every == 0 or step == config.steps):
+            on_log(step, float(np.mean([loss for _, loss in losses[-config.log_every:]])))
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            save()
+    return TrainingResult(model=ema, losses=losses, steps_done=step, resumed_from_step=resumed_from_step)

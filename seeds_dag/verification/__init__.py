@@ -1,0 +1,13 @@
+"""Verification of forecast ensembles against truth at the valid time (DESIGN.md section 5).
+
+Every score is a small function over xarray with named dims
+``(init_time, lead_time, member, lat, lon)``, cos(latitude)-weighted through the one helper in
+:mod:`seeds_dag.verification.weighting`:
+
+- :mod:`~seeds_dag.verification.weighting`: ``area_weights``, ``spatial_mean``;
+- :mod:`~seeds_dag.verification.scores`: ``align_truth``, fair CRPS (scoringrules), ensemble-mean
+  RMSE, spread, spread/skill with the finite-ensemble correction, rank histograms (xskillscore)
+  and their flatness;
+- :mod:`~seeds_dag.verification.table`: the long per-init score table, its pandera schema, and the
+  summary over initialisations that a report prints.
+"""

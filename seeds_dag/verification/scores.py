@@ -1,0 +1,290 @@
+"""Ensemble scores against truth at the valid time, cos(latitude)-weighted (DESIGN.md section 5).
+
+Shapes: ``forecast`` is an ``xarray.Dataset`` with one variable per field and dims
+``(init_time, lead_time, member, lat, lon)``; ``truth`` is the same fields aligned to the valid
+times of the forecast, dims ``(init_time, lead_time, lat, lon)`` (see :func:`align_truth`).
+Scores come back per variable as Datasets with dims ``(init_time, lead_time)``: the spatial
+reduction is done, the reduction over initialisations is left to the caller, because for
+RMSE, spread and spread/skill it must average *squared* quantities (:func:`pool_over_inits`).
+"""
+
+import importlib.util
+from typing import Literal, NamedTuple
+
+import numpy as np
+import scipy.stats
+import scoringrules as sr
+import xarray as xr
+import xskillscore as xs
+
+from seeds_dag.verification.weighting import LAT, LON, spatial_mean
+
+INIT = "init_time"
+LEAD = "lead_time"
+MEMBER = "member"
+TIME = "time"
+VALID_TIME = "valid_time"
+RANK = "rank"
+
+# scoringrules only dispatches to its numba gufuncs when backend="numba" is passed explicitly;
+# backend=None takes the array path, whose "fair" estimator builds an (..., m, m) array.
+CRPS_BACKEND = "numba" if importlib.util.find_spec("numba") is not None else "numpy"
+# Both are the fair (unbiased) estimator; "pwm" is O(m log m) per point, "fair" is O(m^2).
+FairEstimator = Literal["pwm", "fair"]
+
+
+def align_truth(truth: xr.Dataset, init_time, lead_time) -> xr.Dataset:
+    """Truth at the valid times  valid_time = init_time + lead_time  of a set of forecasts.
+
+    Args:
+        truth: fields with dims (time, lat, lon).
+        init_time: initialisation times, shape (init_time,), datetime64.
+        lead_time: lead times, shape (lead_time,), timedelta64.
+
+    Returns:
+        fields with dims (init_time, lead_time, lat, lon) and a ``valid_time`` coordinate
+        (init_time, lead_time).
+
+    Raises:
+        ValueError: naming the valid times that ``truth`` lacks.
+    """
+    init = np.asarray(init_time)
+    lead = np.asarray(lead_time)
+    valid = xr.DataArray(init, dims=INIT, coords={INIT: init}) + xr.DataArray(
+        lead, dims=LEAD, coords={LEAD: lead}
+    )
+    missing = np.setdiff1d(valid.values.ravel(), truth[TIME].values)
+    if missing.size:
+        shown = ", ".join(str(np.datetime_as_string(t, unit="s")) for t in missing[:10])
+        more = f" and {missing.size - 10} more" if missing.size > 10 else ""
+        raise ValueError(
+            f"align_truth: truth has no fields at {missing.size} valid time(s): {shown}{more} "
+            f"(truth covers {truth.sizes[TIME]} times from {truth[TIME].values.min()} "
+            f"to {truth[TIME].values.max()})"
+        )
+    aligned = truth.sel({TIME: valid}).rename({TIME: VALID_TIME})
+    return aligned.transpose(INIT, LEAD, ...)
+
+
+def _check_pair(forecast: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
+    """Raise unless ``truth`` verifies ``forecast`` point by point; return truth's matching fields.
+
+    Arithmetic between xarray objects inner-joins coordinates silently, so a grid or time
+    mismatch would otherwise shrink the verified sample without a word.
+    """
+    _n_members(forecast)
+    missing = [name for name in forecast.data_vars if name not in truth.data_vars]
+    if missing:
+        raise ValueError(
+            f"truth lacks forecast variable(s) {missing}; truth has {list(truth.data_vars)}"
+        )
+    if MEMBER in truth.dims:
+        raise ValueError(f"truth must not have a '{MEMBER}' dim, got dims {dict(truth.sizes)}")
+    for dim in (INIT, LEAD, LAT, LON):
+        if dim not in truth.dims or dim not in forecast.dims:
+            raise ValueError(
+                f"dim '{dim}' missing: forecast dims {dict(forecast.sizes)}, "
+                f"truth dims {dict(truth.sizes)}"
+            )
+        if not np.array_equal(forecast[dim].values, truth[dim].values):
+            raise ValueError(
+                f"forecast and truth differ along '{dim}': forecast has {forecast.sizes[dim]} "
+                f"values {forecast[dim].values[:3]}..., truth has {truth.sizes[dim]} values "
+                f"{truth[dim].values[:3]}... (align truth with align_truth / regrid first)"
+            )
+    return truth[list(forecast.data_vars)]
+
+
+def _n_members(forecast: xr.Dataset) -> int:
+    """Ensemble size N; the fair CRPS and the unbiased variance need N >= 2."""
+    if MEMBER not in forecast.dims or forecast.sizes[MEMBER] < 2:
+        raise ValueError(
+            f"forecast needs a '{MEMBER}' dim with at least 2 members, got dims "
+            f"{dict(forecast.sizes)}"
+        )
+    return forecast.sizes[MEMBER]
+
+
+def fair_crps(
+    forecast: xr.Dataset, truth: xr.Dataset, estimator: FairEstimator = "pwm"
+) -> xr.Dataset:
+    """Area-weighted mean of the fair ensemble CRPS, per variable, init and lead.
+
+    Per grid point, with members x_1..x_m and truth y (Ferro 2014; Zamo & Naveau 2018):
+
+        CRPS_fair = 1/m sum_i |x_i - y|  -  1/(2 m (m-1)) sum_i sum_j |x_i - x_j|
+
+    an unbiased estimator of the CRPS of the distribution the members are drawn from, so
+    ensembles of different sizes compare fairly. It is non-negative (it is the mean over pairs
+    i != j of (|x_i - y| + |x_j - y| - |x_i - x_j|) / 2). Computed by
+    ``scoringrules.crps_ensemble`` with ``estimator`` "pwm" (the same estimator in
+    probability-weighted-moment form, O(m log m)) or "fair" (pairwise form, O(m^2)); then
+    :func:`~seeds_dag.verification.weighting.spatial_mean`.
+
+    Args:
+        forecast: (init_time, lead_time, member, lat, lon), m = member >= 2.
+        truth: (init_time, lead_time, lat, lon), aligned to the forecast valid times.
+        estimator: "pwm" (default) or "fair"; they agree to rounding.
+
+    Returns:
+        (init_time, lead_time) per variable, in the variable's units.
+    """
+    if estimator not in ("pwm", "fair"):
+        raise ValueError(f"fair_crps: estimator must be 'pwm' or 'fair', got {estimator!r}")
+    truth = _check_pair(forecast, truth)
+    crps = xr.apply_ufunc(
+        sr.crps_ensemble,
+        truth,
+        forecast,
+        input_core_dims=[[], [MEMBER]],
+        kwargs={"m_axis": -1, "estimator": estimator, "backend": CRPS_BACKEND},
+    )
+    return spatial_mean(crps)
+
+
+def ensemble_mean_rmse(forecast: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
+    """RMSE of the ensemble mean:  sqrt( sum_ij w_i (xbar_ij - y_ij)^2 / sum_ij w_i ).
+
+    xbar is the mean over members, w = cos(lat) area weights.
+
+    Args:
+        forecast: (init_time, lead_time, member, lat, lon).
+        truth: (init_time, lead_time, lat, lon), aligned to the forecast valid times.
+
+    Returns:
+        (init_time, lead_time) per variable, in the variable's units.
+    """
+    truth = _check_pair(forecast, truth)
+    squared_error = (forecast.mean(MEMBER) - truth) ** 2
+    return np.sqrt(spatial_mean(squared_error))
+
+
+def ensemble_spread(forecast: xr.Dataset) -> xr.Dataset:
+    """Ensemble spread:  sqrt( sum_ij w_i s^2_ij / sum_ij w_i ).
+
+    s^2 = 1/(N-1) sum_n (x_n - xbar)^2 is the unbiased (ddof=1) member variance per point,
+    w = cos(lat) area weights; the variance is averaged before the square root.
+
+    Args:
+        forecast: (init_time, lead_time, member, lat, lon), N = member >= 2.
+
+    Returns:
+        (init_time, lead_time) per variable, in the variable's units.
+    """
+    _n_members(forecast)
+    return np.sqrt(spatial_mean(forecast.var(MEMBER, ddof=1)))
+
+
+def spread_skill_ratio(spread, rmse, n_members):
+    """Spread/skill ratio with the finite-ensemble correction (Fortin et al. 2014):
+
+        ratio = sqrt((N + 1) / N) * spread / rmse
+
+    For an N-member ensemble whose members and truth are exchangeable, the expected squared
+    error of the ensemble mean is (N + 1)/N times the expected unbiased ensemble variance, so
+    the corrected ratio is 1 for a calibrated ensemble of any size (< 1: underdispersive).
+
+    Plain arithmetic, so it works on xarray, pandas, numpy or floats alike. Pass ``spread`` and
+    ``rmse`` of the same sample: per init (from :func:`ensemble_spread` and
+    :func:`ensemble_mean_rmse`) for a per-init ratio, or both pooled with
+    :func:`pool_over_inits` for the ratio over a set of inits (what a summary should show).
+
+    Args:
+        spread: ensemble spread, any shape.
+        rmse: ensemble-mean RMSE, same shape.
+        n_members: ensemble size N, scalar or broadcastable.
+    """
+    return ((n_members + 1) / n_members) ** 0.5 * spread / rmse
+
+
+def pool_over_inits(score: xr.Dataset) -> xr.Dataset:
+    """Root-mean-square over initialisations:  sqrt( 1/I sum_t score_t^2 ).
+
+    For RMSE this is the square root of the mean MSE, for spread that of the mean variance: the
+    right way to aggregate both (averaging the per-init square roots biases them low).
+
+    Args:
+        score: (init_time, ...), e.g. from :func:`ensemble_mean_rmse` or :func:`ensemble_spread`.
+
+    Returns:
+        (...) without init_time.
+    """
+    return np.sqrt((score**2).mean(INIT))
+
+
+def spread_skill_over_inits(forecast: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
+    """Spread/skill per lead over all inits: mean MSE and mean variance first, then the ratio.
+
+        ratio(lead) = sqrt((N+1)/N) * sqrt(mean_t spread_t^2) / sqrt(mean_t rmse_t^2)
+
+    Args:
+        forecast: (init_time, lead_time, member, lat, lon).
+        truth: (init_time, lead_time, lat, lon), aligned to the forecast valid times.
+
+    Returns:
+        (lead_time,) per variable, dimensionless.
+    """
+    rmse = pool_over_inits(ensemble_mean_rmse(forecast, truth))
+    spread = pool_over_inits(ensemble_spread(forecast))
+    return spread_skill_ratio(spread, rmse, _n_members(forecast))
+
+
+def rank_histogram(forecast: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
+    """Rank histogram (Talagrand diagram) per variable and lead, pooled over inits and the grid.
+
+    The rank of the truth is r = #{n : x_n < y} in 0..N; counts are not area-weighted (one
+    count per grid point). Computed by ``xskillscore.rank_histogram``, which ranks with
+    ``scipy.stats.rankdata`` and breaks ties between truth and members uniformly at random
+    (Hamill 2001) from numpy's *global* random state; continuous fields essentially never tie,
+    so with them the result is deterministic.
+
+    Args:
+        forecast: (init_time, lead_time, member, lat, lon), N = member.
+        truth: (init_time, lead_time, lat, lon), aligned to the forecast valid times.
+
+    Returns:
+        counts (int), dims (lead_time, rank) with rank = 0..N; each lead sums to
+        init_time * lat * lon.
+    """
+    truth = _check_pair(forecast, truth)
+    counts = xs.rank_histogram(
+        truth.reset_coords(drop=True), forecast, dim=[INIT, LAT, LON], member_dim=MEMBER
+    )
+    # xskillscore labels ranks 1..N+1 as floats.
+    return counts.assign_coords({RANK: np.arange(_n_members(forecast) + 1)})
+
+
+class RankFlatness(NamedTuple):
+    """Flatness of a rank histogram; both fields have the counts' dims without ``rank``."""
+
+    max_bin_ratio: xr.DataArray | xr.Dataset
+    p_value: xr.DataArray | xr.Dataset
+
+
+def rank_histogram_flatness(counts: xr.DataArray | xr.Dataset) -> RankFlatness:
+    """How far a rank histogram is from uniform.
+
+    - max_bin_ratio = max_r c_r / (C / (N+1)), with C = sum_r c_r: the fullest bin relative to
+      the uniform count; 1 is perfectly flat, >1 measures the worst bin.
+    - p_value of Pearson's chi-square goodness-of-fit test against the uniform distribution
+      over the N+1 ranks (``scipy.stats.chisquare``, N degrees of freedom).
+
+    The test assumes independent counts, but neighbouring grid points (and nearby inits) are
+    strongly correlated, so the effective sample is much smaller than C and the p-value
+    overstates significance: read small p-values from large grids with caution.
+
+    Args:
+        counts: (..., rank) from :func:`rank_histogram`.
+
+    Returns:
+        RankFlatness of (...) arrays.
+    """
+
+    def flatness(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        uniform = c.sum(axis=-1) / c.shape[-1]
+        return c.max(axis=-1) / uniform, scipy.stats.chisquare(c, axis=-1).pvalue
+
+    max_bin_ratio, p_value = xr.apply_ufunc(
+        flatness, counts, input_core_dims=[[RANK]], output_core_dims=[[], []]
+    )
+    return RankFlatness(max_bin_ratio, p_value)

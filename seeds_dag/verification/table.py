@@ -1,0 +1,191 @@
+"""Score tables: one long row per (model, variable, init, lead), and the summary over inits.
+
+Rank histograms are pooled over inits by construction, so they are not in the per-init table
+(see :func:`seeds_dag.verification.scores.rank_histogram`).
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import xarray as xr
+from pandera.typing import Series
+
+from seeds_dag.verification.scores import (
+    INIT,
+    LEAD,
+    MEMBER,
+    ensemble_mean_rmse,
+    ensemble_spread,
+    fair_crps,
+    rank_histogram,
+    rank_histogram_flatness,
+    spread_skill_ratio,
+)
+
+VARIABLE = "variable"
+MODEL = "model"
+LEAD_DAYS = "lead_time_days"
+N_MEMBERS = "n_members"
+SCORES = ("crps", "rmse", "spread", "spread_skill")
+# The one place listing what a summary shows, in order, with the heading format_summary prints.
+SUMMARY_METRICS = {
+    "crps": "CRPS (fair estimator)",
+    "rmse": "Ensemble-mean RMSE (sqrt of mean MSE over inits)",
+    "spread": "Ensemble spread (sqrt of mean variance over inits)",
+    "spread_skill": "Spread/skill, sqrt((N+1)/N)-corrected (1 = calibrated)",
+}
+
+
+class ScoreTableSchema(pa.DataFrameModel):
+    """Per-init scores, long format: one row per (model, variable, init_time, lead_time_days).
+
+    crps: area-weighted fair CRPS; rmse: ensemble-mean RMSE; spread: sqrt of the area-mean
+    unbiased variance; spread_skill: sqrt((N+1)/N) * spread / rmse of that init. Units of
+    crps/rmse/spread are the variable's.
+    """
+
+    init_time: Series[pa.DateTime]
+    lead_time_days: Series[float] = pa.Field(ge=0)
+    variable: Series[str] = pa.Field(str_length={"min_value": 1})
+    model: Series[str] = pa.Field(str_length={"min_value": 1})
+    # The fair CRPS and the unbiased variance are undefined for one member.
+    n_members: Series[int] = pa.Field(ge=2)
+    crps: Series[float] = pa.Field(ge=0)
+    rmse: Series[float] = pa.Field(ge=0)
+    spread: Series[float] = pa.Field(ge=0)
+    spread_skill: Series[float] = pa.Field(ge=0)
+
+    class Config:
+        strict = True
+        unique = [MODEL, VARIABLE, "init_time", LEAD_DAYS]
+
+
+def _model_scores(model: str, forecast: xr.Dataset, truth_aligned: xr.Dataset) -> pd.DataFrame:
+    """Long per-init scores of one ensemble."""
+    n_members = forecast.sizes[MEMBER]
+    rmse = ensemble_mean_rmse(forecast, truth_aligned)
+    spread = ensemble_spread(forecast)
+    scores = xr.Dataset(
+        {
+            "crps": fair_crps(forecast, truth_aligned).to_dataarray(VARIABLE),
+            "rmse": rmse.to_dataarray(VARIABLE),
+            "spread": spread.to_dataarray(VARIABLE),
+            "spread_skill": spread_skill_ratio(spread, rmse, n_members).to_dataarray(VARIABLE),
+        }
+    ).reset_coords(drop=True)
+    table = scores.to_dataframe().reset_index()
+    table[LEAD_DAYS] = table.pop(LEAD) / pd.Timedelta(days=1)
+    table[MODEL] = model
+    table[N_MEMBERS] = n_members
+    table[VARIABLE] = table[VARIABLE].astype(str)
+    table[list(SCORES)] = table[list(SCORES)].astype(np.float64)
+    return table[[INIT, LEAD_DAYS, VARIABLE, MODEL, N_MEMBERS, *SCORES]]
+
+
+def score_table(ensembles: Mapping[str, xr.Dataset], truth_aligned: xr.Dataset) -> pd.DataFrame:
+    """Per-init scores of several ensembles against the same truth, validated.
+
+    Args:
+        ensembles: model name (e.g. "seeds-2", "physics-31", "emulated-32") -> forecast with
+            dims (init_time, lead_time, member, lat, lon); sizes may differ between models.
+        truth_aligned: (init_time, lead_time, lat, lon) at the forecasts' valid times
+            (see :func:`seeds_dag.verification.scores.align_truth`).
+
+    Returns:
+        long DataFrame valid under :class:`ScoreTableSchema`, models in the given order.
+    """
+    if not ensembles:
+        raise ValueError("score_table: no ensembles given")
+    table = pd.concat(
+        [_model_scores(model, forecast, truth_aligned) for model, forecast in ensembles.items()],
+        ignore_index=True,
+    )
+    return ScoreTableSchema.validate(table)
+
+
+def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Scores averaged over init_time, side by side per model.
+
+    crps is the mean over inits; rmse and spread are pooled as sqrt(mean over inits of their
+    squares) (mean MSE, mean variance), and spread_skill is recomputed from those pooled values
+    with the sqrt((N+1)/N) correction, *not* averaged from the per-init ratios.
+
+    Args:
+        scores: a table valid under :class:`ScoreTableSchema`.
+
+    Returns:
+        index (variable, lead_time_days); columns MultiIndex (metric, model), metrics in
+        ``SUMMARY_METRICS`` order and models in order of first appearance in ``scores``.
+    """
+    scores = ScoreTableSchema.validate(scores)
+    sizes = scores.groupby(MODEL)[N_MEMBERS].nunique()
+    if (sizes > 1).any():
+        raise ValueError(
+            f"summary_table: model(s) {list(sizes.index[sizes > 1])} have several ensemble "
+            f"sizes; give each size its own model name"
+        )
+    keys = [MODEL, N_MEMBERS, VARIABLE, LEAD_DAYS]
+    means = (
+        scores.assign(mse=scores["rmse"] ** 2, variance=scores["spread"] ** 2)
+        .groupby(keys)[["crps", "mse", "variance"]]
+        .mean()
+    )
+    rmse = np.sqrt(means["mse"])
+    spread = np.sqrt(means["variance"])
+    n_members = means.index.get_level_values(N_MEMBERS)
+    pooled = pd.DataFrame(
+        {
+            "crps": means["crps"],
+            "rmse": rmse,
+            "spread": spread,
+            "spread_skill": spread_skill_ratio(spread, rmse, n_members),
+        }
+    )
+    wide = pooled.droplevel(N_MEMBERS).unstack(MODEL)
+    columns = pd.MultiIndex.from_product(
+        [list(SUMMARY_METRICS), scores[MODEL].unique()], names=["metric", MODEL]
+    )
+    return wide.reindex(columns=columns).sort_index()
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """Fixed-width text of :func:`summary_table`: one block per metric, one column per model."""
+    blocks = []
+    for metric, heading in SUMMARY_METRICS.items():
+        block = summary[metric].to_string(float_format=lambda v: f"{v:#.4g}", col_space=12)
+        blocks.append(f"{heading}\n{block}")
+    return "\n\n".join(blocks)
+
+
+RANK = "rank"
+COUNT = "count"
+
+
+def rank_table(ensembles: Mapping[str, xr.Dataset], truth_aligned: xr.Dataset) -> pd.DataFrame:
+    """Rank-histogram counts of each ensemble, long format: model, variable, lead_time_days,
+    rank, count (pooled over the inits and grid points given)."""
+    frames = []
+    for model, forecast in ensembles.items():
+        counts = rank_histogram(forecast, truth_aligned).to_dataarray(VARIABLE)
+        frame = counts.rename(COUNT).to_dataframe().reset_index()
+        frame[LEAD_DAYS] = frame.pop(LEAD) / pd.Timedelta(days=1)
+        frame[MODEL] = model
+        frames.append(frame[[MODEL, VARIABLE, LEAD_DAYS, RANK, COUNT]])
+    return pd.concat(frames, ignore_index=True)
+
+
+def rank_flatness_table(ranks: pd.DataFrame) -> pd.DataFrame:
+    """Sum rank counts over whatever inits `ranks` holds and measure flatness per model, variable
+    and lead: columns max_bin_ratio (1 = flat) and chi2_p_value (see `rank_histogram_flatness`)."""
+    totals = ranks.groupby([MODEL, VARIABLE, LEAD_DAYS, RANK], sort=False)[COUNT].sum()
+    rows = []
+    for (model, variable, lead), counts in totals.groupby(level=[0, 1, 2], sort=False):
+        flat = rank_histogram_flatness(
+            xr.DataArray(counts.to_numpy(), dims=[RANK])
+        )
+        rows.append({MODEL: model, VARIABLE: variable, LEAD_DAYS: lead,
+                     "max_bin_ratio": float(flat.max_bin_ratio),
+                     "chi2_p_value": float(flat.p_value)})
+    return pd.DataFrame(rows)

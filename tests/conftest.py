@@ -1,0 +1,38 @@
+"""Shared fixtures: a local S3 server (moto) for anything that reads or writes s3:// URLs."""
+
+import urllib.request
+
+import pytest
+
+
+@pytest.fixture
+def s3_server(monkeypatch, tmp_path):
+    """Endpoint URL of a moto S3 server on 127.0.0.1 (free port), empty at the start of the test.
+
+    Only fake AWS credentials and config locations are set in the environment, through
+    monkeypatch, so nothing can reach a real account; tests pass their own options to s3fs.
+    """
+    from moto.server import ThreadedMotoServer
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        yield endpoint
+    finally:
+        # moto keeps its state per process, not per server: reset it so no bucket outlives the test.
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
+        server.stop()

@@ -1,0 +1,108 @@
+"""Sphere padding and the conditional U-Net: shapes, seed-order invariance, longitude equivariance."""
+
+import numpy as np
+import pytest
+import torch
+
+from seeds_dag.diffusion.edm import EDMPrecond
+from seeds_dag.networks.blocks import SpherePad2d
+from seeds_dag.networks.denoiser import ConditionalDenoiser, DenoiserConfig, build_denoiser
+
+NUM_LAT, NUM_LON, NUM_VARS = 8, 16, 3
+SMALL = DenoiserConfig(channels=(8, 16, 16), embed_dim=16, num_variables=NUM_VARS)
+
+
+def grid(num_lat=NUM_LAT, num_lon=NUM_LON):
+    lat = (np.arange(num_lat) + 0.5) * 180 / num_lat - 90
+    lon = np.arange(num_lon) * 360 / num_lon
+    return lat, lon
+
+
+def inputs(num_seeds, batch=2, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, NUM_VARS, NUM_LAT, NUM_LON, generator=gen)
+    cond = torch.randn(batch, num_seeds, NUM_VARS, NUM_LAT, NUM_LON, generator=gen)
+    return x, torch.randn(batch, generator=gen), cond, 10 * torch.rand(batch, generator=gen)
+
+
+def network(config=SMALL):
+    torch.manual_seed(0)
+    return ConditionalDenoiser(config, *grid()).eval()
+
+
+def test_sphere_pad_wraps_longitude_and_crosses_the_poles_with_a_half_turn():
+    field = torch.arange(4 * 6, dtype=torch.float32).view(1, 1, 4, 6)  # value = 6·lat_index + lon_index
+    padded = SpherePad2d(1)(field)[0, 0]
+    assert padded.shape == (6, 8)
+    torch.testing.assert_close(padded[1:-1, 0], field[0, 0, :, -1])
+    torch.testing.assert_close(padded[1:-1, -1], field[0, 0, :, 0])
+    torch.testing.assert_close(padded[0, 1:-1], torch.tensor([3.0, 4, 5, 0, 1, 2]))
+    torch.testing.assert_close(padded[-1, 1:-1], torch.tensor([21.0, 22, 23, 18, 19, 20]))
+    # Corners: beyond the pole and across the date line at once.
+    assert padded[0, 0].item() == 2.0 and padded[-1, -1].item() == 21.0
+
+
+def test_sphere_pad_two_cells_mirrors_rows_across_the_pole():
+    field = torch.arange(4 * 6, dtype=torch.float32).view(1, 1, 4, 6)
+    padded = SpherePad2d(2)(field)[0, 0]
+    torch.testing.assert_close(padded[:2, 2:-2], field[0, 0, [1, 0]].roll(3, dims=-1))
+    torch.testing.assert_close(padded[-2:, 2:-2], field[0, 0, [3, 2]].roll(3, dims=-1))
+
+
+def test_output_shape_and_default_config_builds():
+    x, c_noise, cond, lead = inputs(num_seeds=2)
+    assert network()(x, c_noise, cond, lead).shape == x.shape
+    precond = build_denoiser(DenoiserConfig(num_variables=NUM_VARS), *grid(32, 64))
+    assert isinstance(precond, EDMPrecond)
+
+
+@torch.no_grad()
+def test_output_is_exactly_invariant_to_seed_order():
+    net = network()
+    x, c_noise, cond, lead = inputs(num_seeds=4)
+    assert torch.equal(net(x, c_noise, cond, lead), net(x, c_noise, cond[:, [2, 0, 3, 1]], lead))
+
+
+@torch.no_grad()
+def test_single_seed_works_and_its_spread_channel_is_zero():
+    net = network()
+    x, c_noise, cond, lead = inputs(num_seeds=1)
+    out = net(x, c_noise, cond, lead)
+    assert torch.isfinite(out).all()
+    # A duplicated seed has the same summary: mean = the seed, std = 0.
+    torch.testing.assert_close(out, net(x, c_noise, cond.expand(-1, 2, -1, -1, -1), lead))
+
+
+@torch.no_grad()
+def roll_both_ways(net, shift):
+    """(network output for lon-rolled inputs, lon-rolled network output)."""
+    x, c_noise, cond, lead = inputs(num_seeds=2)
+    out_of_rolled = net(x.roll(shift, dims=-1), c_noise, cond.roll(shift, dims=-1), lead)
+    return out_of_rolled, net(x, c_noise, cond, lead).roll(shift, dims=-1)
+
+
+def test_longitude_roll_equivariance_without_lon_channels():
+    """Rolling by a multiple of the total pooling factor commutes with the whole network."""
+    config = DenoiserConfig(channels=(8, 16, 16), embed_dim=16, num_variables=NUM_VARS, use_lon_channels=False)
+    out_of_rolled, rolled_out = roll_both_ways(network(config), shift=4)
+    torch.testing.assert_close(out_of_rolled, rolled_out, atol=1e-5, rtol=1e-5)
+
+
+def test_lon_channels_break_roll_equivariance():
+    """The check above can fail: with sin/cos(lon) inputs the network knows absolute longitude."""
+    out_of_rolled, rolled_out = roll_both_ways(network(), shift=4)
+    assert not torch.allclose(out_of_rolled, rolled_out, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("num_lat", "num_lon"), [(6, 16), (8, 12), (8, 4)])
+def test_grid_not_divisible_by_the_pooling_raises(num_lat, num_lon):
+    with pytest.raises(ValueError, match=rf"lat={num_lat}, lon={num_lon}"):
+        ConditionalDenoiser(SMALL, *grid(num_lat, num_lon))
+
+
+def test_input_on_another_grid_raises():
+    x, c_noise, cond, lead = inputs(num_seeds=2)
+    with pytest.raises(ValueError, match="x_in"):
+        network()(x[..., :8], c_noise, cond, lead)
+    with pytest.raises(ValueError, match="cond"):
+        network()(x, c_noise, cond[..., :8], lead)

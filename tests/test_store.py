@@ -1,0 +1,285 @@
+"""ArtifactStore: round trips, versioned commits, failed writes, safe keys, corruption, S3 secrets."""
+
+import logging
+import os
+from pathlib import Path
+
+import boto3
+import fsspec
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from seeds_dag.store import (
+    POINTER,
+    ArtifactNotFoundError,
+    ArtifactStore,
+    CorruptArtifactError,
+)
+
+SECRET = "s3cr3t-never-shown-9f2c"
+BUCKET = "artifacts"
+
+
+def forecast(seed=0, n_member=4):
+    """A tiny forecast-like ensemble: dims (init_time, lead_time, member, lat, lon), float32."""
+    rng = np.random.default_rng(seed)
+    dims = ("init_time", "lead_time", "member", "lat", "lon")
+    shape = (1, 2, n_member, 3, 4)
+    return xr.Dataset(
+        {
+            "z500": (dims, rng.normal(5e4, 1e3, shape).astype("float32"),
+                     {"units": "m2 s-2", "long_name": "geopotential at 500 hPa"}),
+            "t850": (dims, rng.normal(270, 5, shape).astype("float32"), {"units": "K"}),
+        },
+        coords={
+            "init_time": pd.date_range("2001-01-01", periods=1),
+            "lead_time": pd.to_timedelta([24, 48], unit="h"),
+            "member": np.arange(n_member),
+            "lat": [-60.0, 0.0, 60.0],
+            "lon": [0.0, 90.0, 180.0, 270.0],
+        },
+        attrs={"source": "test", "seed": seed},
+    )
+
+
+def s3_store(endpoint):
+    options = {
+        "endpoint_url": endpoint,
+        "key": "test-key-id",
+        "secret": SECRET,
+        "client_kwargs": {"region_name": "us-east-1"},
+    }
+    boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="test-key-id",
+        aws_secret_access_key=SECRET, region_name="us-east-1",
+    ).create_bucket(Bucket=BUCKET)
+    return ArtifactStore(f"s3://{BUCKET}/runs/demo", storage_options=options)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path):
+    if request.param == "local":
+        return ArtifactStore(str(tmp_path / "root"))
+    return s3_store(request.getfixturevalue("s3_server"))
+
+
+def partition_dir(store, asset, partition):
+    """The documented layout, read with fsspec independently of the store: (fs, path)."""
+    url = f"{store.root}/{asset}/{partition or '_all'}"
+    fs, path = fsspec.core.url_to_fs(url, **store.storage_options)
+    fs.invalidate_cache()
+    return fs, path
+
+
+def partition_listing(store, asset, partition):
+    fs, path = partition_dir(store, asset, partition)
+    if not fs.exists(path):
+        return set()
+    return {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)}
+
+
+def pointer(store, asset, partition):
+    """Raw content of the partition's CURRENT object."""
+    fs, path = partition_dir(store, asset, partition)
+    return fs.cat_file(f"{path}/{POINTER}")
+
+
+def test_round_trip(store):
+    ds = forecast()
+    url = store.write_dataset(ds, "ensembles", "2001-01-01")
+    assert url == store.location("ensembles", "2001-01-01")
+    assert url.startswith(store.root + "/ensembles/2001-01-01/v-")
+    opened = store.open_dataset("ensembles", "2001-01-01")
+    assert opened.z500.dtype == np.float32
+    assert opened.lead_time.dtype.kind == "m"
+    xr.testing.assert_identical(opened.load(), ds)
+    xr.testing.assert_identical(store.load_dataset("ensembles", "2001-01-01"), ds)
+    chunked = store.open_dataset("ensembles", "2001-01-01", chunks={})
+    assert chunked.z500.chunks == tuple((n,) for n in ds.z500.shape)
+    assert store.has("ensembles", "2001-01-01") and not store.has("ensembles", "2001-01-02")
+    assert store.partitions("ensembles") == ["2001-01-01"]
+    store.write_dataset(ds, "stats")
+    assert store.has("stats") and store.partitions("stats") == []
+
+
+def test_overwrite_keeps_exactly_one_previous_version(store):
+    urls = [store.write_dataset(forecast(seed), "ensembles", "p1") for seed in range(3)]
+    names = [url.rsplit("/", 1)[-1] for url in urls]
+    assert len(set(names)) == 3
+    assert partition_listing(store, "ensembles", "p1") == {POINTER, names[1], names[2]}
+    assert pointer(store, "ensembles", "p1").decode() == names[2]
+    xr.testing.assert_identical(store.load_dataset("ensembles", "p1"), forecast(2))
+    # The previous version stays readable for rollback and for readers that opened it.
+    previous = xr.open_dataset(urls[1], engine="zarr", consolidated=False,
+                               storage_options=store.storage_options or None)
+    xr.testing.assert_identical(previous.load(), forecast(1))
+
+
+def stream(store, asset, partition, ds, regions, fail_after=None):
+    template = xr.zeros_like(ds.chunk({"member": 2}))
+    with store.dataset_writer(asset, partition, template) as writer:
+        for i, (a, b) in enumerate(regions):
+            writer.write_region(ds.isel(member=slice(a, b)), region={"member": slice(a, b)})
+            if i == fail_after:
+                raise RuntimeError("sampler crashed")
+
+
+def test_failed_stream_leaves_previous_version_current(store):
+    store.write_dataset(forecast(0), "ensembles", "p1")
+    before = pointer(store, "ensembles", "p1")
+    listing = partition_listing(store, "ensembles", "p1")
+    with pytest.raises(RuntimeError, match="sampler crashed"):
+        stream(store, "ensembles", "p1", forecast(1), [(0, 2), (2, 4)], fail_after=0)
+    assert pointer(store, "ensembles", "p1") == before
+    assert partition_listing(store, "ensembles", "p1") == listing  # partial version deleted
+    xr.testing.assert_identical(store.load_dataset("ensembles", "p1"), forecast(0))
+
+
+def test_failed_write_of_new_partition_commits_nothing(store):
+    with pytest.raises(RuntimeError, match="sampler crashed"):
+        stream(store, "ensembles", "new", forecast(1), [(0, 2), (2, 4)], fail_after=0)
+    assert not store.has("ensembles", "new")
+    assert store.partitions("ensembles") == []
+    assert partition_listing(store, "ensembles", "new") == set()
+    with pytest.raises(ArtifactNotFoundError, match=r"'ensembles'.*'new'"):
+        store.open_dataset("ensembles", "new")
+
+
+def test_streamed_regions_equal_whole_write(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    ds = forecast(3)
+    store.write_dataset(ds, "whole")
+    stream(store, "streamed", None, ds, [(2, 4), (0, 2)])
+    xr.testing.assert_identical(store.load_dataset("streamed"), store.load_dataset("whole"))
+    xr.testing.assert_identical(store.load_dataset("streamed"), ds)
+
+
+def test_incomplete_stream_is_not_committed(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    with pytest.raises(ValueError, match=r"incomplete.*z500"):
+        stream(store, "ensembles", "p1", forecast(), [(0, 2)])
+    assert not store.has("ensembles", "p1")
+
+
+def test_eager_template_is_refused(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    with pytest.raises(ValueError, match=r"'ensembles'.*'p1'.*dask"):
+        with store.dataset_writer("ensembles", "p1", forecast()):
+            pass
+
+
+@pytest.mark.parametrize("bad", ["../evil", "/etc", "a/b", "", "..", "x..y", ".hidden", "_all"])
+def test_unsafe_keys_are_refused(tmp_path, bad):
+    store = ArtifactStore(str(tmp_path))
+    rule = r"A-Za-z0-9"
+    with pytest.raises(ValueError, match=rf"unsafe asset name {bad!r}.*{rule}"):
+        store.write_dataset(forecast(), bad)
+    with pytest.raises(ValueError, match=rf"unsafe partition key {bad!r}.*{rule}"):
+        store.has("ensembles", bad)
+    with pytest.raises(ValueError, match=rf"unsafe object name {bad!r}"):
+        store.write_bytes("ensembles", bad, b"x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reserved_object_names_and_bad_roots(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    with pytest.raises(ValueError, match="reserved"):
+        store.write_bytes("ensembles", POINTER, b"x")
+    for root in ("s3://", "s3:///prefix", "gs://bucket", ""):
+        with pytest.raises(ValueError):
+            ArtifactStore(root)
+    with pytest.raises(ValueError, match="s3:// roots only"):
+        ArtifactStore(str(tmp_path), storage_options={"anon": True})
+    assert ArtifactStore("relative/dir").root == str(Path("relative/dir").resolve())
+
+
+def chunk_file(store, asset, partition, variable):
+    version = store.location(asset, partition)
+    files = [os.path.join(d, f) for d, _, fs in os.walk(f"{version}/{variable}/c") for f in fs]
+    assert len(files) == 1
+    return files[0]
+
+
+@pytest.mark.parametrize("damage", ["garble", "truncate", "delete"])
+def test_damaged_chunk_raises_corrupt_artifact_error(tmp_path, damage):
+    store = ArtifactStore(str(tmp_path))
+    store.write_dataset(forecast(), "ensembles", "2001-01-01")
+    path = chunk_file(store, "ensembles", "2001-01-01", "t850")
+    with open(path, "rb") as file:
+        data = file.read()
+    if damage == "delete":
+        os.remove(path)
+    else:
+        with open(path, "wb") as file:
+            file.write(b"\x00garbage" * 8 if damage == "garble" else data[: len(data) // 2])
+    with pytest.raises(CorruptArtifactError, match=r"'ensembles'.*'2001-01-01'") as error:
+        store.load_dataset("ensembles", "2001-01-01")
+    assert ("t850" in str(error.value)) if damage == "delete" else ("Error" in str(error.value))
+
+
+def test_failed_cleanup_is_logged_not_raised(tmp_path, caplog, monkeypatch):
+    store = ArtifactStore(str(tmp_path))
+    store.write_dataset(forecast(0), "ensembles", "p1")
+    store.write_dataset(forecast(1), "ensembles", "p1")
+
+    def refuse(path, recursive=False):
+        raise PermissionError(f"read-only: {path}")
+
+    monkeypatch.setattr(store._fs, "rm", refuse)
+    with caplog.at_level(logging.WARNING, logger="seeds_dag.store"):
+        store.write_dataset(forecast(2), "ensembles", "p1")
+    assert "could not delete superseded version of asset 'ensembles', partition 'p1'" in caplog.text
+    xr.testing.assert_identical(store.load_dataset("ensembles", "p1"), forecast(2))
+
+
+def test_bytes_and_table_round_trip(store):
+    assert not store.exists_bytes("report", "crps.png", "p1")
+    url = store.write_bytes("report", "crps.png", b"\x89PNG fake", "p1")
+    assert url == f"{store.root}/report/p1/crps.png"
+    assert store.read_bytes("report", "crps.png", "p1") == b"\x89PNG fake"
+    store.write_bytes("report", "crps.png", b"second", "p1")
+    assert store.read_bytes("report", "crps.png", "p1") == b"second"
+    assert store.exists_bytes("report", "crps.png", "p1")
+    df = pd.DataFrame({"variable": ["z500", "t850"], "crps": [12.5, 0.75]},
+                      index=pd.Index([3, 7], name="lead_hours"))
+    store.write_table(df, "scores", "p2")
+    pd.testing.assert_frame_equal(store.read_table("scores", "p2"), df)
+    assert store.partitions("report") == ["p1"] and store.partitions("scores") == ["p2"]
+    assert partition_listing(store, "report", "p1") == {"crps.png"}  # no temporary files left
+    with pytest.raises(ArtifactNotFoundError, match=r"'missing.json'.*'report'.*'p1'"):
+        store.read_bytes("report", "missing.json", "p1")
+
+
+def test_failed_local_object_write_keeps_previous(tmp_path, monkeypatch):
+    store = ArtifactStore(str(tmp_path))
+    store.write_bytes("models", "checkpoint.pt", b"good")
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full") as error:
+        store.write_bytes("models", "checkpoint.pt", b"half")
+    assert any("'models'" in note for note in error.value.__notes__)
+    monkeypatch.undo()
+    assert store.read_bytes("models", "checkpoint.pt") == b"good"
+    assert os.listdir(tmp_path / "models" / "_all") == ["checkpoint.pt"]
+
+
+def test_s3_credentials_never_shown(s3_server, caplog):
+    store = s3_store(s3_server)
+    caplog.set_level(logging.DEBUG)
+    assert SECRET not in repr(store) and "s3://artifacts/runs/demo" in repr(store)
+    with pytest.raises(ArtifactNotFoundError) as missing:
+        store.open_dataset("ensembles", "p9")
+    assert "'p9'" in str(missing.value) and "s3://artifacts/runs/demo" in str(missing.value)
+    for seed in range(3):
+        store.write_dataset(forecast(seed), "ensembles", "p1")
+    with pytest.raises(RuntimeError) as failed:
+        stream(store, "ensembles", "p1", forecast(1), [(0, 2), (2, 4)], fail_after=0)
+    messages = [str(missing.value), str(failed.value), *failed.value.__notes__, caplog.text]
+    assert caplog.records and not any(SECRET in message for message in messages)
+    assert "ArtifactStore(root='s3://artifacts/runs/demo'" in repr(store)
+    assert "'secret': '***'" in repr(store)

@@ -1,0 +1,183 @@
+"""Training loop: batches, loss decrease, resumable and safe checkpoints, samples of a trained model."""
+
+import dataclasses
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seeds_dag.conventions import regular_latitudes, regular_longitudes
+from seeds_dag.diffusion.edm import EDMConfig
+from seeds_dag.emulation import SamplerConfig, generate_members
+from seeds_dag.networks.denoiser import DenoiserConfig
+from seeds_dag.training import (
+    CheckpointError,
+    LocalCheckpointIO,
+    TrainingConfig,
+    draw_batch,
+    model_from_checkpoint,
+    seeded_generator,
+    train_diffusion,
+)
+
+LAT, LON = regular_latitudes(8), regular_longitudes(16)
+LEAD_DAYS = np.array([1.0, 2.0])
+N_INIT, N_MEMBER, N_VAR = 4, 5, 2
+DENOISER = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=N_VAR, attention_at_bottom=False)
+EDM = EDMConfig()
+TINY = TrainingConfig(steps=100, batch_size=16, learning_rate=5e-3, warmup_steps=10, checkpoint_every=50)
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def reforecast(seed=0):
+    """(init, lead, member, V, H, W) normalised: a per-forecast field shared by the members plus
+    member noise of std 0.3, so the seeds tell the network most of the target."""
+    rng = np.random.default_rng(seed)
+    forecast = rng.standard_normal((N_INIT, len(LEAD_DAYS), 1, N_VAR, len(LAT), len(LON)))
+    members = forecast + 0.3 * rng.standard_normal((N_INIT, len(LEAD_DAYS), N_MEMBER, N_VAR, len(LAT), len(LON)))
+    return ((members - members.mean()) / members.std()).astype(np.float32)
+
+
+def train(checkpoint, config=TINY, data=None, on_log=None):
+    data = reforecast() if data is None else data
+    return train_diffusion(data, LEAD_DAYS, LAT, LON, DENOISER, EDM, config, checkpoint, CPU, on_log)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    checkpoint = LocalCheckpointIO(tmp_path_factory.mktemp("run") / "checkpoint.pt")
+    logs = []
+    result = train(checkpoint, on_log=lambda step, loss: logs.append((step, loss)))
+    return result, checkpoint, logs
+
+
+def test_batches_draw_distinct_members_of_one_forecast_with_one_k_per_batch():
+    n_init, n_lead = 3, 4
+    # Every field is filled with the code 100·init + 10·lead + member of its position.
+    index = np.arange(n_init)[:, None, None] * 100 + np.arange(n_lead)[None, :, None] * 10 + np.arange(N_MEMBER)
+    fields = np.broadcast_to(index[..., None, None, None], (*index.shape, 1, 2, 4))
+    data = torch.as_tensor(fields.copy(), dtype=torch.float32)
+    lead_days = torch.arange(n_lead, dtype=torch.float32) + 0.5
+    ks = set()
+    for step in range(20):
+        target, cond, lead = draw_batch(data, lead_days, 8, (1, 2, 3, 4), seeded_generator(0, step))
+        ks.add(cond.shape[1])
+        codes = torch.cat([target[:, None], cond], dim=1)[:, :, 0, 0, 0].long()
+        assert (codes // 10 == codes[:, :1] // 10).all()  # one init and lead per example
+        assert all(len(set(row.tolist())) == row.numel() for row in codes)  # distinct members
+        torch.testing.assert_close(lead, (codes[:, 0] // 10 % 10).float() + 0.5)
+    assert ks == {1, 2, 3, 4}
+
+
+def test_loss_decreases_and_logs_are_called(trained):
+    result, _, logs = trained
+    losses = np.array([loss for _, loss in result.losses])
+    assert [step for step, _ in result.losses] == list(range(1, TINY.steps + 1))
+    assert losses[-20:].mean() < 0.8 * losses[:20].mean()
+    assert [step for step, _ in logs] == [50, 100]
+    assert logs[-1][1] == pytest.approx(np.mean(losses[-50:]))
+    assert result.steps_done == TINY.steps and result.resumed_from_step == 0
+
+
+def test_samples_of_the_trained_model_are_finite_with_the_data_scale(trained):
+    result, checkpoint, _ = trained
+    data = reforecast()
+    seeds = data[0, :, :2]
+    rebuilt = model_from_checkpoint(checkpoint.load(), LAT, LON, CPU)
+    chunks = list(generate_members(rebuilt, seeds, LEAD_DAYS, 6, 12, SamplerConfig(num_steps=8), seed=0, device=CPU))
+    samples = np.concatenate([s for _, s in chunks], axis=1)
+    assert samples.shape == (len(LEAD_DAYS), 6, N_VAR, len(LAT), len(LON)) and samples.dtype == np.float32
+    assert np.isfinite(samples).all()
+    sample_std = samples.transpose(2, 0, 1, 3, 4).reshape(N_VAR, -1).std(axis=1)
+    data_std = data.transpose(3, 0, 1, 2, 4, 5).reshape(N_VAR, -1).std(axis=1)
+    assert np.all((sample_std > data_std / 3) & (sample_std < 3 * data_std)), (sample_std, data_std)
+    with pytest.raises(ValueError, match=r"grid of \(8, 16\), got \(8, 32\)"):
+        model_from_checkpoint(checkpoint.load(), LAT, regular_longitudes(32), CPU)
+    # The rebuilt model is the EMA model the run returned.
+    x = torch.randn(2, N_VAR, len(LAT), len(LON))
+    args = (torch.tensor([0.5, 2.0]), torch.as_tensor(seeds), torch.as_tensor(LEAD_DAYS, dtype=torch.float32))
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x, *args), result.model(x, *args))
+
+
+def test_resumed_run_continues_exactly_as_an_uninterrupted_one(tmp_path):
+    checkpoint = LocalCheckpointIO(tmp_path / "resumed.pt")
+    first = train(checkpoint, dataclasses.replace(TINY, steps=40, checkpoint_every=15))
+    resumed = train(checkpoint, dataclasses.replace(TINY, steps=80, checkpoint_every=15))
+    assert (first.steps_done, resumed.resumed_from_step, resumed.steps_done) == (40, 40, 80)
+    assert resumed.losses[:40] == first.losses and len(resumed.losses) == 80
+
+    straight = train(LocalCheckpointIO(tmp_path / "straight.pt"), dataclasses.replace(TINY, steps=80))
+    np.testing.assert_allclose([l for _, l in resumed.losses], [l for _, l in straight.losses], rtol=1e-5)
+    for name, value in straight.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[name], value, rtol=1e-5, atol=1e-6)
+
+    logs = []
+    again = train(checkpoint, dataclasses.replace(TINY, steps=80), on_log=lambda *a: logs.append(a))
+    assert (again.resumed_from_step, again.steps_done, logs) == (80, 80, [])
+
+
+def test_checkpoint_of_another_configuration_raises_naming_the_keys(tmp_path):
+    checkpoint = LocalCheckpointIO(tmp_path / "checkpoint.pt")
+    train(checkpoint, dataclasses.replace(TINY, steps=2))
+    expected = r"another configuration: training\.learning_rate \(checkpoint 0\.005, now 0\.001\)"
+    with pytest.raises(ValueError, match=expected):
+        train(checkpoint, dataclasses.replace(TINY, steps=4, learning_rate=1e-3))
+
+
+def test_multiple_seed_counts_train(tmp_path):
+    result = train(LocalCheckpointIO(tmp_path / "k.pt"), dataclasses.replace(TINY, steps=6, seed_counts=(1, 2, 3, 4)))
+    assert result.steps_done == 6 and np.isfinite([loss for _, loss in result.losses]).all()
+
+
+def test_seed_count_above_members_minus_one_raises(tmp_path):
+    with pytest.raises(ValueError, match=r"seed_counts \(2, 5\).*\[1, 4\]"):
+        train(LocalCheckpointIO(tmp_path / "k.pt"), dataclasses.replace(TINY, seed_counts=(2, 5)))
+
+
+def leave_marker(path):
+    """What a malicious checkpoint would run on unpickling, were it allowed to."""
+    Path(path).write_text("unpickled")
+
+
+class Payload:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return leave_marker, (str(self.path),)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("as_torch_save", [False, True])
+def test_pickled_objects_in_a_checkpoint_are_refused(tmp_path, as_torch_save):
+    marker = tmp_path / "marker"
+    checkpoint = LocalCheckpointIO(tmp_path / "checkpoint.pt")
+    if as_torch_save:
+        torch.save({"format": "seeds_dag.training/1", "model": Payload(marker)}, checkpoint.path)
+    else:
+        checkpoint.save(pickle.dumps(Payload(marker)))
+    with pytest.raises(CheckpointError, match="weights_only=True"):
+        train(checkpoint)
+    with pytest.raises(CheckpointError, match="weights_only=True"):
+        model_from_checkpoint(checkpoint.load(), LAT, LON, CPU)
+    assert not marker.exists()
+
+
+def test_local_checkpoint_io_replaces_atomically(tmp_path):
+    io = LocalCheckpointIO(tmp_path / "nested" / "checkpoint.pt")
+    assert io.load() is None
+    io.save(b"first")
+    io.save(b"second")
+    assert io.load() == b"second"
+    assert [p.name for p in io.path.parent.iterdir()] == ["checkpoint.pt"]

@@ -1,0 +1,196 @@
+"""Scores: cross-checks against scoringrules/xskillscore/brute force, and calibration properties."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scoringrules as sr
+import xarray as xr
+import xskillscore as xs
+
+from seeds_dag.verification.scores import (
+    align_truth,
+    ensemble_mean_rmse,
+    ensemble_spread,
+    fair_crps,
+    pool_over_inits,
+    rank_histogram,
+    rank_histogram_flatness,
+    spread_skill_over_inits,
+    spread_skill_ratio,
+)
+from seeds_dag.verification.weighting import area_weights, spatial_mean
+
+DIMS = ("init_time", "lead_time", "member", "lat", "lon")
+
+
+def synthetic(
+    rng, n_init=2, n_lead=2, n_member=4, n_lat=4, n_lon=6, member_std=1.0, variables=("z500",)
+):
+    """Forecast and aligned truth: per point a random mean mu and std sigma;
+    truth ~ N(mu, sigma), members ~ N(mu, member_std * sigma), all independent.
+    member_std = 1 is a calibrated ensemble, < 1 an underdispersive one."""
+    coords = {
+        "init_time": pd.date_range("2001-01-01", periods=n_init, freq="D"),
+        "lead_time": pd.to_timedelta(np.arange(1, n_lead + 1), unit="D"),
+        "member": np.arange(n_member),
+        "lat": np.linspace(-90 + 90 / n_lat, 90 - 90 / n_lat, n_lat),
+        "lon": np.arange(n_lon) * 360.0 / n_lon,
+    }
+    point_shape = (n_init, n_lead, 1, n_lat, n_lon)
+    forecast, truth = {}, {}
+    for name in variables:
+        mu = rng.normal(0.0, 3.0, point_shape)
+        sigma = rng.uniform(0.5, 2.0, point_shape)
+        member_shape = (n_init, n_lead, n_member, n_lat, n_lon)
+        members = mu + member_std * sigma * rng.standard_normal(member_shape)
+        forecast[name] = (DIMS, members.astype(np.float32))
+        truth[name] = (
+            tuple(d for d in DIMS if d != "member"),
+            (mu + sigma * rng.standard_normal(point_shape))[:, :, 0].astype(np.float32),
+        )
+    forecast = xr.Dataset(forecast, coords=coords)
+    truth = xr.Dataset(truth, coords={k: v for k, v in coords.items() if k != "member"})
+    return forecast, truth
+
+
+def brute_force_fair_crps(members: np.ndarray, y: float) -> float:
+    """mean_i |x_i - y| - 1/(2 m (m-1)) sum_i sum_j |x_i - x_j|, in float64 loops."""
+    m = len(members)
+    skill = sum(abs(x - y) for x in members) / m
+    pairs = sum(abs(xi - xj) for xi in members for xj in members)
+    return skill - pairs / (2 * m * (m - 1))
+
+
+def test_area_weights_have_mean_one_and_favour_the_equator():
+    lat = xr.DataArray(np.linspace(-87.5, 87.5, 36), dims="lat", name="lat")
+    lat = lat.assign_coords(lat=lat)
+    weights = area_weights(lat)
+    assert float(weights.mean()) == pytest.approx(1.0)
+    equator = np.argmin(np.abs(lat.values))
+    zeros = xr.zeros_like(lat.expand_dims(lon=[0.0, 180.0]))
+    equator_row = zeros.copy()
+    equator_row[:, equator] = 1.0
+    polar_row = zeros.copy()
+    polar_row[:, -1] = 1.0
+    assert float(spatial_mean(equator_row)) > 10 * float(spatial_mean(polar_row)) > 0
+
+
+def test_fair_crps_matches_scoringrules_on_flattened_arrays_with_weights():
+    forecast, truth = synthetic(np.random.default_rng(0), variables=("z500", "t850"))
+    got = fair_crps(forecast, truth)
+    weights = np.cos(np.deg2rad(forecast.lat.values))
+    for name in ("z500", "t850"):
+        fct = forecast[name].transpose(..., "member").values
+        obs = truth[name].values
+        pointwise = sr.crps_ensemble(
+            obs.reshape(-1), fct.reshape(-1, fct.shape[-1]), estimator="fair", backend="numpy"
+        ).reshape(obs.shape)
+        expected = np.average(
+            pointwise, axis=(2, 3), weights=np.broadcast_to(weights[:, None], obs.shape[2:])
+        )
+        assert got[name].dims == ("init_time", "lead_time")
+        np.testing.assert_allclose(got[name].values, expected, rtol=1e-5)
+
+
+def test_fair_crps_matches_brute_force_formula_on_tiny_case():
+    forecast, truth = synthetic(
+        np.random.default_rng(1), n_init=1, n_lead=1, n_member=3, n_lat=2, n_lon=2
+    )
+    weights = np.cos(np.deg2rad(forecast.lat.values))
+    fct = forecast["z500"].values[0, 0].astype(np.float64)  # (member, lat, lon)
+    obs = truth["z500"].values[0, 0].astype(np.float64)
+    per_point = np.array(
+        [[brute_force_fair_crps(fct[:, i, j], obs[i, j]) for j in range(2)] for i in range(2)]
+    )
+    expected = (per_point * weights[:, None]).sum() / (weights.sum() * 2)
+    assert float(fair_crps(forecast, truth)["z500"].squeeze()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_fair_and_pwm_estimators_agree():
+    forecast, truth = synthetic(np.random.default_rng(2), n_member=7)
+    xr.testing.assert_allclose(
+        fair_crps(forecast, truth, estimator="fair"),
+        fair_crps(forecast, truth, estimator="pwm"),
+        rtol=1e-5,
+    )
+
+
+def test_rmse_matches_xskillscore_weighted_rmse():
+    forecast, truth = synthetic(np.random.default_rng(3))
+    weights = xr.broadcast(np.cos(np.deg2rad(forecast.lat)), forecast.lon)[0]
+    expected = xs.rmse(forecast.mean("member"), truth, dim=["lat", "lon"], weights=weights)
+    xr.testing.assert_allclose(ensemble_mean_rmse(forecast, truth), expected, rtol=1e-5)
+
+
+def test_calibrated_ensemble_has_flat_ranks_and_unit_spread_skill():
+    # 4 members: without the sqrt((N+1)/N) correction the ratio would be ~0.89.
+    forecast, truth = synthetic(np.random.default_rng(4), n_init=24, n_member=4, n_lat=16, n_lon=32)
+    ratio = spread_skill_over_inits(forecast, truth)["z500"]
+    np.testing.assert_allclose(ratio.values, 1.0, atol=0.05)
+    flatness = rank_histogram_flatness(rank_histogram(forecast, truth)["z500"])
+    assert (flatness.max_bin_ratio <= 1.2).all()
+    assert (flatness.p_value > 1e-3).all()
+
+
+def test_underdispersive_ensemble_has_low_spread_skill_and_u_shaped_ranks():
+    forecast, truth = synthetic(
+        np.random.default_rng(5), n_init=24, n_member=4, n_lat=16, n_lon=32, member_std=0.5
+    )
+    assert (spread_skill_over_inits(forecast, truth)["z500"] < 0.7).all()
+    counts = rank_histogram(forecast, truth)["z500"]
+    outer = counts.isel(rank=[0, -1])
+    inner = counts.isel(rank=slice(1, -1))
+    assert (outer.min("rank") > 1.5 * inner.max("rank")).all()
+    flatness = rank_histogram_flatness(counts)
+    assert (flatness.max_bin_ratio > 1.5).all()
+    assert (flatness.p_value < 1e-6).all()
+
+
+def test_rank_histogram_counts_every_point_once_per_lead():
+    forecast, truth = synthetic(
+        np.random.default_rng(6), n_init=3, n_lead=2, n_member=5, variables=("z500", "sp")
+    )
+    counts = rank_histogram(forecast, truth)
+    assert counts["sp"].dims == ("lead_time", "rank")
+    np.testing.assert_array_equal(counts["rank"].values, np.arange(6))
+    for name in ("z500", "sp"):
+        np.testing.assert_array_equal(counts[name].sum("rank").values, [3 * 4 * 6] * 2)
+
+
+def test_rank_zero_is_truth_below_all_members():
+    forecast, truth = synthetic(np.random.default_rng(7), n_member=3)
+    counts = rank_histogram(forecast, forecast.min("member") - 1.0)["z500"]
+    assert (counts.sel(rank=0) == counts.sum("rank")).all()
+
+
+def test_spread_is_sqrt_of_weighted_mean_unbiased_variance_and_pooled_before_the_ratio():
+    forecast, truth = synthetic(np.random.default_rng(8), n_init=3)
+    spread = ensemble_spread(forecast)
+    variance = forecast.var("member", ddof=1)
+    xr.testing.assert_allclose(spread**2, spatial_mean(variance), rtol=1e-5)
+    rmse = ensemble_mean_rmse(forecast, truth)
+    pooled = spread_skill_ratio(pool_over_inits(spread), pool_over_inits(rmse), 4)
+    xr.testing.assert_allclose(spread_skill_over_inits(forecast, truth), pooled)
+    per_init_mean = spread_skill_ratio(spread, rmse, 4).mean("init_time")
+    assert not np.allclose(pooled["z500"], per_init_mean["z500"])
+
+
+def test_scores_refuse_a_truth_on_another_grid():
+    forecast, truth = synthetic(np.random.default_rng(9))
+    shifted = truth.assign_coords(lat=truth.lat + 0.5)
+    with pytest.raises(ValueError, match="'lat'"):
+        fair_crps(forecast, shifted)
+
+
+def test_align_truth_selects_valid_times_and_names_missing_ones():
+    times = pd.date_range("2001-01-01", periods=5, freq="D")
+    truth = xr.Dataset(
+        {"z500": (("time", "lat", "lon"), np.arange(5.0)[:, None, None] * np.ones((5, 2, 3)))},
+        coords={"time": times, "lat": [-45.0, 45.0], "lon": [0.0, 120.0, 240.0]},
+    )
+    init = times[:2]
+    aligned = align_truth(truth, init, pd.to_timedelta([1, 3], unit="D"))
+    assert aligned["z500"].dims == ("init_time", "lead_time", "lat", "lon")
+    np.testing.assert_array_equal(aligned["z500"].values[:, :, 0, 0], [[1.0, 3.0], [2.0, 4.0]])
+    with pytest.raises(ValueError, match="2001-01-06"):
+        align_truth(truth, init, pd.to_timedelta([1, 4], unit="D"))

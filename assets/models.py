@@ -1,7 +1,8 @@
 """The trained emulator (SEEDS-GEE): a conditional diffusion model fitted to the reforecasts.
 
 Training checkpoints go to the store every `checkpoint_every` steps (atomically), so a killed
-materialisation resumes where it stopped; the finished model is committed as `model.pt`.
+materialisation resumes where it stopped. The finished model is committed as `model.pt` and the
+run's checkpoint is then removed, so the next materialisation trains afresh on the data it sees.
 """
 
 
@@ -47,7 +48,7 @@ class StoreCheckpoint:
 class EmulatorTrainingConfig(Config):
     """Mirrors `TrainingConfig` and `DenoiserConfig`; defaults train the demo in minutes on CPU."""
 
-    steps: int = 1500
+    steps: int = 800
     learning_rate: float = _TRAINING.learning_rate
     ema_decay: float = 0.995
     seed_counts: list[int] = list(_TRAINING.seed_counts)
@@ -100,6 +101,7 @@ def trained_emulator(context: AssetExecutionContext, config: EmulatorTrainingCon
         )
     seconds = time.perf_counter() - start
     store.write_bytes(EMULATOR, MODEL, store.read_bytes(EMULATOR, CHECKPOINT))
+    store.delete_bytes(EMULATOR, CHECKPOINT)
     losses = [loss for _, loss in result.losses]
     window = max(1, len(losses) // 20)
     smoothed = [float(np.mean(losses[i:i + window])) for i in range(0, len(losses), window)]

@@ -19,10 +19,10 @@ def normalization_stats(context: AssetExecutionContext, source: SourceResource,
     reforecasts = open_partitions(store, "reforecast_shards", dates)
     stats = compute_normalization(reforecasts[list(VARIABLES)])
     url = store.write_dataset(stats, "normalization_stats")
-    table = stats.sel(statistic="std").to_dataframe().drop(columns="statistic", errors="ignore")
+    table = stats.sel(statistic="std").mean("lat").to_dataframe().drop(columns="statistic", errors="ignore")
     return MaterializeResult(metadata={
         "location": url,
         "training_inits": len(dates),
         "window": f"{dates[0]}..{dates[-1]}",
-        "std_by_lead": MetadataValue.md(table.to_markdown()),
+        "zonal_mean_std_by_lead": MetadataValue.md(table.to_markdown()),
     })

@@ -76,6 +76,11 @@ def attach_attributes(ds: xr.Dataset) -> xr.Dataset:
 
 
 def _check_grid(ds: xr.Dataset, where: str, lat: np.ndarray | None, lon: np.ndarray | None) -> None:
+    # `ds["lat"]` of a dim without a coordinate is xarray's default 0, 1, 2, … (ascending, within
+    # [-90, 90]), so a missing coordinate must be caught by name, not by a KeyError.
+    missing = [name for name in ("lat", "lon") if name not in ds.coords]
+    if missing:
+        raise DataValidationError(f"{where}: missing coordinate(s) {missing}")
     ds_lat, ds_lon = ds["lat"].values, ds["lon"].values
     if not np.all(np.diff(ds_lat) > 0) or ds_lat.min() < -90 or ds_lat.max() > 90:
         raise DataValidationError(f"{where}: lat must ascend within [-90, 90]")
@@ -102,8 +107,8 @@ def validation_problems(
     problems: list[str] = []
     try:
         _check_grid(ds, where, lat, lon)
-    except (DataValidationError, KeyError) as err:
-        problems.append(str(err) if isinstance(err, DataValidationError) else f"{where}: missing {err}")
+    except DataValidationError as err:
+        problems.append(str(err))
     if n_members is not None and ds.sizes.get("member") != n_members:
         problems.append(f"{where}: {ds.sizes.get('member')} members, expected {n_members}")
     for name in variables:

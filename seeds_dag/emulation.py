@@ -9,8 +9,7 @@ from its own generator keyed by (seed, m, ℓ in whole seconds). A member is the
 whatever the batch size, and whether its lead times are sampled together or one at a time.
 """
 
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,28 +47,6 @@ class SamplerConfig:
         return karras_sigmas(self.num_steps, self.sigma_min, self.sigma_max, self.rho)
 
 
-def heun_sample_with_noise(
-    denoiser: Denoiser, x_T: Tensor, sigmas: Tensor, noise: Callable[[], Tensor], sampler: SamplerConfig
-) -> Tensor:
-    """EDM Algorithm 2 with the churn noise ε supplied by `noise()` (a tensor shaped like x_T).
-
-    Lines 4-6 (raise the noise level from t_i to t̂_i = (1 + γ_i)·t_i with fresh noise) run here,
-    so that ε can come from per-sample generators; lines 7-11 (the Heun step from t̂_i to t_{i+1})
-    are `heun_sample` on the two-level schedule [t̂_i, t_{i+1}]. With S_churn = 0 this is exactly
-    `heun_sample(denoiser, x_T, sigmas)`.
-    """
-    num_steps = len(sigmas) - 1
-    gamma_churn = min(sampler.S_churn / num_steps, math.sqrt(2) - 1)
-    x = x_T
-    for t_cur, t_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist()):
-        gamma = gamma_churn if sampler.S_tmin <= t_cur <= sampler.S_tmax else 0.0
-        t_hat = t_cur + gamma * t_cur
-        if gamma > 0:
-            x = x + math.sqrt(t_hat**2 - t_cur**2) * sampler.S_noise * noise()
-        x = heun_sample(denoiser, x, torch.tensor([t_hat, t_next], dtype=torch.float64))
-    return x
-
-
 @torch.inference_mode()
 def _sample_batch(
     model: EDMPrecond, cond: Tensor, lead: Tensor, generators: list[torch.Generator], sampler: SamplerConfig
@@ -86,7 +63,9 @@ def _sample_batch(
         return model(x, sigma, cond, lead)
 
     sigmas = sampler.sigmas()
-    return heun_sample_with_noise(denoiser, sigmas[0].item() * noise(), sigmas, noise, sampler).cpu()
+    x_T = sigmas[0].item() * noise()
+    return heun_sample(denoiser, x_T, sigmas, S_churn=sampler.S_churn, S_tmin=sampler.S_tmin,
+                       S_tmax=sampler.S_tmax, S_noise=sampler.S_noise, noise=noise).cpu()
 
 
 def generate_members(

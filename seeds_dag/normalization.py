@@ -1,12 +1,16 @@
-"""Per-variable, per-lead normalisation of forecast fields: x_norm = (x − μ(v, lead)) / σ(v, lead).
+"""Per-variable normalisation of forecast fields by lead time and latitude:
+x_norm = (x − μ(v, lead, lat)) / σ(v, lead, lat).
 
 The diffusion model works on fields of unit variance (EDM's sigma_data = 1). Spread and climate
-drift both change with lead time, so μ and σ are taken per lead time, over all initialisations,
-members and grid points of the reforecast (a plain mean over grid cells, not area-weighted: the
-aim is unit scale for the network, not a climate statistic).
+drift both change with lead time, and the climate changes with latitude far more than with
+longitude: one global σ would be dominated by the equator-to-pole contrast (for z500 about 7× the
+local variability), leaving the weather the model must learn at a tenth of the noise scale it is
+trained on. So μ and σ are taken per lead time and latitude, pooled over initialisations, members
+and longitudes (as SEEDS normalises by climatology, here zonal climatology, which the reforecast
+can estimate from few inits).
 
 Statistics are an `xarray.Dataset` with one float64 data variable per field, dims
-("statistic", "lead_time"), statistic = ["mean", "std"].
+("statistic", "lead_time", "lat"), statistic = ["mean", "std"].
 """
 
 from collections.abc import Sequence
@@ -18,13 +22,13 @@ import xarray as xr
 from seeds_dag.conventions import attach_attributes
 
 STATISTIC = "statistic"
-REDUCED_DIMS = ("init_time", "member", "lat", "lon")
-"""Dims pooled into one mean and std; lead_time is kept."""
+REDUCED_DIMS = ("init_time", "member", "lon")
+"""Dims pooled into one mean and std; lead_time and lat are kept."""
 SPATIAL = ("lat", "lon")
 
 
 def compute_normalization(forecast: xr.Dataset) -> xr.Dataset:
-    """Mean and population std of every data variable per lead_time, over (init_time, member, lat, lon).
+    """Mean and population std of every data variable per (lead_time, lat), over (init_time, member, lon).
 
     Args:
         forecast: dims (init_time, lead_time, member, lat, lon), numpy- or dask-backed (e.g. a
@@ -32,7 +36,7 @@ def compute_normalization(forecast: xr.Dataset) -> xr.Dataset:
             memory is bounded by the chunk size, not the dataset size.
 
     Returns:
-        float64 Dataset, one variable per field with dims ("statistic", "lead_time"),
+        float64 Dataset, one variable per field with dims ("statistic", "lead_time", "lat"),
         statistic = ["mean", "std"]; attrs n_inits and n_members record the sample it came from.
 
     Raises:
@@ -41,22 +45,24 @@ def compute_normalization(forecast: xr.Dataset) -> xr.Dataset:
     """
     lazy = {}
     for name, da in forecast.data_vars.items():
-        missing = [d for d in (*REDUCED_DIMS, "lead_time") if d not in da.dims]
+        missing = [d for d in (*REDUCED_DIMS, "lead_time", "lat") if d not in da.dims]
         if missing:
             raise ValueError(f"variable {name!r} lacks dims {missing}; expected {da.dims} to hold them")
         x = da.astype(np.float64)
         moments = [x.mean(REDUCED_DIMS, skipna=False), x.std(REDUCED_DIMS, skipna=False)]
-        lazy[name] = xr.concat(moments, dim=STATISTIC).transpose(STATISTIC, "lead_time")
+        lazy[name] = xr.concat(moments, dim=STATISTIC).transpose(STATISTIC, "lead_time", "lat")
         lazy[name].attrs = {"units": da.attrs["units"]} if "units" in da.attrs else {}
     stats = xr.Dataset(lazy).assign_coords({STATISTIC: ["mean", "std"]}).compute()
     for name in stats.data_vars:
         std = stats[name].sel({STATISTIC: "std"})
         bad = ~np.isfinite(std.values) | (std.values <= 0) | ~np.isfinite(stats[name].sel({STATISTIC: "mean"}).values)
         if bad.any():
+            lead_index, lat_index = np.nonzero(bad)
             raise ValueError(
-                f"variable {name!r}: std {std.values[bad].tolist()} at lead_time "
-                f"{_format_leads(stats['lead_time'].values[bad])} is zero "
-                f"or non-finite (constant field, or NaN/inf in the data); cannot normalise"
+                f"variable {name!r}: std {std.values[bad].tolist()[:5]} at lead_time "
+                f"{_format_leads(stats['lead_time'].values[np.unique(lead_index)])}, lat "
+                f"{stats['lat'].values[np.unique(lat_index)].tolist()[:5]} is zero or non-finite "
+                f"(constant field, or NaN/inf in the data); cannot normalise"
             )
     stats.attrs.update(n_inits=int(forecast.sizes["init_time"]), n_members=int(forecast.sizes["member"]))
     return stats
@@ -70,7 +76,7 @@ def _format_leads(lead_time: np.ndarray) -> list[str]:
 
 
 def lead_statistics(stats: xr.Dataset, name: str, lead_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, std) of variable `name` at each of `lead_time`: two float64 arrays of shape (n_lead,)."""
+    """(mean, std) of variable `name` at each of `lead_time`: two float64 arrays (n_lead, n_lat)."""
     if name not in stats.data_vars:
         raise ValueError(f"no normalisation statistics for variable {name!r}; have {list(stats.data_vars)}")
     lead_time = np.asarray(lead_time)
@@ -100,8 +106,8 @@ def to_normalized_array(ds: xr.Dataset, stats: xr.Dataset, variables: Sequence[s
         if set(ds[name].dims) != set(first.dims):
             raise ValueError(f"variable {name!r} has dims {ds[name].dims}, {variables[0]!r} has {first.dims}")
         mean, std = lead_statistics(stats, name, ds["lead_time"].values)
-        broadcast = [1] * len(leading) + [1, 1]
-        broadcast[lead_axis] = -1
+        broadcast = [1] * len(leading) + [-1, 1]
+        broadcast[lead_axis] = len(ds["lead_time"])
         values = ds[name].transpose(*leading, *SPATIAL).values.astype(np.float64)
         out[..., i, :, :] = (values - mean.reshape(broadcast)) / std.reshape(broadcast)
     return out
@@ -117,7 +123,7 @@ def from_normalized_array(
     lon: np.ndarray | None = None,
     member: np.ndarray | None = None,
 ) -> xr.Dataset:
-    """Inverse of `to_normalized_array` for one initialisation: x = x_norm·σ(v, lead) + μ(v, lead).
+    """Inverse of `to_normalized_array` for one initialisation: x = x_norm·σ + μ (per lead, lat).
 
     Args:
         arr: (lead, member, V, lat, lon) normalised fields; V in the order of `variables`.
@@ -135,7 +141,7 @@ def from_normalized_array(
     data_vars = {}
     for i, name in enumerate(variables):
         mean, std = lead_statistics(stats, name, lead_time)
-        physical = arr[:, :, i].astype(np.float64) * std[:, None, None, None] + mean[:, None, None, None]
+        physical = arr[:, :, i].astype(np.float64) * std[:, None, :, None] + mean[:, None, :, None]
         data_vars[name] = (("lead_time", "member", *SPATIAL), physical.astype(np.float32))
     coords = {"lead_time": lead_time}
     coords.update({k: v for k, v in (("member", member), ("lat", lat), ("lon", lon)) if v is not None})

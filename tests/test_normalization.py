@@ -37,25 +37,26 @@ def forecast(seed=0, n_init=3, n_lead=2, n_member=4, n_lat=4, n_lon=8):
     return xr.Dataset({k: (FORECAST_DIMS, v.astype(np.float32)) for k, v in data.items()}, coords=coords)
 
 
-def test_statistics_match_numpy_per_lead():
+def test_statistics_match_numpy_per_lead_and_latitude():
     ds = forecast()
     stats = compute_normalization(ds)
     for name in VARIABLES:
         values = ds[name].values.astype(np.float64)
-        assert stats[name].dims == ("statistic", "lead_time")
+        assert stats[name].dims == ("statistic", "lead_time", "lat")
         assert stats[name].dtype == np.float64
-        np.testing.assert_allclose(stats[name].sel(statistic="mean"), values.mean(axis=(0, 2, 3, 4)), rtol=1e-12)
-        np.testing.assert_allclose(stats[name].sel(statistic="std"), values.std(axis=(0, 2, 3, 4)), rtol=1e-10)
+        np.testing.assert_allclose(stats[name].sel(statistic="mean"), values.mean(axis=(0, 2, 4)), rtol=1e-12)
+        np.testing.assert_allclose(stats[name].sel(statistic="std"), values.std(axis=(0, 2, 4)), rtol=1e-10)
     assert stats.attrs["n_inits"] == 3 and stats.attrs["n_members"] == 4
 
 
-def test_normalised_data_has_zero_mean_and_unit_std_per_lead():
+def test_normalised_data_has_zero_mean_and_unit_std_per_lead_and_latitude():
     ds = forecast()
     arr = to_normalized_array(ds, compute_normalization(ds), VARIABLES)
     assert arr.shape == (3, 2, 4, 2, 4, 8) and arr.dtype == np.float32
-    per_lead_and_variable = arr.transpose(1, 3, 0, 2, 4, 5).reshape(2, 2, -1)
-    np.testing.assert_allclose(per_lead_and_variable.mean(axis=-1), 0.0, atol=1e-5)
-    np.testing.assert_allclose(per_lead_and_variable.std(axis=-1), 1.0, atol=1e-5)
+    # (init, lead, member, V, lat, lon) -> (lead, V, lat, init·member·lon)
+    per_lead_variable_lat = arr.transpose(1, 3, 4, 0, 2, 5).reshape(2, 2, 4, -1)
+    np.testing.assert_allclose(per_lead_variable_lat.mean(axis=-1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(per_lead_variable_lat.std(axis=-1), 1.0, atol=1e-5)
 
 
 def test_round_trip_for_one_initialisation():

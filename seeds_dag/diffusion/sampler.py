@@ -40,6 +40,7 @@ def heun_sample(
     S_tmax: float = float("inf"),
     S_noise: float = 1.0,
     generator: torch.Generator | None = None,
+    noise: Callable[[], Tensor] | None = None,
 ) -> Tensor:
     """Stochastic Heun sampler, Algorithm 2 of EDM.
 
@@ -47,7 +48,9 @@ def heun_sample(
     sigmas: (N + 1,) decreasing schedule t_0 > ... > t_N = 0, e.g. from `karras_sigmas`.
     S_churn, S_tmin, S_tmax, S_noise: churn parameters of Algorithm 2 (S_churn = 0 gives the
     deterministic 2nd-order ODE solver of Algorithm 1).
-    Returns x_0 with the shape of x_T. Draws all noise from `generator`.
+    noise: optional source of the churn noise ε (a tensor shaped like x_T), for callers that need
+    noise per sample rather than per batch; by default ε is drawn from `generator`.
+    Returns x_0 with the shape of x_T.
     """
     num_steps = len(sigmas) - 1
     gamma_churn = min(S_churn / num_steps, math.sqrt(2) - 1)
@@ -63,8 +66,9 @@ def heun_sample(
         t_hat = t_cur + gamma * t_cur
         x_hat = x_cur
         if gamma > 0:
-            eps = S_noise * torch.randn(x_cur.shape, generator=generator, dtype=x_cur.dtype, device=x_cur.device)
-            x_hat = x_cur + math.sqrt(t_hat**2 - t_cur**2) * eps
+            eps = noise() if noise is not None else torch.randn(
+                x_cur.shape, generator=generator, dtype=x_cur.dtype, device=x_cur.device)
+            x_hat = x_cur + math.sqrt(t_hat**2 - t_cur**2) * S_noise * eps
         # Lines 7-8: Euler step from t_hat to t_next.
         d_cur = (x_hat - D(x_hat, t_hat)) / t_hat
         x_next = x_hat + (t_next - t_hat) * d_cur

@@ -201,6 +201,13 @@ class ArtifactStore:
         self._fs.invalidate_cache(path)
         return self._fs.isfile(path)
 
+    def delete_bytes(self, asset: str, name: str, partition: str | None = None) -> None:
+        """Remove one object if it exists (a finished run's checkpoint, say)."""
+        path = f"{self._dir(asset, partition)}/{check_object_name(name)}"
+        if self._fs.isfile(path):
+            self._fs.rm(path)
+        self._fs.invalidate_cache(path)
+
     def write_table(
         self,
         df: pd.DataFrame,

@@ -1,0 +1,191 @@
+"""The whole asset graph materialised once on a tiny experiment: every asset and check succeeds,
+the store holds each artifact where the layout says, and each artifact is what its readers need."""
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from dagster import AssetKey
+
+from assets.definitions import ALL_ASSETS
+from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
+from seeds_dag.normalization import STATISTIC
+from seeds_dag.store import POINTER
+from seeds_dag.training import checkpoint_from_bytes, model_from_checkpoint
+from seeds_dag.verification.table import ScoreTableSchema
+from tiny_experiment import (
+    GRAPH_STEPS,
+    N_EMULATED,
+    OPERATIONAL_INIT,
+    REFORECAST_INITS,
+    SOURCE,
+    TRAINING,
+    partition_dir,
+)
+
+LEAD_DAYS = [float(d) for d in SOURCE.lead_days]
+# Artifacts stored as versioned datasets, with their dims and member counts.
+DATASETS = [
+    ("truth", None, TRUTH_DIMS, None),
+    *[("reforecast_shards", key, FORECAST_DIMS, SOURCE.reforecast_members) for key in REFORECAST_INITS],
+    ("operational_ensemble", OPERATIONAL_INIT, FORECAST_DIMS, SOURCE.operational_members),
+    ("daily_emulated_ensembles", OPERATIONAL_INIT, FORECAST_DIMS, N_EMULATED),
+]
+
+
+def test_every_asset_is_materialised(tiny_graph):
+    for (asset, partition), result in tiny_graph.results.items():
+        assert result.success, f"{asset}[{partition}] failed"
+        events = result.get_asset_materialization_events()
+        assert [(e.asset_key, e.partition) for e in events] == [(AssetKey(asset), partition)]
+    assert {asset for asset, _ in GRAPH_STEPS} == {a.key.path[-1] for a in ALL_ASSETS}
+
+
+def test_every_declared_check_runs_and_passes(tiny_graph):
+    declared = {
+        (spec.asset_key.path[-1], spec.name)
+        for definition in ALL_ASSETS for spec in definition.check_specs
+    }
+    evaluated = set()
+    for (asset, partition), result in tiny_graph.results.items():
+        for evaluation in result.get_asset_check_evaluations():
+            assert evaluation.passed, (asset, partition, evaluation.metadata)
+            evaluated.add((evaluation.asset_key.path[-1], evaluation.check_name, partition))
+    expected = {(asset, name, partition) for asset, partition in GRAPH_STEPS
+                for checked, name in declared if checked == asset}
+    assert declared and evaluated == expected
+
+
+@pytest.mark.parametrize("asset, partition",
+                         [(a, p) for a, p in GRAPH_STEPS if a not in ("trained_emulator",
+                                                                     "verification_scores",
+                                                                     "verification_summary")])
+def test_datasets_are_committed_under_their_partition(tiny_graph, asset, partition):
+    directory = partition_dir(tiny_graph.root, asset, partition)
+    version = (directory / POINTER).read_text()
+    assert (directory / version / "zarr.json").is_file()
+    assert [p.name for p in directory.iterdir() if p.name.startswith("v-")] == [version]
+    assert tiny_graph.metadata(asset, partition)["location"] == str(directory / version)
+
+
+@pytest.mark.parametrize("asset, partition, names", [
+    ("trained_emulator", None, ["checkpoint.pt", "model.pt"]),
+    ("verification_scores", OPERATIONAL_INIT, ["rank_histograms.parquet", "table.parquet"]),
+    ("verification_summary", None, ["summary.txt", "table.parquet"]),
+])
+def test_objects_are_stored_under_their_partition(tiny_graph, asset, partition, names):
+    directory = partition_dir(tiny_graph.root, asset, partition)
+    assert sorted(p.name for p in directory.iterdir()) == names
+    assert tiny_graph.metadata(asset, partition)["location"] == str(directory)
+
+
+@pytest.mark.parametrize("asset, partition, dims, n_members", DATASETS)
+def test_stored_datasets_follow_the_conventions(tiny_graph, asset, partition, dims, n_members):
+    ds = tiny_graph.store.load_dataset(asset, partition)
+    validate(ds, dims, f"{asset}[{partition}]", n_members=n_members)
+    if dims == FORECAST_DIMS:
+        assert ds["init_time"].values.astype("datetime64[D]").astype(str).tolist() == [partition]
+        assert (ds["lead_time"].values / np.timedelta64(1, "D")).tolist() == LEAD_DAYS
+
+
+def test_spinup_keeps_the_pool_of_climate_states(tiny_graph):
+    spinup = tiny_graph.store.load_dataset("physics_spinup")
+    assert spinup.sizes["pool_day"] == SOURCE.pool_days
+    assert spinup["pool"].shape[1:] == spinup["final_state"].shape
+    assert np.isfinite(spinup["pool"].values).all()
+    assert tiny_graph.metadata("physics_spinup")["pool_states"] == SOURCE.pool_days
+
+
+def test_normalization_stats_are_the_moments_of_the_reforecasts(tiny_graph):
+    store = tiny_graph.store
+    stats = store.load_dataset("normalization_stats")
+    reforecasts = xr.concat([store.load_dataset("reforecast_shards", key)
+                             for key in REFORECAST_INITS], dim="init_time")
+    assert sorted(stats.data_vars) == sorted(VARIABLES)
+    assert stats[STATISTIC].values.tolist() == ["mean", "std"]
+    assert (stats["lead_time"].values / np.timedelta64(1, "D")).tolist() == LEAD_DAYS
+    for name in VARIABLES:
+        assert stats[name].dims == (STATISTIC, "lead_time")
+        # Reference: numpy over the stored shards, every axis but lead pooled.
+        values = reforecasts[name].transpose("lead_time", ...).values.astype(np.float64)
+        flat = values.reshape(len(LEAD_DAYS), -1)
+        np.testing.assert_allclose(stats[name].sel({STATISTIC: "mean"}), flat.mean(axis=1),
+                                   rtol=1e-9, err_msg=name)
+        np.testing.assert_allclose(stats[name].sel({STATISTIC: "std"}), flat.std(axis=1),
+                                   rtol=1e-7, err_msg=name)
+    assert (stats.attrs["n_inits"], stats.attrs["n_members"]) == (
+        len(REFORECAST_INITS), SOURCE.reforecast_members)
+
+
+def test_emulator_checkpoint_loads_with_weights_only(tiny_graph):
+    store = tiny_graph.store
+    model_bytes = store.read_bytes("trained_emulator", "model.pt")
+    assert model_bytes == store.read_bytes("trained_emulator", "checkpoint.pt")
+    assert checkpoint_from_bytes(model_bytes, "cpu")["step"] == TRAINING.steps
+    truth = store.open_dataset("truth")
+    lat, lon = truth["lat"].values, truth["lon"].values
+    model = model_from_checkpoint(model_bytes, lat, lon, "cpu")
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    n_var, shape = len(VARIABLES), (len(lat), len(lon))
+    with torch.no_grad():
+        out = model(torch.zeros(1, n_var, *shape), torch.tensor([1.0]),
+                    torch.zeros(1, 2, n_var, *shape), torch.tensor([1.0]))
+    assert out.shape == (1, n_var, *shape) and torch.isfinite(out).all()
+
+
+def test_emulated_ensemble_is_new_members_on_the_operational_grid(tiny_graph):
+    store = tiny_graph.store
+    emulated = store.load_dataset("daily_emulated_ensembles", OPERATIONAL_INIT)
+    operational = store.load_dataset("operational_ensemble", OPERATIONAL_INIT)
+    assert emulated["member"].values.tolist() == list(range(N_EMULATED))
+    for coord in ("init_time", "lead_time", "lat", "lon"):
+        np.testing.assert_array_equal(emulated[coord].values, operational[coord].values)
+    for name in VARIABLES:
+        generated = emulated[name].values[0]  # (lead, member, lat, lon)
+        seeds = operational[name].values[0][:, [0, 1]]
+        for lead in range(len(LEAD_DAYS)):
+            for member in generated[lead]:
+                assert not any(np.allclose(member, seed) for seed in seeds[lead]), name
+            # Every member is its own sample, not one field repeated.
+            assert np.all(generated[lead].std(axis=0) > 0), name
+
+
+def test_verification_scores_compare_seeds_physics_and_emulation(tiny_graph):
+    scores = tiny_graph.store.read_table("verification_scores", OPERATIONAL_INIT)
+    ScoreTableSchema.validate(scores)
+    members = {"seeds-2": 2, f"physics-{SOURCE.operational_members}": SOURCE.operational_members,
+               f"emulated-{N_EMULATED}": N_EMULATED}
+    assert scores.groupby("model")["n_members"].unique().map(list).to_dict() == {
+        model: [n] for model, n in members.items()}
+    assert set(scores["variable"]) == set(VARIABLES)
+    assert sorted(set(scores["lead_time_days"])) == LEAD_DAYS
+    assert len(scores) == len(members) * len(VARIABLES) * len(LEAD_DAYS)
+    assert tiny_graph.metadata("verification_scores", OPERATIONAL_INIT)["rows"] == len(scores)
+
+
+def test_verification_summary_reports_every_variable(tiny_graph):
+    text = tiny_graph.store.read_bytes("verification_summary", "summary.txt").decode()
+    for name in VARIABLES:
+        assert name in text
+    for model in ("seeds-2", f"physics-{SOURCE.operational_members}", f"emulated-{N_EMULATED}"):
+        assert model in text
+    assert tiny_graph.metadata("verification_summary")["inits"] == [OPERATIONAL_INIT]
+
+
+def test_materialisations_record_timings_and_losses(tiny_graph):
+    spinup = tiny_graph.metadata("physics_spinup")
+    assert spinup["cached"] is False and spinup["seconds"] > 0
+    shard = tiny_graph.metadata("reforecast_shards", REFORECAST_INITS[0])
+    assert shard["members"] == SOURCE.reforecast_members
+    assert shard["physics_seconds_per_member"] > 0
+
+    training = tiny_graph.metadata("trained_emulator")
+    assert (training["steps"], training["resumed_from_step"]) == (TRAINING.steps, 0)
+    assert np.isfinite(training["final_loss"]) and training["final_loss"] > 0
+    assert training["training_seconds"] > 0 and training["parameters"] > 0
+    assert len(training["loss_curve"]) > 1 and np.isfinite(training["loss_curve"]).all()
+
+    emulation = tiny_graph.metadata("daily_emulated_ensembles", OPERATIONAL_INIT)
+    assert emulation["n_members"] == N_EMULATED and emulation["seconds_per_member"] > 0
+    assert emulation["sampler_steps"] == 16 and emulation["nfe"] == 2 * 16 - 1
+    assert emulation["dims"]["member"] == N_EMULATED

@@ -1,0 +1,126 @@
+"""A tiny experiment materialised once through the real Dagster definitions, shared by the asset
+tests: the same `materialize` calls the main job makes, on the embedded physics, into a temporary
+store root.
+
+The tiny experiment (about a minute on one CPU thread; its scores mean nothing):
+  * spin-up 18 days with a pool of 3 days: the smallest that `runs.spin_up` accepts, since the
+    source resource keeps PerturbationConfig's 15-day gap and pool_days + gap_days <= spinup_days;
+  * 2 reforecast inits (5 members), leads of 1 and 2 days, 1 operational init of 6 members, and a
+    nature run just long enough to verify it;
+  * a 3-level denoiser of widths (8, 16, 16) trained for 60 steps of 8 examples; 8 emulated members
+    sampled with the sampler's default 16 Heun steps, in two batches of 4 members.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    RunConfig,
+    materialize,
+)
+
+from assets.definitions import ALL_ASSETS
+from assets.ensembles import EmulationConfig
+from assets.main_job import operational_dates
+from assets.models import EmulatorTrainingConfig
+from resources import ComputeResource, SourceResource, StorageResource
+from seeds_dag.store import POINTER, UNPARTITIONED, ArtifactStore
+
+SOURCE_SETTINGS: dict[str, Any] = dict(
+    spinup_days=18, pool_days=3, truth_days=6, lead_days=[1, 2], reforecast_members=5,
+    operational_members=6, reforecast_start="2000-01-01", reforecast_end="2000-01-02", threads=1,
+)
+SOURCE = SourceResource(**SOURCE_SETTINGS)
+COMPUTE = ComputeResource(device="cpu", threads=1, train_batch_size=8, sample_batch_size=8)
+TRAINING = EmulatorTrainingConfig(steps=60, learning_rate=3e-3, channels=[8, 16, 16], embed_dim=16,
+                                  checkpoint_every=30)
+N_EMULATED = 8
+EMULATION = EmulationConfig(n_members=N_EMULATED, num_steps=16)
+OP_CONFIGS = {"trained_emulator": TRAINING, "daily_emulated_ensembles": EMULATION}
+
+REFORECAST_INITS = SOURCE.reforecast_dates()
+OPERATIONAL_INIT = operational_dates(SOURCE, 1)[0]
+
+# (asset, partition) in the order the main job materialises them.
+GRAPH_STEPS: list[tuple[str, str | None]] = [
+    ("physics_spinup", None),
+    ("truth", None),
+    *[("reforecast_shards", key) for key in REFORECAST_INITS],
+    ("normalization_stats", None),
+    ("trained_emulator", None),
+    ("operational_ensemble", OPERATIONAL_INIT),
+    ("daily_emulated_ensembles", OPERATIONAL_INIT),
+    ("verification_scores", OPERATIONAL_INIT),
+    ("verification_summary", None),
+]
+
+
+def tiny_source(**changes: Any) -> SourceResource:
+    """The tiny experiment's source resource with some settings changed."""
+    return SourceResource(**{**SOURCE_SETTINGS, **changes})
+
+
+def materialise(root: Path, asset: str, partition: str | None = None, *,
+                source: SourceResource = SOURCE, compute: ComputeResource = COMPUTE,
+                config: Any = None) -> ExecuteInProcessResult:
+    """Materialise one asset (one partition) of the real definitions into the store at `root`.
+    `config` replaces the tiny op config of trained_emulator / daily_emulated_ensembles. Errors
+    raised by the asset body propagate as themselves."""
+    op_config = config if config is not None else OP_CONFIGS.get(asset)
+    return materialize(
+        ALL_ASSETS, selection=[asset], partition_key=partition,
+        resources={"storage": StorageResource(root=str(root)), "compute": compute,
+                   "source": source},
+        run_config=RunConfig(ops={asset: op_config} if op_config is not None else {}),
+        instance=DagsterInstance.ephemeral(),
+    )
+
+
+def metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    """Plain values of the metadata of the one materialisation of `asset` in `result`."""
+    events = [e for e in result.get_asset_materialization_events()
+              if e.asset_key == AssetKey(asset)]
+    assert len(events) == 1, f"{asset}: {len(events)} materialisation events, expected 1"
+    return {name: value.value for name, value in events[0].materialization.metadata.items()}
+
+
+def partition_dir(root: Path, asset: str, partition: str | None) -> Path:
+    return root / asset / (partition or UNPARTITIONED)
+
+
+def current_version(root: Path, asset: str, partition: str | None) -> str:
+    """Text of the CURRENT pointer of a dataset artifact."""
+    return (partition_dir(root, asset, partition) / POINTER).read_text()
+
+
+def directory_listing(root: Path, asset: str, partition: str | None) -> list[str]:
+    return sorted(p.name for p in partition_dir(root, asset, partition).iterdir())
+
+
+def copy_artifacts(source_root: Path, target_root: Path, assets: list[str]) -> None:
+    """Copy committed artifacts of some assets into another store root (the layout is plain
+    files, so a copy is a valid store)."""
+    for asset in assets:
+        shutil.copytree(source_root / asset, target_root / asset)
+
+
+@dataclasses.dataclass
+class TinyGraph:
+    """The tiny experiment, materialised: the store root and the result of every step."""
+
+    root: Path
+    results: dict[tuple[str, str | None], ExecuteInProcessResult]
+
+    @property
+    def store(self) -> ArtifactStore:
+        return ArtifactStore(str(self.root))
+
+    def metadata(self, asset: str, partition: str | None = None) -> dict[str, Any]:
+        return metadata(self.results[(asset, partition)], asset)

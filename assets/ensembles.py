@@ -4,8 +4,8 @@ streamed to zarr batch by batch so memory does not grow with N."""
 
 import time
 
+import dask.array as da
 import numpy as np
-import torch
 import xarray as xr
 from dagster import AssetCheckSpec, AssetExecutionContext, Config, MaterializeResult, asset
 
@@ -26,7 +26,7 @@ class EmulationConfig(Config):
     """How many members to generate from which seeds, and the sampler (EDM Heun) settings."""
 
     n_members: int = 32
-    seed_members: list[int] = [0, 1]
+    seed_members: list[int] = [0, 1]  # which members of the operational ensemble are the seeds
     num_steps: int = _SAMPLER.num_steps
     S_churn: float = _SAMPLER.S_churn
     seed: int = 0  # combined with the init date, so every date draws its own noise
@@ -35,10 +35,15 @@ class EmulationConfig(Config):
         return SamplerConfig(num_steps=self.num_steps, S_churn=self.S_churn)
 
 
+def _check_seed_members(seed_members: list[int], n_members: int, where: str) -> None:
+    if not seed_members or len(set(seed_members)) != len(seed_members) or \
+            not all(0 <= m < n_members for m in seed_members):
+        raise ValueError(f"{where}: seed_members {seed_members} must be distinct members of the "
+                         f"{n_members}-member operational ensemble (0..{n_members - 1})")
+
+
 def _template(operational: xr.Dataset, n_members: int, chunk: int) -> xr.Dataset:
     """A lazily defined (dask) dataset with the output's full shape, chunked by member batch."""
-    import dask.array as da
-
     shape = (1, operational.sizes["lead_time"], n_members, operational.sizes["lat"],
              operational.sizes["lon"])
     chunks = (1, shape[1], chunk, shape[3], shape[4])
@@ -65,6 +70,7 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
     key = context.partition_key
     source.check_operational_date(key)
     where = f"daily_emulated_ensembles[{key}]"
+    _check_seed_members(config.seed_members, source.operational_members, where)
     stats = store.load_dataset("normalization_stats")
     operational = store.load_dataset("operational_ensemble", key)
     load_start = time.perf_counter()
@@ -76,7 +82,10 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
     )[0]  # (lead, K, V, lat, lon)
     lead_days = operational["lead_time"].values / np.timedelta64(1, "D")
     batch = compute.sample_batch_size
-    template = _template(operational, config.n_members, batch)
+    # A network batch holds (member, lead) pairs, so each yielded piece has batch // n_lead
+    # members: chunk the output by that, and every chunk is written exactly once.
+    members_per_chunk = max(1, batch // len(lead_days))
+    template = _template(operational, config.n_members, members_per_chunk)
     start = time.perf_counter()
     with store.dataset_writer("daily_emulated_ensembles", key, template) as writer, \
             compute.autocast(device):

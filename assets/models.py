@@ -3,9 +3,12 @@
 Training checkpoints go to the store every `checkpoint_every` steps (atomically), so a killed
 materialisation resumes where it stopped. The finished model is committed as `model.pt` and the
 run's checkpoint is then removed, so the next materialisation trains afresh on the data it sees.
+A checkpoint left by an interrupted run of another configuration or other data is discarded with
+a warning rather than resumed.
 """
 
 
+import hashlib
 import time
 
 import numpy as np
@@ -21,7 +24,12 @@ from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond
 from seeds_dag.networks.denoiser import DenoiserConfig
 from seeds_dag.normalization import to_normalized_array
 from seeds_dag.store import ArtifactStore
-from seeds_dag.training import TrainingConfig, model_from_checkpoint, train_diffusion
+from seeds_dag.training import (
+    StaleCheckpointError,
+    TrainingConfig,
+    model_from_checkpoint,
+    train_diffusion,
+)
 
 EMULATOR = "trained_emulator"
 CHECKPOINT = "checkpoint.pt"
@@ -85,20 +93,32 @@ def trained_emulator(context: AssetExecutionContext, config: EmulatorTrainingCon
     device = compute.setup()
     store = storage.store()
     stats = store.load_dataset("normalization_stats")
-    reforecasts = open_partitions(store, "reforecast_shards", source.reforecast_dates())
+    dates = source.reforecast_dates()
+    reforecasts = open_partitions(store, "reforecast_shards", dates)
     data = to_normalized_array(reforecasts[list(VARIABLES)].load(), stats, list(VARIABLES))
     lead_days = reforecasts["lead_time"].values / np.timedelta64(1, "D")
+
+    data_id = (f"reforecast_shards {dates[0]}..{dates[-1]} ({len(dates)} inits), stats "
+               f"{hashlib.sha256(stats[list(VARIABLES)].to_array().values.tobytes()).hexdigest()[:16]}")
 
     def log(step: int, loss: float) -> None:
         context.log.info(f"step {step}: loss {loss:.4f}")
 
+    def train():
+        with compute.autocast(device):
+            return train_diffusion(
+                data, lead_days, reforecasts["lat"].values, reforecasts["lon"].values,
+                config.denoiser(), EDMConfig(), config.training(compute.train_batch_size),
+                StoreCheckpoint(store, EMULATOR), device, on_log=log, data_id=data_id,
+            )
+
     start = time.perf_counter()
-    with compute.autocast(device):
-        result = train_diffusion(
-            data, lead_days, reforecasts["lat"].values, reforecasts["lon"].values,
-            config.denoiser(), EDMConfig(), config.training(compute.train_batch_size),
-            StoreCheckpoint(store, EMULATOR), device, on_log=log,
-        )
+    try:
+        result = train()
+    except StaleCheckpointError as stale:
+        context.log.warning(f"discarding the interrupted run's checkpoint: {stale}")
+        store.delete_bytes(EMULATOR, CHECKPOINT)
+        result = train()
     seconds = time.perf_counter() - start
     store.write_bytes(EMULATOR, MODEL, store.read_bytes(EMULATOR, CHECKPOINT))
     store.delete_bytes(EMULATOR, CHECKPOINT)

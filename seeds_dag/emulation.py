@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from seeds_dag.diffusion.edm import EDMPrecond
-from seeds_dag.diffusion.sampler import Denoiser, heun_sample, karras_sigmas, number_of_denoiser_evaluations
+from seeds_dag.diffusion.sampler import heun_sample, karras_sigmas, number_of_denoiser_evaluations
 from seeds_dag.training import seeded_generator
 
 SECONDS_PER_DAY = 86_400

@@ -111,6 +111,10 @@ class CheckpointError(ValueError):
     """A checkpoint cannot be used: refused by torch.load(weights_only=True), or not ours."""
 
 
+class StaleCheckpointError(CheckpointError):
+    """The stored checkpoint is of another configuration or other training data."""
+
+
 @dataclass
 class TrainingResult:
     """model: the EMA denoiser, eval mode, on the training device; losses: (step, loss) of every
@@ -155,11 +159,14 @@ def run_fingerprint(
     field_shape: Sequence[int],
     n_members: int,
     lead_days: np.ndarray,
+    data_id: str = "",
 ) -> str:
     """JSON of everything that shapes a run's trajectory: the three configs (less the run-length
-    fields), the (V, H, W) field shape, the member count and the lead times. Not the data values."""
+    fields), the (V, H, W) field shape, the member count, the lead times and the caller's
+    `data_id` naming the training data (the values themselves are not hashed here)."""
     training = {k: v for k, v in dataclasses.asdict(config).items() if k not in RUN_LENGTH_FIELDS}
-    data = {"field_shape": list(field_shape), "n_members": n_members, "lead_days": [float(d) for d in lead_days]}
+    data = {"field_shape": list(field_shape), "n_members": n_members,
+            "lead_days": [float(d) for d in lead_days], "data_id": data_id}
     return json.dumps(
         {"denoiser": dataclasses.asdict(denoiser_config), "edm": dataclasses.asdict(edm_config),
          "training": training, "data": data},
@@ -297,6 +304,7 @@ def train_diffusion(
     checkpoint: CheckpointIO,
     device: torch.device,
     on_log: Callable[[int, float], None] | None = None,
+    data_id: str = "",
 ) -> TrainingResult:
     """Train (or resume training) the conditional denoiser on a normalised reforecast.
 
@@ -307,9 +315,12 @@ def train_diffusion(
         lat_deg, lon_deg: the grid, degrees (lat ascending), sizes H and W.
         checkpoint: holds the run's state. If it has a checkpoint with this run's fingerprint the
             run resumes from its step (and returns at once if that is ≥ config.steps); a
-            checkpoint of another configuration raises ValueError naming the differing keys.
+            checkpoint of another configuration or data raises StaleCheckpointError naming the
+            differing keys.
         on_log: called every `log_every` steps and at the end with (step, mean loss of the last
             log_every steps).
+        data_id: names the training data (e.g. the reforecast window and a digest of the
+            normalisation statistics), so that a checkpoint of other data is not resumed.
 
     Returns:
         TrainingResult with the EMA model. The loss per step is the area-weighted EDM loss.
@@ -317,7 +328,8 @@ def train_diffusion(
     data = np.ascontiguousarray(data, dtype=np.float32)
     lead_days = np.asarray(lead_days, dtype=np.float32)
     _check_inputs(data, lead_days, lat_deg, lon_deg, denoiser_config, config)
-    fingerprint = run_fingerprint(denoiser_config, edm_config, config, data.shape[3:], data.shape[2], lead_days)
+    fingerprint = run_fingerprint(denoiser_config, edm_config, config, data.shape[3:], data.shape[2], lead_days,
+                                  data_id)
 
     model = _build_model(denoiser_config, edm_config, lat_deg, lon_deg, config.seed).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -328,7 +340,8 @@ def train_diffusion(
         state = checkpoint_from_bytes(stored, device)
         if state["fingerprint"] != fingerprint:
             differences = "; ".join(fingerprint_differences(state["fingerprint"], fingerprint))
-            raise ValueError(f"the stored checkpoint belongs to another configuration: {differences}")
+            raise StaleCheckpointError(
+                f"the stored checkpoint belongs to another configuration: {differences}")
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])

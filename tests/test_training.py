@@ -13,6 +13,7 @@ from seeds_dag.diffusion.edm import EDMConfig
 from seeds_dag.emulation import SamplerConfig, generate_members
 from seeds_dag.networks.denoiser import DenoiserConfig
 from seeds_dag.training import (
+    StaleCheckpointError,
     CheckpointError,
     LocalCheckpointIO,
     TrainingConfig,
@@ -48,9 +49,10 @@ def reforecast(seed=0):
     return ((members - members.mean()) / members.std()).astype(np.float32)
 
 
-def train(checkpoint, config=TINY, data=None, on_log=None):
+def train(checkpoint, config=TINY, data=None, on_log=None, data_id=""):
     data = reforecast() if data is None else data
-    return train_diffusion(data, LEAD_DAYS, LAT, LON, DENOISER, EDM, config, checkpoint, CPU, on_log)
+    return train_diffusion(data, LEAD_DAYS, LAT, LON, DENOISER, EDM, config, checkpoint, CPU, on_log,
+                           data_id=data_id)
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +135,13 @@ def test_checkpoint_of_another_configuration_raises_naming_the_keys(tmp_path):
     expected = r"another configuration: training\.learning_rate \(checkpoint 0\.005, now 0\.001\)"
     with pytest.raises(ValueError, match=expected):
         train(checkpoint, dataclasses.replace(TINY, steps=4, learning_rate=1e-3))
+
+
+def test_checkpoint_of_other_training_data_is_stale(tmp_path):
+    checkpoint = LocalCheckpointIO(tmp_path / "checkpoint.pt")
+    train(checkpoint, dataclasses.replace(TINY, steps=2), data_id="inits 2000-01-01..2000-01-24")
+    with pytest.raises(StaleCheckpointError, match=r"data\.data_id"):
+        train(checkpoint, dataclasses.replace(TINY, steps=4), data_id="inits 2000-01-01..2000-03-01")
 
 
 def test_multiple_seed_counts_train(tmp_path):

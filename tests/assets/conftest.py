@@ -1,16 +1,9 @@
 """Fixtures of the asset tests: the tiny experiment (see `tiny_experiment`) materialised once."""
 
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-# This venv's editable install maps `assets` and `resources` as namespace packages (it predates
-# their __init__.py), so under a plain `pytest`, whose sys.path lacks the project root, `from
-# resources import SourceResource` fails. With the root on sys.path the regular packages win.
-# Reinstalling the project (`pip install -e . --no-deps`) makes this line unnecessary.
-sys.path.append(str(Path(__file__).resolve().parents[2]))
 
 from tiny_experiment import GRAPH_STEPS, TinyGraph, materialise  # noqa: E402
 

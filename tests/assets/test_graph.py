@@ -9,7 +9,7 @@ from dagster import AssetKey
 
 from assets.definitions import ALL_ASSETS
 from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
-from seeds_dag.normalization import STATISTIC
+from seeds_dag.normalization import REDUCED_DIMS, STATISTIC
 from seeds_dag.store import POINTER
 from seeds_dag.training import checkpoint_from_bytes, model_from_checkpoint
 from seeds_dag.verification.table import ScoreTableSchema
@@ -24,10 +24,17 @@ from tiny_experiment import (
 )
 
 LEAD_DAYS = [float(d) for d in SOURCE.lead_days]
+# Assets stored as whole objects rather than dataset versions, with the objects each leaves.
+OBJECTS = {
+    "trained_emulator": ["model.pt"],  # the finished run's checkpoint is removed
+    "verification_scores": ["rank_histograms.parquet", "table.parquet"],
+    "verification_summary": ["summary.txt", "table.parquet"],
+}
 # Artifacts stored as versioned datasets, with their dims and member counts.
 DATASETS = [
     ("truth", None, TRUTH_DIMS, None),
-    *[("reforecast_shards", key, FORECAST_DIMS, SOURCE.reforecast_members) for key in REFORECAST_INITS],
+    *[("reforecast_shards", key, FORECAST_DIMS, SOURCE.reforecast_members)
+      for key in REFORECAST_INITS],
     ("operational_ensemble", OPERATIONAL_INIT, FORECAST_DIMS, SOURCE.operational_members),
     ("daily_emulated_ensembles", OPERATIONAL_INIT, FORECAST_DIMS, N_EMULATED),
 ]
@@ -56,10 +63,7 @@ def test_every_declared_check_runs_and_passes(tiny_graph):
     assert declared and evaluated == expected
 
 
-@pytest.mark.parametrize("asset, partition",
-                         [(a, p) for a, p in GRAPH_STEPS if a not in ("trained_emulator",
-                                                                     "verification_scores",
-                                                                     "verification_summary")])
+@pytest.mark.parametrize("asset, partition", [(a, p) for a, p in GRAPH_STEPS if a not in OBJECTS])
 def test_datasets_are_committed_under_their_partition(tiny_graph, asset, partition):
     directory = partition_dir(tiny_graph.root, asset, partition)
     version = (directory / POINTER).read_text()
@@ -68,14 +72,10 @@ def test_datasets_are_committed_under_their_partition(tiny_graph, asset, partiti
     assert tiny_graph.metadata(asset, partition)["location"] == str(directory / version)
 
 
-@pytest.mark.parametrize("asset, partition, names", [
-    ("trained_emulator", None, ["checkpoint.pt", "model.pt"]),
-    ("verification_scores", OPERATIONAL_INIT, ["rank_histograms.parquet", "table.parquet"]),
-    ("verification_summary", None, ["summary.txt", "table.parquet"]),
-])
-def test_objects_are_stored_under_their_partition(tiny_graph, asset, partition, names):
+@pytest.mark.parametrize("asset, partition", [(a, p) for a, p in GRAPH_STEPS if a in OBJECTS])
+def test_objects_are_stored_under_their_partition(tiny_graph, asset, partition):
     directory = partition_dir(tiny_graph.root, asset, partition)
-    assert sorted(p.name for p in directory.iterdir()) == names
+    assert sorted(p.name for p in directory.iterdir()) == OBJECTS[asset]
     assert tiny_graph.metadata(asset, partition)["location"] == str(directory)
 
 
@@ -101,17 +101,19 @@ def test_normalization_stats_are_the_moments_of_the_reforecasts(tiny_graph):
     stats = store.load_dataset("normalization_stats")
     reforecasts = xr.concat([store.load_dataset("reforecast_shards", key)
                              for key in REFORECAST_INITS], dim="init_time")
+    kept = tuple(d for d in FORECAST_DIMS if d not in REDUCED_DIMS)
+    assert "lead_time" in kept
     assert sorted(stats.data_vars) == sorted(VARIABLES)
     assert stats[STATISTIC].values.tolist() == ["mean", "std"]
     assert (stats["lead_time"].values / np.timedelta64(1, "D")).tolist() == LEAD_DAYS
     for name in VARIABLES:
-        assert stats[name].dims == (STATISTIC, "lead_time")
-        # Reference: numpy over the stored shards, every axis but lead pooled.
-        values = reforecasts[name].transpose("lead_time", ...).values.astype(np.float64)
-        flat = values.reshape(len(LEAD_DAYS), -1)
-        np.testing.assert_allclose(stats[name].sel({STATISTIC: "mean"}), flat.mean(axis=1),
+        assert stats[name].dims == (STATISTIC, *kept)
+        # Reference: numpy over the stored shards, the pooled dims flattened last.
+        values = reforecasts[name].transpose(*kept, *REDUCED_DIMS).values.astype(np.float64)
+        pooled = values.reshape(*values.shape[:len(kept)], -1)
+        np.testing.assert_allclose(stats[name].sel({STATISTIC: "mean"}), pooled.mean(axis=-1),
                                    rtol=1e-9, err_msg=name)
-        np.testing.assert_allclose(stats[name].sel({STATISTIC: "std"}), flat.std(axis=1),
+        np.testing.assert_allclose(stats[name].sel({STATISTIC: "std"}), pooled.std(axis=-1),
                                    rtol=1e-7, err_msg=name)
     assert (stats.attrs["n_inits"], stats.attrs["n_members"]) == (
         len(REFORECAST_INITS), SOURCE.reforecast_members)
@@ -120,7 +122,6 @@ def test_normalization_stats_are_the_moments_of_the_reforecasts(tiny_graph):
 def test_emulator_checkpoint_loads_with_weights_only(tiny_graph):
     store = tiny_graph.store
     model_bytes = store.read_bytes("trained_emulator", "model.pt")
-    assert model_bytes == store.read_bytes("trained_emulator", "checkpoint.pt")
     assert checkpoint_from_bytes(model_bytes, "cpu")["step"] == TRAINING.steps
     truth = store.open_dataset("truth")
     lat, lon = truth["lat"].values, truth["lon"].values

@@ -2,7 +2,7 @@
 tests: the same `materialize` calls the main job makes, on the embedded physics, into a temporary
 store root.
 
-The tiny experiment (about a minute on one CPU thread; its scores mean nothing):
+The tiny experiment (30-40 s on one CPU thread; its scores mean nothing):
   * spin-up 18 days with a pool of 3 days: the smallest that `runs.spin_up` accepts, since the
     source resource keeps PerturbationConfig's 15-day gap and pool_days + gap_days <= spinup_days;
   * 2 reforecast inits (5 members), leads of 1 and 2 days, 1 operational init of 6 members, and a

@@ -1,0 +1,47 @@
+"""The code location loads, with the lineage, partitions, job and schedule the design describes."""
+
+from dagster import AssetKey
+
+from assets.definitions import defs
+from assets.partitions import init_dates
+
+LINEAGE = {
+    "physics_spinup": set(),
+    "truth": {"physics_spinup"},
+    "reforecast_shards": {"truth", "physics_spinup"},
+    "operational_ensemble": {"truth", "physics_spinup"},
+    "normalization_stats": {"reforecast_shards"},
+    "trained_emulator": {"reforecast_shards", "normalization_stats"},
+    "daily_emulated_ensembles": {"operational_ensemble", "trained_emulator", "normalization_stats"},
+    "verification_scores": {"daily_emulated_ensembles", "operational_ensemble", "truth"},
+    "verification_summary": {"verification_scores"},
+}
+PARTITIONED = {"reforecast_shards", "operational_ensemble", "daily_emulated_ensembles",
+               "verification_scores"}
+
+
+def test_asset_graph_has_the_designed_lineage():
+    graph = defs.resolve_asset_graph()
+    parents = {key.path[-1]: {p.path[-1] for p in graph.get(key).parent_keys}
+               for key in graph.get_all_asset_keys()}
+    assert parents == LINEAGE
+
+
+def test_per_init_assets_are_daily_partitioned():
+    graph = defs.resolve_asset_graph()
+    for name in LINEAGE:
+        partitions = graph.get(AssetKey(name)).partitions_def
+        assert partitions == (init_dates if name in PARTITIONED else None), name
+
+
+def test_daily_job_and_schedule_exist():
+    job = defs.resolve_job_def("daily_emulation")
+    assert {key.path[-1] for key in job.asset_layer.executable_asset_keys} == {
+        "operational_ensemble", "daily_emulated_ensembles", "verification_scores"}
+    schedule = defs.resolve_schedule_def("daily_emulation_schedule")
+    assert schedule.job_name == "daily_emulation"
+    assert schedule.cron_schedule == "30 0 * * *"
+
+
+def test_resources_are_bound():
+    assert set(defs.resources) >= {"storage", "compute", "source"}

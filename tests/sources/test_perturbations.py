@@ -26,7 +26,7 @@ def generator(seed):
 
 @pytest.mark.parametrize("n_pool", [2, 3, 5])
 def test_a_state_is_never_paired_with_itself(n_pool):
-    differences = random_field_differences(labelled_pool(n_pool), 4000, generator(0))
+    differences = random_field_differences(labelled_pool(n_pool), 4000, generator(0), 1)
     assert differences.shape == (4000, 3, 4)
     assert torch.all(differences != 0)
 
@@ -34,13 +34,21 @@ def test_a_state_is_never_paired_with_itself(n_pool):
 def test_every_ordered_pair_of_distinct_states_can_be_drawn():
     # With states 0..3, a − b identifies the pair up to sign of the offset: check all values occur.
     pool = torch.tensor([1.0, 10.0, 100.0, 1000.0])[:, None]
-    differences = set(random_field_differences(pool, 4000, generator(1))[:, 0].tolist())
+    differences = set(random_field_differences(pool, 4000, generator(1), 1)[:, 0].tolist())
     expected = {a - b for a in pool[:, 0].tolist() for b in pool[:, 0].tolist() if a != b}
     assert differences == expected
 
 
+def test_paired_states_are_at_least_the_separation_apart():
+    gaps = random_field_differences(labelled_pool(40), 4000, generator(4), 7)[:, 0, 0].abs()
+    assert gaps.min() == 7 and gaps.max() == 33  # every allowed separation occurs, none shorter
+    # A pool shorter than twice the separation falls back to half the pool.
+    short = random_field_differences(labelled_pool(5), 2000, generator(5), 7)[:, 0, 0].abs()
+    assert set(short.tolist()) == {2.0, 3.0}
+
+
 def test_member_perturbations_are_centred():
-    perturbations = member_perturbations(random_pool(6), 9, 0.15, generator(2))
+    perturbations = member_perturbations(random_pool(6), 9, 0.15, generator(2), 1)
     assert perturbations.shape == (9, 5, 7, 4)
     torch.testing.assert_close(perturbations.mean(dim=0), torch.zeros(5, 7, 4), atol=1e-6, rtol=0)
     assert perturbations.std() > 0.05  # centred, not collapsed
@@ -48,18 +56,18 @@ def test_member_perturbations_are_centred():
 
 def test_member_perturbations_scale_linearly_with_the_amplitude():
     pool = random_pool(6)
-    small = member_perturbations(pool, 5, 0.1, generator(3))
-    large = member_perturbations(pool, 5, 0.3, generator(3))
+    small = member_perturbations(pool, 5, 0.1, generator(3), 1)
+    large = member_perturbations(pool, 5, 0.3, generator(3), 1)
     torch.testing.assert_close(large, 3.0 * small)
 
 
 def test_analysis_error_is_deterministic_for_a_seed():
     pool = random_pool(10)
-    first = analysis_error(pool, 0.2, generator(7))
+    first = analysis_error(pool, 0.2, generator(7), 1)
     assert first.shape == pool.shape[1:]
-    assert torch.equal(first, analysis_error(pool, 0.2, generator(7)))
+    assert torch.equal(first, analysis_error(pool, 0.2, generator(7), 1))
     # Other seeds draw other pairs (90 ordered pairs: ten seeds give several distinct errors).
-    distinct = {tuple(analysis_error(pool, 0.2, generator(seed)).flatten()[:3].tolist())
+    distinct = {tuple(analysis_error(pool, 0.2, generator(seed), 1).flatten()[:3].tolist())
                 for seed in range(10)}
     assert len(distinct) >= 5
     # One scaled difference of two distinct pool states.
@@ -71,6 +79,6 @@ def test_analysis_error_is_deterministic_for_a_seed():
 def test_a_pool_of_fewer_than_two_states_is_refused(n_pool):
     pool = random_pool(n_pool)
     with pytest.raises(ValueError, match=f"holds {n_pool} states"):
-        random_field_differences(pool, 3, generator(0))
+        random_field_differences(pool, 3, generator(0), 1)
     with pytest.raises(ValueError, match="at least 2"):
-        member_perturbations(pool, 3, 0.15, generator(0))
+        member_perturbations(pool, 3, 0.15, generator(0), 1)

@@ -68,15 +68,19 @@ class OutputGrid:
 class PerturbationConfig:
     """Initial-condition perturbations of ensemble members.
 
-    Each member starts from x0 + amplitude·(x_a − x_b), where x_a, x_b are two states drawn at
-    random from a pool of climate states kept at the end of spin-up (the "random-field" method of Magnusson et al. 2009). The
-    perturbations are then centred so the ensemble mean starts at x0. Measured on this model
-    (shared/notes/embedded-physics.md), amplitude 0.15 gives spread ≈ 0.2 of the climatological
-    standard deviation at day 0 growing to ≈ 0.5 by day 7: a forecast that is neither nearly
-    deterministic nor already saturated.
+    Each member starts from the analysis plus amplitude·(x_a − x_b), where x_a, x_b are two states
+    drawn at random from a pool of climate states kept at the end of spin-up (the "random-field"
+    method of Magnusson et al. 2009), and the analysis is the truth plus one more such difference.
+    The member perturbations are centred so the ensemble mean starts at the analysis. Measured with
+    benchmarks/physics_ensemble.py (README), amplitude 0.15 gives an ensemble spread of ≈ 0.23 of
+    the climatological standard deviation at day 1 growing to ≈ 0.4 at day 7 and ≈ 0.65 at day 15:
+    a forecast that is neither nearly deterministic nor already saturated.
     """
 
     amplitude: float = 0.15
     # Days between the last pool state and the start of the nature run, so that x_a − x_b carries
     # no information about the flow the forecasts start from (eddies decorrelate in ~5 days).
     gap_days: int = 15
+    # The two states of a random-field difference are at least this many days apart (eddies
+    # decorrelate in ~5 days), so every perturbation has the climate's full amplitude.
+    min_separation_days: int = 7

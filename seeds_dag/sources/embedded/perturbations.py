@@ -11,28 +11,40 @@ import torch
 
 
 def random_field_differences(
-    pool: torch.Tensor, count: int, generator: torch.Generator
+    pool: torch.Tensor, count: int, generator: torch.Generator, min_separation: int
 ) -> torch.Tensor:
-    """`count` differences x_a − x_b of two distinct states from a pool (n_pool, *state)."""
-    if pool.shape[0] < 2:
-        raise ValueError(f"perturbation pool holds {pool.shape[0]} states; at least 2 are needed")
-    first = torch.randint(pool.shape[0], (count,), generator=generator)
-    offset = torch.randint(1, pool.shape[0], (count,), generator=generator)
-    return pool[first] - pool[(first + offset) % pool.shape[0]]
+    """`count` differences x_a − x_b of two states from a pool of consecutive daily states
+    (n_pool, *state), at least `min_separation` days apart.
+
+    States a day or two apart are still correlated, so their difference would be a small
+    perturbation and the members drawn with it would sit too close to the analysis. Pools shorter
+    than twice the separation (tests, smoke runs) use half the pool instead.
+    """
+    n_pool = pool.shape[0]
+    if n_pool < 2:
+        raise ValueError(f"perturbation pool holds {n_pool} states; at least 2 are needed")
+    separation = max(1, min(min_separation, n_pool // 2))
+    first = torch.randint(n_pool, (count,), generator=generator)
+    # A circular offset in [separation, n_pool − separation] keeps |a − b| ≥ separation.
+    offset = torch.randint(separation, n_pool - separation + 1, (count,), generator=generator)
+    return pool[first] - pool[(first + offset) % n_pool]
 
 
-def analysis_error(pool: torch.Tensor, amplitude: float, generator: torch.Generator) -> torch.Tensor:
+def analysis_error(
+    pool: torch.Tensor, amplitude: float, generator: torch.Generator, min_separation: int
+) -> torch.Tensor:
     """One perturbation (*state) that turns the true state into an imperfect analysis.
 
     Real ensembles start from an analysis, not from the truth; without this error the truth would
     sit at the centre of every initial ensemble and the forecast would be overdispersive early on.
     """
-    return amplitude * random_field_differences(pool, 1, generator)[0]
+    return amplitude * random_field_differences(pool, 1, generator, min_separation)[0]
 
 
 def member_perturbations(
-    pool: torch.Tensor, n_members: int, amplitude: float, generator: torch.Generator
+    pool: torch.Tensor, n_members: int, amplitude: float, generator: torch.Generator,
+    min_separation: int,
 ) -> torch.Tensor:
     """Centred perturbations (n_members, *state): the ensemble mean starts at the analysis."""
-    perturbations = amplitude * random_field_differences(pool, n_members, generator)
+    perturbations = amplitude * random_field_differences(pool, n_members, generator, min_separation)
     return perturbations - perturbations.mean(dim=0, keepdim=True)

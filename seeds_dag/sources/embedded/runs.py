@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from seeds_dag.sources.embedded.config import PerturbationConfig
 from seeds_dag.sources.embedded.dycore import Dycore, state_to_tensor, tensor_to_state
 from seeds_dag.sources.embedded.output_fields import OutputFields
 from seeds_dag.sources.embedded.perturbations import analysis_error, member_perturbations
@@ -63,7 +64,7 @@ def ensemble_forecast(
     pool: torch.Tensor,
     n_members: int,
     lead_days: tuple[int, ...],
-    amplitude: float,
+    perturbation: PerturbationConfig,
     analysis_seed: int,
     member_seed: int,
 ) -> dict[str, np.ndarray]:
@@ -75,11 +76,12 @@ def ensemble_forecast(
     """
     if list(lead_days) != sorted(set(lead_days)) or lead_days[0] <= 0:
         raise ValueError(f"lead_days must be ascending positive whole days, got {lead_days}")
+    amplitude, separation = perturbation.amplitude, perturbation.min_separation_days
     analysis = initial + analysis_error(
-        pool, amplitude, torch.Generator().manual_seed(analysis_seed)
+        pool, amplitude, torch.Generator().manual_seed(analysis_seed), separation
     )
     members = analysis[None] + member_perturbations(
-        pool, n_members, amplitude, torch.Generator().manual_seed(member_seed)
+        pool, n_members, amplitude, torch.Generator().manual_seed(member_seed), separation
     )
     state = tensor_to_state(members, model.config.layers)
     fields, elapsed = [], 0

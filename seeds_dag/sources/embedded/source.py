@@ -130,7 +130,7 @@ def run_forecast(
         torch.from_numpy(pool.values),
         n_members,
         config.lead_days,
-        config.perturbation.amplitude,
+        config.perturbation,
         analysis_seed=_stable_seed(config.seed, "analysis", init_time.date()),
         member_seed=_stable_seed(config.seed, purpose, init_time.date()),
     )

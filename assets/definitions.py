@@ -3,6 +3,7 @@
 from dagster import Definitions
 
 from assets.ensembles import daily_emulated_ensembles
+from assets.executors import executor_from_environment
 from assets.models import trained_emulator
 from assets.schedules import daily_emulation_job, daily_emulation_schedule
 from assets.sources import operational_ensemble, physics_spinup, reforecast_shards, truth
@@ -26,6 +27,7 @@ defs = Definitions(
     assets=ALL_ASSETS,
     jobs=[daily_emulation_job],
     schedules=[daily_emulation_schedule],
+    executor=executor_from_environment(),
     resources={
         "storage": StorageResource(),
         "compute": ComputeResource(),

@@ -1,7 +1,8 @@
 """The trained emulator (SEEDS-GEE): a conditional diffusion model fitted to the reforecasts.
 
 Training checkpoints go to the store every `checkpoint_every` steps (atomically), so a killed
-materialisation resumes where it stopped. The finished model is committed as `model.pt` and the
+materialisation resumes where it stopped. With `compute.training_processes` > 1 the same training
+runs data-parallel (torch DDP) in that many processes, rank 0 writing the checkpoints. The finished model is committed as `model.pt` and the
 run's checkpoint is then removed, so the next materialisation trains afresh on the data it sees.
 A checkpoint left by an interrupted run of another configuration or other data is discarded with
 a warning rather than resumed.
@@ -26,8 +27,10 @@ from seeds_dag.normalization import to_normalized_array
 from seeds_dag.store import ArtifactStore
 from seeds_dag.training import (
     StaleCheckpointError,
+    StoreCheckpointIO,
     TrainingConfig,
     model_from_checkpoint,
+    train_data_parallel,
     train_diffusion,
 )
 
@@ -36,21 +39,6 @@ CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 _TRAINING = TrainingConfig()
 _DENOISER = DenoiserConfig()
-
-
-class StoreCheckpoint:
-    """A `CheckpointIO` backed by the artifact store (atomic object writes)."""
-
-    def __init__(self, store: ArtifactStore, asset: str):
-        self.store, self.asset = store, asset
-
-    def load(self) -> bytes | None:
-        if not self.store.exists_bytes(self.asset, CHECKPOINT):
-            return None
-        return self.store.read_bytes(self.asset, CHECKPOINT)
-
-    def save(self, data: bytes) -> None:
-        self.store.write_bytes(self.asset, CHECKPOINT, data)
 
 
 class EmulatorTrainingConfig(Config):
@@ -94,8 +82,8 @@ def trained_emulator(context: AssetExecutionContext, config: EmulatorTrainingCon
     store = storage.store()
     stats = store.load_dataset("normalization_stats")
     dates = source.reforecast_dates()
-    reforecasts = open_partitions(store, "reforecast_shards", dates)
-    data = to_normalized_array(reforecasts[list(VARIABLES)].load(), stats, list(VARIABLES))
+    reforecasts = open_partitions(store, "reforecast_shards", dates, load=True)
+    data = to_normalized_array(reforecasts[list(VARIABLES)], stats, list(VARIABLES))
     lead_days = reforecasts["lead_time"].values / np.timedelta64(1, "D")
 
     data_id = (f"reforecast_shards {dates[0]}..{dates[-1]} ({len(dates)} inits), stats "
@@ -104,13 +92,16 @@ def trained_emulator(context: AssetExecutionContext, config: EmulatorTrainingCon
     def log(step: int, loss: float) -> None:
         context.log.info(f"step {step}: loss {loss:.4f}")
 
+    run = {"data": data, "lead_days": lead_days, "lat_deg": reforecasts["lat"].values,
+           "lon_deg": reforecasts["lon"].values, "denoiser_config": config.denoiser(),
+           "edm_config": EDMConfig(), "config": config.training(compute.train_batch_size),
+           "checkpoint": StoreCheckpointIO(store, EMULATOR, CHECKPOINT), "device": device,
+           "on_log": log, "data_id": data_id, "autocast_dtype": compute.autocast_dtype}
+
     def train():
-        with compute.autocast(device):
-            return train_diffusion(
-                data, lead_days, reforecasts["lat"].values, reforecasts["lon"].values,
-                config.denoiser(), EDMConfig(), config.training(compute.train_batch_size),
-                StoreCheckpoint(store, EMULATOR), device, on_log=log, data_id=data_id,
-            )
+        if compute.training_processes > 1:
+            return train_data_parallel(compute.training_processes, threads=compute.threads, **run)
+        return train_diffusion(**run)
 
     start = time.perf_counter()
     try:

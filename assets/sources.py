@@ -1,5 +1,10 @@
 """Source assets: the physics spin-up, the truth run, the reforecast shards and the operational
-ensemble. Each body reads its inputs, calls one function of seeds_dag.sources, validates, writes."""
+ensemble. Each body reads its inputs, calls one function of seeds_dag.sources, validates, writes.
+
+`source.kind` picks the functions: the embedded physics (default), or for "gefs" the archives
+(seeds_dag.sources.archive: GEFS GRIB2 from S3, ERA5 truth from zarr), which need no spin-up.
+An archive read that fails raises before anything is written, so the partition keeps its previous
+version (or stays empty)."""
 
 
 import time
@@ -12,6 +17,8 @@ from assets.metadata import dataset_metadata, validation_check
 from assets.partitions import init_dates
 from resources import SourceResource, StorageResource
 from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
+from seeds_dag.sources.archive.era5 import era5_truth
+from seeds_dag.sources.archive.gefs import gefs_forecast
 from seeds_dag.sources.embedded.source import (
     run_forecast,
     run_spinup,
@@ -31,6 +38,10 @@ def _set_threads(source: SourceResource) -> None:
        "of climate states for ensemble perturbations (cached: reruns only when settings change).")
 def physics_spinup(context: AssetExecutionContext, source: SourceResource,
                    storage: StorageResource) -> MaterializeResult:
+    if source.kind != "embedded":
+        return MaterializeResult(metadata={
+            "used": False, "source": source.kind,
+            "reason": "the archive source reads real forecasts and reanalysis; nothing to spin up"})
     _set_threads(source)
     store = storage.store()
     config = source.embedded_config()
@@ -56,13 +67,17 @@ def truth(context: AssetExecutionContext, source: SourceResource,
     _set_threads(source)
     store = storage.store()
     start = time.perf_counter()
-    ds = run_truth(source.embedded_config(), store.load_dataset("physics_spinup"))
+    if source.kind == "gefs":
+        ds = era5_truth(source.era5_store(), source.truth_times(), source.grid())
+    else:
+        ds = run_truth(source.embedded_config(), store.load_dataset("physics_spinup"))
     seconds = time.perf_counter() - start
     validate(ds, TRUTH_DIMS, "truth")
     url = store.write_dataset(ds, "truth")
     stored = store.open_dataset("truth")
     return MaterializeResult(
         metadata={"location": url, "seconds": round(seconds, 1), "days": source.truth_days,
+                  "source": ds.attrs.get("source", source.kind),
                   **dataset_metadata(ds[list(VARIABLES)])},
         check_results=[validation_check("valid_truth", stored, TRUTH_DIMS, "truth")],
     )
@@ -75,19 +90,24 @@ def _forecast_asset_body(context: AssetExecutionContext, source: SourceResource,
     store = storage.store()
     key = context.partition_key
     where = f"{asset_name}[{key}]"
-    truth_ds = store.open_dataset("truth")
-    pool = store.open_dataset("physics_spinup")["pool"]
     start = time.perf_counter()
-    ds = run_forecast(source.embedded_config(), truth_ds, pool, pd.Timestamp(key), n_members,
-                      purpose)
+    if source.kind == "gefs":
+        ds = gefs_forecast(source.gefs_archive(purpose), pd.Timestamp(key), range(n_members),
+                           source.lead_days, source.grid())
+    else:
+        truth_ds = store.open_dataset("truth")
+        pool = store.open_dataset("physics_spinup")["pool"]
+        ds = run_forecast(source.embedded_config(), truth_ds, pool, pd.Timestamp(key), n_members,
+                          purpose)
     seconds = time.perf_counter() - start
     validate(ds, FORECAST_DIMS, where, n_members=n_members)
     url = store.write_dataset(ds, asset_name, key)
     stored = store.open_dataset(asset_name, key)
-    member_seconds = seconds / n_members
+    timing = ("read_seconds_per_member" if source.kind == "gefs"
+              else "physics_seconds_per_member")
     return MaterializeResult(
         metadata={"location": url, "seconds": round(seconds, 2),
-                  "physics_seconds_per_member": round(member_seconds, 3),
+                  timing: round(seconds / n_members, 3), "source": ds.attrs.get("source"),
                   "members": n_members, **dataset_metadata(ds)},
         check_results=[validation_check(f"valid_{asset_name}", stored, FORECAST_DIMS, where,
                                         n_members=n_members)],

@@ -13,13 +13,19 @@ from dagster import ConfigurableResource
 class ComputeResource(ConfigurableResource):
     """`device="auto"` takes CUDA when present. bf16 autocast is allowed on CUDA only: on the CPUs
     we measured it is ~25× slower than fp32. `threads` caps torch's CPU threads (0 = torch's
-    default)."""
+    default; with several training processes, 0 shares the cores out among them).
+
+    `training_processes` > 1 trains data-parallel (torch DDP) in that many processes on this
+    machine: one per GPU on CUDA (NCCL), or CPU processes (gloo). Each takes `train_batch_size`
+    examples a step, so the effective batch is `training_processes × train_batch_size`.
+    """
 
     device: Literal["auto", "cuda", "cpu"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     train_batch_size: int = 16
     sample_batch_size: int = 64
     threads: int = 0
+    training_processes: int = 1
 
     def torch_device(self) -> torch.device:
         if self.device == "cuda" and not torch.cuda.is_available():
@@ -33,17 +39,25 @@ class ComputeResource(ConfigurableResource):
         device = self.torch_device()
         if self.precision == "bf16" and device.type != "cuda":
             raise ValueError("compute.precision 'bf16' is for CUDA only; use 'fp32' on the CPU")
+        if self.training_processes < 1:
+            raise ValueError(f"compute.training_processes must be at least 1, got {self.training_processes}")
         if self.threads > 0:
             torch.set_num_threads(self.threads)
         return device
 
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The dtype of autocast regions (bf16), or None for full precision."""
+        return torch.bfloat16 if self.precision == "bf16" else None
+
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
         """bf16 autocast on CUDA when asked for; otherwise a no-op context."""
-        if self.precision == "bf16":
-            return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        if self.autocast_dtype is not None:
+            return torch.autocast(device_type=device.type, dtype=self.autocast_dtype)
         return contextlib.nullcontext()
 
     def describe(self) -> dict[str, str | int]:
         device = self.torch_device()
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-        return {"device": name, "precision": self.precision, "torch_threads": torch.get_num_threads()}
+        return {"device": name, "precision": self.precision, "torch_threads": torch.get_num_threads(),
+                "training_processes": self.training_processes}

@@ -3,15 +3,64 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
-from dagster import ConfigurableResource
+from dagster import Config, ConfigurableResource
+from pydantic import Field
 
-from seeds_dag.sources.embedded.config import PerturbationConfig
+from seeds_dag.sources.archive import era5, gefs
+from seeds_dag.sources.archive.s3_io import RetryPolicy, S3Access
+from seeds_dag.sources.archive.variables import CORE_VARIABLES, check_variables
+from seeds_dag.sources.embedded.config import OutputGrid, PerturbationConfig
 from seeds_dag.sources.embedded.source import EmbeddedSourceConfig
 
 _DEFAULTS = EmbeddedSourceConfig()
+_RETRY = RetryPolicy()
+_S3 = S3Access()
+
+
+class GefsSettings(Config):
+    """Where GEFS lives (kind "gefs"). Defaults are NOAA's public buckets, read anonymously.
+
+    Key templates are Python format strings with fields `init` (a timestamp: `{init:%Y%m%d%H}`),
+    `member` (the member name), `file` (the variable's reforecast file stem, e.g.
+    hgt_pres_abv700mb), `lead_hours` and `days` ("1-10" for leads up to 240 h, else "10-16").
+    Credentials: leave `anon` True for the public buckets; otherwise set `anon=False` and either
+    `key`/`secret` from the environment (`dg.EnvVar("AWS_ACCESS_KEY_ID")`, never literal) or
+    nothing, to use botocore's usual chain (AWS_* variables, profiles, instance roles).
+    """
+
+    reforecast_bucket: str = gefs.REFORECAST_BUCKET
+    reforecast_key: str = gefs.REFORECAST_KEY
+    operational_bucket: str = gefs.OPERATIONAL_BUCKET
+    operational_key: str = gefs.OPERATIONAL_KEY
+    control_member: str = gefs.REFORECAST.control_member
+    perturbed_member: str = gefs.REFORECAST.perturbed_member
+    endpoint_url: str | None = None
+    anon: bool = _S3.anon
+    key: str | None = None
+    secret: str | None = None
+    read_timeout_s: float = _S3.read_timeout_s
+    retry_attempts: int = _RETRY.attempts
+    retry_base_delay_s: float = _RETRY.base_delay_s
+    download_workers: int = gefs.REFORECAST.download_workers
+
+
+class Era5Settings(Config):
+    """Where ERA5 lives (kind "gefs" takes its truth from it): a zarr store URL (gs:// or s3://)
+    and fsspec options. The default is ARCO-ERA5 on Google Cloud, read anonymously
+    (`{"token": "anon"}`). For an s3:// mirror use e.g. `{"anon": True}` or
+    `{"client_kwargs": {"endpoint_url": ...}}`; credentials from the environment: `key`/`secret`
+    (`dg.EnvVar`) are added to the options as s3fs's key/secret, or leave them out and let
+    gcsfs/botocore find theirs (GOOGLE_APPLICATION_CREDENTIALS, AWS_* variables).
+    """
+
+    url: str = era5.ARCO_ERA5_URL
+    storage_options: dict[str, Any] = Field(default_factory=lambda: {"token": "anon"})
+    key: str | None = None
+    secret: str | None = None
+    times_per_read: int = era5.Era5Store.times_per_read
 
 
 class SourceResource(ConfigurableResource):
@@ -20,9 +69,14 @@ class SourceResource(ConfigurableResource):
     Reforecasts initialised in [reforecast_start, reforecast_end] train the models; operational
     ensembles may only be emulated for inits after reforecast_end + the longest lead, so that no
     training target overlaps a verification period. Defaults run the demo in minutes.
+
+    `kind` picks the source: "embedded" (the physics model, default) or "gefs" (GEFSv12
+    reforecast/operational GRIB2 from S3, truth from ERA5; settings in `gefs` and `era5`, and
+    `variables` may add msl, t2m, tcwv). For "gefs" the truth covers start_date ..
+    start_date + truth_days daily at 00 UTC; the spin-up settings are not used.
     """
 
-    kind: Literal["embedded"] = "embedded"
+    kind: Literal["embedded", "gefs"] = "embedded"
     start_date: str = _DEFAULTS.start_date
     spinup_days: int = _DEFAULTS.spinup_days
     pool_days: int = _DEFAULTS.pool_days
@@ -35,8 +89,14 @@ class SourceResource(ConfigurableResource):
     reforecast_start: str = "2000-01-01"
     reforecast_end: str = "2000-01-24"
     threads: int = 0
+    variables: list[str] = Field(default_factory=lambda: list(CORE_VARIABLES))
+    gefs: GefsSettings = Field(default_factory=GefsSettings)
+    era5: Era5Settings = Field(default_factory=Era5Settings)
 
     def embedded_config(self) -> EmbeddedSourceConfig:
+        if tuple(self.variables) != CORE_VARIABLES:
+            raise ValueError(f"source.variables={self.variables}: the embedded source writes "
+                             f"exactly {list(CORE_VARIABLES)}; extra variables need kind 'gefs'")
         return dataclasses.replace(
             _DEFAULTS,
             start_date=self.start_date,
@@ -50,6 +110,44 @@ class SourceResource(ConfigurableResource):
                                              amplitude=self.perturbation_amplitude),
             seed=self.seed,
         )
+
+    def grid(self) -> OutputGrid:
+        return _DEFAULTS.grid
+
+    def archive_variables(self) -> tuple[str, ...]:
+        return check_variables(tuple(self.variables), "source.variables")
+
+    def gefs_archive(self, purpose: Literal["reforecast", "operational"]) -> gefs.GefsArchive:
+        """The GEFS archive for reforecast shards or operational ensembles, from `gefs`."""
+        settings = self.gefs
+        base = gefs.REFORECAST if purpose == "reforecast" else gefs.OPERATIONAL
+        bucket, key = ((settings.reforecast_bucket, settings.reforecast_key)
+                       if purpose == "reforecast"
+                       else (settings.operational_bucket, settings.operational_key))
+        access = S3Access(endpoint_url=settings.endpoint_url, anon=settings.anon,
+                          key=settings.key, secret=settings.secret,
+                          read_timeout_s=settings.read_timeout_s)
+        retry = dataclasses.replace(_RETRY, attempts=settings.retry_attempts,
+                                    base_delay_s=settings.retry_base_delay_s)
+        return dataclasses.replace(
+            base, bucket=bucket, key_template=key, control_member=settings.control_member,
+            perturbed_member=settings.perturbed_member, variables=self.archive_variables(),
+            access=access, retry=retry, download_workers=settings.download_workers)
+
+    def era5_store(self) -> era5.Era5Store:
+        settings = self.era5
+        options = dict(settings.storage_options)
+        if settings.key is not None:
+            options.update(key=settings.key, secret=settings.secret)
+        retry = dataclasses.replace(_RETRY, attempts=self.gefs.retry_attempts,
+                                    base_delay_s=self.gefs.retry_base_delay_s)
+        return era5.Era5Store(url=settings.url, storage_options=options,
+                              variables=self.archive_variables(), retry=retry,
+                              times_per_read=settings.times_per_read)
+
+    def truth_times(self) -> pd.DatetimeIndex:
+        """Daily 00 UTC times of the truth: start_date and the truth_days after it."""
+        return pd.date_range(self.start_date, periods=self.truth_days + 1, freq="D")
 
     def reforecast_dates(self) -> list[str]:
         """Partition keys of the training reforecasts."""

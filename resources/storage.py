@@ -22,8 +22,9 @@ class StorageResource(ConfigurableResource):
 
     root: str = Field(default_factory=lambda: os.environ.get(ROOT_ENV_VAR, DEFAULT_ROOT))
     endpoint_url: str | None = None
-    key: str | None = None
-    secret: str | None = None
+    # Left out of repr/str, which exceptions and debuggers show.
+    key: str | None = Field(default=None, repr=False)
+    secret: str | None = Field(default=None, repr=False)
     anon: bool = False
 
     def store(self) -> ArtifactStore:

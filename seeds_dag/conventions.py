@@ -45,6 +45,21 @@ VARIABLES: dict[str, Variable] = {
     )
 }
 
+# Fields the archive sources (GEFS, ERA5) can add on request; the embedded physics has no moisture
+# or boundary layer, so the graph's core set stays `VARIABLES`. Bounds as above: recorded MSLP runs
+# 870–1084 hPa, 2 m temperature 184–330 K, total column water vapour 0–~80 kg m⁻².
+OPTIONAL_VARIABLES: dict[str, Variable] = {
+    v.name: v
+    for v in (
+        Variable("msl", "Pa", "air pressure at mean sea level", "air_pressure_at_mean_sea_level",
+                 85_000.0, 110_000.0),
+        Variable("t2m", "K", "air temperature at 2 m", "air_temperature", 170.0, 350.0),
+        Variable("tcwv", "kg m-2", "total column water vapour",
+                 "atmosphere_mass_content_of_water_vapor", 0.0, 100.0),
+    )
+}
+KNOWN_VARIABLES: dict[str, Variable] = VARIABLES | OPTIONAL_VARIABLES
+
 
 class DataValidationError(ValueError):
     """An artifact breaks the data conventions; the message names what and where."""
@@ -64,8 +79,8 @@ def regular_longitudes(n_lon: int) -> np.ndarray:
 def attach_attributes(ds: xr.Dataset) -> xr.Dataset:
     """Add CF attributes to the variables and coordinates we know."""
     for name in ds.data_vars:
-        if name in VARIABLES:
-            var = VARIABLES[name]
+        if name in KNOWN_VARIABLES:
+            var = KNOWN_VARIABLES[name]
             ds[name].attrs.update(units=var.units, long_name=var.long_name,
                                   standard_name=var.standard_name)
     if "lat" in ds.coords:
@@ -126,7 +141,7 @@ def validation_problems(
         if n_bad:
             problems.append(f"{where}: variable {name!r} has {n_bad} NaN/inf values")
             continue
-        var = VARIABLES[name]
+        var = KNOWN_VARIABLES[name]
         lo, hi = float(values.min()), float(values.max())
         if lo < var.valid_min or hi > var.valid_max:
             problems.append(

@@ -7,8 +7,12 @@ of the weights.
 
 Runs are resumable: a checkpoint (tensors, numbers and strings only, read back with
 `torch.load(weights_only=True)`) is saved every `checkpoint_every` steps through a `CheckpointIO`,
-and each step draws its batch and noise from generators seeded by (seed, step), so a resumed
+and each step draws its batch and noise from generators seeded by (seed, step, rank), so a resumed
 run continues exactly as an uninterrupted one would.
+
+Data-parallel runs (`train_data_parallel`) run this same loop in several processes: each rank
+draws its own batches, DDP averages the gradients, so every rank holds the same weights, and rank
+0 alone writes the checkpoints (see `seeds_dag.distributed`).
 """
 
 import contextlib
@@ -30,8 +34,10 @@ import torch
 import xarray as xr
 from torch import Tensor
 
+from seeds_dag import distributed
 from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond, edm_loss
 from seeds_dag.networks.denoiser import DenoiserConfig, build_denoiser
+from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.weighting import area_weights
 
 CHECKPOINT_FORMAT = "seeds_dag.training/1"
@@ -107,6 +113,22 @@ class LocalCheckpointIO:
             raise
 
 
+class StoreCheckpointIO:
+    """A checkpoint stored as object `name` of an unpartitioned asset in the artifact store
+    (atomic object writes, local or S3). Light to pickle: data-parallel processes each get one."""
+
+    def __init__(self, store: ArtifactStore, asset: str, name: str) -> None:
+        self.store, self.asset, self.name = store, asset, name
+
+    def load(self) -> bytes | None:
+        if not self.store.exists_bytes(self.asset, self.name):
+            return None
+        return self.store.read_bytes(self.asset, self.name)
+
+    def save(self, data: bytes) -> None:
+        self.store.write_bytes(self.asset, self.name, data)
+
+
 class CheckpointError(ValueError):
     """A checkpoint cannot be used: refused by torch.load(weights_only=True), or not ours."""
 
@@ -160,11 +182,14 @@ def run_fingerprint(
     n_members: int,
     lead_days: np.ndarray,
     data_id: str = "",
+    world_size: int = 1,
 ) -> str:
     """JSON of everything that shapes a run's trajectory: the three configs (less the run-length
-    fields), the (V, H, W) field shape, the member count, the lead times and the caller's
-    `data_id` naming the training data (the values themselves are not hashed here)."""
+    fields), the number of data-parallel processes (each adds a batch per step), the (V, H, W)
+    field shape, the member count, the lead times and the caller's `data_id` naming the training
+    data (the values themselves are not hashed here)."""
     training = {k: v for k, v in dataclasses.asdict(config).items() if k not in RUN_LENGTH_FIELDS}
+    training["processes"] = world_size
     data = {"field_shape": list(field_shape), "n_members": n_members,
             "lead_days": [float(d) for d in lead_days], "data_id": data_id}
     return json.dumps(
@@ -305,6 +330,9 @@ def train_diffusion(
     device: torch.device,
     on_log: Callable[[int, float], None] | None = None,
     data_id: str = "",
+    autocast_dtype: torch.dtype | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> TrainingResult:
     """Train (or resume training) the conditional denoiser on a normalised reforecast.
 
@@ -321,15 +349,23 @@ def train_diffusion(
             log_every steps).
         data_id: names the training data (e.g. the reforecast window and a digest of the
             normalisation statistics), so that a checkpoint of other data is not resumed.
+        autocast_dtype: run the forward pass and loss under torch.autocast to this dtype
+            (bf16 on CUDA), or None for full precision.
+        rank, world_size: this process's place in an initialised torch.distributed process group
+            (as `train_data_parallel` sets up); world_size 1 trains alone. Each rank draws its
+            own `config.batch_size` examples per step, DDP averages the gradients, the logged
+            loss is the mean over ranks, and rank 0 alone saves checkpoints and calls `on_log`.
 
     Returns:
-        TrainingResult with the EMA model. The loss per step is the area-weighted EDM loss.
+        TrainingResult with the EMA model (the same on every rank). The loss per step is the
+        area-weighted EDM loss.
     """
     data = np.ascontiguousarray(data, dtype=np.float32)
     lead_days = np.asarray(lead_days, dtype=np.float32)
     _check_inputs(data, lead_days, lat_deg, lon_deg, denoiser_config, config)
+    distributed.check_rank(rank, world_size)
     fingerprint = run_fingerprint(denoiser_config, edm_config, config, data.shape[3:], data.shape[2], lead_days,
-                                  data_id)
+                                  data_id, world_size)
 
     model = _build_model(denoiser_config, edm_config, lat_deg, lon_deg, config.seed).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -347,6 +383,10 @@ def train_diffusion(
         optimizer.load_state_dict(state["optimizer"])
         step, losses = state["step"], [(int(s), float(loss)) for s, loss in state["losses"]]
     resumed_from_step = step
+    # Gradients flow through the DDP wrapper; the EMA and the checkpoint hold the bare model.
+    trainer = distributed.data_parallel(model, device) if world_size > 1 else model
+    autocast = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
+                else contextlib.nullcontext())
 
     def save() -> None:
         checkpoint.save(checkpoint_to_bytes({
@@ -362,14 +402,18 @@ def train_diffusion(
     model.train()
     while step < config.steps:
         step += 1
+        # Rank 0 keys its streams (seed, step, 0|1), which SeedSequence reads as (seed, step, 0|1, 0):
+        # a one-process run is rank 0 of one.
         target, cond, lead = draw_batch(
-            data_t, lead_t, config.batch_size, config.seed_counts, seeded_generator(config.seed, step, 0)
+            data_t, lead_t, config.batch_size, config.seed_counts, seeded_generator(config.seed, step, 0, rank)
         )
-        loss = edm_loss(
-            model, target.to(device), cond.to(device), lead.to(device), weights, edm_config,
-            generator=seeded_generator(config.seed, step, 1, device=device),
-        )
-        value = loss.item()
+        with autocast:
+            loss = edm_loss(
+                trainer, target.to(device), cond.to(device), lead.to(device), weights, edm_config,
+                generator=seeded_generator(config.seed, step, 1, rank, device=device),
+            )
+        # Every rank sees the same mean, so all of them stop together on a non-finite loss.
+        value = (distributed.mean_over_ranks(loss) if world_size > 1 else loss).item()
         if not math.isfinite(value):
             raise FloatingPointError(f"training loss is {value} at step {step}")
         for group in optimizer.param_groups:
@@ -381,8 +425,51 @@ def train_diffusion(
         optimizer.step()
         update_ema(ema, model, min(config.ema_decay, (1 + step) / (EMA_WARMUP + step)))
         losses.append((step, value))
-        if on_log is not None and (step % config.log_every == 0 or step == config.steps):
+        if rank == 0 and on_log is not None and (step % config.log_every == 0 or step == config.steps):
             on_log(step, float(np.mean([loss for _, loss in losses[-config.log_every:]])))
-        if step % config.checkpoint_every == 0 or step == config.steps:
+        if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
             save()
     return TrainingResult(model=ema, losses=losses, steps_done=step, resumed_from_step=resumed_from_step)
+
+
+def train_data_parallel(
+    processes: int,
+    *,
+    data: np.ndarray,
+    lat_deg: np.ndarray,
+    lon_deg: np.ndarray,
+    checkpoint: CheckpointIO,
+    device: torch.device,
+    threads: int = 0,
+    on_log: Callable[[int, float], None] | None = None,
+    **training: Any,
+) -> TrainingResult:
+    """`train_diffusion` in `processes` spawned processes with DDP (gloo on the CPU; NCCL on CUDA,
+    one GPU per process), one machine.
+
+    The arguments are train_diffusion's, by keyword (`training` holds the rest of them). The
+    training data is placed in shared memory once, not copied per process; `checkpoint` is
+    pickled to every process, so it must reach the same place from each (a file, the artifact
+    store). Each process draws `config.batch_size` examples a step: the effective batch is
+    `processes` times larger. `on_log` is called here as rank 0 logs; `threads` sets torch's CPU
+    threads per process (0: this process's threads shared out). Exceptions of the processes
+    (e.g. StaleCheckpointError) are raised here as themselves.
+
+    Returns the TrainingResult of rank 0, its EMA model read back from the final checkpoint onto
+    `device`.
+    """
+    shared = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).share_memory_()
+    summary = distributed.launch(
+        _train_rank, processes, device.type, threads=threads, on_log=on_log,
+        data=shared, lat_deg=lat_deg, lon_deg=lon_deg, checkpoint=checkpoint, **training,
+    )
+    model = model_from_checkpoint(checkpoint.load(), lat_deg, lon_deg, device)
+    return TrainingResult(model=model, **summary)
+
+
+def _train_rank(*, data: Tensor, **kwargs: Any) -> dict[str, Any]:
+    """One process of `train_data_parallel`: the loop, and what rank 0 reports back (the model
+    travels through the checkpoint rather than the result queue)."""
+    result = train_diffusion(data.numpy(), **kwargs)
+    return {"losses": result.losses, "steps_done": result.steps_done,
+            "resumed_from_step": result.resumed_from_step}

@@ -1,4 +1,5 @@
-"""Shared fixtures: a local S3 server (moto) for anything that reads or writes s3:// URLs."""
+"""Shared fixtures: a local S3 server (moto) for anything that reads or writes s3:// URLs, a writer
+for it, and flaky proxies in front of it."""
 
 import urllib.request
 
@@ -36,3 +37,30 @@ def s3_server(monkeypatch, tmp_path):
         # moto keeps its state per process, not per server: reset it so no bucket outlives the test.
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
         server.stop()
+
+
+@pytest.fixture
+def s3_writer(s3_server):
+    """An s3fs client of the moto server with the fake credentials; tests write through it, the
+    code under test reads through its own."""
+    import s3fs
+
+    return s3fs.S3FileSystem(anon=False, client_kwargs={"endpoint_url": s3_server},
+                             skip_instance_cache=True)
+
+
+@pytest.fixture
+def flaky_s3(s3_server):
+    """Make a FaultProxy (tests/fault_proxy.py) in front of the moto server; all stop at teardown."""
+    from fault_proxy import FaultProxy
+
+    proxies = []
+
+    def make(**settings):
+        proxy = FaultProxy(s3_server, **settings).start()
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()

@@ -1,6 +1,8 @@
-"""Training loop: batches, loss decrease, resumable and safe checkpoints, samples of a trained model."""
+"""Training loop: batches, loss decrease, resumable and safe checkpoints, samples of a trained model,
+data-parallel training in 2 processes (gloo)."""
 
 import dataclasses
+import json
 import pickle
 from pathlib import Path
 
@@ -13,13 +15,15 @@ from seeds_dag.diffusion.edm import EDMConfig
 from seeds_dag.emulation import SamplerConfig, generate_members
 from seeds_dag.networks.denoiser import DenoiserConfig
 from seeds_dag.training import (
-    StaleCheckpointError,
     CheckpointError,
     LocalCheckpointIO,
+    StaleCheckpointError,
     TrainingConfig,
+    checkpoint_from_bytes,
     draw_batch,
     model_from_checkpoint,
     seeded_generator,
+    train_data_parallel,
     train_diffusion,
 )
 
@@ -190,3 +194,46 @@ def test_local_checkpoint_io_replaces_atomically(tmp_path):
     io.save(b"second")
     assert io.load() == b"second"
     assert [p.name for p in io.path.parent.iterdir()] == ["checkpoint.pt"]
+
+
+PARALLEL = dataclasses.replace(TINY, steps=60, checkpoint_every=30, log_every=10)
+
+
+def train_two(checkpoint, config=PARALLEL, on_log=None):
+    return train_data_parallel(
+        2, data=reforecast(), lead_days=LEAD_DAYS, lat_deg=LAT, lon_deg=LON, denoiser_config=DENOISER,
+        edm_config=EDM, config=config, checkpoint=checkpoint, device=CPU, threads=1, on_log=on_log,
+    )
+
+
+def test_two_gloo_processes_learn_checkpoint_and_resume(tmp_path):
+    """DDP over 2 CPU processes: the loss falls, rank 0's checkpoint holds the bare model and loads,
+    and a longer run resumes from it exactly."""
+    checkpoint = LocalCheckpointIO(tmp_path / "checkpoint.pt")
+    logs = []
+    result = train_two(checkpoint, on_log=lambda step, loss: logs.append((step, loss)))
+    losses = np.array([loss for _, loss in result.losses])
+    assert (result.steps_done, result.resumed_from_step, len(losses)) == (PARALLEL.steps, 0, PARALLEL.steps)
+    assert losses[-10:].mean() < 0.8 * losses[:10].mean()
+    # Rank 0's logs reach the caller, every log_every steps, as the mean over ranks.
+    assert [step for step, _ in logs] == list(range(10, PARALLEL.steps + 1, 10))
+    assert logs[-1][1] == pytest.approx(losses[-10:].mean())
+
+    stored = checkpoint.load()
+    state = checkpoint_from_bytes(stored, CPU)
+    assert state["step"] == PARALLEL.steps
+    assert json.loads(state["fingerprint"])["training"]["processes"] == 2
+    assert not any(key.startswith("module.") for key in state["model"])  # the bare model, not DDP's
+    model = model_from_checkpoint(stored, LAT, LON, CPU)
+    x, sigma = torch.randn(2, DENOISER.num_variables, len(LAT), len(LON)), torch.tensor([0.5, 2.0])
+    cond, lead = torch.as_tensor(reforecast()[0, :, :2]), torch.as_tensor(LEAD_DAYS, dtype=torch.float32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, sigma, cond, lead), result.model(x, sigma, cond, lead))
+    assert [path.name for path in tmp_path.iterdir()] == ["checkpoint.pt"]  # one writer, no leftovers
+
+    # Two processes take two batches a step: a one-process run would not continue this one.
+    with pytest.raises(StaleCheckpointError, match=r"training.processes \(checkpoint 2, now 1\)"):
+        train(checkpoint, PARALLEL)
+    longer = train_two(checkpoint, dataclasses.replace(PARALLEL, steps=PARALLEL.steps + 20))
+    assert (longer.resumed_from_step, longer.steps_done) == (PARALLEL.steps, PARALLEL.steps + 20)
+    assert longer.losses[:PARALLEL.steps] == result.losses

@@ -138,16 +138,21 @@ class ArtifactStore:
 
     def load_dataset(self, asset: str, partition: str | None = None) -> xr.Dataset:
         """Open the committed version and load it into memory, checking that no chunk is missing;
-        damage raises `CorruptArtifactError` naming asset, partition and the underlying error."""
+        damage raises `CorruptArtifactError` naming asset, partition, the variable (when one is
+        at fault) and the underlying error."""
         url = self._version_url(asset, partition)
         with self._reading(asset, partition, url):
-            missing = self._missing_chunks(url)
+            missing = self._missing_chunks(url, naming=(asset, partition))
             if missing:
                 raise CorruptArtifactError(
                     f"{where(asset, partition)} is corrupt at {url}: chunk files missing, "
                     f"chunks present of total: {missing}"
                 )
-            return self._open(url, chunks=None).load()
+            ds = self._open(url, chunks=None)
+            for name, variable in ds.variables.items():
+                with self._reading_variable(asset, partition, url, name):
+                    variable.load()  # in place, one variable at a time to name a damaged one
+            return ds
 
     def has(self, asset: str, partition: str | None = None) -> bool:
         """Whether a dataset is committed under asset/partition."""
@@ -334,14 +339,43 @@ class ArtifactStore:
             storage_options=self._zarr_options,
         )
 
-    def _missing_chunks(self, url: str) -> dict[str, str]:
-        """Arrays of the zarr group at `url` with chunk files missing: {name: 'present/total'}."""
-        group = zarr.open_group(url, mode="r", storage_options=self._zarr_options, zarr_format=3)
-        return {
-            name: f"{array.nchunks_initialized}/{array.nchunks}"
-            for name, array in group.arrays()
-            if array.nchunks_initialized < array.nchunks
-        }
+    def _missing_chunks(
+        self, url: str, naming: tuple[str, str | None] | None = None
+    ) -> dict[str, str]:
+        """Arrays of the zarr group at `url` with chunk files missing: {name: 'present/total'}.
+        Each array is opened on its own, so that with `naming` (asset, partition) an array whose
+        metadata is damaged raises CorruptArtifactError naming it."""
+        path = url.removeprefix("s3://")
+        self._fs.invalidate_cache(path)
+        names = sorted(
+            entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            for entry in self._fs.ls(path, detail=True)
+            if entry["type"] == "directory"
+        )
+        missing = {}
+        for name in names:
+            with (self._reading_variable(*naming, url, name) if naming else contextlib.nullcontext()):
+                array = zarr.open_array(
+                    f"{url}/{name}", mode="r", storage_options=self._zarr_options, zarr_format=3
+                )
+            if array.nchunks_initialized < array.nchunks:
+                missing[name] = f"{array.nchunks_initialized}/{array.nchunks}"
+        return missing
+
+    @contextlib.contextmanager
+    def _reading_variable(
+        self, asset: str, partition: str | None, url: str, name: str
+    ) -> Iterator[None]:
+        """Report bad stored data of one array as CorruptArtifactError naming it."""
+        try:
+            yield
+        except _ACCESS:
+            raise
+        except _CORRUPTION as error:
+            raise CorruptArtifactError(
+                f"{where(asset, partition)} is corrupt at {url}: variable {name!r}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
 
     @contextlib.contextmanager
     def _reading(self, asset: str, partition: str | None, url: str) -> Iterator[None]:

@@ -86,7 +86,14 @@ def parse_root(root: Any) -> tuple[str, str]:
         raise ValueError("s3 storage root contains credentials; pass them in storage_options")
     if not bucket:
         raise ValueError(f"s3 storage root {root!r} has no bucket: expected s3://bucket[/prefix]")
-    return "s3", rest.strip("/")
+    base = rest.strip("/")
+    # S3 keys are literal, but HTTP clients and other tools may resolve '..' and '.' segments (and
+    # collapse '//'), which would move the root, even to another bucket.
+    odd = [segment for segment in base.split("/") if segment in ("", ".", "..")]
+    if odd:
+        raise ValueError(f"s3 storage root {root!r} has {odd} path segments: give a plain "
+                         "s3://bucket/prefix")
+    return "s3", base
 
 
 def redacted(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,228 @@
+"""Reading archive objects whole and surviving a flaky object store.
+
+Two guarantees:
+* **Retries with exponential backoff** on transient failures only: HTTP 5xx and throttling
+  (429, SlowDown), timeouts, connection resets/refusals, and transfers cut short. Attempt k waits
+  between d/2 and d with d = min(base·multiplier^(k−1), max) ("equal jitter", so parallel
+  downloads do not retry in lockstep). A missing object (404) or refused access (403) is not
+  retried: it will not heal, and the error says which object.
+* **No partial object is ever decoded.** An object is downloaded to a temporary file, and its size
+  is compared with the object's ContentLength from a HEAD request; where the ETag is a plain MD5
+  (single-part uploads), the file's MD5 is compared too. A mismatch counts as a transient failure
+  and the whole object is fetched again.
+
+For GRIB objects this is the one retry policy: `S3Access` turns botocore's own request retries
+off (`total_max_attempts: 1`), so `RetryPolicy` alone decides how often and how long to wait, and
+every retry is logged with the object it is for. (s3fs still re-reads a body that breaks mid-stream
+with a Range request, and backs off on SlowDown by itself.) Stores read by many small requests,
+like ERA5 zarr chunks, keep the client's request retries and add this policy around each read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.client
+import logging
+import os
+import random
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import fsspec
+
+from seeds_dag.sources.archive.errors import (
+    ArchiveError,
+    ArchiveObjectMissing,
+    ArchiveTransferError,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# S3 error codes that mean "try again later" whatever the HTTP status they come with.
+_RETRYABLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
+                    "InternalError", "ServiceUnavailable", "RequestLimitExceeded"}
+_PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
+_MD5_BLOCK = 1 << 20
+
+
+class IncompleteDownload(OSError):
+    """The bytes received differ from the object's size or MD5: a transfer cut short or damaged."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff: `attempts` tries in all, waits growing from `base_delay_s` by
+    `multiplier` per retry up to `max_delay_s` (each wait jittered down to half)."""
+
+    attempts: int = 5
+    base_delay_s: float = 1.0
+    multiplier: float = 2.0
+    max_delay_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"RetryPolicy.attempts must be >= 1, got {self.attempts}")
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number `retry` (1-based)."""
+        ceiling = min(self.base_delay_s * self.multiplier ** (retry - 1), self.max_delay_s)
+        return ceiling / 2 + random.uniform(0.0, ceiling / 2)
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """`err` and the exceptions it was raised from or during, outermost first."""
+    chain: list[BaseException] = []
+    while err is not None and all(err is not seen for seen in chain):
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    return chain
+
+
+def _transient_types() -> tuple[type[BaseException], ...]:
+    import aiohttp
+    import botocore.exceptions as bce
+    from fsspec.exceptions import FSTimeoutError
+
+    return (TimeoutError, ConnectionError, http.client.IncompleteRead, IncompleteDownload,
+            FSTimeoutError, aiohttp.ClientError, bce.HTTPClientError, bce.IncompleteReadError,
+            bce.ResponseStreamingError, bce.FlexibleChecksumError)
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether `err` (or what it was raised from) is worth retrying: 5xx and throttling from S3
+    (botocore) or GCS (gcsfs), timeouts, resets, truncated transfers. 404/403 and local errors
+    are not."""
+    from botocore.exceptions import ClientError
+
+    chain = _causes(err)
+    if isinstance(chain[0], (FileNotFoundError, PermissionError)):
+        return False
+    from gcsfs.retry import HttpError
+
+    transient = _transient_types()
+    for cause in chain:
+        if isinstance(cause, ClientError):
+            status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            code = cause.response.get("Error", {}).get("Code", "")
+            return status >= 500 or status == 429 or code in _RETRYABLE_CODES
+        if isinstance(cause, HttpError):  # gcsfs (ERA5 on gs://)
+            return isinstance(cause.code, int) and (cause.code >= 500 or cause.code == 429)
+        if isinstance(cause, transient):
+            return True
+    return False
+
+
+def with_retries(operation: Callable[[], T], what: str, policy: RetryPolicy,
+                 sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run `operation`, retrying transient failures by `policy`.
+
+    A missing object raises `ArchiveObjectMissing`, a transient failure on the last attempt or
+    any other error `ArchiveTransferError`; both messages start with `what` (the object and what
+    it was read for). `ArchiveError`s raised by the operation itself propagate unchanged.
+    """
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return operation()
+        except ArchiveError:
+            raise
+        except FileNotFoundError as err:
+            raise ArchiveObjectMissing(f"{what}: no such object ({err})") from err
+        except Exception as err:
+            if not is_transient(err):
+                raise ArchiveTransferError(f"{what}: {type(err).__name__}: {err}") from err
+            if attempt == policy.attempts:
+                raise ArchiveTransferError(
+                    f"{what}: still failing after {policy.attempts} attempts; last error "
+                    f"{type(err).__name__}: {err}"
+                ) from err
+            wait = policy.delay(attempt)
+            logger.warning("%s: transient %s (%s); retry %d of %d in %.2f s", what,
+                           type(err).__name__, err, attempt, policy.attempts - 1, wait)
+            sleep(wait)
+    raise AssertionError("unreachable")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class S3Access:
+    """How to reach an S3 bucket: anonymous by default (the NOAA buckets are public).
+
+    `key`/`secret` come from the environment (Dagster `EnvVar`) and are never shown in repr or
+    errors; with `anon=False` and no key, botocore's usual chain (AWS_* variables, profiles,
+    instance roles) supplies credentials. `endpoint_url` points at another S3 service (a mirror,
+    MinIO, a test server).
+    """
+
+    endpoint_url: str | None = None
+    anon: bool = True
+    key: str | None = None
+    secret: str | None = None
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+
+    def __repr__(self) -> str:
+        return (f"S3Access(endpoint_url={self.endpoint_url!r}, anon={self.anon}, "
+                f"key={'***' if self.key else None})")
+
+    def storage_options(self) -> dict[str, Any]:
+        """Options for `fsspec.filesystem("s3", ...)`."""
+        options: dict[str, Any] = {
+            "anon": self.anon and self.key is None,
+            "config_kwargs": {"connect_timeout": self.connect_timeout_s,
+                              "read_timeout": self.read_timeout_s,
+                              # RetryPolicy retries whole objects; see the module docstring.
+                              "retries": {"total_max_attempts": 1}},
+        }
+        if self.key is not None:
+            options.update(key=self.key, secret=self.secret)
+        if self.endpoint_url is not None:
+            options["client_kwargs"] = {"endpoint_url": self.endpoint_url}
+        return options
+
+    def filesystem(self) -> fsspec.AbstractFileSystem:
+        return fsspec.filesystem("s3", **self.storage_options())
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(_MD5_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fetch_once(fs: fsspec.AbstractFileSystem, path: str, target: Path, check_md5: bool) -> None:
+    fs.invalidate_cache(path)
+    info = fs.info(path)
+    expected = info.get("size")
+    if expected is None:
+        raise OSError(f"the store reports no size for {path}")
+    fs.get_file(path, str(target))
+    got = target.stat().st_size
+    if got != expected:
+        raise IncompleteDownload(f"received {got} of {expected} bytes")
+    etag = str(info.get("ETag", info.get("etag", ""))).strip('"').lower()
+    if check_md5 and _PLAIN_MD5.match(etag) and _md5(target) != etag:
+        raise IncompleteDownload(f"MD5 of the {got} bytes received differs from the ETag {etag}")
+
+
+def download_whole(fs: fsspec.AbstractFileSystem, path: str, directory: str | os.PathLike,
+                   what: str, policy: RetryPolicy, check_md5: bool = True) -> Path:
+    """Download the object `path` (bucket/key) into a new file under `directory` and return it,
+    only once its size (and MD5, where the ETag is one) matches the object's; see the module
+    docstring for the retries. The caller owns (and deletes) the file."""
+    fd, name = tempfile.mkstemp(dir=directory, suffix=".part")
+    os.close(fd)
+    target = Path(name)
+    try:
+        with_retries(lambda: _fetch_once(fs, path, target, check_md5), what, policy)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return target

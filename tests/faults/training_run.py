@@ -1,0 +1,43 @@
+"""A small training run with its checkpoint in the artifact store, as the trained_emulator asset
+keeps it. test_killed_training starts it as its own process (`python training_run.py ROOT`) to
+kill it with SIGKILL, then runs it again in the test's process to resume it."""
+
+import sys
+
+import numpy as np
+import torch
+
+from seeds_dag.conventions import regular_latitudes, regular_longitudes
+from seeds_dag.diffusion.edm import EDMConfig
+from seeds_dag.networks.denoiser import DenoiserConfig
+from seeds_dag.store import ArtifactStore
+from seeds_dag.training import StoreCheckpointIO, TrainingConfig, TrainingResult, train_diffusion
+
+LAT, LON = regular_latitudes(8), regular_longitudes(16)
+LEAD_DAYS = np.array([1.0, 2.0])
+DENOISER = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=2, attention_at_bottom=False)
+# A checkpoint every step: a kill at any moment is likely to land in the middle of a write.
+CONFIG = TrainingConfig(steps=100, batch_size=4, learning_rate=5e-3, warmup_steps=10, checkpoint_every=1)
+ASSET, CHECKPOINT = "trained_emulator", "checkpoint.pt"
+
+
+def checkpoint(root: str) -> StoreCheckpointIO:
+    return StoreCheckpointIO(ArtifactStore(root), ASSET, CHECKPOINT)
+
+
+def data() -> np.ndarray:
+    """(init, lead, member, V, H, W) normalised: members of one forecast share most of a field."""
+    rng = np.random.default_rng(0)
+    shape = (3, len(LEAD_DAYS), 4, DENOISER.num_variables, len(LAT), len(LON))
+    forecast = rng.standard_normal((*shape[:2], 1, *shape[3:]))
+    return (forecast + 0.3 * rng.standard_normal(shape)).astype(np.float32)
+
+
+def run(root: str) -> TrainingResult:
+    torch.set_num_threads(1)
+    return train_diffusion(data(), LEAD_DAYS, LAT, LON, DENOISER, EDMConfig(), CONFIG, checkpoint(root),
+                           torch.device("cpu"))
+
+
+if __name__ == "__main__":
+    run(sys.argv[1])

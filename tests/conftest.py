@@ -1,9 +1,20 @@
-"""Shared fixtures: a local S3 server (moto) for anything that reads or writes s3:// URLs, a writer
-for it, and flaky proxies in front of it."""
+"""Shared fixtures: one torch thread for the whole suite, a local S3 server (moto) for anything
+that reads or writes s3:// URLs, a writer for it, and flaky proxies in front of it."""
 
 import urllib.request
 
 import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def single_torch_thread():
+    """Tests share 2 cores with whatever else runs; one thread keeps them fast and predictable
+    (torch's two-thread team slows down many times over when the other core is busy)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture

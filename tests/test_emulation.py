@@ -21,14 +21,6 @@ CHURNED = dataclasses.replace(FAST, S_churn=10.0, S_tmin=0.05, S_tmax=50.0)
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)

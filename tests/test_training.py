@@ -36,14 +36,6 @@ TINY = TrainingConfig(steps=100, batch_size=16, learning_rate=5e-3, warmup_steps
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def reforecast(seed=0):
     """(init, lead, member, V, H, W) normalised: a per-forecast field shared by the members plus
     member noise of std 0.3, so the seeds tell the network most of the target."""

@@ -1,0 +1,232 @@
+"""The Dagster UI end to end, as a person uses it: `dagster-webserver` serves workspace.yaml from the
+repository root, headless Chromium (Debian's /usr/bin/chromium, driven by playwright) opens the
+global asset graph, finds every asset of the definitions, and materialises `normalization_stats`
+from its page; the test waits for that run to succeed.
+
+The webserver sees a temporary DAGSTER_HOME and a temporary storage root in which 24 tiny synthetic
+reforecast shards stand in for the default training window (the source resource's defaults), so the
+run takes seconds. Screenshots of the graph and of the finished run are saved under the test's tmp
+dir and copied to SCREENSHOT_COPY_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import AssetMaterialization, DagsterInstance
+from forecast_shards import shard
+from playwright.sync_api import sync_playwright
+
+from assets.definitions import ALL_ASSETS
+from resources import SourceResource
+from resources.storage import ROOT_ENV_VAR
+from seeds_dag.store import ArtifactStore
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+# Flags that work on machines with a closed network (no background connections to Google).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOT_COPY_DIR = Path("/tmp/ui_screens")
+ASSET = "normalization_stats"
+SINK = "verification_summary"  # every asset is upstream of it
+ELLIPSIS = "…"
+# Seconds: webserver start (loads torch and the definitions), page loads, the run.
+SERVER_START_S = 120
+PAGE_S = 60
+RUN_S = 180
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (.ci/run installs it)")
+
+ASSET_NODES_QUERY = """
+{ assetNodes { assetKey { path } dependencyKeys { path } } }
+"""
+RUN_QUERY = """
+query ($runId: ID!) {
+  runOrError(runId: $runId) { __typename ... on Run { status } }
+}
+"""
+RUNS_QUERY = """
+{ runsOrError { __typename ... on Runs { results { runId status assetSelection { path } } } } }
+"""
+# A run that ends in any of these will not succeed.
+FAILED_STATUSES = {"FAILURE", "CANCELED", "CANCELING"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    request = urllib.request.Request(f"{url}/graphql", method="POST",
+                                     data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.load(response)
+    assert "errors" not in body, f"GraphQL errors: {body['errors']}"
+    return body["data"]
+
+
+def wait_for(condition, timeout_s: float, what: str, interval_s: float = 1.0):
+    """Poll `condition()` until it returns something truthy; fail naming `what` after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval_s)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def write_default_window_shards(root: Path, dagster_home: Path) -> None:
+    """Tiny synthetic reforecast shards for every init of the default source's training window,
+    each recorded as a materialisation in the instance at dagster_home (so the UI knows the
+    upstream of normalization_stats is there, as after a real run)."""
+    store = ArtifactStore(str(root))
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        for seed, init in enumerate(SourceResource().reforecast_dates()):
+            url = store.write_dataset(shard(init, seed), "reforecast_shards", init)
+            instance.report_runless_asset_event(
+                AssetMaterialization("reforecast_shards", partition=init, metadata={"location": url}))
+
+
+@pytest.fixture
+def webserver(tmp_path: Path) -> Iterator[str]:
+    """URL of a dagster-webserver on a free port over the repository's workspace.yaml; stopped
+    (its whole process group) at teardown."""
+    home, storage = tmp_path / "dagster_home", tmp_path / "storage"
+    home.mkdir()
+    # Runs start at once: the default queued coordinator needs a daemon, which the webserver lacks.
+    (home / "dagster.yaml").write_text(
+        "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: DefaultRunCoordinator\n"
+        "telemetry:\n  enabled: false\n")
+    write_default_window_shards(storage, home)
+    port = free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), ROOT_ENV_VAR: str(storage),
+           "SEEDS_DAG_EXECUTOR": "in_process"}
+    log = (tmp_path / "webserver.log").open("w")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def ready() -> bool:
+            assert server.poll() is None, \
+                f"dagster-webserver exited with {server.returncode}: {(tmp_path / 'webserver.log').read_text()[-3000:]}"
+            try:
+                return bool(graphql(url, ASSET_NODES_QUERY)["assetNodes"])
+            except (urllib.error.URLError, ConnectionError, AssertionError, KeyError):
+                return False
+        wait_for(ready, SERVER_START_S, "dagster-webserver to load the code location", interval_s=2)
+        # As if the "Join the Dagster community" dialog had been dismissed: it would cover the pages.
+        graphql(url, "mutation { setNuxSeen }")
+        yield url
+    finally:
+        # The webserver's code server and runs are its children, in the process group it leads.
+        try:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        log.close()
+
+
+def test_asset_graph_and_materialise_from_the_ui(webserver: str, tmp_path: Path):
+    expected = {a.key.to_user_string() for a in ALL_ASSETS}
+    expected_edges = {(dep.to_user_string(), a.key.to_user_string())
+                      for a in ALL_ASSETS for dep in a.dependency_keys}
+    nodes = graphql(webserver, ASSET_NODES_QUERY)["assetNodes"]
+    served_edges = {("/".join(dep["path"]), "/".join(n["assetKey"]["path"]))
+                    for n in nodes for dep in n["dependencyKeys"]}
+    assert {"/".join(n["assetKey"]["path"]) for n in nodes} == expected
+    assert served_edges == expected_edges
+    assert ("reforecast_shards", ASSET) in served_edges
+
+    screens = tmp_path / "screens"
+    screens.mkdir()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1600, "height": 1000})
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(PAGE_S * 1000)
+
+            # The lineage of the graph's sink, every upstream level: the whole asset graph. Node
+            # labels are middle-truncated ("normalizati…_stats") to fit the node.
+            page.goto(f"{webserver}/assets/{SINK}?view=lineage&lineageScope=upstream&lineageDepth=99",
+                      wait_until="domcontentloaded")
+            page.get_by_text(SINK, exact=False).first.wait_for(state="visible")
+            labels = wait_for(lambda: _node_labels(page, expected), PAGE_S, "every asset node drawn")
+            for name in sorted(expected):
+                shown = [label for label in labels if _shows(label, name)]
+                assert len(shown) == 1, f"asset {name}: graph node labels {shown} of {labels}"
+            # The lineage edges are drawn as SVG paths between the nodes.
+            assert page.locator("svg path").count() >= len(expected_edges)
+            page.screenshot(path=str(screens / "asset_graph.png"), full_page=True)
+
+            # The asset's page, then "Materialize": it is unpartitioned and its upstream is
+            # materialised, so the run starts at once.
+            page.goto(f"{webserver}/assets/{ASSET}", wait_until="domcontentloaded")
+            page.locator("button", has_text=re.compile(r"^Materialize$")).click()
+            run_id = wait_for(lambda: _latest_run_of(webserver, ASSET), PAGE_S,
+                              f"a run of {ASSET} launched from the UI")
+
+            def finished() -> str | None:
+                status = graphql(webserver, RUN_QUERY, {"runId": run_id})["runOrError"]["status"]
+                assert status not in FAILED_STATUSES, f"run {run_id} of {ASSET} ended {status}"
+                return status if status == "SUCCESS" else None
+            wait_for(finished, RUN_S, f"run {run_id} of {ASSET} to succeed", interval_s=2)
+
+            page.goto(f"{webserver}/runs/{run_id}", wait_until="domcontentloaded")
+            page.get_by_text("Success", exact=True).first.wait_for(state="visible")
+            page.get_by_text("RUN_SUCCESS").first.wait_for(state="visible")
+            page.screenshot(path=str(screens / "run_success.png"), full_page=True)
+        finally:
+            browser.close()
+
+    SCREENSHOT_COPY_DIR.mkdir(exist_ok=True)
+    for picture in screens.iterdir():
+        assert picture.stat().st_size > 10_000, f"{picture} is suspiciously small"
+        shutil.copy(picture, SCREENSHOT_COPY_DIR / picture.name)
+
+
+def _node_labels(page, expected: set[str]) -> list[str] | None:
+    """Labels of the asset nodes drawn in the graph's SVG (group boxes left out), once there are
+    as many as assets."""
+    texts = [t.strip() for t in page.locator("svg foreignObject").all_text_contents()]
+    labels = [t for t in texts if t and (t in expected or ELLIPSIS in t)]
+    return labels if len(labels) >= len(expected) else None
+
+
+def _shows(label: str, name: str) -> bool:
+    """Whether a node label is `name`, whole or middle-truncated."""
+    if ELLIPSIS not in label:
+        return label == name
+    head, tail = label.split(ELLIPSIS, 1)
+    return name.startswith(head) and name.endswith(tail) and len(head) + len(tail) < len(name)
+
+
+def _latest_run_of(url: str, asset: str) -> str | None:
+    runs = graphql(url, RUNS_QUERY)["runsOrError"]["results"]
+    ids = [r["runId"] for r in runs if [asset] in [s["path"] for s in r["assetSelection"] or []]]
+    return ids[0] if ids else None

@@ -2,8 +2,9 @@
 
 Training checkpoints go to the store every `checkpoint_every` steps (atomically), so a killed
 materialisation resumes where it stopped. With `compute.training_processes` > 1 the same training
-runs data-parallel (torch DDP) in that many processes, rank 0 writing the checkpoints. The finished model is committed as `model.pt` and the
-run's checkpoint is then removed, so the next materialisation trains afresh on the data it sees.
+runs data-parallel (torch DDP) in that many processes, rank 0 writing the checkpoints. The
+finished model is committed as `model.pt` and the run's checkpoint is then removed, so the next
+materialisation trains afresh on the data it sees.
 A checkpoint left by an interrupted run of another configuration or other data is discarded with
 a warning rather than resumed.
 """

@@ -9,6 +9,8 @@ from typing import Literal
 import torch
 from dagster import ConfigurableResource
 
+from seeds_dag.training import autocast_context
+
 
 class ComputeResource(ConfigurableResource):
     """`device="auto"` takes CUDA when present. bf16 autocast is allowed on CUDA only: on the CPUs
@@ -52,9 +54,7 @@ class ComputeResource(ConfigurableResource):
 
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
         """bf16 autocast on CUDA when asked for; otherwise a no-op context."""
-        if self.autocast_dtype is not None:
-            return torch.autocast(device_type=device.type, dtype=self.autocast_dtype)
-        return contextlib.nullcontext()
+        return autocast_context(device, self.autocast_dtype)
 
     def describe(self) -> dict[str, str | int]:
         device = self.torch_device()

@@ -148,6 +148,13 @@ class TrainingResult:
     resumed_from_step: int
 
 
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """torch.autocast to `dtype` on `device`'s type, or a no-op context when dtype is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
 def seeded_generator(*keys: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A torch.Generator whose stream depends only on `keys` (non-negative ints), mixed by numpy's
     SeedSequence so that nearby keys, e.g. (seed, step) and (seed, step + 1), give unrelated streams."""
@@ -385,8 +392,7 @@ def train_diffusion(
     resumed_from_step = step
     # Gradients flow through the DDP wrapper; the EMA and the checkpoint hold the bare model.
     trainer = distributed.data_parallel(model, device) if world_size > 1 else model
-    autocast = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
-                else contextlib.nullcontext())
+    autocast = autocast_context(device, autocast_dtype)
 
     def save() -> None:
         checkpoint.save(checkpoint_to_bytes({

@@ -4,7 +4,8 @@ from dagster import Definitions
 
 from assets.ensembles import daily_emulated_ensembles
 from assets.executors import executor_from_environment
-from assets.models import trained_emulator
+from assets.models import post_processor, trained_emulator
+from assets.report import verification_report
 from assets.schedules import daily_emulation_job, daily_emulation_schedule
 from assets.sources import operational_ensemble, physics_spinup, reforecast_shards, truth
 from assets.statistics import normalization_stats
@@ -18,9 +19,11 @@ ALL_ASSETS = [
     operational_ensemble,
     normalization_stats,
     trained_emulator,
+    post_processor,
     daily_emulated_ensembles,
     verification_scores,
     verification_summary,
+    verification_report,
 ]
 
 defs = Definitions(

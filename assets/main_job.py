@@ -18,18 +18,19 @@ from dagster import DagsterInstance, RunConfig, materialize
 
 from assets.definitions import ALL_ASSETS
 from assets.ensembles import EmulationConfig
-from assets.models import EmulatorTrainingConfig
+from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
 from resources import ComputeResource, SourceResource, StorageResource
 from resources.storage import DEFAULT_ROOT, ROOT_ENV_VAR
 
 DEFAULT_OPERATIONAL_INITS = 3
 
 
-def _quick_settings() -> tuple[SourceResource, EmulatorTrainingConfig, EmulationConfig]:
+def _quick_settings() -> tuple[SourceResource, dict, EmulationConfig]:
     source = SourceResource(spinup_days=30, pool_days=6, truth_days=22, lead_days=[1, 3],
                             operational_members=8, reforecast_end="2000-01-04")
-    training = EmulatorTrainingConfig(steps=300, channels=[16, 32, 32], embed_dim=32,
-                                      checkpoint_every=100)
+    tiny = {"steps": 300, "channels": [16, 32, 32], "embed_dim": 32, "checkpoint_every": 100}
+    training = {"trained_emulator": EmulatorTrainingConfig(**tiny),
+                "post_processor": PostProcessorTrainingConfig(**tiny)}
     return source, training, EmulationConfig(n_members=8)
 
 
@@ -56,10 +57,12 @@ def main() -> None:
     if args.quick:
         source, training, emulation = _quick_settings()
     else:
-        source, training, emulation = SourceResource(), EmulatorTrainingConfig(), EmulationConfig()
+        source, emulation = SourceResource(), EmulationConfig()
+        training = {"trained_emulator": EmulatorTrainingConfig(),
+                    "post_processor": PostProcessorTrainingConfig()}
     storage = StorageResource(root=args.storage_root)
     resources = {"storage": storage, "compute": ComputeResource(), "source": source}
-    op_configs = {"trained_emulator": training, "daily_emulated_ensembles": emulation}
+    op_configs = {**training, "daily_emulated_ensembles": emulation}
     instance = DagsterInstance.get()
     timings: dict[str, float] = {}
 
@@ -83,11 +86,13 @@ def main() -> None:
         step("reforecast_shards", ["reforecast_shards"], key)
     step("normalization_stats", ["normalization_stats"])
     step("trained_emulator", ["trained_emulator"])
+    step("post_processor", ["post_processor"])
     for key in operational_dates(source, args.operational_inits):
         step("operational_ensemble", ["operational_ensemble"], key)
         step("daily_emulated_ensembles", ["daily_emulated_ensembles"], key)
         step("verification_scores", ["verification_scores"], key)
     step("verification_summary", ["verification_summary"])
+    step("verification_report", ["verification_report"])
 
     print("\nTime per stage (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     summary = storage.store().read_bytes("verification_summary", "summary.txt").decode()

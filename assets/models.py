@@ -1,4 +1,6 @@
-"""The trained emulator (SEEDS-GEE): a conditional diffusion model fitted to the reforecasts.
+"""The trained models: the emulator (SEEDS-GEE), a conditional diffusion model fitted to the
+reforecasts, and the post-processor (SEEDS-GPP), the same model family trained with the truth at
+the valid time as the target with probability `truth_probability`.
 
 Training checkpoints go to the store every `checkpoint_every` steps (atomically), so a killed
 materialisation resumes where it stopped. With `compute.training_processes` > 1 the same training
@@ -18,13 +20,13 @@ import torch
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from assets.inputs import open_partitions
-from assets.sources import reforecast_shards
+from assets.sources import reforecast_shards, truth
 from assets.statistics import normalization_stats
 from resources import ComputeResource, SourceResource, StorageResource
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond
 from seeds_dag.networks.denoiser import DenoiserConfig
-from seeds_dag.normalization import to_normalized_array
+from seeds_dag.normalization import to_normalized_array, truth_at_valid_times
 from seeds_dag.store import ArtifactStore
 from seeds_dag.training import (
     StaleCheckpointError,
@@ -36,6 +38,7 @@ from seeds_dag.training import (
 )
 
 EMULATOR = "trained_emulator"
+POST_PROCESSOR = "post_processor"
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 _TRAINING = TrainingConfig()
@@ -55,11 +58,12 @@ class EmulatorTrainingConfig(Config):
     embed_dim: int = _DENOISER.embed_dim
     attention_at_bottom: bool = _DENOISER.attention_at_bottom
 
-    def training(self, batch_size: int) -> TrainingConfig:
+    def training(self, batch_size: int, truth_probability: float = 0.0) -> TrainingConfig:
         return TrainingConfig(steps=self.steps, batch_size=batch_size,
                               learning_rate=self.learning_rate, ema_decay=self.ema_decay,
                               seed_counts=tuple(self.seed_counts),
-                              checkpoint_every=self.checkpoint_every, seed=self.seed)
+                              checkpoint_every=self.checkpoint_every, seed=self.seed,
+                              truth_probability=truth_probability)
 
     def denoiser(self) -> DenoiserConfig:
         return DenoiserConfig(channels=tuple(self.channels), embed_dim=self.embed_dim,
@@ -67,10 +71,18 @@ class EmulatorTrainingConfig(Config):
                               num_variables=len(VARIABLES))
 
 
-def load_emulator(store: ArtifactStore, lat: np.ndarray, lon: np.ndarray,
-                  device: torch.device) -> EDMPrecond:
-    """The committed emulator (EMA weights), read with torch.load(weights_only=True)."""
-    return model_from_checkpoint(store.read_bytes(EMULATOR, MODEL), lat, lon, device)
+class PostProcessorTrainingConfig(EmulatorTrainingConfig):
+    """The emulator's settings plus the chance that a training target is the truth (SEEDS-GPP;
+    benchmarks/skill.py compares p = 0.5 and 1.0)."""
+
+    truth_probability: float = 1.0
+
+
+def load_model(store: ArtifactStore, asset: str, lat: np.ndarray, lon: np.ndarray,
+               device: torch.device) -> EDMPrecond:
+    """A committed model (EMA weights) of `asset` (EMULATOR or POST_PROCESSOR), read with
+    torch.load(weights_only=True)."""
+    return model_from_checkpoint(store.read_bytes(asset, MODEL), lat, lon, device)
 
 
 @asset(group_name="training", deps=[reforecast_shards, normalization_stats],
@@ -79,6 +91,24 @@ def load_emulator(store: ArtifactStore, lat: np.ndarray, lon: np.ndarray,
 def trained_emulator(context: AssetExecutionContext, config: EmulatorTrainingConfig,
                      compute: ComputeResource, source: SourceResource,
                      storage: StorageResource) -> MaterializeResult:
+    return _train(context, EMULATOR, config, 0.0, compute, source, storage)
+
+
+@asset(group_name="training", deps=[reforecast_shards, normalization_stats, truth],
+       description="SEEDS-GPP post-processor: the emulator's model family trained to produce the "
+       "truth at the valid time (with probability p, else another member) from K reforecast "
+       "members, so its samples correct the physics model's bias (GPU when present).")
+def post_processor(context: AssetExecutionContext, config: PostProcessorTrainingConfig,
+                   compute: ComputeResource, source: SourceResource,
+                   storage: StorageResource) -> MaterializeResult:
+    return _train(context, POST_PROCESSOR, config, config.truth_probability, compute, source, storage)
+
+
+def _train(context: AssetExecutionContext, asset_name: str, config: EmulatorTrainingConfig,
+           truth_probability: float, compute: ComputeResource, source: SourceResource,
+           storage: StorageResource) -> MaterializeResult:
+    """Train one model on the reforecast window (and the truth, when truth_probability > 0),
+    resuming from the asset's checkpoint, and commit it as `model.pt`."""
     device = compute.setup()
     store = storage.store()
     stats = store.load_dataset("normalization_stats")
@@ -86,18 +116,25 @@ def trained_emulator(context: AssetExecutionContext, config: EmulatorTrainingCon
     reforecasts = open_partitions(store, "reforecast_shards", dates, load=True)
     data = to_normalized_array(reforecasts[list(VARIABLES)], stats, list(VARIABLES))
     lead_days = reforecasts["lead_time"].values / np.timedelta64(1, "D")
+    truth_fields = None
+    if truth_probability > 0:
+        truth_fields = truth_at_valid_times(store.open_dataset("truth"), reforecasts, stats, list(VARIABLES))
 
     data_id = (f"reforecast_shards {dates[0]}..{dates[-1]} ({len(dates)} inits), stats "
                f"{hashlib.sha256(stats[list(VARIABLES)].to_array().values.tobytes()).hexdigest()[:16]}")
+    if truth_fields is not None:
+        data_id += f", truth {hashlib.sha256(truth_fields.tobytes()).hexdigest()[:16]}"
 
     def log(step: int, loss: float) -> None:
         context.log.info(f"step {step}: loss {loss:.4f}")
 
     run = {"data": data, "lead_days": lead_days, "lat_deg": reforecasts["lat"].values,
            "lon_deg": reforecasts["lon"].values, "denoiser_config": config.denoiser(),
-           "edm_config": EDMConfig(), "config": config.training(compute.train_batch_size),
-           "checkpoint": StoreCheckpointIO(store, EMULATOR, CHECKPOINT), "device": device,
-           "on_log": log, "data_id": data_id, "autocast_dtype": compute.autocast_dtype}
+           "edm_config": EDMConfig(),
+           "config": config.training(compute.train_batch_size, truth_probability),
+           "checkpoint": StoreCheckpointIO(store, asset_name, CHECKPOINT), "device": device,
+           "on_log": log, "data_id": data_id, "autocast_dtype": compute.autocast_dtype,
+           "truth": truth_fields}
 
     def train():
         if compute.training_processes > 1:
@@ -109,22 +146,23 @@ def trained_emulator(context: AssetExecutionContext, config: EmulatorTrainingCon
         result = train()
     except StaleCheckpointError as stale:
         context.log.warning(f"discarding the interrupted run's checkpoint: {stale}")
-        store.delete_bytes(EMULATOR, CHECKPOINT)
+        store.delete_bytes(asset_name, CHECKPOINT)
         result = train()
     seconds = time.perf_counter() - start
-    store.write_bytes(EMULATOR, MODEL, store.read_bytes(EMULATOR, CHECKPOINT))
-    store.delete_bytes(EMULATOR, CHECKPOINT)
+    store.write_bytes(asset_name, MODEL, store.read_bytes(asset_name, CHECKPOINT))
+    store.delete_bytes(asset_name, CHECKPOINT)
     losses = [loss for _, loss in result.losses]
     window = max(1, len(losses) // 20)
     smoothed = [float(np.mean(losses[i:i + window])) for i in range(0, len(losses), window)]
     return MaterializeResult(metadata={
-        "location": store.location(EMULATOR),
+        "location": store.location(asset_name),
         "training_seconds": round(seconds, 1),
         "steps": result.steps_done,
         "resumed_from_step": result.resumed_from_step,
         "final_loss": round(float(np.mean(losses[-window:])), 4),
         "loss_curve": MetadataValue.json([round(x, 4) for x in smoothed]),
         "training_examples": int(np.prod(data.shape[:2])),
+        "truth_probability": truth_probability,
         "parameters": sum(p.numel() for p in result.model.parameters()),
         **compute.describe(),
     })

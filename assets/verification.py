@@ -1,18 +1,36 @@
-"""Verification: per-init scores of the seeds, the physics ensemble and the emulated ensemble
+"""Verification: per-init scores of the seeds, the physics ensemble and the emulated ensembles
 against truth, and the summary over every scored init."""
 
 
 import pandas as pd
+import xarray as xr
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from assets.ensembles import daily_emulated_ensembles
 from assets.partitions import init_dates
 from assets.sources import operational_ensemble, truth
-from resources import StorageResource
+from resources import SourceResource, StorageResource
 from seeds_dag.conventions import VARIABLES
-from seeds_dag.verification.scores import align_truth
+from seeds_dag.verification.extremes import climatological_thresholds
+from seeds_dag.verification.extremes_table import (
+    extremes_summary,
+    extremes_tables,
+    format_extremes,
+    reliability_diagram,
+)
+from seeds_dag.verification.field_table import (
+    MEAN_ERROR,
+    POWER,
+    average_over_inits,
+    bias_map_table,
+    format_mean_error,
+    mean_error_summary,
+    spectrum_table,
+)
+from seeds_dag.verification.scores import TIME, align_truth
 from seeds_dag.verification.table import (
     format_summary,
+    model_columns_text,
     rank_flatness_table,
     rank_table,
     score_table,
@@ -20,14 +38,55 @@ from seeds_dag.verification.table import (
 )
 
 SCORES = "verification_scores"
+SUMMARY = "verification_summary"
 SEED_COUNT = 2
+# daily_emulated_ensembles may stack several emulators (gee, gpp) along this dim.
+MODEL_DIM = "model"
+# Below about 30 days per point the 1%/99% quantiles are little more than the sample extremes.
+MIN_CLIMATOLOGY_DAYS = 30
+
+
+def ensembles_to_verify(physics: xr.Dataset, emulated: xr.Dataset) -> dict[str, xr.Dataset]:
+    """Model name -> ensemble (init_time, lead_time, member, lat, lon): the first SEED_COUNT
+    physics members ("seeds-2"), the physics ensemble ("physics-31") and the emulated ones, named
+    f"{model}-{N}" per value of a ``model`` dim ("gee-32", "gpp-32") or "emulated-{N}" for an
+    artifact without that dim."""
+    ensembles = {
+        f"seeds-{SEED_COUNT}": physics.isel(member=slice(0, SEED_COUNT)),
+        f"physics-{physics.sizes['member']}": physics,
+    }
+    n = emulated.sizes["member"]
+    if MODEL_DIM not in emulated.dims:
+        return {**ensembles, f"emulated-{n}": emulated}
+    return {**ensembles, **{f"{model}-{n}": emulated.sel({MODEL_DIM: model}, drop=True)
+                            for model in emulated[MODEL_DIM].values.astype(str)}}
+
+
+def training_truth(truth_ds: xr.Dataset, source: SourceResource,
+                   context: AssetExecutionContext) -> xr.Dataset:
+    """Truth at the valid times of the training reforecasts: reforecast_start to
+    reforecast_end + the longest lead (the climate the models learnt), loaded."""
+    end = pd.Timestamp(source.reforecast_end) + pd.Timedelta(days=max(source.lead_days))
+    window = truth_ds.sel({TIME: slice(pd.Timestamp(source.reforecast_start), end)}).load()
+    days = window.sizes[TIME]
+    if days == 0:
+        raise ValueError(f"truth has no fields in the training window {source.reforecast_start}"
+                         f" .. {end:%Y-%m-%d} for the climatological thresholds (truth covers "
+                         f"{truth_ds[TIME].values.min()} .. {truth_ds[TIME].values.max()})")
+    if days < MIN_CLIMATOLOGY_DAYS:
+        context.log.warning(f"climatological thresholds from only {days} days of truth "
+                            f"({source.reforecast_start} .. {end:%Y-%m-%d}); the tail quantiles "
+                            f"are close to the sample extremes")
+    return window
 
 
 @asset(group_name="verification", partitions_def=init_dates,
        deps=[daily_emulated_ensembles, operational_ensemble, truth],
-       description="Fair CRPS, ensemble-mean RMSE, spread, spread/skill and rank histograms of "
-       "seeds-2, physics-31 and emulated-N for one init, cos(lat)-weighted, against truth.")
-def verification_scores(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
+       description="Fair CRPS, ensemble-mean RMSE, spread, spread/skill, rank histograms, "
+       "Brier/reliability/ROC of climatological extremes, bias maps and zonal spectra of "
+       "seeds-2, the physics ensemble and the emulated ensembles for one init, against truth.")
+def verification_scores(context: AssetExecutionContext, storage: StorageResource,
+                        source: SourceResource) -> MaterializeResult:
     store = storage.store()
     key = context.partition_key
     variables = list(VARIABLES)
@@ -35,48 +94,70 @@ def verification_scores(context: AssetExecutionContext, storage: StorageResource
     emulated = store.load_dataset("daily_emulated_ensembles", key)[variables]
     truth_ds = store.open_dataset("truth")[variables]
     observed = align_truth(truth_ds, physics["init_time"].values, physics["lead_time"].values).load()
-    ensembles = {
-        f"seeds-{SEED_COUNT}": physics.isel(member=slice(0, SEED_COUNT)),
-        f"physics-{physics.sizes['member']}": physics,
-        f"emulated-{emulated.sizes['member']}": emulated,
-    }
+    climate = training_truth(truth_ds, source, context)
+    ensembles = ensembles_to_verify(physics, emulated)
     scores = score_table(ensembles, observed)
-    ranks = rank_table(ensembles, observed)
-    store.write_table(scores, SCORES, key)
-    store.write_table(ranks, SCORES, key, name="rank_histograms.parquet")
+    extremes = extremes_tables(ensembles, observed, climatological_thresholds(climate))
+    tables = {
+        "table.parquet": scores,
+        "rank_histograms.parquet": rank_table(ensembles, observed),
+        "extremes.parquet": extremes.extremes,
+        "reliability.parquet": extremes.reliability,
+        "roc.parquet": extremes.roc,
+        "bias_maps.parquet": bias_map_table(ensembles, observed),
+        "spectra.parquet": spectrum_table(ensembles, observed),
+    }
+    for name, table in tables.items():
+        store.write_table(table, SCORES, key, name=name)
     crps = scores.pivot_table(index=["variable", "lead_time_days"], columns="model", values="crps")
     return MaterializeResult(metadata={
         "location": store.location(SCORES, key),
         "crps": MetadataValue.md(crps.to_markdown(floatfmt=".4g")),
         "rows": len(scores),
+        "models": MetadataValue.json(list(ensembles)),
+        "climatology_days": climate.sizes[TIME],
     })
 
 
 @asset(group_name="verification", deps=[verification_scores],
-       description="Scores of every verified init pooled into one summary table per variable "
-       "and lead, with rank-histogram flatness; the main job prints it.")
+       description="Scores of every verified init pooled into one summary per variable and "
+       "lead: CRPS, RMSE, spread/skill, rank flatness, mean error, Brier skill and ROC area of "
+       "the 1%/99% events; pooled tables for the report. The main job prints the text.")
 def verification_summary(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
     store = storage.store()
     keys = store.partitions(SCORES)
     if not keys:
         raise FileNotFoundError("verification_summary: no verification_scores partition is "
                                 "materialised yet")
-    scores = pd.concat([store.read_table(SCORES, k) for k in keys], ignore_index=True)
-    ranks = pd.concat([store.read_table(SCORES, k, name="rank_histograms.parquet") for k in keys],
-                      ignore_index=True)
-    summary = summary_table(scores)
-    flatness = rank_flatness_table(ranks)
-    text = format_summary(summary)
-    flat = flatness.pivot_table(index=["variable", "lead_time_days"], columns="model",
-                                values="max_bin_ratio")
-    text += "\n\nRank histogram max-bin share / uniform (1 = flat)\n" + flat.to_string(
-        float_format=lambda v: f"{v:#.4g}")
-    store.write_bytes("verification_summary", "summary.txt", text.encode())
-    store.write_table(summary.stack("model", future_stack=True).reset_index(),
-                      "verification_summary")
+
+    def read(name: str) -> pd.DataFrame:
+        return pd.concat([store.read_table(SCORES, k, name=name) for k in keys],
+                         ignore_index=True)
+
+    summary = summary_table(read("table.parquet"))
+    flatness = rank_flatness_table(read("rank_histograms.parquet"))
+    extremes = extremes_summary(read("extremes.parquet"), read("roc.parquet"))
+    bias_maps = read("bias_maps.parquet")
+    text = "\n\n".join([
+        format_summary(summary),
+        "Rank histogram max-bin share / uniform (1 = flat)\n"
+        + model_columns_text(flatness, ["variable", "lead_time_days"], "max_bin_ratio"),
+        format_mean_error(mean_error_summary(bias_maps)),
+        format_extremes(extremes),
+    ])
+    store.write_bytes(SUMMARY, "summary.txt", text.encode())
+    store.write_table(summary.stack("model", future_stack=True).reset_index(), SUMMARY)
+    pooled = {
+        "extremes.parquet": extremes,
+        "reliability.parquet": reliability_diagram(read("reliability.parquet")),
+        "bias_maps.parquet": average_over_inits(bias_maps, MEAN_ERROR),
+        "spectra.parquet": average_over_inits(read("spectra.parquet"), POWER),
+    }
+    for name, table in pooled.items():
+        store.write_table(table, SUMMARY, name=name)
     context.log.info("\n" + text)
     return MaterializeResult(metadata={
-        "location": store.location("verification_summary"),
+        "location": store.location(SUMMARY),
         "inits": MetadataValue.json(keys),
         "summary": MetadataValue.md(f"```\n{text}\n```"),
     })

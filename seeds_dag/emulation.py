@@ -23,6 +23,15 @@ from seeds_dag.training import seeded_generator
 SECONDS_PER_DAY = 86_400
 
 
+def forecast_seed(init_time: np.datetime64 | str, seed: int = 0) -> int:
+    """The sampling seed of the forecast from `init_time`: every init date draws its own noise,
+    and `seed` (0 ≤ seed < 1000) gives further independent draws for the same date."""
+    if not 0 <= seed < 1000:
+        raise ValueError(f"seed must lie in [0, 1000), got {seed}")
+    day = np.datetime64(init_time, "D").astype(str)
+    return int(day.replace("-", "")) * 1000 + seed
+
+
 @dataclass(frozen=True)
 class SamplerConfig:
     """EDM sampler settings (Karras et al. 2022, Algorithm 2 and eq. 5); S_churn = 0 is the

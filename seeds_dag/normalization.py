@@ -20,6 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from seeds_dag.conventions import attach_attributes
+from seeds_dag.verification.scores import align_truth
 
 STATISTIC = "statistic"
 REDUCED_DIMS = ("init_time", "member", "lon")
@@ -146,3 +147,13 @@ def from_normalized_array(
     coords = {"lead_time": lead_time}
     coords.update({k: v for k, v in (("member", member), ("lat", lat), ("lon", lon)) if v is not None})
     return attach_attributes(xr.Dataset(data_vars, coords=coords))
+
+
+def truth_at_valid_times(truth: xr.Dataset, forecast: xr.Dataset, stats: xr.Dataset,
+                         variables: Sequence[str]) -> np.ndarray:
+    """The truth at the valid times of `forecast` (dims init_time, lead_time, …), normalised with
+    the forecast's statistics of each lead so that it is comparable to the members (the
+    post-processor's training target): (init, lead, V, lat, lon) float32."""
+    observed = align_truth(truth[list(variables)], forecast["init_time"].values, forecast["lead_time"].values)
+    observed = observed.drop_vars("valid_time").expand_dims(member=1, axis=2)
+    return to_normalized_array(observed, stats, list(variables))[:, :, 0]

@@ -1,7 +1,10 @@
-"""Training the SEEDS-GEE denoiser (Li et al. 2024): learn p(member | K seed members, lead).
+"""Training the SEEDS denoisers (Li et al. 2024): learn p(target | K seed members, lead).
 
-Every training example is one (initialisation, lead time) of the normalised reforecast: a random
-member is the target and K other members of the same forecast are the seeds. The loss is EDM's
+Every training example is one (initialisation, lead time) of the normalised reforecast: K random
+members of the same forecast are the seeds and the target is another member (SEEDS-GEE, the
+emulator) or, with probability `truth_probability`, the truth at the valid time (SEEDS-GPP, the
+generative post-processor, whose samples then lean towards the truth's distribution and so correct
+the physics model's bias). The loss is EDM's
 (`edm_loss`) with cos(latitude) area weights; sampling uses an exponential moving average (EMA)
 of the weights.
 
@@ -61,6 +64,8 @@ class TrainingConfig:
     learning_rate, adam_betas: Adam; the rate ramps up linearly over warmup_steps, then stays.
     ema_decay: decay of the EMA of the weights used for sampling; lower early on (EMA_WARMUP).
     seed_counts: the K values allowed; each step draws one (so a batch stacks), K ≤ n_members − 1.
+    truth_probability: chance that an example's target is the truth rather than a member
+        (0: the emulator, GEE; > 0: the post-processor, GPP, which needs the truth to train on).
     checkpoint_every: save a checkpoint every so many steps (and at the end).
     grad_clip: max global L2 norm of the gradient; 0 disables clipping.
     seed: seeds the initial weights and, with the step number, every batch and noise draw.
@@ -74,6 +79,7 @@ class TrainingConfig:
     warmup_steps: int = 100
     ema_decay: float = 0.999
     seed_counts: tuple[int, ...] = (2,)
+    truth_probability: float = 0.0
     checkpoint_every: int = 200
     grad_clip: float = 1.0
     seed: int = 0
@@ -163,14 +169,17 @@ def seeded_generator(*keys: int, device: torch.device | str = "cpu") -> torch.Ge
 
 
 def draw_batch(
-    data: Tensor, lead_days: Tensor, batch_size: int, seed_counts: Sequence[int], generator: torch.Generator
+    data: Tensor, lead_days: Tensor, batch_size: int, seed_counts: Sequence[int], generator: torch.Generator,
+    truth: Tensor | None = None, truth_probability: float = 0.0,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One training batch from the reforecast.
 
-    data: (n_init, n_lead, n_member, V, H, W) normalised; lead_days: (n_lead,).
+    data: (n_init, n_lead, n_member, V, H, W) normalised; lead_days: (n_lead,); truth:
+    (n_init, n_lead, V, H, W) normalised like data, the truth at each forecast's valid time.
     Returns target (B, V, H, W), seeds (B, K, V, H, W) and lead (B,) days. Each example takes a
     uniform init and lead, and a uniform random permutation of the members: the first is the
-    target, the next K are the seeds. One K, drawn uniformly from `seed_counts`, serves the batch.
+    target, the next K are the seeds; then, with probability truth_probability, the truth
+    replaces the target. One K, drawn uniformly from `seed_counts`, serves the batch.
     """
     n_init, n_lead, n_member = data.shape[:3]
     k = seed_counts[int(torch.randint(len(seed_counts), (), generator=generator))]
@@ -178,7 +187,11 @@ def draw_batch(
     lead = torch.randint(n_lead, (batch_size,), generator=generator)
     members = torch.rand(batch_size, n_member, generator=generator).argsort(dim=1)[:, : 1 + k]
     fields = data[init[:, None], lead[:, None], members]
-    return fields[:, 0], fields[:, 1:], lead_days[lead]
+    target = fields[:, 0]
+    if truth_probability > 0:
+        from_truth = torch.rand(batch_size, generator=generator) < truth_probability
+        target = torch.where(from_truth[:, None, None, None], truth[init, lead], target)
+    return target, fields[:, 1:], lead_days[lead]
 
 
 def run_fingerprint(
@@ -307,7 +320,7 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 def _check_inputs(
     data: np.ndarray, lead_days: np.ndarray, lat_deg: np.ndarray, lon_deg: np.ndarray,
-    denoiser_config: DenoiserConfig, config: TrainingConfig,
+    denoiser_config: DenoiserConfig, config: TrainingConfig, truth: np.ndarray | None,
 ) -> None:
     field = (denoiser_config.num_variables, len(lat_deg), len(lon_deg))
     if data.ndim != 6 or data.shape[1] != len(lead_days) or data.shape[3:] != field:
@@ -323,6 +336,17 @@ def _check_inputs(
         )
     if not np.isfinite(data).all():
         raise ValueError(f"training data holds {np.count_nonzero(~np.isfinite(data))} NaN/inf values")
+    if not 0 <= config.truth_probability <= 1:
+        raise ValueError(f"truth_probability must lie in [0, 1], got {config.truth_probability}")
+    if config.truth_probability > 0:
+        expected = (*data.shape[:2], *data.shape[3:])
+        if truth is None or truth.shape != expected:
+            raise ValueError(
+                f"truth_probability {config.truth_probability} needs the truth at the valid times, shape "
+                f"{expected}, got {None if truth is None else truth.shape}"
+            )
+        if not np.isfinite(truth).all():
+            raise ValueError(f"training truth holds {np.count_nonzero(~np.isfinite(truth))} NaN/inf values")
 
 
 def train_diffusion(
@@ -340,6 +364,7 @@ def train_diffusion(
     autocast_dtype: torch.dtype | None = None,
     rank: int = 0,
     world_size: int = 1,
+    truth: np.ndarray | None = None,
 ) -> TrainingResult:
     """Train (or resume training) the conditional denoiser on a normalised reforecast.
 
@@ -362,6 +387,8 @@ def train_diffusion(
             (as `train_data_parallel` sets up); world_size 1 trains alone. Each rank draws its
             own `config.batch_size` examples per step, DDP averages the gradients, the logged
             loss is the mean over ranks, and rank 0 alone saves checkpoints and calls `on_log`.
+        truth: (n_init, n_lead, V, H, W) normalised like `data`, the truth at each forecast's valid
+            time; needed (only) when config.truth_probability > 0. Name it in `data_id`.
 
     Returns:
         TrainingResult with the EMA model (the same on every rank). The loss per step is the
@@ -369,7 +396,8 @@ def train_diffusion(
     """
     data = np.ascontiguousarray(data, dtype=np.float32)
     lead_days = np.asarray(lead_days, dtype=np.float32)
-    _check_inputs(data, lead_days, lat_deg, lon_deg, denoiser_config, config)
+    truth = None if truth is None else np.ascontiguousarray(truth, dtype=np.float32)
+    _check_inputs(data, lead_days, lat_deg, lon_deg, denoiser_config, config, truth)
     distributed.check_rank(rank, world_size)
     fingerprint = run_fingerprint(denoiser_config, edm_config, config, data.shape[3:], data.shape[2], lead_days,
                                   data_id, world_size)
@@ -403,6 +431,7 @@ def train_diffusion(
         }))
 
     data_t, lead_t = torch.from_numpy(data), torch.from_numpy(lead_days)
+    truth_t = None if truth is None else torch.from_numpy(truth)
     lat_weights = area_weights(xr.DataArray(np.asarray(lat_deg), dims="lat")).values
     weights = torch.as_tensor(lat_weights, dtype=torch.float32, device=device)
     model.train()
@@ -411,7 +440,8 @@ def train_diffusion(
         # Rank 0 keys its streams (seed, step, 0|1), which SeedSequence reads as (seed, step, 0|1, 0):
         # a one-process run is rank 0 of one.
         target, cond, lead = draw_batch(
-            data_t, lead_t, config.batch_size, config.seed_counts, seeded_generator(config.seed, step, 0, rank)
+            data_t, lead_t, config.batch_size, config.seed_counts, seeded_generator(config.seed, step, 0, rank),
+            truth_t, config.truth_probability,
         )
         with autocast:
             loss = edm_loss(
@@ -454,7 +484,7 @@ def train_data_parallel(
     one GPU per process), one machine.
 
     The arguments are train_diffusion's, by keyword (`training` holds the rest of them). The
-    training data is placed in shared memory once, not copied per process; `checkpoint` is
+    training data (and truth) is placed in shared memory once, not copied per process; `checkpoint` is
     pickled to every process, so it must reach the same place from each (a file, the artifact
     store). Each process draws `config.batch_size` examples a step: the effective batch is
     `processes` times larger. `on_log` is called here as rank 0 logs; `threads` sets torch's CPU
@@ -464,18 +494,21 @@ def train_data_parallel(
     Returns the TrainingResult of rank 0, its EMA model read back from the final checkpoint onto
     `device`.
     """
-    shared = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).share_memory_()
+    def shared(array: np.ndarray | None) -> Tensor | None:
+        return None if array is None else torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).share_memory_()
+
     summary = distributed.launch(
         _train_rank, processes, device.type, threads=threads, on_log=on_log,
-        data=shared, lat_deg=lat_deg, lon_deg=lon_deg, checkpoint=checkpoint, **training,
+        data=shared(data), truth=shared(training.pop("truth", None)), lat_deg=lat_deg, lon_deg=lon_deg,
+        checkpoint=checkpoint, **training,
     )
     model = model_from_checkpoint(checkpoint.load(), lat_deg, lon_deg, device)
     return TrainingResult(model=model, **summary)
 
 
-def _train_rank(*, data: Tensor, **kwargs: Any) -> dict[str, Any]:
+def _train_rank(*, data: Tensor, truth: Tensor | None, **kwargs: Any) -> dict[str, Any]:
     """One process of `train_data_parallel`: the loop, and what rank 0 reports back (the model
     travels through the checkpoint rather than the result queue)."""
-    result = train_diffusion(data.numpy(), **kwargs)
+    result = train_diffusion(data.numpy(), truth=None if truth is None else truth.numpy(), **kwargs)
     return {"losses": result.losses, "steps_done": result.steps_done,
             "resumed_from_step": result.resumed_from_step}

@@ -69,6 +69,15 @@ def test_members_do_not_depend_on_the_batch_size(model, seeds, sampler):
     )
 
 
+def test_streamed_members_equal_one_big_batch(model, seeds):
+    """What the ensembles asset streams to zarr batch by batch is what one batch of every
+    (member, lead) pair gives for the same seed."""
+    streamed = list(generate_members(model, seeds, LEAD_DAYS, 4, 2, CHURNED, 7, CPU))
+    whole = list(generate_members(model, seeds, LEAD_DAYS, 4, 4 * N_LEAD, CHURNED, 7, CPU))
+    assert len(streamed) > 1 and len(whole) == 1
+    np.testing.assert_allclose(stack(streamed, 4), whole[0][1], atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("sampler", [FAST, CHURNED], ids=["ode", "churn"])
 def test_lead_by_lead_equals_all_leads_batched(model, seeds, sampler):
     together = members(model, seeds, n_members=3, batch_size=9, sampler=sampler)

@@ -77,6 +77,46 @@ def test_batches_draw_distinct_members_of_one_forecast_with_one_k_per_batch():
     assert ks == {1, 2, 3, 4}
 
 
+def test_post_processing_batches_take_the_truth_as_target_at_its_rate():
+    n_init, n_lead = 3, 4
+    data = torch.zeros(n_init, n_lead, N_MEMBER, 1, 2, 4)
+    # The truth of (init, lead) carries the code 1 + 10·init + lead, members carry 0.
+    codes = 1 + torch.arange(n_init)[:, None] * 10 + torch.arange(n_lead)[None, :]
+    truth = codes[..., None, None, None].expand(n_init, n_lead, 1, 2, 4).float()
+    lead_days = torch.arange(n_lead, dtype=torch.float32)
+    for p in (0.0, 0.3, 1.0):
+        targets, leads = [], []
+        for step in range(50):
+            target, cond, lead = draw_batch(data, lead_days, 64, (2,), seeded_generator(1, step), truth, p)
+            assert (cond == 0).all()  # seeds are always members
+            targets.append(target[:, 0, 0, 0])
+            leads.append(lead)
+        target, lead = torch.cat(targets), torch.cat(leads)
+        from_truth = target > 0
+        # 3200 draws: the share is within 4 standard errors of p.
+        assert abs(from_truth.float().mean().item() - p) < 4 * np.sqrt(p * (1 - p) / len(target)) + 1e-9
+        torch.testing.assert_close(target[from_truth] % 10 - 1, lead[from_truth])  # the truth of its lead
+
+
+def test_post_processor_learns_the_truths_offset_from_the_members(tmp_path):
+    # Members scatter around a forecast field; the truth is that field shifted by +1 (a model bias).
+    rng = np.random.default_rng(3)
+    shape = (N_INIT, len(LEAD_DAYS), 1, N_VAR, len(LAT), len(LON))
+    forecast = rng.standard_normal(shape).astype(np.float32)
+    data = forecast + 0.3 * rng.standard_normal((*shape[:2], N_MEMBER, *shape[3:])).astype(np.float32)
+    truth = forecast[:, :, 0] + 1.0
+    config = dataclasses.replace(TINY, steps=200, truth_probability=1.0)
+    result = train_diffusion(data, LEAD_DAYS, LAT, LON, DENOISER, EDM, config,
+                             LocalCheckpointIO(tmp_path / "gpp.pt"), CPU, truth=truth)
+    seeds = data[0, :, :2]
+    samples = np.concatenate([s for _, s in generate_members(
+        result.model, seeds, LEAD_DAYS, 8, 16, SamplerConfig(num_steps=8), seed=0, device=CPU)], axis=1)
+    shift = (samples - seeds.mean(axis=1, keepdims=True)).mean()
+    assert 0.6 < shift < 1.4, shift  # an emulator would stay near 0
+    with pytest.raises(ValueError, match="needs the truth at the valid times"):
+        train_diffusion(data, LEAD_DAYS, LAT, LON, DENOISER, EDM, config, LocalCheckpointIO(tmp_path / "x.pt"), CPU)
+
+
 def test_loss_decreases_and_logs_are_called(trained):
     result, _, logs = trained
     losses = np.array([loss for _, loss in result.losses])

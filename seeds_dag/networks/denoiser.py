@@ -28,6 +28,9 @@ class DenoiserConfig:
     """Architecture of `ConditionalDenoiser`; the defaults train on a CPU in minutes.
 
     channels: width per U-Net level, finest first; each further level halves lat and lon.
+        (16, 32, 64) costs 0.21 GFLOP per sample on the 32×64 grid against 0.69 for
+        (32, 64, 96), about 2.4× less CPU time: sampling hundreds of members for every init is
+        what the benchmarks (skill, cost) measured as the bottleneck.
     blocks_per_level: residual blocks per level in the encoder and in the decoder.
     embed_dim: width of the (noise level, lead time) conditioning vector.
     attention_at_bottom: self-attention over all positions at the coarsest level.
@@ -40,7 +43,7 @@ class DenoiserConfig:
         about [-1.6, 1.1] for σ in [0.002, 80] and lead / lead_scale_days in [0, 1.5].
     """
 
-    channels: tuple[int, ...] = (32, 64, 96)
+    channels: tuple[int, ...] = (16, 32, 64)
     blocks_per_level: int = 1
     embed_dim: int = 128
     attention_at_bottom: bool = True

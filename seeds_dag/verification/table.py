@@ -62,24 +62,43 @@ class ScoreTableSchema(pa.DataFrameModel):
         unique = [MODEL, VARIABLE, "init_time", LEAD_DAYS]
 
 
+def long_table(statistics: Mapping[str, xr.Dataset], model: str) -> pd.DataFrame:
+    """Statistics of one model as a long frame: a row per variable and point of their shared
+    dims, a column per statistic, lead_time turned into lead_time_days, and a model column.
+
+    Args:
+        statistics: name -> Dataset with one variable per field; all with the same dims.
+        model: the model name, e.g. "physics-31".
+
+    Returns:
+        DataFrame with the statistics' dims (lead_time as lead_time_days, float days), a
+        ``variable`` column, one column per statistic and ``model``; non-index coordinates
+        (valid_time) are dropped.
+    """
+    data = xr.Dataset({name: ds.to_dataarray(VARIABLE) for name, ds in statistics.items()})
+    table = data.reset_coords(drop=True).to_dataframe().reset_index()
+    if LEAD in table:
+        table[LEAD_DAYS] = table.pop(LEAD) / pd.Timedelta(days=1)
+    table[VARIABLE] = table[VARIABLE].astype(str)
+    table[MODEL] = model
+    return table
+
+
 def _model_scores(model: str, forecast: xr.Dataset, truth_aligned: xr.Dataset) -> pd.DataFrame:
     """Long per-init scores of one ensemble."""
     n_members = forecast.sizes[MEMBER]
     rmse = ensemble_mean_rmse(forecast, truth_aligned)
     spread = ensemble_spread(forecast)
-    scores = xr.Dataset(
+    table = long_table(
         {
-            "crps": fair_crps(forecast, truth_aligned).to_dataarray(VARIABLE),
-            "rmse": rmse.to_dataarray(VARIABLE),
-            "spread": spread.to_dataarray(VARIABLE),
-            "spread_skill": spread_skill_ratio(spread, rmse, n_members).to_dataarray(VARIABLE),
-        }
-    ).reset_coords(drop=True)
-    table = scores.to_dataframe().reset_index()
-    table[LEAD_DAYS] = table.pop(LEAD) / pd.Timedelta(days=1)
-    table[MODEL] = model
+            "crps": fair_crps(forecast, truth_aligned),
+            "rmse": rmse,
+            "spread": spread,
+            "spread_skill": spread_skill_ratio(spread, rmse, n_members),
+        },
+        model,
+    )
     table[N_MEMBERS] = n_members
-    table[VARIABLE] = table[VARIABLE].astype(str)
     table[list(SCORES)] = table[list(SCORES)].astype(np.float64)
     return table[[INIT, LEAD_DAYS, VARIABLE, MODEL, N_MEMBERS, *SCORES]]
 
@@ -159,6 +178,14 @@ def format_summary(summary: pd.DataFrame) -> str:
     return "\n\n".join(blocks)
 
 
+def model_columns_text(rows: pd.DataFrame, index: list[str], value: str) -> str:
+    """Fixed-width text of one column of a long table: rows ``index``, one column per model in
+    order of first appearance, numbers to 4 significant digits like :func:`format_summary`."""
+    wide = rows.pivot_table(index=index, columns=MODEL, values=value, dropna=False)
+    wide = wide.reindex(columns=list(rows[MODEL].unique()))
+    return wide.to_string(float_format=lambda v: f"{v:#.4g}", col_space=12)
+
+
 RANK = "rank"
 COUNT = "count"
 
@@ -166,14 +193,11 @@ COUNT = "count"
 def rank_table(ensembles: Mapping[str, xr.Dataset], truth_aligned: xr.Dataset) -> pd.DataFrame:
     """Rank-histogram counts of each ensemble, long format: model, variable, lead_time_days,
     rank, count (pooled over the inits and grid points given)."""
-    frames = []
-    for model, forecast in ensembles.items():
-        counts = rank_histogram(forecast, truth_aligned).to_dataarray(VARIABLE)
-        frame = counts.rename(COUNT).to_dataframe().reset_index()
-        frame[LEAD_DAYS] = frame.pop(LEAD) / pd.Timedelta(days=1)
-        frame[MODEL] = model
-        frames.append(frame[[MODEL, VARIABLE, LEAD_DAYS, RANK, COUNT]])
-    return pd.concat(frames, ignore_index=True)
+    frames = [
+        long_table({COUNT: rank_histogram(forecast, truth_aligned)}, model)
+        for model, forecast in ensembles.items()
+    ]
+    return pd.concat(frames, ignore_index=True)[[MODEL, VARIABLE, LEAD_DAYS, RANK, COUNT]]
 
 
 def rank_flatness_table(ranks: pd.DataFrame) -> pd.DataFrame:

@@ -12,9 +12,12 @@ LINEAGE = {
     "operational_ensemble": {"truth", "physics_spinup"},
     "normalization_stats": {"reforecast_shards"},
     "trained_emulator": {"reforecast_shards", "normalization_stats"},
-    "daily_emulated_ensembles": {"operational_ensemble", "trained_emulator", "normalization_stats"},
+    "post_processor": {"reforecast_shards", "normalization_stats", "truth"},
+    "daily_emulated_ensembles": {"operational_ensemble", "trained_emulator", "post_processor",
+                                 "normalization_stats"},
     "verification_scores": {"daily_emulated_ensembles", "operational_ensemble", "truth"},
     "verification_summary": {"verification_scores"},
+    "verification_report": {"verification_summary"},
 }
 PARTITIONED = {"reforecast_shards", "operational_ensemble", "daily_emulated_ensembles",
                "verification_scores"}

@@ -8,6 +8,7 @@ import xarray as xr
 from dagster import AssetKey
 
 from assets.definitions import ALL_ASSETS
+from assets.ensembles import MODEL_DIM, MODELS
 from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
 from seeds_dag.normalization import REDUCED_DIMS, STATISTIC
 from seeds_dag.store import POINTER
@@ -27,8 +28,15 @@ LEAD_DAYS = [float(d) for d in SOURCE.lead_days]
 # Assets stored as whole objects rather than dataset versions, with the objects each leaves.
 OBJECTS = {
     "trained_emulator": ["model.pt"],  # the finished run's checkpoint is removed
-    "verification_scores": ["rank_histograms.parquet", "table.parquet"],
-    "verification_summary": ["summary.txt", "table.parquet"],
+    "post_processor": ["model.pt"],
+    "verification_scores": ["bias_maps.parquet", "extremes.parquet", "rank_histograms.parquet",
+                            "reliability.parquet", "roc.parquet", "spectra.parquet",
+                            "table.parquet"],
+    "verification_summary": ["bias_maps.parquet", "extremes.parquet", "reliability.parquet",
+                             "spectra.parquet", "summary.txt", "table.parquet"],
+    "verification_report": ["bias_maps.png", "crps_by_lead.png", "example_members.png", "rank_histograms.png",
+                            "reliability_q01.png", "reliability_q99.png", "report.html",
+                            "spread_skill_by_lead.png", "zonal_spectra.png"],
 }
 # Artifacts stored as versioned datasets, with their dims and member counts.
 DATASETS = [
@@ -36,7 +44,7 @@ DATASETS = [
     *[("reforecast_shards", key, FORECAST_DIMS, SOURCE.reforecast_members)
       for key in REFORECAST_INITS],
     ("operational_ensemble", OPERATIONAL_INIT, FORECAST_DIMS, SOURCE.operational_members),
-    ("daily_emulated_ensembles", OPERATIONAL_INIT, FORECAST_DIMS, N_EMULATED),
+    *[(f"daily_emulated_ensembles/{model}", OPERATIONAL_INIT, FORECAST_DIMS, N_EMULATED) for model in MODELS],
 ]
 
 
@@ -81,7 +89,10 @@ def test_objects_are_stored_under_their_partition(tiny_graph, asset, partition):
 
 @pytest.mark.parametrize("asset, partition, dims, n_members", DATASETS)
 def test_stored_datasets_follow_the_conventions(tiny_graph, asset, partition, dims, n_members):
+    asset, _, model = asset.partition("/")
     ds = tiny_graph.store.load_dataset(asset, partition)
+    if model:
+        ds = ds.sel(model=model)
     validate(ds, dims, f"{asset}[{partition}]", n_members=n_members)
     if dims == FORECAST_DIMS:
         assert ds["init_time"].values.astype("datetime64[D]").astype(str).tolist() == [partition]
@@ -134,28 +145,32 @@ def test_emulator_checkpoint_loads_with_weights_only(tiny_graph):
     assert out.shape == (1, n_var, *shape) and torch.isfinite(out).all()
 
 
-def test_emulated_ensemble_is_new_members_on_the_operational_grid(tiny_graph):
+def test_emulated_ensembles_are_new_members_of_each_model_on_the_operational_grid(tiny_graph):
     store = tiny_graph.store
     emulated = store.load_dataset("daily_emulated_ensembles", OPERATIONAL_INIT)
     operational = store.load_dataset("operational_ensemble", OPERATIONAL_INIT)
+    assert emulated[MODEL_DIM].values.tolist() == list(MODELS)
     assert emulated["member"].values.tolist() == list(range(N_EMULATED))
     for coord in ("init_time", "lead_time", "lat", "lon"):
         np.testing.assert_array_equal(emulated[coord].values, operational[coord].values)
     for name in VARIABLES:
-        generated = emulated[name].values[0]  # (lead, member, lat, lon)
         seeds = operational[name].values[0][:, [0, 1]]
-        for lead in range(len(LEAD_DAYS)):
-            for member in generated[lead]:
-                assert not any(np.allclose(member, seed) for seed in seeds[lead]), name
-            # Every member is its own sample, not one field repeated.
-            assert np.all(generated[lead].std(axis=0) > 0), name
+        for model in MODELS:
+            generated = emulated[name].sel(model=model).values[0]  # (lead, member, lat, lon)
+            for lead in range(len(LEAD_DAYS)):
+                for member in generated[lead]:
+                    assert not any(np.allclose(member, seed) for seed in seeds[lead]), (name, model)
+                # Every member is its own sample, not one field repeated.
+                assert np.all(generated[lead].std(axis=0) > 0), (name, model)
+        # The two models are different networks: same noise, different members.
+        assert not np.allclose(emulated[name].sel(model="gee"), emulated[name].sel(model="gpp")), name
 
 
 def test_verification_scores_compare_seeds_physics_and_emulation(tiny_graph):
     scores = tiny_graph.store.read_table("verification_scores", OPERATIONAL_INIT)
     ScoreTableSchema.validate(scores)
     members = {"seeds-2": 2, f"physics-{SOURCE.operational_members}": SOURCE.operational_members,
-               f"emulated-{N_EMULATED}": N_EMULATED}
+               f"gee-{N_EMULATED}": N_EMULATED, f"gpp-{N_EMULATED}": N_EMULATED}
     assert scores.groupby("model")["n_members"].unique().map(list).to_dict() == {
         model: [n] for model, n in members.items()}
     assert set(scores["variable"]) == set(VARIABLES)
@@ -168,7 +183,7 @@ def test_verification_summary_reports_every_variable(tiny_graph):
     text = tiny_graph.store.read_bytes("verification_summary", "summary.txt").decode()
     for name in VARIABLES:
         assert name in text
-    for model in ("seeds-2", f"physics-{SOURCE.operational_members}", f"emulated-{N_EMULATED}"):
+    for model in ("seeds-2", f"physics-{SOURCE.operational_members}", f"gee-{N_EMULATED}", f"gpp-{N_EMULATED}"):
         assert model in text
     assert tiny_graph.metadata("verification_summary")["inits"] == [OPERATIONAL_INIT]
 

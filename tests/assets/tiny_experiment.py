@@ -7,8 +7,9 @@ The tiny experiment (30-40 s on one CPU thread; its scores mean nothing):
     source resource keeps PerturbationConfig's 15-day gap and pool_days + gap_days <= spinup_days;
   * 2 reforecast inits (5 members), leads of 1 and 2 days, 1 operational init of 6 members, and a
     nature run just long enough to verify it;
-  * a 3-level denoiser of widths (8, 16, 16) trained for 60 steps of 8 examples; 8 emulated members
-    sampled with the sampler's default 16 Heun steps, in two batches of 4 members.
+  * a 3-level denoiser of widths (8, 16, 16) trained for 60 steps of 8 examples, as the emulator and
+    as the post-processor (p = 1); 8 members of each sampled with 16 Heun steps, in two batches of
+    4 members.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dagster import (
 from assets.definitions import ALL_ASSETS
 from assets.ensembles import EmulationConfig
 from assets.main_job import operational_dates
-from assets.models import EmulatorTrainingConfig
+from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
 from resources import ComputeResource, SourceResource, StorageResource
 from seeds_dag.store import POINTER, UNPARTITIONED, ArtifactStore
 
@@ -39,11 +40,14 @@ SOURCE_SETTINGS: dict[str, Any] = dict(
 )
 SOURCE = SourceResource(**SOURCE_SETTINGS)
 COMPUTE = ComputeResource(device="cpu", threads=1, train_batch_size=8, sample_batch_size=8)
-TRAINING = EmulatorTrainingConfig(steps=60, learning_rate=3e-3, channels=[8, 16, 16], embed_dim=16,
-                                  checkpoint_every=30)
+TINY_NETWORK: dict[str, Any] = dict(steps=60, learning_rate=3e-3, channels=[8, 16, 16], embed_dim=16,
+                                    checkpoint_every=30)
+TRAINING = EmulatorTrainingConfig(**TINY_NETWORK)
+POST_PROCESSING = PostProcessorTrainingConfig(**TINY_NETWORK, truth_probability=1.0)
 N_EMULATED = 8
 EMULATION = EmulationConfig(n_members=N_EMULATED, num_steps=16)
-OP_CONFIGS = {"trained_emulator": TRAINING, "daily_emulated_ensembles": EMULATION}
+OP_CONFIGS = {"trained_emulator": TRAINING, "post_processor": POST_PROCESSING,
+              "daily_emulated_ensembles": EMULATION}
 
 REFORECAST_INITS = SOURCE.reforecast_dates()
 OPERATIONAL_INIT = operational_dates(SOURCE, 1)[0]
@@ -55,10 +59,12 @@ GRAPH_STEPS: list[tuple[str, str | None]] = [
     *[("reforecast_shards", key) for key in REFORECAST_INITS],
     ("normalization_stats", None),
     ("trained_emulator", None),
+    ("post_processor", None),
     ("operational_ensemble", OPERATIONAL_INIT),
     ("daily_emulated_ensembles", OPERATIONAL_INIT),
     ("verification_scores", OPERATIONAL_INIT),
     ("verification_summary", None),
+    ("verification_report", None),
 ]
 
 

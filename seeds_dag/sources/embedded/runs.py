@@ -74,19 +74,52 @@ def ensemble_forecast(
 
     Returns fields (lead, member, lat, lon) at the whole-day `lead_days` (ascending, > 0).
     """
+    fields = ensemble_forecasts(model, output, initial[None], pool, n_members, lead_days, perturbation,
+                                [analysis_seed], [member_seed])
+    return {name: values[0] for name, values in fields.items()}
+
+
+def ensemble_forecasts(
+    model: Dycore,
+    output: OutputFields,
+    initials: torch.Tensor,
+    pool: torch.Tensor,
+    n_members: int,
+    lead_days: tuple[int, ...],
+    perturbation: PerturbationConfig,
+    analysis_seeds: list[int],
+    member_seeds: list[int],
+) -> dict[str, np.ndarray]:
+    """`ensemble_forecast` for several initial states (n_init, channels, m, l) integrated as one
+    batch of n_init·n_members, which is cheaper per member when ensembles are small. Each
+    forecast's perturbations come from its own seeds, so it is the one `ensemble_forecast` makes.
+
+    Returns fields (init, lead, member, lat, lon).
+    """
     if list(lead_days) != sorted(set(lead_days)) or lead_days[0] <= 0:
         raise ValueError(f"lead_days must be ascending positive whole days, got {lead_days}")
+    if not len(initials) == len(analysis_seeds) == len(member_seeds):
+        raise ValueError(f"{len(initials)} initial states need as many analysis and member seeds, got "
+                         f"{len(analysis_seeds)} and {len(member_seeds)}")
     amplitude, separation = perturbation.amplitude, perturbation.min_separation_days
-    analysis = initial + analysis_error(
-        pool, amplitude, torch.Generator().manual_seed(analysis_seed), separation
-    )
-    members = analysis[None] + member_perturbations(
-        pool, n_members, amplitude, torch.Generator().manual_seed(member_seed), separation
-    )
-    state = tensor_to_state(members, model.config.layers)
+    members = []
+    for initial, analysis_seed, member_seed in zip(initials, analysis_seeds, member_seeds):
+        analysis = initial + analysis_error(
+            pool, amplitude, torch.Generator().manual_seed(analysis_seed), separation
+        )
+        members.append(analysis[None] + member_perturbations(
+            pool, n_members, amplitude, torch.Generator().manual_seed(member_seed), separation
+        ))
+    state = tensor_to_state(torch.cat(members), model.config.layers)
     fields, elapsed = [], 0
     for lead in lead_days:
         state = model.advance(state, lead - elapsed)
         elapsed = lead
         fields.append(output(state))
-    return {name: np.stack([f[name] for f in fields]) for name in fields[0]}
+    n_init = len(initials)
+    # output() gives (n_init·n_members, lat, lon) per lead; regroup to (init, lead, member, lat, lon).
+    return {
+        name: np.stack([f[name] for f in fields]).reshape(len(lead_days), n_init, n_members, *fields[0][name].shape[1:])
+        .swapaxes(0, 1)
+        for name in fields[0]
+    }

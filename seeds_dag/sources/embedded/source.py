@@ -113,31 +113,46 @@ def run_forecast(
     the analysis error depends on the date only. Returns dims (init_time=1, lead_time, member,
     lat, lon).
     """
-    init_time = pd.Timestamp(init_time)
-    if init_time not in truth.indexes["time"]:
-        first, last = truth.indexes["time"][[0, -1]]
+    return run_forecasts(config, truth, pool, [init_time], n_members, purpose)
+
+
+def run_forecasts(
+    config: EmbeddedSourceConfig,
+    truth: xr.Dataset,
+    pool: xr.DataArray,
+    init_times: list[pd.Timestamp],
+    n_members: int,
+    purpose: str,
+) -> xr.Dataset:
+    """`run_forecast` for several init dates integrated as one batch (cheaper per member for
+    small ensembles; each forecast is the one `run_forecast` makes for its date). Returns dims
+    (init_time, lead_time, member, lat, lon)."""
+    init_times = [pd.Timestamp(t) for t in init_times]
+    covered = truth.indexes["time"]
+    outside = [t for t in init_times if t not in covered]
+    if outside:
         raise ValueError(
-            f"init {init_time:%Y-%m-%d}: the nature run covers {first:%Y-%m-%d}..{last:%Y-%m-%d}; "
+            f"init {outside[0]:%Y-%m-%d}: the nature run covers {covered[0]:%Y-%m-%d}..{covered[-1]:%Y-%m-%d}; "
             "lengthen truth_days or choose a date inside it"
         )
     model = Dycore(config.ensemble_model)
     output = OutputFields(model, config.grid)
-    initial = torch.from_numpy(truth["state"].sel(time=init_time).values)
-    fields = runs.ensemble_forecast(
+    initials = torch.from_numpy(truth["state"].sel(time=init_times).values)
+    fields = runs.ensemble_forecasts(
         model,
         output,
-        initial,
+        initials,
         torch.from_numpy(pool.values),
         n_members,
         config.lead_days,
         config.perturbation,
-        analysis_seed=_stable_seed(config.seed, "analysis", init_time.date()),
-        member_seed=_stable_seed(config.seed, purpose, init_time.date()),
+        analysis_seeds=[_stable_seed(config.seed, "analysis", t.date()) for t in init_times],
+        member_seeds=[_stable_seed(config.seed, purpose, t.date()) for t in init_times],
     )
     ds = xr.Dataset(
-        {name: (FORECAST_DIMS, values[None]) for name, values in fields.items()},
+        {name: (FORECAST_DIMS, values) for name, values in fields.items()},
         coords={
-            "init_time": [init_time],
+            "init_time": init_times,
             "lead_time": config.lead_times,
             "member": np.arange(n_members),
             "lat": output.latitudes_deg,

@@ -1,0 +1,180 @@
+"""The verification report: PNG figures and one self-contained HTML page drawn from the pooled
+verification tables, with every figure attached as metadata so the Dagster UI shows it.
+
+Only the summary table is required. The other tables (extremes, reliability, bias maps, spectra,
+rank histograms) and the example maps' datasets are drawn when present; a figure whose inputs are
+absent or lack the lead asked for is skipped, and the metadata say which and why.
+"""
+
+from collections.abc import Callable
+
+import pandas as pd
+import xarray as xr
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+from assets.verification import SCORES, verification_summary
+from resources import StorageResource
+from seeds_dag.conventions import KNOWN_VARIABLES
+from seeds_dag.report import figures
+from seeds_dag.report.html import Section, png_data_uri, render_report, wide_table
+from seeds_dag.store import ArtifactStore
+from seeds_dag.store.artifacts import ArtifactNotFoundError
+from seeds_dag.verification.scores import align_truth
+
+REPORT = "verification_report"
+SUMMARY = "verification_summary"
+# Table name -> object of verification_summary holding it.
+SUMMARY_OBJECTS = {"summary": "table.parquet", "extremes": "extremes.parquet",
+                   "reliability": "reliability.parquet", "bias_maps": "bias_maps.parquet",
+                   "spectra": "spectra.parquet"}
+RANK_OBJECT = "rank_histograms.parquet"
+# The two tails SEEDS judges extremes by.
+EVENT_QUANTILES = (0.01, 0.99)
+Draw = Callable[[pd.DataFrame, float], bytes]
+# (section, figure name, table it is drawn from, how), in report order.
+FIGURES: list[tuple[str, str, str, Draw]] = [
+    ("Scores by lead time", "crps_by_lead", "summary",
+     lambda t, lead: figures.lead_time_scores(t, "crps")),
+    ("Scores by lead time", "spread_skill_by_lead", "summary",
+     lambda t, lead: figures.lead_time_scores(t, "spread_skill")),
+    ("Calibration", "rank_histograms", "ranks", figures.rank_histograms),
+    *[("Extremes", f"reliability_q{round(q * 100):02d}", "reliability",
+       lambda t, lead, q=q: figures.reliability_diagram(t, q, lead)) for q in EVENT_QUANTILES],
+    ("Bias", "bias_maps", "bias_maps", figures.bias_maps),
+    ("Spatial realism", "zonal_spectra", "spectra", figures.zonal_spectra),
+]
+EXAMPLE_SECTION = "Spatial realism"
+# (section, caption, table, value column, row index) of the HTML tables, in report order.
+TABLES = [
+    *[("Scores by lead time", caption, "summary", metric, ("variable", "lead_time_days"))
+      for metric, caption in (("crps", "CRPS"), ("rmse", "Ensemble-mean RMSE"),
+                              ("spread", "Spread"), ("spread_skill", "Spread/skill"))],
+    *[("Extremes", caption, "extremes", value, ("variable", "lead_time_days", "quantile"))
+      for value, caption in (("bss", "Brier skill score vs climatology"),
+                             ("roc_auc", "ROC AUC"), ("brier", "Brier score"))],
+]
+
+
+class ReportConfig(Config):
+    """What the single-lead figures and the example maps show."""
+
+    lead_days: float | None = Field(
+        default=None, description="Lead (days) of the single-lead figures and the example maps; "
+        "None: the longest lead of the summary table.")
+    example_variable: str = Field(default="t850", description="Variable of the example maps.")
+    example_members: int = Field(default=2, ge=1, description="Members of each ensemble shown.")
+
+
+def read_tables(store: ArtifactStore) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """The verification tables present in the store, and why each absent one is absent.
+    Rank counts are the verification_scores partitions' tables stacked (the figure sums them)."""
+    tables, missing = {}, {}
+    for name, obj in SUMMARY_OBJECTS.items():
+        try:
+            tables[name] = store.read_table(SUMMARY, name=obj)
+        except ArtifactNotFoundError:
+            missing[name] = f"no {SUMMARY}/{obj} in the store"
+    keys = [k for k in store.partitions(SCORES) if store.exists_bytes(SCORES, RANK_OBJECT, k)]
+    if keys:
+        tables["ranks"] = pd.concat([store.read_table(SCORES, k, name=RANK_OBJECT) for k in keys],
+                                    ignore_index=True)
+    else:
+        missing["ranks"] = f"no {SCORES} partition holds {RANK_OBJECT}"
+    return tables, missing
+
+
+def example_panels(store: ArtifactStore, variable: str, lead_days: float,
+                   n_members: int) -> dict[str, xr.DataArray]:
+    """(lat, lon) fields of `variable` at one lead of the newest verified init: truth at the
+    valid time, then the first `n_members` members of the physics ensemble and of each emulated
+    ensemble (one per value of a `model` dim, e.g. "gee" and "gpp", or one named "emulated")."""
+    keys = store.partitions(SCORES)
+    if not keys:
+        raise ArtifactNotFoundError(f"no {SCORES} partition: no verified init to show")
+    key = keys[-1]
+    lead = pd.Timedelta(days=lead_days).to_timedelta64()
+    physics = store.open_dataset("operational_ensemble", key)[variable].isel(init_time=0)
+    if lead not in physics["lead_time"].values:
+        raise ValueError(f"operational_ensemble[{key}] has no lead {lead_days:g} days for the "
+                         f"example maps (leads {physics['lead_time'].values})")
+    truth = align_truth(store.open_dataset("truth")[[variable]], physics["init_time"].values[None],
+                        [lead])[variable].isel(init_time=0, lead_time=0)
+    emulated = store.open_dataset("daily_emulated_ensembles", key)[variable].isel(init_time=0)
+    ensembles = {"physics": physics}
+    if "model" in emulated.dims:
+        ensembles |= {str(m): emulated.sel(model=m) for m in emulated["model"].values}
+    else:
+        ensembles["emulated"] = emulated
+    panels = {"truth": truth}
+    for name, ensemble in ensembles.items():
+        for member in range(min(n_members, ensemble.sizes["member"])):
+            panels[f"{name} member {member}"] = ensemble.sel(lead_time=lead).isel(member=member)
+    return {title: field.drop_vars(set(field.coords) - {"lat", "lon"}).load()
+            for title, field in panels.items()}
+
+
+def _sections(pngs: dict[str, bytes], tables: dict[str, pd.DataFrame],
+              skipped: dict[str, str]) -> list[Section]:
+    """The report's sections in order, each with its drawn figures and its present tables."""
+    headings = list(dict.fromkeys([s for s, *_ in FIGURES] + [s for s, *_ in TABLES]))
+    placed = {name: section for section, name, *_ in FIGURES} | {"example_members": EXAMPLE_SECTION}
+    sections = []
+    for heading in headings:
+        section_figures = {n: png for n, png in pngs.items() if placed[n] == heading}
+        section_tables = {caption: wide_table(tables[table], value, index)
+                          for section, caption, table, value, index in TABLES
+                          if section == heading and table in tables}
+        if section_figures or section_tables:
+            sections.append(Section(heading, figures=section_figures, tables=section_tables))
+    if skipped:
+        sections.append(Section("Skipped figures", text="; ".join(
+            f"{name}: {why}" for name, why in skipped.items())))
+    return sections
+
+
+@asset(group_name="verification", deps=[verification_summary],
+       description="Figures (CRPS and spread/skill by lead, rank histograms, reliability of the "
+       "1%/99% events, bias maps, zonal spectra, example members) and one self-contained HTML "
+       "report from the pooled verification tables; figures shown in the UI.")
+def verification_report(context: AssetExecutionContext, config: ReportConfig,
+                        storage: StorageResource) -> MaterializeResult:
+    store = storage.store()
+    tables, missing = read_tables(store)
+    if "summary" not in tables:
+        raise FileNotFoundError(f"{REPORT}: {missing['summary']}; materialise {SUMMARY} first")
+    lead = config.lead_days if config.lead_days is not None else float(
+        tables["summary"]["lead_time_days"].max())
+    pngs, skipped = {}, {}
+    for _, name, table, draw in FIGURES:
+        if table not in tables:
+            skipped[name] = missing[table]
+            continue
+        try:
+            pngs[name] = draw(tables[table], lead)
+        except ValueError as error:  # the table lacks what this figure needs (a lead, a column)
+            skipped[name] = str(error)
+    variable = config.example_variable
+    if variable not in KNOWN_VARIABLES:
+        raise ValueError(f"{REPORT}: example_variable {variable!r} is not a known variable "
+                         f"({', '.join(KNOWN_VARIABLES)})")
+    try:
+        panels = example_panels(store, variable, lead, config.example_members)
+        pngs["example_members"] = figures.example_members(panels, variable,
+                                                          KNOWN_VARIABLES[variable].units)
+    except (ArtifactNotFoundError, KeyError, ValueError) as error:  # KeyError: variable not stored
+        skipped["example_members"] = f"{type(error).__name__}: {error}"
+    for name, png in pngs.items():
+        store.write_bytes(REPORT, f"{name}.png", png)
+    page = render_report(f"seeds-dag verification report (lead {lead:g} days in single-lead "
+                         "figures)", _sections(pngs, tables, skipped))
+    report_url = store.write_bytes(REPORT, "report.html", page.encode("utf-8"))
+    for name, why in skipped.items():
+        context.log.warning(f"{REPORT}: skipped {name}: {why}")
+    return MaterializeResult(metadata={
+        "location": store.location(REPORT),
+        "report": MetadataValue.path(report_url),
+        "lead_time_days": lead,
+        "skipped": MetadataValue.json(skipped),
+        **{name: MetadataValue.md(f"![{name}]({png_data_uri(png)})") for name, png in pngs.items()},
+    })

@@ -1,0 +1,171 @@
+"""Skill benchmark (issues 3 and 4): do K=2 seeds + the emulator match the 31-member physics ensemble?
+
+Trains the emulator (SEEDS-GEE) and post-processors (SEEDS-GPP, truth as the target with
+probability p) on a reforecast of a few hundred inits × 5 members, runs the sampler study on a
+subset of the held-out operational inits, then scores on every held-out init: the 2 seeds alone,
+the 31-member physics ensemble, GEE with N = 31 and N = 128 (the first 31 of the 128: members are
+independent draws) and GPP-31, per variable and lead. Prints the tables and the targets, and writes
+them under --out. Every stage is cached under --root: physics data, checkpoints, sampled ensembles.
+
+    python -m benchmarks.skill                     # the full benchmark (README: timings)
+    python -m benchmarks.skill --tiny              # a few minutes' smoke run of every stage
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmarks.experiment_data import ExperimentCalendar, open_forecasts, prepare
+from benchmarks.skill_models import ModelSpec, train_model, training_arrays
+from benchmarks.skill_sampling import SamplerTrial, emulate_all, fastest_within, sampler_study
+from benchmarks.skill_scores import score_ensembles, target_table
+from seeds_dag.conventions import VARIABLES
+from seeds_dag.networks.denoiser import DenoiserConfig
+from seeds_dag.normalization import compute_normalization
+from seeds_dag.sources.embedded.config import PerturbationConfig
+from seeds_dag.sources.embedded.source import EmbeddedSourceConfig
+from seeds_dag.store import ArtifactStore
+from seeds_dag.training import TrainingConfig
+from seeds_dag.verification.scores import align_truth
+
+TINY_SOURCE = EmbeddedSourceConfig(spinup_days=12, pool_days=4, perturbation=PerturbationConfig(gap_days=2))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path("data/benchmarks/skill"))
+    parser.add_argument("--out", type=Path, default=Path("data/benchmarks/skill/results"))
+    parser.add_argument("--reforecast-inits", type=int, default=ExperimentCalendar.reforecast_inits)
+    parser.add_argument("--operational-inits", type=int, default=ExperimentCalendar.operational_inits)
+    parser.add_argument("--channels", default=",".join(map(str, DenoiserConfig.channels)))
+    parser.add_argument("--train-steps", type=int, default=2000)
+    parser.add_argument("--gpp-steps", type=int, default=1200)
+    parser.add_argument("--train-batch", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--gpp-probabilities", default="1.0,0.5",
+                        help="comma-separated p of the post-processors; empty: no GPP")
+    parser.add_argument("--members", type=int, default=128)
+    parser.add_argument("--gpp-members", type=int, default=31)
+    parser.add_argument("--sampler-inits", type=int, default=8)
+    parser.add_argument("--sampler-members", type=int, default=16)
+    parser.add_argument("--sampler-steps", default="2,4,8,16")
+    parser.add_argument("--churn-per-step", type=float, default=0.2)
+    parser.add_argument("--sample-batch", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--tiny", action="store_true", help="smoke-test sizes for every stage")
+    parser.add_argument("--train-only", default=None,
+                        help="train just these models (comma-separated, e.g. gee,gpp-p1.0) and stop: "
+                        "models train in parallel processes of one thread each, then a full run reuses them")
+    args = parser.parse_args()
+    if args.tiny:
+        args.reforecast_inits, args.operational_inits, args.train_steps, args.gpp_steps = 6, 3, 30, 20
+        args.members, args.gpp_members, args.sampler_inits, args.sampler_members = 8, 4, 2, 4
+        args.sampler_steps, args.train_batch = "2,4", 8
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    timings: dict[str, float] = {}
+    store = ArtifactStore(str(args.root))
+    calendar = ExperimentCalendar(reforecast_inits=args.reforecast_inits, operational_inits=args.operational_inits)
+    if args.tiny:
+        calendar = dataclasses.replace(calendar, operational_members=6, base=TINY_SOURCE)
+    config = calendar.source_config()
+    timings.update(prepare(store, calendar, ensembles=("reforecast",) if args.train_only else
+                           ("reforecast", "operational")))
+
+    start = time.perf_counter()
+    truth = store.load_dataset("truth")
+    reforecast = open_forecasts(store, "reforecast", calendar.reforecast_dates(config)).load()
+    stats = compute_normalization(reforecast[list(VARIABLES)])
+    arrays = training_arrays(reforecast, truth, stats)
+    lead_days = reforecast["lead_time"].values / np.timedelta64(1, "D")
+    lat, lon = reforecast["lat"].values, reforecast["lon"].values
+    timings["load_s"] = time.perf_counter() - start
+    data_id = f"skill benchmark {calendar}"
+
+    denoiser = DenoiserConfig(channels=tuple(int(c) for c in args.channels.split(",")))
+    training = TrainingConfig(steps=args.train_steps, batch_size=args.train_batch, learning_rate=args.learning_rate,
+                              ema_decay=0.999, checkpoint_every=250)
+    specs = [ModelSpec("gee", denoiser, training)] + [
+        ModelSpec(f"gpp-p{p}", denoiser,
+                  dataclasses.replace(training, steps=args.gpp_steps, truth_probability=float(p)))
+        for p in filter(None, args.gpp_probabilities.split(","))
+    ]
+    models_dir = args.root / "models"
+    trained, train_rows = {}, []
+    if args.train_only:
+        specs = [spec for spec in specs if spec.name in args.train_only.split(",")]
+    for spec in specs:
+        print(f"training {spec.name}", flush=True)
+        trained[spec.name], summary = train_model(spec, arrays, lead_days, lat, lon, models_dir, device, data_id)
+        train_rows.append(summary)
+    if args.train_only:
+        print(pd.DataFrame(train_rows).to_string(index=False))
+        return
+
+    ops_dates = calendar.operational_dates(config)
+    operational = {f"{d:%Y-%m-%d}": store.load_dataset("operational", f"{d:%Y-%m-%d}") for d in ops_dates}
+    truth_aligned = {k: align_truth(truth[list(VARIABLES)], f["init_time"].values, f["lead_time"].values).load()
+                     for k, f in operational.items()}
+
+    print("sampler study", flush=True)
+    subset = list(operational)[:: max(1, len(operational) // args.sampler_inits)][: args.sampler_inits]
+    study = sampler_study(trained["gee"], {k: operational[k] for k in subset}, {k: truth_aligned[k] for k in subset},
+                          stats, args.sampler_members, [int(s) for s in args.sampler_steps.split(",")],
+                          args.churn_per_step, args.sample_batch, device)
+    chosen = fastest_within(study)
+    sampler = SamplerTrial(int(chosen["num_steps"]), bool(chosen["stochastic"])).config(args.churn_per_step)
+    print(f"sampler chosen: {sampler} (NFE {sampler.nfe})", flush=True)
+
+    sampling_rows = []
+    tag = f"s{sampler.num_steps}c{sampler.S_churn:g}"
+    names = {"gee": f"gee-{args.members}-{tag}"}
+    sampling_rows.append(emulate_all(store, names["gee"], trained["gee"], operational, stats, args.members,
+                                     sampler, args.sample_batch, device))
+    for spec in specs[1:]:
+        names[spec.name] = f"{spec.name}-{args.gpp_members}-{tag}"
+        sampling_rows.append(emulate_all(store, names[spec.name], trained[spec.name], operational, stats,
+                                         args.gpp_members, sampler, args.sample_batch, device))
+
+    start = time.perf_counter()
+    scores = score_ensembles(store, operational, truth_aligned, names, args.members, args.gpp_members)
+    timings["scoring_s"] = time.perf_counter() - start
+    write_results(args, scores, study, train_rows, sampling_rows, timings, sampler)
+
+
+def write_results(args, scores: dict[str, pd.DataFrame], study: pd.DataFrame, train_rows: list[dict],
+                  sampling_rows: list[dict], timings: dict, sampler) -> None:
+    """Print every table and write them (CSV) with a text summary and a JSON record under args.out."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    sections = [("Training", pd.DataFrame(train_rows)), ("Sampler study (CRPS / physics-31 CRPS, 16 members)", study),
+                ("Sampling", pd.DataFrame(sampling_rows))]
+    sections += [(title, table) for title, table in scores.items()]
+    sections.append(("Targets (averaged over variables)", target_table(scores["per variable and lead"],
+                                                                       args.members)))
+    text = []
+    for title, table in sections:
+        block = f"## {title}\n{table.to_string(index=False, float_format=lambda v: f'{v:#.4g}')}"
+        print(block + "\n", flush=True)
+        text.append(block)
+        table.to_csv(args.out / (title.split(" (")[0].lower().replace(" ", "_") + ".csv"), index=False)
+    text.append(f"## Stage timings (s)\n{json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=1)}")
+    text.append(f"## Sampler\n{sampler} NFE {sampler.nfe}")
+    (args.out / "summary.txt").write_text("\n\n".join(text) + "\n")
+    print(f"wrote {args.out}/summary.txt", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Sampling for the skill benchmark: emulated ensembles for every evaluation init (stored, so a
+rerun rescores without resampling) and the sampler study (CRPS against denoiser evaluations)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from seeds_dag.conventions import VARIABLES
+from seeds_dag.diffusion.edm import EDMPrecond
+from seeds_dag.emulation import SamplerConfig, forecast_seed, generate_members
+from seeds_dag.normalization import from_normalized_array, to_normalized_array
+from seeds_dag.store import ArtifactStore
+from seeds_dag.verification.scores import fair_crps
+
+
+def emulate(model: EDMPrecond, operational: xr.Dataset, stats: xr.Dataset, seed_members: list[int],
+            n_members: int, sampler: SamplerConfig, batch_size: int, device: torch.device) -> xr.Dataset:
+    """`n_members` generated from the seed members of one operational forecast (init_time = 1),
+    in physical units with dims (init_time, lead_time, member, lat, lon)."""
+    variables = list(VARIABLES)
+    seeds = to_normalized_array(operational[variables].isel(member=seed_members), stats, variables)[0]
+    lead_days = operational["lead_time"].values / np.timedelta64(1, "D")
+    seed = forecast_seed(operational["init_time"].values[0])
+    pieces = [samples for _, samples in generate_members(model, seeds, lead_days, n_members, batch_size,
+                                                         sampler, seed, device)]
+    fields = from_normalized_array(np.concatenate(pieces, axis=1), stats, variables,
+                                   operational["lead_time"].values, lat=operational["lat"].values,
+                                   lon=operational["lon"].values)
+    return fields.expand_dims(init_time=operational["init_time"].values).transpose("init_time", ...)
+
+
+def emulate_all(store: ArtifactStore, name: str, model: EDMPrecond, operational: dict[str, xr.Dataset],
+                stats: xr.Dataset, n_members: int, sampler: SamplerConfig, batch_size: int,
+                device: torch.device) -> dict:
+    """Emulated ensembles of every init in `operational` (key -> forecast) stored as asset `name`,
+    skipping inits already there. Returns the sampling seconds and members made now."""
+    start, made = time.perf_counter(), 0
+    for i, (key, forecast) in enumerate(operational.items()):
+        if store.has(name, key):
+            continue
+        store.write_dataset(emulate(model, forecast, stats, [0, 1], n_members, sampler, batch_size, device),
+                            name, key)
+        made += n_members
+        if (i + 1) % 10 == 0:
+            print(f"  {name}: {i + 1}/{len(operational)} inits ({time.perf_counter() - start:.0f} s)", flush=True)
+    seconds = time.perf_counter() - start
+    return {"ensemble": name, "sampling_seconds": round(seconds, 1),
+            "seconds_per_member": round(seconds / made, 4) if made else None}
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerTrial:
+    num_steps: int
+    stochastic: bool
+
+    def config(self, churn_per_step: float) -> SamplerConfig:
+        # EDM's per-step churn is γ = min(S_churn / N, √2 − 1): S_churn = γ·N gives γ at every step.
+        return SamplerConfig(num_steps=self.num_steps,
+                             S_churn=churn_per_step * self.num_steps if self.stochastic else 0.0)
+
+
+def sampler_study(model: EDMPrecond, operational: dict[str, xr.Dataset], truth_aligned: dict[str, xr.Dataset],
+                  stats: xr.Dataset, n_members: int, steps: list[int], churn_per_step: float,
+                  batch_size: int, device: torch.device) -> pd.DataFrame:
+    """Fair CRPS of `n_members`-member emulated ensembles for every (Heun steps, deterministic or
+    stochastic) trial on the given inits, as a ratio to the physics ensemble's CRPS on the same
+    inits, averaged over variables and leads (so units do not weigh). The fair CRPS does not
+    depend on the ensemble size in expectation, so a small ensemble ranks trials honestly; every
+    trial starts from the same x_T noise (common random numbers)."""
+    keys = list(operational)
+    physics = {k: fair_crps(operational[k][list(VARIABLES)], truth_aligned[k]) for k in keys}
+    rows = []
+    for trial in [SamplerTrial(n, s) for n in steps for s in (False, True)]:
+        sampler = trial.config(churn_per_step)
+        start = time.perf_counter()
+        ratios = []
+        for key in keys:
+            emulated = emulate(model, operational[key], stats, [0, 1], n_members, sampler, batch_size, device)
+            crps = fair_crps(emulated, truth_aligned[key])
+            ratios.append(np.mean([float((crps[v] / physics[key][v]).mean()) for v in VARIABLES]))
+        rows.append({"num_steps": trial.num_steps, "nfe": sampler.nfe, "stochastic": trial.stochastic,
+                     "S_churn": sampler.S_churn, "crps_over_physics": float(np.mean(ratios)),
+                     "seconds": round(time.perf_counter() - start, 1)})
+        print(f"  sampler {rows[-1]}", flush=True)
+    return pd.DataFrame(rows)
+
+
+def fastest_within(study: pd.DataFrame, tolerance: float = 0.01) -> pd.Series:
+    """The trial with the fewest denoiser evaluations whose CRPS is within `tolerance` of the best
+    (ties: deterministic first)."""
+    best = study["crps_over_physics"].min()
+    good = study[study["crps_over_physics"] <= (1 + tolerance) * best]
+    return good.sort_values(["nfe", "stochastic"]).iloc[0]

@@ -1,0 +1,141 @@
+"""The verification assets on a hand-made store (no physics, no training): which ensembles they
+score, the climatological thresholds from the training window, every per-init table and the
+pooled summary tables."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from tiny_experiment import SOURCE, materialise, metadata, tiny_source
+
+from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES
+from seeds_dag.store import ArtifactStore
+from seeds_dag.verification.extremes import climatological_thresholds
+from seeds_dag.verification.extremes_table import (
+    ExtremesTableSchema,
+    ReliabilityTableSchema,
+    RocTableSchema,
+    extremes_summary,
+    extremes_tables,
+)
+from seeds_dag.verification.field_table import BiasMapTableSchema, SpectrumTableSchema
+from seeds_dag.verification.scores import align_truth
+
+INITS = ["2000-01-06", "2000-01-07"]
+N_PHYSICS, N_EMULATED = 6, 8
+LAT, LON = [-45.0, -15.0, 15.0, 45.0], list(np.arange(8) * 45.0)
+# The tiny source trains on inits 2000-01-01..02 with leads up to 2 days: truth 01-01..01-04.
+TRAINING_DAYS = 4
+TABLES = {"extremes.parquet": ExtremesTableSchema, "reliability.parquet": ReliabilityTableSchema,
+          "roc.parquet": RocTableSchema, "bias_maps.parquet": BiasMapTableSchema,
+          "spectra.parquet": SpectrumTableSchema}
+
+
+def fields(rng, dims: tuple[str, ...], coords: dict, offset: float = 0.0) -> xr.Dataset:
+    shape = tuple(len(coords[d]) for d in dims)
+    return xr.Dataset({name: (dims, offset + rng.normal(size=shape).astype(np.float32))
+                       for name in VARIABLES}, coords=coords)
+
+
+def forecast(rng, key: str, n_members: int, models: list[str] | None = None) -> xr.Dataset:
+    coords = {"init_time": pd.to_datetime([key]),
+              "lead_time": pd.to_timedelta(SOURCE.lead_days, unit="D"),
+              "member": np.arange(n_members), "lat": LAT, "lon": LON}
+    if models is None:
+        return fields(rng, FORECAST_DIMS, coords)
+    return fields(rng, ("model", *FORECAST_DIMS), {"model": models, **coords})
+
+
+def make_store(root: Path, models: list[str] | None) -> ArtifactStore:
+    """Truth for 2000-01-01..12, shifted by +5 in the training window (so thresholds from it
+    differ from any others), and per init a physics and an emulated ensemble."""
+    rng = np.random.default_rng(0)
+    store = ArtifactStore(str(root))
+    times = pd.date_range("2000-01-01", periods=12, freq="D")
+    truth = fields(rng, TRUTH_DIMS, {"time": times, "lat": LAT, "lon": LON})
+    truth = truth + 5.0 * (truth["time"] < times[TRAINING_DAYS])
+    store.write_dataset(truth, "truth")
+    for key in INITS:
+        store.write_dataset(forecast(rng, key, N_PHYSICS), "operational_ensemble", key)
+        store.write_dataset(forecast(rng, key, N_EMULATED, models), "daily_emulated_ensembles",
+                            key)
+    return store
+
+
+@pytest.fixture(scope="module")
+def stacked(tmp_path_factory):
+    """Emulated artifacts with a model dim (gee, gpp), every init scored and summarised."""
+    root = tmp_path_factory.mktemp("verification_stacked").resolve()
+    store = make_store(root, ["gee", "gpp"])
+    results = {key: materialise(root, "verification_scores", key) for key in INITS}
+    results["summary"] = materialise(root, "verification_summary")
+    return store, results
+
+
+def test_stacked_emulators_are_scored_as_gee_and_gpp(stacked):
+    store, results = stacked
+    models = ["seeds-2", f"physics-{N_PHYSICS}", f"gee-{N_EMULATED}", f"gpp-{N_EMULATED}"]
+    assert metadata(results[INITS[0]], "verification_scores")["models"] == models
+    scores = store.read_table("verification_scores", INITS[0])
+    assert list(scores["model"].unique()) == models
+    for name, schema in TABLES.items():
+        table = schema.validate(store.read_table("verification_scores", INITS[0], name=name))
+        expected = [*models, "truth"] if name == "spectra.parquet" else models
+        assert list(table["model"].unique()) == expected, name
+
+
+def test_thresholds_come_from_the_training_window_of_the_truth(stacked):
+    store, results = stacked
+    key = INITS[1]
+    assert metadata(results[key], "verification_scores")["climatology_days"] == TRAINING_DAYS
+    variables = list(VARIABLES)  # the order the asset scores them in
+    truth = store.load_dataset("truth")[variables]
+    thresholds = climatological_thresholds(truth.isel(time=slice(0, TRAINING_DAYS)))
+    emulated = store.load_dataset("daily_emulated_ensembles", key)[variables]
+    observed = align_truth(truth, emulated["init_time"].values, emulated["lead_time"].values)
+    expected = extremes_tables({"gpp-8": emulated.sel(model="gpp", drop=True)}, observed,
+                               thresholds).extremes
+    stored = store.read_table("verification_scores", key, name="extremes.parquet")
+    pd.testing.assert_frame_equal(stored.query("model == 'gpp-8'").reset_index(drop=True),
+                                  expected, check_dtype=False)
+    # The +5 training climate puts every verified value below the low thresholds.
+    assert (stored.query("quantile == 0.01")["brier_climatology"] > 0.9).all()
+
+
+def test_summary_pools_every_init_into_text_and_tables(stacked):
+    store, _ = stacked
+    text = store.read_bytes("verification_summary", "summary.txt").decode()
+    for heading in ("CRPS", "Mean error of the ensemble mean", "Brier skill score", "ROC area"):
+        assert heading in text
+    assert "gpp-8" in text and "gee-8" in text
+    reliability = store.read_table("verification_summary", name="reliability.parquet")
+    per_key = reliability.groupby(["model", "variable", "lead_time_days", "quantile"])
+    assert (per_key["n_forecasts"].sum() == len(INITS) * len(LAT) * len(LON)).all()
+    read = {name: pd.concat([store.read_table("verification_scores", k, name=name)
+                             for k in INITS], ignore_index=True)
+            for name in ("extremes.parquet", "roc.parquet", "bias_maps.parquet")}
+    pd.testing.assert_frame_equal(
+        store.read_table("verification_summary", name="extremes.parquet"),
+        extremes_summary(read["extremes.parquet"], read["roc.parquet"]))
+    maps = store.read_table("verification_summary", name="bias_maps.parquet")
+    assert len(maps) == len(read["bias_maps.parquet"]) // len(INITS)
+    spectra = store.read_table("verification_summary", name="spectra.parquet")
+    assert set(spectra["model"]) == {"seeds-2", "physics-6", "gee-8", "gpp-8", "truth"}
+
+
+def test_an_emulated_artifact_without_a_model_dim_keeps_its_name(tmp_path):
+    store = make_store(tmp_path, None)
+    result = materialise(tmp_path, "verification_scores", INITS[0])
+    assert metadata(result, "verification_scores")["models"] == [
+        "seeds-2", f"physics-{N_PHYSICS}", f"emulated-{N_EMULATED}"]
+    bias = store.read_table("verification_scores", INITS[0], name="bias_maps.parquet")
+    assert f"emulated-{N_EMULATED}" in set(bias["model"])
+
+
+def test_thresholds_need_truth_in_the_training_window(tmp_path):
+    make_store(tmp_path, None)
+    before_truth = tiny_source(reforecast_start="1999-01-01", reforecast_end="1999-01-02")
+    with pytest.raises(ValueError, match="training window 1999-01-01"):
+        materialise(tmp_path, "verification_scores", INITS[0], source=before_truth)

@@ -1,0 +1,57 @@
+"""The skill benchmark's own logic: a calendar that keeps evaluation disjoint from training, the
+sampler choice, and the target table (the physics and sampling it drives are tested elsewhere)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.experiment_data import ExperimentCalendar
+from benchmarks.skill_sampling import SamplerTrial, fastest_within
+from benchmarks.skill_scores import target_table
+
+
+@pytest.mark.parametrize("spacing", [1, 3])
+def test_no_reforecast_valid_time_reaches_an_evaluation_init_and_the_truth_covers_all(spacing):
+    calendar = ExperimentCalendar(reforecast_inits=20, operational_inits=7, ops_spacing_days=spacing)
+    config = calendar.source_config()
+    reforecast, operational = calendar.reforecast_dates(config), calendar.operational_dates(config)
+    assert len(reforecast) == 20 and len(operational) == 7
+    last_valid_training = reforecast[-1] + pd.Timedelta(days=max(config.lead_days))
+    assert last_valid_training < operational[0]
+    assert np.all(np.diff(operational) == pd.Timedelta(days=spacing))
+    truth_end = config.start + pd.Timedelta(days=config.truth_days)
+    assert operational[-1] + pd.Timedelta(days=max(config.lead_days)) == truth_end
+
+
+def test_the_fewest_evaluations_within_one_percent_of_the_best_are_chosen():
+    study = pd.DataFrame({"num_steps": [2, 2, 4, 4, 8, 8], "nfe": [3, 3, 7, 7, 15, 15],
+                          "stochastic": [False, True] * 3,
+                          "crps_over_physics": [1.30, 1.25, 1.065, 1.06, 1.052, 1.05]})
+    chosen = fastest_within(study)
+    assert (chosen["num_steps"], chosen["stochastic"]) == (4, True)  # 1.06 ≤ 1.01 · 1.05, 1.065 is not
+    assert fastest_within(study, tolerance=0.0)["num_steps"] == 8
+
+
+def test_stochastic_trials_churn_at_the_same_rate_per_step():
+    for steps in (4, 16):
+        config = SamplerTrial(steps, stochastic=True).config(0.2)
+        assert config.S_churn / config.num_steps == pytest.approx(0.2)
+        assert SamplerTrial(steps, stochastic=False).config(0.2).S_churn == 0
+
+
+def test_targets_average_ratios_over_variables_per_lead():
+    rows = []
+    for variable, scale in (("z500", 100.0), ("t850", 1.0)):
+        for model, crps, spread_skill, max_bin in (("seeds-2", 1.5, 0.7, 2.0), ("physics-31", 1.0, 0.95, 1.2),
+                                                   ("gee-128", 1.01, 1.0, 1.3), ("gpp-p1.0-31", 0.9, 1.0, 1.1)):
+            rows.append({"variable": variable, "lead_time_days": 1.0, "model": model, "crps": crps * scale,
+                         "spread_skill": spread_skill, "max_bin_ratio": max_bin})
+    table = target_table(pd.DataFrame(rows), members=128)
+    row = table.iloc[0]
+    assert row["gee_crps_over_physics"] == pytest.approx(1.01)  # units cancel in the ratio
+    assert row["gee_crps_over_seeds"] == pytest.approx(1.01 / 1.5)
+    assert row["gpp-p1.0-31_crps_over_physics"] == pytest.approx(0.9)
+    assert bool(row["meets_targets"])
+    rows[2]["spread_skill"] = 0.5
+    rows[6]["spread_skill"] = 0.5
+    assert not bool(target_table(pd.DataFrame(rows), members=128).iloc[0]["meets_targets"])

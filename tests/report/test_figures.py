@@ -1,0 +1,112 @@
+"""Figures are valid PNGs of a readable size, drawn from the long tables whatever models they hold,
+and refuse tables that lack what a figure needs, naming it."""
+
+import io
+
+import matplotlib.image
+import numpy as np
+import pytest
+import report_tables as synthetic
+
+from seeds_dag.report import figures
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+LEAD = synthetic.LEADS[1]
+
+
+def decoded(png: bytes) -> np.ndarray:
+    """The image as (height, width, channels), after checking the PNG signature."""
+    assert png[:8] == PNG_SIGNATURE
+    return matplotlib.image.imread(io.BytesIO(png), format="png")
+
+
+def assert_readable(png: bytes) -> np.ndarray:
+    image = decoded(png)
+    height, width = image.shape[:2]
+    # ~1000 px wide at DPI 100: wide enough for five panels, not a poster.
+    assert 800 <= width <= 1400 and 300 <= height <= 1200, (width, height)
+    # Something is drawn: not one flat colour.
+    assert image[..., :3].std() > 0.05
+    return image
+
+
+FIGURES = {
+    "crps": lambda models: figures.lead_time_scores(synthetic.summary(models), "crps"),
+    "spread_skill": lambda models: figures.lead_time_scores(synthetic.summary(models),
+                                                            "spread_skill"),
+    "ranks": lambda models: figures.rank_histograms(synthetic.ranks(models), LEAD),
+    "reliability": lambda models: figures.reliability_diagram(synthetic.reliability(models),
+                                                             0.99, LEAD),
+    "bias": lambda models: figures.bias_maps(synthetic.bias_maps(models), LEAD),
+    "spectra": lambda models: figures.zonal_spectra(synthetic.spectra(models), LEAD),
+}
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_table_figures_are_readable_pngs(name):
+    assert_readable(FIGURES[name](synthetic.MODELS))
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_figures_draw_whatever_models_are_present(name):
+    """A run without the post-processor (or an old "emulated-N" model) still draws."""
+    assert_readable(FIGURES[name](("physics-31", "emulated-32")))
+
+
+def test_bias_maps_grow_a_row_per_model():
+    two = decoded(figures.bias_maps(synthetic.bias_maps(synthetic.MODELS[:2]), LEAD))
+    four = decoded(figures.bias_maps(synthetic.bias_maps(synthetic.MODELS), LEAD))
+    assert four.shape[1] == two.shape[1] and four.shape[0] > two.shape[0] * 1.4
+
+
+def test_bias_maps_mark_a_model_missing_for_one_variable():
+    table = synthetic.bias_maps()
+    table = table[~((table["model"] == "gpp-128") & (table["variable"] == "sp"))]
+    assert_readable(figures.bias_maps(table, LEAD))
+
+
+def test_rank_histograms_sum_counts_over_inits():
+    """Stacked partitions and their sum are the same histogram, hence the same image."""
+    stacked = synthetic.ranks(n_inits=2)
+    keys = ["model", "variable", "lead_time_days", "rank"]
+    summed = stacked.groupby(keys, as_index=False, sort=False)["count"].sum()
+    assert np.array_equal(decoded(figures.rank_histograms(stacked, LEAD)),
+                          decoded(figures.rank_histograms(summed, LEAD)))
+
+
+def test_example_members_are_readable_for_signed_and_positive_fields():
+    for variable, units in (("t850", "K"), ("u850", "m s-1")):
+        assert_readable(figures.example_members(synthetic.member_panels(variable), variable, units))
+
+
+def test_example_members_refuse_fields_that_are_not_lat_lon():
+    panels = synthetic.member_panels("t850")
+    panels["physics member 0"] = panels["physics member 0"].expand_dims(member=2)
+    with pytest.raises(ValueError, match="physics member 0"):
+        figures.example_members(panels, "t850", "K")
+
+
+def test_a_lead_absent_from_the_table_is_named():
+    with pytest.raises(ValueError, match="rank_histograms: no rows at lead 7 days"):
+        figures.rank_histograms(synthetic.ranks(), 7.0)
+
+
+def test_a_missing_column_is_named():
+    with pytest.raises(ValueError, match=r"bias_maps: table lacks column\(s\) \['mean_error'\]"):
+        figures.bias_maps(synthetic.bias_maps().drop(columns="mean_error"), LEAD)
+
+
+def test_an_absent_quantile_is_named():
+    with pytest.raises(ValueError, match="quantile 0.05"):
+        figures.reliability_diagram(synthetic.reliability(), 0.05, LEAD)
+
+
+def test_units_are_drawn_with_superscripts():
+    assert figures.units_label("m2 s-2") == "m$^{2}$ s$^{-2}$"
+    assert figures.units_label("K") == "K"
+
+
+def test_a_model_family_keeps_its_colour_and_others_get_distinct_ones():
+    colours = figures.model_colours(["gee-128", "gee-64", "mystery-1", "other-2"])
+    assert colours["gee-128"] == colours["gee-64"]
+    assert len({colours["gee-128"], colours["mystery-1"], colours["other-2"]}) == 3

@@ -1,0 +1,120 @@
+"""Synthetic verification tables and fields with the report's input columns, for the figure, HTML
+and report-asset tests. Values are plausible in size (CRPS of z500 in hundreds of m² s⁻², of t850
+around 1 K) but mean nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from seeds_dag.conventions import VARIABLES, regular_latitudes, regular_longitudes
+
+MODELS = ("seeds-2", "physics-31", "gee-128", "gpp-128")
+LEADS = (1.0, 3.0, 5.0)
+QUANTILES = (0.01, 0.99)
+# Typical 1-day CRPS per variable, in its units, and typical field values for example maps.
+SCALE = {"z500": 120.0, "t850": 0.6, "u850": 1.2, "v850": 1.2, "sp": 90.0}
+MEAN = {"z500": 55_000.0, "t850": 275.0, "u850": 5.0, "v850": 0.0, "sp": 100_000.0}
+N_LAT, N_LON = 16, 32
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _keys(models=MODELS, leads=LEADS) -> list[dict]:
+    return [{"model": m, "variable": v, "lead_time_days": lead}
+            for m in models for v in VARIABLES for lead in leads]
+
+
+def summary(models=MODELS) -> pd.DataFrame:
+    """Long summary: variable, lead_time_days, model, crps, rmse, spread, spread_skill."""
+    rng = _rng(1)
+    rows = []
+    for key in _keys(models):
+        skill = 1.0 + 0.15 * list(models).index(key["model"])
+        crps = SCALE[key["variable"]] * key["lead_time_days"] ** 0.7 * skill
+        rmse = 1.6 * crps
+        spread = rmse * rng.uniform(0.7, 1.1)
+        rows.append({**key, "crps": crps, "rmse": rmse, "spread": spread,
+                     "spread_skill": spread / rmse})
+    return pd.DataFrame(rows)[["variable", "lead_time_days", "model", "crps", "rmse", "spread",
+                               "spread_skill"]]
+
+
+def ranks(models=MODELS, n_inits: int = 2) -> pd.DataFrame:
+    """Rank counts of each init stacked (as read from the verification_scores partitions)."""
+    rng = _rng(2)
+    rows = []
+    for _ in range(n_inits):
+        for key in _keys(models):
+            n_bins = int(key["model"].split("-")[1]) + 1
+            # U-shaped for the small ensembles (under-dispersed), flat for the large ones.
+            shape = 1.0 + (2.0 / n_bins) * np.cos(np.linspace(0, 2 * np.pi, n_bins))
+            counts = rng.poisson(200 * shape)
+            rows += [{**key, "rank": r, "count": int(c)} for r, c in enumerate(counts)]
+    return pd.DataFrame(rows)
+
+
+def extremes(models=MODELS) -> pd.DataFrame:
+    rng = _rng(3)
+    rows = []
+    for key in _keys(models):
+        for q in QUANTILES:
+            clim = q * (1 - q)
+            brier = clim * rng.uniform(0.4, 0.9)
+            rows.append({**key, "quantile": q, "brier": brier, "brier_climatology": clim,
+                         "bss": 1 - brier / clim, "roc_auc": rng.uniform(0.7, 0.95)})
+    return pd.DataFrame(rows)
+
+
+def reliability(models=MODELS, n_bins: int = 6) -> pd.DataFrame:
+    rng = _rng(4)
+    rows = []
+    centres = (np.arange(n_bins) + 0.5) / n_bins
+    for key in _keys(models):
+        for q in QUANTILES:
+            for b, p in enumerate(centres):
+                rows.append({**key, "quantile": q, "bin": b, "mean_probability": p,
+                             "observed_frequency": float(np.clip(p + rng.normal(0, 0.08), 0, 1)),
+                             "n_forecasts": int(5000 * np.exp(-6 * p)) + 1})
+    return pd.DataFrame(rows)
+
+
+def bias_maps(models=MODELS) -> pd.DataFrame:
+    lat, lon = regular_latitudes(N_LAT), regular_longitudes(N_LON)
+    lat2, lon2 = np.meshgrid(lat, lon, indexing="ij")
+    frames = []
+    for i, key in enumerate(_keys(models)):
+        error = SCALE[key["variable"]] * (np.cos(np.deg2rad(lat2)) * np.sin(np.deg2rad(lon2 + 40 * i))
+                                          - 0.2 * (key["model"] == "physics-31"))
+        frames.append(pd.DataFrame({**key, "lat": lat2.ravel(), "lon": lon2.ravel(),
+                                    "mean_error": error.ravel()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def spectra(models=MODELS) -> pd.DataFrame:
+    """Power per zonal wavenumber 0..N_LON/2 of each model and, as upstream, of the truth."""
+    rows = []
+    wavenumbers = np.arange(N_LON // 2 + 1)
+    for key in _keys((*models, "truth")):
+        slope = 3.0 + 0.3 * (key["model"].startswith("gee"))
+        power = SCALE[key["variable"]] ** 2 * 1e3 * (wavenumbers + 1.0) ** -slope
+        rows += [{**key, "wavenumber": int(k), "power": p} for k, p in zip(wavenumbers, power)]
+    return pd.DataFrame(rows)
+
+
+def member_field(variable: str, seed: int) -> xr.DataArray:
+    """A smooth (lat, lon) field around the variable's typical value, with a random phase."""
+    rng = _rng(seed)
+    lat, lon = regular_latitudes(N_LAT), regular_longitudes(N_LON)
+    wave = np.cos(np.deg2rad(lat))[:, None] * np.sin(np.deg2rad(3 * lon + rng.uniform(0, 360)))[None]
+    values = MEAN[variable] + 6 * SCALE[variable] * wave + SCALE[variable] * rng.normal(size=wave.shape)
+    return xr.DataArray(values.astype(np.float32), dims=("lat", "lon"),
+                        coords={"lat": lat, "lon": lon})
+
+
+def member_panels(variable: str) -> dict[str, xr.DataArray]:
+    titles = ["truth", "physics member 0", "physics member 1", "gee member 0", "gpp member 0"]
+    return {title: member_field(variable, seed) for seed, title in enumerate(titles)}

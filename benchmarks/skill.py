@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import time
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import torch
 from benchmarks.experiment_data import ExperimentCalendar, open_forecasts, prepare
 from benchmarks.skill_models import ModelSpec, train_model, training_arrays
 from benchmarks.skill_sampling import SamplerTrial, emulate_all, fastest_within, sampler_study
-from benchmarks.skill_scores import score_ensembles, target_table
+from benchmarks.skill_scores import extremes_target_table, score_ensembles, spectra_ratios, target_table
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.networks.denoiser import DenoiserConfig
 from seeds_dag.normalization import compute_normalization
@@ -34,6 +35,7 @@ from seeds_dag.sources.embedded.config import PerturbationConfig
 from seeds_dag.sources.embedded.source import EmbeddedSourceConfig
 from seeds_dag.store import ArtifactStore
 from seeds_dag.training import TrainingConfig
+from seeds_dag.verification.extremes import climatological_thresholds
 from seeds_dag.verification.scores import align_truth
 
 TINY_SOURCE = EmbeddedSourceConfig(spinup_days=12, pool_days=4, perturbation=PerturbationConfig(gap_days=2))
@@ -46,13 +48,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reforecast-inits", type=int, default=ExperimentCalendar.reforecast_inits)
     parser.add_argument("--operational-inits", type=int, default=ExperimentCalendar.operational_inits)
     parser.add_argument("--channels", default=",".join(map(str, DenoiserConfig.channels)))
-    parser.add_argument("--train-steps", type=int, default=2000)
-    parser.add_argument("--gpp-steps", type=int, default=1200)
-    parser.add_argument("--train-batch", type=int, default=32)
+    parser.add_argument("--train-steps", type=int, default=2500)
+    parser.add_argument("--gpp-steps", type=int, default=1500)
+    parser.add_argument("--train-batch", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--gpp-probabilities", default="1.0,0.5",
                         help="comma-separated p of the post-processors; empty: no GPP")
     parser.add_argument("--members", type=int, default=128)
+    parser.add_argument("--emulation-inits", type=int, default=0,
+                        help="sample the emulated ensembles for only every k-th held-out init so that "
+                        "they number this many (0: all)")
     parser.add_argument("--gpp-members", type=int, default=31)
     parser.add_argument("--sampler-inits", type=int, default=8)
     parser.add_argument("--sampler-members", type=int, default=16)
@@ -98,7 +103,7 @@ def main() -> None:
 
     denoiser = DenoiserConfig(channels=tuple(int(c) for c in args.channels.split(",")))
     training = TrainingConfig(steps=args.train_steps, batch_size=args.train_batch, learning_rate=args.learning_rate,
-                              ema_decay=0.999, checkpoint_every=250)
+                              ema_decay=0.998, checkpoint_every=250)
     specs = [ModelSpec("gee", denoiser, training)] + [
         ModelSpec(f"gpp-p{p}", denoiser,
                   dataclasses.replace(training, steps=args.gpp_steps, truth_probability=float(p)))
@@ -123,25 +128,41 @@ def main() -> None:
 
     print("sampler study", flush=True)
     subset = list(operational)[:: max(1, len(operational) // args.sampler_inits)][: args.sampler_inits]
-    study = sampler_study(trained["gee"], {k: operational[k] for k in subset}, {k: truth_aligned[k] for k in subset},
-                          stats, args.sampler_members, [int(s) for s in args.sampler_steps.split(",")],
-                          args.churn_per_step, args.sample_batch, device)
+    # Cached beside the models: rerunning to rescore does not repeat it (delete the file to redo it).
+    study_file = models_dir / f"sampler_study-{args.sampler_inits}x{args.sampler_members}-{args.sampler_steps}.csv"
+    if study_file.exists():
+        study = pd.read_csv(study_file)
+    else:
+        study = sampler_study(trained["gee"], {k: operational[k] for k in subset},
+                              {k: truth_aligned[k] for k in subset}, stats, args.sampler_members,
+                              [int(s) for s in args.sampler_steps.split(",")], args.churn_per_step,
+                              args.sample_batch, device)
+        study.to_csv(study_file, index=False)
     chosen = fastest_within(study)
     sampler = SamplerTrial(int(chosen["num_steps"]), bool(chosen["stochastic"])).config(args.churn_per_step)
     print(f"sampler chosen: {sampler} (NFE {sampler.nfe})", flush=True)
 
+    evaluated = operational
+    if args.emulation_inits:
+        keys = list(operational)[:: max(1, len(operational) // args.emulation_inits)][: args.emulation_inits]
+        evaluated = {k: operational[k] for k in keys}
+    print(f"evaluating on {len(evaluated)} held-out inits", flush=True)
     sampling_rows = []
     tag = f"s{sampler.num_steps}c{sampler.S_churn:g}"
     names = {"gee": f"gee-{args.members}-{tag}"}
-    sampling_rows.append(emulate_all(store, names["gee"], trained["gee"], operational, stats, args.members,
+    sampling_rows.append(emulate_all(store, names["gee"], trained["gee"], evaluated, stats, args.members,
                                      sampler, args.sample_batch, device))
     for spec in specs[1:]:
         names[spec.name] = f"{spec.name}-{args.gpp_members}-{tag}"
-        sampling_rows.append(emulate_all(store, names[spec.name], trained[spec.name], operational, stats,
+        sampling_rows.append(emulate_all(store, names[spec.name], trained[spec.name], evaluated, stats,
                                          args.gpp_members, sampler, args.sample_batch, device))
 
     start = time.perf_counter()
-    scores = score_ensembles(store, operational, truth_aligned, names, args.members, args.gpp_members)
+    # Extremes are exceedances of the truth's climate over the training period (the reforecast's valid times).
+    training_period = truth.sel(time=slice(reforecast["init_time"].values[0],
+                                           reforecast["init_time"].values[-1] + reforecast["lead_time"].values[-1]))
+    thresholds = climatological_thresholds(training_period[list(VARIABLES)])
+    scores = score_ensembles(store, evaluated, truth_aligned, names, args.members, args.gpp_members, thresholds)
     timings["scoring_s"] = time.perf_counter() - start
     write_results(args, scores, study, train_rows, sampling_rows, timings, sampler)
 
@@ -152,15 +173,25 @@ def write_results(args, scores: dict[str, pd.DataFrame], study: pd.DataFrame, tr
     args.out.mkdir(parents=True, exist_ok=True)
     sections = [("Training", pd.DataFrame(train_rows)), ("Sampler study (CRPS / physics-31 CRPS, 16 members)", study),
                 ("Sampling", pd.DataFrame(sampling_rows))]
+    spectra = scores.pop("spectra")
     sections += [(title, table) for title, table in scores.items()]
+    physics = next(m for m in spectra["model"].unique() if m.startswith("physics"))
+    n_lon = spectra["wavenumber"].max() * 2
+    sections.append(("Zonal spectra ratio to physics up to wavenumber n_lon/3",
+                     pd.concat([spectra_ratios(spectra, m, physics, n_lon // 3) for m in spectra["model"].unique()
+                                if m.startswith(("gee", "gpp"))], ignore_index=True)))
     sections.append(("Targets (averaged over variables)", target_table(scores["per variable and lead"],
                                                                        args.members)))
+    sections.append(("Post-processing and extremes targets (averaged over variables)",
+                     extremes_target_table(scores, args.members)))
+    spectra.to_csv(args.out / "spectra.csv", index=False)
     text = []
     for title, table in sections:
         block = f"## {title}\n{table.to_string(index=False, float_format=lambda v: f'{v:#.4g}')}"
         print(block + "\n", flush=True)
         text.append(block)
-        table.to_csv(args.out / (title.split(" (")[0].lower().replace(" ", "_") + ".csv"), index=False)
+        table.to_csv(args.out / (re.sub(r"[^a-z0-9]+", "_", title.split(" (")[0].lower()).strip("_") + ".csv"),
+                     index=False)
     text.append(f"## Stage timings (s)\n{json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=1)}")
     text.append(f"## Sampler\n{sampler} NFE {sampler.nfe}")
     (args.out / "summary.txt").write_text("\n\n".join(text) + "\n")

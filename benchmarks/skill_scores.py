@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.store import ArtifactStore
+from seeds_dag.verification.extremes_table import extremes_summary, extremes_tables
+from seeds_dag.verification.field_table import (
+    MEAN_ERROR,
+    POWER,
+    average_over_inits,
+    bias_map_table,
+    spectrum_table,
+)
+from seeds_dag.verification.spectra import WAVENUMBER
 from seeds_dag.verification.table import (
     LEAD_DAYS,
     MODEL,
@@ -16,6 +26,7 @@ from seeds_dag.verification.table import (
     score_table,
     summary_table,
 )
+from seeds_dag.verification.weighting import spatial_mean
 
 SEEDS = "seeds-2"
 
@@ -37,21 +48,64 @@ def init_ensembles(store: ArtifactStore, key: str, physics: xr.Dataset, names: d
 
 
 def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], truth_aligned: dict[str, xr.Dataset],
-                    names: dict[str, str], members: int, gpp_members: int) -> dict[str, pd.DataFrame]:
-    """Scores pooled over every init, one init in memory at a time: a table per (model, variable,
-    lead) of CRPS, RMSE, spread, spread/skill and rank-histogram flatness."""
-    scores, ranks = [], []
+                    names: dict[str, str], members: int, gpp_members: int,
+                    thresholds: xr.Dataset) -> dict[str, pd.DataFrame]:
+    """Scores pooled over every init, one init in memory at a time:
+    - per variable and lead: CRPS, RMSE, spread, spread/skill, rank-histogram flatness per model;
+    - extremes: Brier score, Brier skill score against climatology and ROC AUC of exceeding the
+      climatological quantiles `thresholds` (quantile, lat, lon);
+    - bias: area mean of the signed and of the absolute mean error (the map pooled over inits);
+    - spectra: zonal power spectra of members and truth."""
+    scores, ranks, extremes, roc, bias, spectra = [], [], [], [], [], []
     for key, physics in operational.items():
         ensembles = init_ensembles(store, key, physics, names, members, gpp_members)
-        scores.append(score_table(ensembles, truth_aligned[key]))
-        ranks.append(rank_table(ensembles, truth_aligned[key]))
+        observed = truth_aligned[key]
+        scores.append(score_table(ensembles, observed))
+        ranks.append(rank_table(ensembles, observed))
+        tables = extremes_tables(ensembles, observed, thresholds)
+        extremes.append(tables.extremes)
+        roc.append(tables.roc)
+        bias.append(bias_map_table(ensembles, observed))
+        spectra.append(spectrum_table(ensembles, observed))
     summary = summary_table(pd.concat(scores, ignore_index=True)).stack(MODEL, future_stack=True).reset_index()
     flatness = rank_flatness_table(pd.concat(ranks, ignore_index=True))
     table = summary.merge(flatness, on=[MODEL, VARIABLE, LEAD_DAYS])
+    return {
+        "per variable and lead": _ordered(table),
+        "extremes": _ordered(extremes_summary(pd.concat(extremes, ignore_index=True),
+                                              pd.concat(roc, ignore_index=True))),
+        "bias": _ordered(bias_summary(pd.concat(bias, ignore_index=True))),
+        "spectra": average_over_inits(pd.concat(spectra, ignore_index=True), POWER),
+    }
+
+
+def _ordered(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows by variable, lead (and quantile), models in order of first appearance."""
     order = list(dict.fromkeys(table[MODEL]))
-    table = table.sort_values([VARIABLE, LEAD_DAYS], key=lambda c: c, kind="stable")
-    table[MODEL] = pd.Categorical(table[MODEL], order)
-    return {"per variable and lead": table.sort_values([VARIABLE, LEAD_DAYS, MODEL]).reset_index(drop=True)}
+    keys = [k for k in (VARIABLE, LEAD_DAYS, "quantile") if k in table]
+    table = table.assign(**{MODEL: pd.Categorical(table[MODEL], order)})
+    return table.sort_values([*keys, MODEL]).reset_index(drop=True)
+
+
+def bias_summary(bias_maps: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, variable, lead): the area mean of the mean-error map (signed: errors of either
+    sign cancel) and of its absolute value (what post-processing must reduce)."""
+    maps = average_over_inits(bias_maps, MEAN_ERROR)
+    grids = maps.set_index([MODEL, VARIABLE, LEAD_DAYS, "lat", "lon"])[MEAN_ERROR].to_xarray()
+    out = xr.Dataset({"mean_error": spatial_mean(grids), "mean_absolute_error_of_mean": spatial_mean(abs(grids))})
+    return out.to_dataframe().dropna().reset_index()
+
+
+def spectra_ratios(spectra: pd.DataFrame, model: str, reference: str, max_wavenumber: int) -> pd.DataFrame:
+    """min and max over wavenumbers 1..max_wavenumber of power(model) / power(reference), per
+    variable and lead (issue 3: within 0.8–1.25)."""
+    wide = spectra.pivot_table(index=[VARIABLE, LEAD_DAYS, WAVENUMBER], columns=MODEL, values=POWER)
+    resolved = wide[(wide.index.get_level_values(WAVENUMBER) >= 1)
+                    & (wide.index.get_level_values(WAVENUMBER) <= max_wavenumber)]
+    ratio = (resolved[model] / resolved[reference]).groupby(level=[VARIABLE, LEAD_DAYS])
+    return pd.DataFrame({"model": model, "reference": reference, "min_ratio": ratio.min(),
+                         "max_ratio": ratio.max(), "worst_wavenumber": ratio.apply(
+                             lambda r: int(np.abs(np.log(r)).idxmax()[-1]))}).reset_index()
 
 
 def target_table(table: pd.DataFrame, members: int) -> pd.DataFrame:
@@ -78,3 +132,28 @@ def target_table(table: pd.DataFrame, members: int) -> pd.DataFrame:
     out["meets_targets"] = ((out["gee_crps_over_physics"] <= 1.02) & (out["gee_crps_over_seeds"] <= 0.90)
                             & out["gee_spread_skill"].between(0.9, 1.1) & (out["gee_max_bin_ratio"] <= 1.5))
     return out
+
+
+def extremes_target_table(tables: dict[str, pd.DataFrame], members: int) -> pd.DataFrame:
+    """Issue 4's targets per lead (each averaged over variables) for GEE-N and every GPP:
+    CRPS / physics CRPS (GPP < 1), area-mean |bias| / physics' (GPP ≤ 0.5), Brier score of the
+    1% and 99% events / physics' (GPP < 1 at leads ≥ 3 days, GEE ≤ 1.05)."""
+    scores, extremes, bias = tables["per variable and lead"], tables["extremes"], tables["bias"]
+    physics = next(m for m in scores[MODEL].unique() if str(m).startswith("physics"))
+    models = [m for m in scores[MODEL].unique() if str(m).startswith("gpp") or m == f"gee-{members}"]
+
+    def ratio(table: pd.DataFrame, value: str, model: str, keys: list[str]) -> pd.Series:
+        wide = table.pivot_table(index=keys, columns=MODEL, values=value, observed=True)
+        return (wide[model] / wide[physics]).groupby(level=LEAD_DAYS).mean()
+
+    rows = []
+    for model in models:
+        per_lead = pd.DataFrame({
+            "crps_over_physics": ratio(scores, "crps", model, [VARIABLE, LEAD_DAYS]),
+            "abs_bias_over_physics": ratio(bias, "mean_absolute_error_of_mean", model, [VARIABLE, LEAD_DAYS]),
+            **{f"brier_q{q:g}_over_physics": ratio(extremes[np.isclose(extremes["quantile"], q)], "brier", model,
+                                                    [VARIABLE, LEAD_DAYS]) for q in (0.01, 0.99)},
+        })
+        rows.append(per_lead.reset_index().assign(model=model))
+    return pd.concat(rows, ignore_index=True)[[MODEL, LEAD_DAYS, "crps_over_physics", "abs_bias_over_physics",
+                                                "brier_q0.01_over_physics", "brier_q0.99_over_physics"]]

@@ -102,7 +102,7 @@ def test_failed_emulation_keeps_the_previous_version(tiny_graph, monkeypatch, br
         materialise(root, "daily_emulated_ensembles", key, config=config)
     if error is DataValidationError:
         # The first batch (members 0..3) passed; the failure is the NaN batch, named.
-        assert f"daily_emulated_ensembles[{key}] members 4..7" in str(raised.value)
+        assert f"daily_emulated_ensembles[{key}] model gee members 4..7" in str(raised.value)
         assert "NaN" in str(raised.value)
     assert current_version(root, "daily_emulated_ensembles", key) == before
     assert directory_listing(root, "daily_emulated_ensembles", key) == listing

@@ -42,7 +42,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOT_COPY_DIR = Path("/tmp/ui_screens")
 ASSET = "normalization_stats"
-SINK = "verification_summary"  # every asset is upstream of it
+SINK = "verification_report"  # every asset is upstream of it
 ELLIPSIS = "…"
 # Seconds: webserver start (loads torch and the definitions), page loads, the run.
 SERVER_START_S = 120

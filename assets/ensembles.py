@@ -7,7 +7,6 @@ the forecast conventions."""
 
 import time
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 from dagster import (
@@ -27,16 +26,21 @@ from assets.partitions import init_dates
 from assets.sources import operational_ensemble
 from assets.statistics import normalization_stats
 from resources import ComputeResource, SourceResource, StorageResource
-from seeds_dag.conventions import FORECAST_DIMS, VARIABLES, attach_attributes, validate
-from seeds_dag.emulation import SamplerConfig, forecast_seed, generate_members
-from seeds_dag.normalization import from_normalized_array, to_normalized_array
+from seeds_dag.conventions import FORECAST_DIMS, VARIABLES, validate
+from seeds_dag.emulation import (
+    MODEL_DIM,
+    SamplerConfig,
+    ensemble_template,
+    forecast_seed,
+    generate_members,
+    normalized_seeds,
+)
+from seeds_dag.normalization import from_normalized_array
 
 _SAMPLER = SamplerConfig()
 CHECK = "valid_daily_emulated_ensembles"
-MODEL_DIM = "model"
 MODELS = {"gee": EMULATOR, "gpp": POST_PROCESSOR}
 """Name of each ensemble along MODEL_DIM -> the asset holding its trained model."""
-ENSEMBLE_DIMS = (MODEL_DIM, *FORECAST_DIMS)
 
 
 class EmulationConfig(Config):
@@ -57,21 +61,6 @@ def _check_seed_members(seed_members: list[int], n_members: int, where: str) -> 
             not all(0 <= m < n_members for m in seed_members):
         raise ValueError(f"{where}: seed_members {seed_members} must be distinct members of the "
                          f"{n_members}-member operational ensemble (0..{n_members - 1})")
-
-
-def _template(operational: xr.Dataset, n_members: int, chunk: int) -> xr.Dataset:
-    """A lazily defined (dask) dataset with the output's full shape, chunked by model and member
-    batch."""
-    shape = (len(MODELS), 1, operational.sizes["lead_time"], n_members, operational.sizes["lat"],
-             operational.sizes["lon"])
-    chunks = (1, 1, shape[2], chunk, shape[4], shape[5])
-    coords = {name: operational[name].values for name in ("init_time", "lead_time", "lat", "lon")}
-    coords.update(member=np.arange(n_members), model=list(MODELS))
-    return attach_attributes(xr.Dataset(
-        {name: (ENSEMBLE_DIMS, da.zeros(shape, chunks=chunks, dtype=np.float32))
-         for name in VARIABLES},
-        coords=coords,
-    ))
 
 
 def ensemble_check(ds: xr.Dataset, where: str, n_members: int) -> AssetCheckResult:
@@ -107,15 +96,12 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
     models = {name: load_model(store, asset, lat, lon, device) for name, asset in MODELS.items()}
     load_seconds = time.perf_counter() - load_start
 
-    seeds = to_normalized_array(
-        operational[list(VARIABLES)].isel(member=config.seed_members), stats, list(VARIABLES)
-    )[0]  # (lead, K, V, lat, lon)
-    lead_days = operational["lead_time"].values / np.timedelta64(1, "D")
+    seeds, lead_days = normalized_seeds(operational, stats, config.seed_members)
     batch = compute.sample_batch_size
     # A network batch holds (member, lead) pairs, so each yielded piece has batch // n_lead
     # members: chunk the output by that, and every chunk is written exactly once.
     members_per_chunk = max(1, batch // len(lead_days))
-    template = _template(operational, config.n_members, members_per_chunk)
+    template = ensemble_template(operational, config.n_members, members_per_chunk, list(MODELS))
     seconds = {}
     with store.dataset_writer("daily_emulated_ensembles", key, template) as writer, \
             compute.autocast(device):

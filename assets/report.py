@@ -16,6 +16,7 @@ from pydantic import Field
 from assets.verification import SCORES, verification_summary
 from resources import StorageResource
 from seeds_dag.conventions import KNOWN_VARIABLES
+from seeds_dag.emulation import MODEL_DIM
 from seeds_dag.report import figures
 from seeds_dag.report.html import Section, png_data_uri, render_report, wide_table
 from seeds_dag.store import ArtifactStore
@@ -102,8 +103,8 @@ def example_panels(store: ArtifactStore, variable: str, lead_days: float,
                         [lead])[variable].isel(init_time=0, lead_time=0)
     emulated = store.open_dataset("daily_emulated_ensembles", key)[variable].isel(init_time=0)
     ensembles = {"physics": physics}
-    if "model" in emulated.dims:
-        ensembles |= {str(m): emulated.sel(model=m) for m in emulated["model"].values}
+    if MODEL_DIM in emulated.dims:
+        ensembles |= {str(m): emulated.sel({MODEL_DIM: m}) for m in emulated[MODEL_DIM].values}
     else:
         ensembles["emulated"] = emulated
     panels = {"truth": truth}

@@ -11,6 +11,7 @@ from assets.partitions import init_dates
 from assets.sources import operational_ensemble, truth
 from resources import SourceResource, StorageResource
 from seeds_dag.conventions import VARIABLES
+from seeds_dag.emulation import MODEL_DIM
 from seeds_dag.verification.extremes import climatological_thresholds
 from seeds_dag.verification.extremes_table import (
     extremes_summary,
@@ -40,8 +41,6 @@ from seeds_dag.verification.table import (
 SCORES = "verification_scores"
 SUMMARY = "verification_summary"
 SEED_COUNT = 2
-# daily_emulated_ensembles may stack several emulators (gee, gpp) along this dim.
-MODEL_DIM = "model"
 # Below about 30 days per point the 1%/99% quantiles are little more than the sample extremes.
 MIN_CLIMATOLOGY_DAYS = 30
 

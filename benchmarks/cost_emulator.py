@@ -10,17 +10,22 @@ import dataclasses
 import time
 from pathlib import Path
 
-import dask.array as da
 import numpy as np
 import torch
 import xarray as xr
 from torch import Tensor
 
-from seeds_dag.conventions import FORECAST_DIMS, VARIABLES, attach_attributes
+from seeds_dag.conventions import VARIABLES
 from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond
-from seeds_dag.emulation import SamplerConfig, forecast_seed, generate_members
+from seeds_dag.emulation import (
+    SamplerConfig,
+    ensemble_template,
+    forecast_seed,
+    generate_members,
+    normalized_seeds,
+)
 from seeds_dag.networks.denoiser import DenoiserConfig, build_denoiser
-from seeds_dag.normalization import from_normalized_array, to_normalized_array
+from seeds_dag.normalization import from_normalized_array
 from seeds_dag.store import ArtifactStore
 from seeds_dag.training import model_from_checkpoint
 
@@ -91,25 +96,6 @@ def same_architecture(model: EDMPrecond, lat: np.ndarray, lon: np.ndarray, devic
     return net.to(device).eval().requires_grad_(False)
 
 
-def ensemble_template(forecast: xr.Dataset, n_members: int, chunk: int) -> xr.Dataset:
-    """A lazy (dask) dataset of the emulated ensemble's full shape, dims FORECAST_DIMS with one
-    init, chunked by `chunk` members: the zarr chunks each streamed piece fills."""
-    shape = (1, forecast.sizes["lead_time"], n_members, forecast.sizes["lat"], forecast.sizes["lon"])
-    coords = {name: forecast[name].values for name in ("init_time", "lead_time", "lat", "lon")}
-    return attach_attributes(xr.Dataset(
-        {name: (FORECAST_DIMS, da.zeros(shape, chunks=(1, shape[1], chunk, *shape[3:]), dtype=np.float32))
-         for name in VARIABLES},
-        coords=coords | {"member": np.arange(n_members)},
-    ))
-
-
-def normalized_seeds(forecast: xr.Dataset, stats: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds (lead, K, V, lat, lon) normalised, lead times in days) of a one-init forecast."""
-    variables = list(VARIABLES)
-    seeds = to_normalized_array(forecast[variables].isel(init_time=0, member=SEED_MEMBERS), stats, variables)
-    return seeds, forecast["lead_time"].values / np.timedelta64(1, "D")
-
-
 def emulate_to_zarr(model: EDMPrecond, forecast: xr.Dataset, stats: xr.Dataset, store: ArtifactStore,
                     partition: str, n_members: int, batch: int, sampler: SamplerConfig,
                     device: torch.device) -> EmulatorTiming:
@@ -117,7 +103,7 @@ def emulate_to_zarr(model: EDMPrecond, forecast: xr.Dataset, stats: xr.Dataset, 
     variables = list(VARIABLES)
     timed = TimedDenoiser(model, device)
     start = time.perf_counter()
-    seeds, lead_days = normalized_seeds(forecast, stats)
+    seeds, lead_days = normalized_seeds(forecast, stats, SEED_MEMBERS)
     normalisation = time.perf_counter() - start
     lead_time = forecast["lead_time"].values
     template = ensemble_template(forecast, n_members, max(1, batch // len(lead_days)))
@@ -142,7 +128,7 @@ def emulate_to_zarr(model: EDMPrecond, forecast: xr.Dataset, stats: xr.Dataset, 
 def warm_up(model: EDMPrecond, forecast: xr.Dataset, stats: xr.Dataset, batch: int, device: torch.device) -> None:
     """One untimed batch of one step, so that one-off allocations and kernel choices are not
     charged to the first measurement."""
-    seeds, lead_days = normalized_seeds(forecast, stats)
+    seeds, lead_days = normalized_seeds(forecast, stats, SEED_MEMBERS)
     n_members = max(1, batch // len(lead_days))
     for _ in generate_members(model, seeds, lead_days, n_members, batch, SamplerConfig(num_steps=1), 0, device):
         pass

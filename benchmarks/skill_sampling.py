@@ -13,8 +13,8 @@ import xarray as xr
 
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.diffusion.edm import EDMPrecond
-from seeds_dag.emulation import SamplerConfig, forecast_seed, generate_members
-from seeds_dag.normalization import from_normalized_array, to_normalized_array
+from seeds_dag.emulation import SamplerConfig, forecast_seed, generate_members, normalized_seeds
+from seeds_dag.normalization import from_normalized_array
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.scores import fair_crps
 
@@ -23,13 +23,11 @@ def emulate(model: EDMPrecond, operational: xr.Dataset, stats: xr.Dataset, seed_
             n_members: int, sampler: SamplerConfig, batch_size: int, device: torch.device) -> xr.Dataset:
     """`n_members` generated from the seed members of one operational forecast (init_time = 1),
     in physical units with dims (init_time, lead_time, member, lat, lon)."""
-    variables = list(VARIABLES)
-    seeds = to_normalized_array(operational[variables].isel(member=seed_members), stats, variables)[0]
-    lead_days = operational["lead_time"].values / np.timedelta64(1, "D")
+    seeds, lead_days = normalized_seeds(operational, stats, seed_members)
     seed = forecast_seed(operational["init_time"].values[0])
     pieces = [samples for _, samples in generate_members(model, seeds, lead_days, n_members, batch_size,
                                                          sampler, seed, device)]
-    fields = from_normalized_array(np.concatenate(pieces, axis=1), stats, variables,
+    fields = from_normalized_array(np.concatenate(pieces, axis=1), stats, list(VARIABLES),
                                    operational["lead_time"].values, lat=operational["lat"].values,
                                    lon=operational["lon"].values)
     return fields.expand_dims(init_time=operational["init_time"].values).transpose("init_time", ...)

@@ -9,18 +9,24 @@ from its own generator keyed by (seed, m, ℓ in whole seconds). A member is the
 whatever the batch size, and whether its lead times are sampled together or one at a time.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import dask.array as da
 import numpy as np
 import torch
+import xarray as xr
 from torch import Tensor
 
+from seeds_dag.conventions import FORECAST_DIMS, VARIABLES, attach_attributes
 from seeds_dag.diffusion.edm import EDMPrecond
 from seeds_dag.diffusion.sampler import heun_sample, karras_sigmas, number_of_denoiser_evaluations
+from seeds_dag.normalization import to_normalized_array
 from seeds_dag.training import seeded_generator
 
 SECONDS_PER_DAY = 86_400
+MODEL_DIM = "model"
+"""The dim along which a dataset holds the ensembles of several models (e.g. "gee", "gpp")."""
 
 
 def forecast_seed(init_time: np.datetime64 | str, seed: int = 0) -> int:
@@ -60,6 +66,34 @@ class SamplerConfig:
     def sigmas(self) -> Tensor:
         """The Karras schedule, (num_steps + 1,) float64 ending in 0."""
         return karras_sigmas(self.num_steps, self.sigma_min, self.sigma_max, self.rho)
+
+
+def normalized_seeds(forecast: xr.Dataset, stats: xr.Dataset, seed_members: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The seeds of a one-init forecast (dims init_time=1, lead_time, member, lat, lon) as
+    `generate_members` takes them: (seeds (lead, K, V, lat, lon) normalised, lead times in days)."""
+    variables = list(VARIABLES)
+    seeds = to_normalized_array(forecast[variables].isel(init_time=0, member=list(seed_members)), stats, variables)
+    return seeds, forecast["lead_time"].values / np.timedelta64(1, "D")
+
+
+def ensemble_template(forecast: xr.Dataset, n_members: int, chunk: int,
+                      models: Sequence[str] | None = None) -> xr.Dataset:
+    """A lazy (dask) dataset of the full shape of `n_members` emulated from a one-init forecast,
+    to stream into with `ArtifactStore.dataset_writer`: dims FORECAST_DIMS, or (model,
+    *FORECAST_DIMS) when `models` names several ensembles; chunked by one model and `chunk`
+    members, so each streamed piece fills whole chunks."""
+    shape = (1, forecast.sizes["lead_time"], n_members, forecast.sizes["lat"], forecast.sizes["lon"])
+    chunks = (1, shape[1], chunk, *shape[3:])
+    dims: tuple[str, ...] = FORECAST_DIMS
+    coords = {name: forecast[name].values for name in ("init_time", "lead_time", "lat", "lon")}
+    coords["member"] = np.arange(n_members)
+    if models is not None:
+        shape, chunks, dims = (len(models), *shape), (1, *chunks), (MODEL_DIM, *dims)
+        coords[MODEL_DIM] = list(models)
+    return attach_attributes(xr.Dataset(
+        {name: (dims, da.zeros(shape, chunks=chunks, dtype=np.float32)) for name in VARIABLES},
+        coords=coords,
+    ))
 
 
 @torch.inference_mode()

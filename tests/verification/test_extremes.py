@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 import xskillscore as xs
+from synthetic_grid import forecast_coords
 
 from seeds_dag.verification.extremes import (
     brier_score,
@@ -40,13 +41,7 @@ def exchangeable(rng, n_init=3, n_lead=2, n_member=10, n_lat=4, n_lon=8, n_time=
     with independent eps, so truth and members are exchangeable: a calibrated ensemble with
     skill beyond climatology. The climate is mu + SIGMA * eps with fresh mu. ``shift`` is added
     to the members (a biased ensemble)."""
-    coords = {
-        "init_time": pd.date_range("2001-01-01", periods=n_init, freq="D"),
-        "lead_time": pd.to_timedelta(np.arange(1, n_lead + 1), unit="D"),
-        "member": np.arange(n_member),
-        "lat": np.linspace(-90 + 90 / n_lat, 90 - 90 / n_lat, n_lat),
-        "lon": np.arange(n_lon) * 360.0 / n_lon,
-    }
+    coords = forecast_coords(n_init, n_lead, n_member, n_lat, n_lon)
     grid = {"lat": coords["lat"], "lon": coords["lon"]}
     forecast, truth, climate = {}, {}, {}
     for name in variables:

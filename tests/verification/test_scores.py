@@ -6,6 +6,7 @@ import pytest
 import scoringrules as sr
 import xarray as xr
 import xskillscore as xs
+from synthetic_grid import forecast_coords
 
 from seeds_dag.verification.scores import (
     align_truth,
@@ -29,13 +30,7 @@ def synthetic(
     """Forecast and aligned truth: per point a random mean mu and std sigma;
     truth ~ N(mu, sigma), members ~ N(mu, member_std * sigma), all independent.
     member_std = 1 is a calibrated ensemble, < 1 an underdispersive one."""
-    coords = {
-        "init_time": pd.date_range("2001-01-01", periods=n_init, freq="D"),
-        "lead_time": pd.to_timedelta(np.arange(1, n_lead + 1), unit="D"),
-        "member": np.arange(n_member),
-        "lat": np.linspace(-90 + 90 / n_lat, 90 - 90 / n_lat, n_lat),
-        "lon": np.arange(n_lon) * 360.0 / n_lon,
-    }
+    coords = forecast_coords(n_init, n_lead, n_member, n_lat, n_lon)
     point_shape = (n_init, n_lead, 1, n_lat, n_lon)
     forecast, truth = {}, {}
     for name in variables:

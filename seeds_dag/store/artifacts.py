@@ -285,11 +285,16 @@ class ArtifactStore:
             self._remove(path, f"failed version of {where(asset, partition)}")
             raise
         logger.info("committed %s (%s)", self._url(path), where(asset, partition))
-        self._prune(directory, version, previous, where(asset, partition))
+        self._prune(asset, partition, version, previous)
 
-    def _prune(self, directory: str, new: str, previous: str | None, what: str) -> None:
-        """Delete versions other than `new` and `previous`. Versions named after `new` are left
-        alone: they can only be another writer's uncommitted work in progress."""
+    def _prune(self, asset: str, partition: str | None, new: str, previous: str | None) -> None:
+        """Delete versions other than `new`, `previous` and the one committed now. Versions named
+        after `new` are left alone: they can only be another writer's uncommitted work in progress.
+        The committed version is read again here because a concurrent writer that started before
+        this one (an older name) may have committed since: its version must not be deleted under
+        CURRENT. (Without a lock a commit between that read and the deletion remains possible.)"""
+        directory, what = self._dir(asset, partition), where(asset, partition)
+        current = self._current(asset, partition)
         self._fs.invalidate_cache(directory)
         try:
             names = [path.rsplit("/", 1)[-1] for path in self._fs.ls(directory, detail=False)]
@@ -298,7 +303,7 @@ class ArtifactStore:
                            self._url(directory), what, error)
             return
         for name in names:
-            if is_version_name(name) and name < new and name != previous:
+            if is_version_name(name) and name < new and name not in (previous, current):
                 self._remove(f"{directory}/{name}", f"superseded version of {what}")
 
     def _remove(self, path: str, what: str) -> None:

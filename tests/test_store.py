@@ -147,6 +147,33 @@ def test_failed_write_of_new_partition_commits_nothing(store):
         store.open_dataset("ensembles", "new")
 
 
+def test_a_version_still_being_written_survives_a_newer_writers_prune(store):
+    """Writer A starts first (older version name), writers B and C commit meanwhile; A's version
+    is pruned by neither and A's commit leaves a whole dataset (the race seen under load)."""
+    store.write_dataset(forecast(0), "ensembles", "p1")
+    template = xr.zeros_like(forecast(1).chunk({"member": 2}))
+    with store.dataset_writer("ensembles", "p1", template) as writer:
+        store.write_dataset(forecast(2), "ensembles", "p1")
+        store.write_dataset(forecast(3), "ensembles", "p1")
+        writer.write_region(forecast(1), region={"member": slice(0, 4)})
+    xr.testing.assert_identical(store.load_dataset("ensembles", "p1"), forecast(1))
+    # The next commit prunes down to its previous version again; no marker is left behind.
+    store.write_dataset(forecast(4), "ensembles", "p1")
+    assert len(partition_listing(store, "ensembles", "p1")) == 3
+
+
+def test_a_killed_writers_version_is_pruned_once_abandoned(tmp_path, monkeypatch):
+    store = ArtifactStore(str(tmp_path))
+    stale = "v-20000101T000000.000000Z-0badc0de.zarr"
+    directory = tmp_path / "ensembles" / "p1"
+    (directory / stale).mkdir(parents=True)
+    (directory / f".{stale}.writing").touch()
+    store.write_dataset(forecast(0), "ensembles", "p1")
+    store.write_dataset(forecast(1), "ensembles", "p1")
+    assert stale not in partition_listing(store, "ensembles", "p1")
+    assert not (directory / f".{stale}.writing").exists()
+
+
 def test_streamed_regions_equal_whole_write(tmp_path):
     store = ArtifactStore(str(tmp_path))
     ds = forecast(3)

@@ -4,9 +4,9 @@ atomically through a pointer, local or on S3 with the same mechanism (layout in 
 A dataset commit writes the whole new version (zarr v3), then replaces CURRENT in one atomic step
 (locally a temp file in the same directory + `os.replace`; on S3 a single PUT). A reader follows
 CURRENT, so it never sees half a version, and a failed write deletes its partial version and leaves
-CURRENT, and the version it names, untouched. After a commit, versions other than the new one and
-the previous one (kept for rollback and for readers still holding it) are deleted; a failure to
-delete is logged, never raised. Objects are written whole the same way, one atomic step each.
+CURRENT, and the version it names, untouched. After a commit, older versions other than the
+previous one (kept for rollback and for readers still holding it) and those still being written are
+deleted; a failure to delete is logged, never raised. Objects are written whole the same way, one atomic step each.
 
 Chunks are always written, even when all fill value (`write_empty_chunks=True`), so a missing
 chunk file means damage or an incomplete write, which `load_dataset` and `dataset_writer` detect.
@@ -34,6 +34,7 @@ from seeds_dag.store.layout import (
     POINTER,
     check_key,
     check_object_name,
+    is_abandoned,
     is_committed_name,
     is_version_name,
     new_version_name,
@@ -41,6 +42,7 @@ from seeds_dag.store.layout import (
     partition_segment,
     redacted,
     where,
+    writing_marker,
 )
 
 logger = logging.getLogger(__name__)
@@ -272,10 +274,16 @@ class ArtifactStore:
 
     @contextlib.contextmanager
     def _new_version(self, asset: str, partition: str | None) -> Iterator[str]:
-        """Yield the URL of a fresh version; commit it on clean exit, delete it on an exception."""
+        """Yield the URL of a fresh version; commit it on clean exit, delete it on an exception.
+
+        While the version is written, a marker `.{version}.writing` beside it tells concurrent
+        writers' pruning that it is work in progress: it is made before the version and removed
+        only after the commit, so a pruner that sees the version either sees the marker or reads
+        a CURRENT written after this commit."""
         directory = self._dir(asset, partition)
         version = new_version_name()
-        path = f"{directory}/{version}"
+        path, marker = f"{directory}/{version}", f"{directory}/{writing_marker(version)}"
+        self._put_atomic(marker, b"")
         try:
             with _noting(f"writing {self._url(path)} ({where(asset, partition)})"):
                 yield self._url(path)
@@ -284,17 +292,17 @@ class ArtifactStore:
         except BaseException:
             self._remove(path, f"failed version of {where(asset, partition)}")
             raise
+        finally:
+            self._remove(marker, f"writing marker of {where(asset, partition)}")
         logger.info("committed %s (%s)", self._url(path), where(asset, partition))
         self._prune(asset, partition, version, previous)
 
     def _prune(self, asset: str, partition: str | None, new: str, previous: str | None) -> None:
-        """Delete versions other than `new`, `previous` and the one committed now. Versions named
-        after `new` are left alone: they can only be another writer's uncommitted work in progress.
-        The committed version is read again here because a concurrent writer that started before
-        this one (an older name) may have committed since: its version must not be deleted under
-        CURRENT. (Without a lock a commit between that read and the deletion remains possible.)"""
+        """Delete versions older than `new` other than `previous`, the one committed now and those
+        another writer is still writing (marked, see `_new_version`; a marker older than
+        `ABANDONED_AFTER` is a killed writer's). CURRENT is read after the listing: a writer whose
+        version is listed without its marker committed before that read."""
         directory, what = self._dir(asset, partition), where(asset, partition)
-        current = self._current(asset, partition)
         self._fs.invalidate_cache(directory)
         try:
             names = [path.rsplit("/", 1)[-1] for path in self._fs.ls(directory, detail=False)]
@@ -302,9 +310,13 @@ class ArtifactStore:
             logger.warning("could not list %s to prune old versions of %s: %s",
                            self._url(directory), what, error)
             return
+        current = self._current(asset, partition)
         for name in names:
-            if is_version_name(name) and name < new and name not in (previous, current):
+            in_progress = writing_marker(name) in names and not is_abandoned(name)
+            if (is_version_name(name) and name < new
+                    and name not in (previous, current) and not in_progress):
                 self._remove(f"{directory}/{name}", f"superseded version of {what}")
+                self._remove(f"{directory}/{writing_marker(name)}", f"stale marker of {what}")
 
     def _remove(self, path: str, what: str) -> None:
         try:

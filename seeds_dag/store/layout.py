@@ -2,6 +2,7 @@
 
     {root}/{asset}/{partition or "_all"}/CURRENT       text: name of the committed dataset version
     {root}/{asset}/{partition or "_all"}/v-{UTC %Y%m%dT%H%M%S.%fZ}-{8 hex}.zarr   dataset versions
+    {root}/{asset}/{partition or "_all"}/.{version}.writing   marks a version still being written
     {root}/{asset}/{partition or "_all"}/{name}        objects: checkpoints, PNG, HTML, JSON, parquet
 
 Asset names, partition keys and object names are single path segments matching `KEY_RULE`, so no
@@ -26,6 +27,10 @@ _KEY = re.compile(KEY_RULE)
 # The timestamp leads so that names sort by creation time; the uuid part tells apart versions
 # created in the same microsecond.
 _VERSION = re.compile(r"^v-\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}\.zarr$")
+_VERSION_TIME = "v-%Y%m%dT%H%M%S.%fZ"
+# A version still marked as being written this long after its name's time belongs to a writer that
+# was killed: no materialisation of one partition runs for a day.
+ABANDONED_AFTER = datetime.timedelta(days=1)
 # Option names whose values are credentials; matched as substrings of the lower-cased name.
 _SECRET_WORDS = ("key", "secret", "token", "password", "credential", "session")
 
@@ -57,6 +62,17 @@ def new_version_name() -> str:
 
 def is_version_name(name: str) -> bool:
     return bool(_VERSION.match(name))
+
+
+def writing_marker(version: str) -> str:
+    """Name of the marker that flags `version` as still being written (a dot name: never a key)."""
+    return f".{version}.writing"
+
+
+def is_abandoned(version: str) -> bool:
+    """Whether a version name's creation time is more than `ABANDONED_AFTER` ago."""
+    created = datetime.datetime.strptime(version[:25], _VERSION_TIME).replace(tzinfo=datetime.UTC)
+    return datetime.datetime.now(datetime.UTC) - created > ABANDONED_AFTER
 
 
 def is_committed_name(name: str) -> bool:

@@ -4,7 +4,10 @@ Prints, per variable and lead, the ensemble spread and the ensemble-mean RMSE ag
 run, both as fractions of the nature run's climatological standard deviation (cos-lat weighted,
 averaged over inits as mean squares), and the mean bias. A weather-like ensemble has spread
 growing with lead and error saturating towards √2 of the climatological std... on its way there
-within the forecast range. Also prints the physics cost per member-day.
+within the forecast range. Also prints the physics cost per member-day, and how much of the
+truth's deviation from the ensemble mean lies in the span of the members' deviations (against a
+member left out, which a perturbation pool shared with the analysis error would make the truth
+resemble; see `seeds_dag.sources.embedded.perturbations`).
 
     python benchmarks/physics_ensemble.py [--inits 12] [--members 10] [--out data/benchmarks]
 """
@@ -30,6 +33,23 @@ from seeds_dag.sources.embedded.source import (
 from seeds_dag.verification.weighting import area_weights
 
 
+def fraction_in_span(deviations: np.ndarray, vector: np.ndarray) -> float:
+    """Share of |vector|² in the span of `deviations` (n, d): the squared norm of its orthogonal
+    projection over its own. A direction independent of the n members' deviations in d ≫ n
+    dimensions gives about n/d of effective dimensions; one drawn like a member gives nearly 1."""
+    basis, _ = np.linalg.qr(deviations.T)
+    return float(np.sum((basis.T @ vector) ** 2) / np.sum(vector**2))
+
+
+def truth_and_member_in_span(members: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """(share of the truth's deviation from the ensemble mean in the span of the members'
+    deviations, the same for member 0 against the others). members: (member, d), truth: (d,),
+    each variable already in units of its spread."""
+    others = members[1:] - members[1:].mean(axis=0)
+    return (fraction_in_span(members - members.mean(axis=0), truth - members.mean(axis=0)),
+            fraction_in_span(others, members[0] - members[1:].mean(axis=0)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inits", type=int, default=12)
@@ -53,7 +73,7 @@ def main() -> None:
     variables = [v for v in truth.data_vars if v != "state"]
     clim_var = {v: float((truth[v].var("time") * weights).mean()) for v in variables}
 
-    spread2, error2, bias = [], [], []
+    spread2, error2, bias, in_span = [], [], [], []
     t_forecast = 0.0
     for i in range(args.inits):
         init = truth.time.values[i * args.init_spacing_days]
@@ -67,6 +87,13 @@ def main() -> None:
         spread2.append({v: (fc[v].var("member", ddof=1) * weights).mean(("lat", "lon")) for v in variables})
         error2.append({v: (((fc[v].mean("member") - obs[v]) ** 2) * weights).mean(("lat", "lon")) for v in variables})
         bias.append({v: ((fc[v].mean("member") - obs[v]) * weights).mean(("lat", "lon")) for v in variables})
+        for j, lead in enumerate(leads):
+            # Every variable in units of its ensemble spread, so that each counts.
+            scale = {v: float(fc[v].isel(lead_time=j).std("member").mean()) for v in variables}
+            members = np.concatenate([fc[v].isel(lead_time=j).values.reshape(args.members, -1) / scale[v]
+                                      for v in variables], axis=1)
+            observed = np.concatenate([obs[v].isel(lead_time=j).values.ravel() / scale[v] for v in variables])
+            in_span.append((lead, *truth_and_member_in_span(members, observed)))
 
     rows = []
     for v in variables:
@@ -77,6 +104,8 @@ def main() -> None:
             rows.append(dict(variable=v, lead_days=lead, spread_over_clim_std=round(s, 3),
                              rmse_over_clim_std=round(e, 3), mean_bias=round(b, 3)))
     table = pd.DataFrame(rows)
+    span = pd.DataFrame(in_span, columns=["lead_days", "truth_in_member_span", "member_in_others_span"])
+    table = table.merge(span.groupby("lead_days").mean().round(3).reset_index(), on="lead_days")
     member_days = args.inits * args.members * max(leads)
     costs = dict(spinup_s=round(t_spin, 1), spinup_days=config.spinup_days,
                  truth_s=round(t_truth, 1), truth_days=config.truth_days,

@@ -8,6 +8,7 @@ from seeds_dag.sources.embedded.perturbations import (
     analysis_error,
     member_perturbations,
     random_field_differences,
+    split_pool,
 )
 
 
@@ -82,3 +83,14 @@ def test_a_pool_of_fewer_than_two_states_is_refused(n_pool):
         random_field_differences(pool, 3, generator(0), 1)
     with pytest.raises(ValueError, match="at least 2"):
         member_perturbations(pool, 3, 0.15, generator(0), 1)
+
+
+def test_split_pool_keeps_analysis_and_member_states_apart():
+    pool = labelled_pool(80)
+    analysis, members = split_pool(pool, 20, 7)
+    assert analysis[:, 0, 0].tolist() == list(range(20))
+    assert members[:, 0, 0].tolist() == list(range(27, 80))  # 7 days between the two parts
+    # Short pools (smoke runs): halves, and below 4 states one shared pool.
+    assert [len(part) for part in split_pool(labelled_pool(6), 20, 7)] == [3, 3]
+    analysis, members = split_pool(labelled_pool(3), 20, 7)
+    assert torch.equal(analysis, members) and len(analysis) == 3

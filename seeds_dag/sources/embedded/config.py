@@ -70,7 +70,9 @@ class PerturbationConfig:
 
     Each member starts from the analysis plus amplitude·(x_a − x_b), where x_a, x_b are two states
     drawn at random from a pool of climate states kept at the end of spin-up (the "random-field"
-    method of Magnusson et al. 2009), and the analysis is the truth plus one more such difference.
+    method of Magnusson et al. 2009), and the analysis is the truth plus one more such difference,
+    drawn from a disjoint part of the pool (`perturbations.split_pool`): the first
+    `analysis_pool_days` states, then `min_separation_days` unused, then the members' states.
     The member perturbations are centred so the ensemble mean starts at the analysis. Measured with
     benchmarks/physics_ensemble.py (README), amplitude 0.15 gives an ensemble spread of ≈ 0.23 of
     the climatological standard deviation at day 1 growing to ≈ 0.4 at day 7 and ≈ 0.65 at day 15:
@@ -84,3 +86,5 @@ class PerturbationConfig:
     # The two states of a random-field difference are at least this many days apart (eddies
     # decorrelate in ~5 days), so every perturbation has the climate's full amplitude.
     min_separation_days: int = 7
+    # States at the start of the pool that only analysis errors are drawn from.
+    analysis_pool_days: int = 20

@@ -14,7 +14,7 @@ import torch
 from seeds_dag.sources.embedded.config import PerturbationConfig
 from seeds_dag.sources.embedded.dycore import Dycore, state_to_tensor, tensor_to_state
 from seeds_dag.sources.embedded.output_fields import OutputFields
-from seeds_dag.sources.embedded.perturbations import analysis_error, member_perturbations
+from seeds_dag.sources.embedded.perturbations import analysis_error, member_perturbations, split_pool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +69,7 @@ def ensemble_forecast(
     member_seed: int,
 ) -> dict[str, np.ndarray]:
     """Integrate `n_members` perturbed copies of the analysis of `initial` (channels, m, l) as one
-    batch. The analysis error depends on `analysis_seed` only, so ensembles of different sizes
+    batch, the analysis error and the member perturbations drawn from disjoint parts of the pool. The analysis error depends on `analysis_seed` only, so ensembles of different sizes
     from the same date start from the same analysis.
 
     Returns fields (lead, member, lat, lon) at the whole-day `lead_days` (ascending, > 0).
@@ -102,13 +102,14 @@ def ensemble_forecasts(
         raise ValueError(f"{len(initials)} initial states need as many analysis and member seeds, got "
                          f"{len(analysis_seeds)} and {len(member_seeds)}")
     amplitude, separation = perturbation.amplitude, perturbation.min_separation_days
+    analysis_pool, member_pool = split_pool(pool, perturbation.analysis_pool_days, separation)
     members = []
     for initial, analysis_seed, member_seed in zip(initials, analysis_seeds, member_seeds):
         analysis = initial + analysis_error(
-            pool, amplitude, torch.Generator().manual_seed(analysis_seed), separation
+            analysis_pool, amplitude, torch.Generator().manual_seed(analysis_seed), separation
         )
         members.append(analysis[None] + member_perturbations(
-            pool, n_members, amplitude, torch.Generator().manual_seed(member_seed), separation
+            member_pool, n_members, amplitude, torch.Generator().manual_seed(member_seed), separation
         ))
     state = tensor_to_state(torch.cat(members), model.config.layers)
     fields, elapsed = [], 0

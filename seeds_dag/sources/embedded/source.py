@@ -35,8 +35,12 @@ class EmbeddedSourceConfig:
     """Everything that defines the embedded experiment. Defaults run the demo in minutes."""
 
     start_date: str = "2000-01-01"
-    spinup_days: int = 150  # statistically steady after ~100–160 days (notes/embedded-physics.md)
-    pool_days: int = 40  # last days of spin-up kept as climate states for perturbations
+    # Statistically steady after ~100–160 days (notes/embedded-physics.md); the pool starts at
+    # day spinup − gap − pool = 155.
+    spinup_days: int = 250
+    # Last days of spin-up kept as climate states for perturbations: 20 for analysis errors, 7
+    # unused, 53 for members (PerturbationConfig.analysis_pool_days, min_separation_days).
+    pool_days: int = 80
     truth_days: int = 45
     lead_days: tuple[int, ...] = (1, 3, 5, 7)
     reforecast_members: int = 5

@@ -96,7 +96,7 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
     models = {name: load_model(store, asset, lat, lon, device) for name, asset in MODELS.items()}
     load_seconds = time.perf_counter() - load_start
 
-    seeds, lead_days = normalized_seeds(operational, stats, config.seed_members)
+    seeds, spread, lead_days = normalized_seeds(operational, stats, config.seed_members)
     batch = compute.sample_batch_size
     # A network batch holds (member, lead) pairs, so each yielded piece has batch // n_lead
     # members: chunk the output by that, and every chunk is written exactly once.
@@ -109,7 +109,7 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
             start = time.perf_counter()
             # Both models get the same noise: their ensembles differ by what the models learnt.
             for members, normalized in generate_members(
-                model, seeds, lead_days, config.n_members, batch, config.sampler(),
+                model, seeds, spread, lead_days, config.n_members, batch, config.sampler(),
                 seed=forecast_seed(key, config.seed), device=device,
             ):
                 fields = from_normalized_array(normalized, stats, list(VARIABLES),

@@ -27,6 +27,7 @@ from seeds_dag.conventions import VARIABLES
 from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond
 from seeds_dag.networks.denoiser import DenoiserConfig
 from seeds_dag.normalization import to_normalized_array, truth_at_valid_times
+from seeds_dag.seed_anomalies import seed_spread
 from seeds_dag.store import ArtifactStore
 from seeds_dag.training import (
     StaleCheckpointError,
@@ -128,7 +129,8 @@ def _train(context: AssetExecutionContext, asset_name: str, config: EmulatorTrai
     def log(step: int, loss: float) -> None:
         context.log.info(f"step {step}: loss {loss:.4f}")
 
-    run = {"data": data, "lead_days": lead_days, "lat_deg": reforecasts["lat"].values,
+    spread = seed_spread(stats, list(VARIABLES), reforecasts["lead_time"].values)
+    run = {"data": data, "lead_days": lead_days, "spread": spread, "lat_deg": reforecasts["lat"].values,
            "lon_deg": reforecasts["lon"].values, "denoiser_config": config.denoiser(),
            "edm_config": EDMConfig(),
            "config": config.training(compute.train_batch_size, truth_probability),

@@ -103,14 +103,15 @@ def emulate_to_zarr(model: EDMPrecond, forecast: xr.Dataset, stats: xr.Dataset, 
     variables = list(VARIABLES)
     timed = TimedDenoiser(model, device)
     start = time.perf_counter()
-    seeds, lead_days = normalized_seeds(forecast, stats, SEED_MEMBERS)
+    seeds, spread, lead_days = normalized_seeds(forecast, stats, SEED_MEMBERS)
     normalisation = time.perf_counter() - start
     lead_time = forecast["lead_time"].values
     template = ensemble_template(forecast, n_members, max(1, batch // len(lead_days)))
     seed = forecast_seed(forecast["init_time"].values[0])
     zarr = 0.0
     with store.dataset_writer(EMULATED_ASSET, partition, template) as writer:
-        for members, normalized in generate_members(timed, seeds, lead_days, n_members, batch, sampler, seed, device):
+        for members, normalized in generate_members(timed, seeds, spread, lead_days, n_members, batch, sampler, seed,
+                                                    device):
             mark = time.perf_counter()
             fields = from_normalized_array(normalized, stats, variables, lead_time)
             piece = template.isel(member=members).copy(data={n: fields[n].values[None] for n in variables})
@@ -128,7 +129,8 @@ def emulate_to_zarr(model: EDMPrecond, forecast: xr.Dataset, stats: xr.Dataset, 
 def warm_up(model: EDMPrecond, forecast: xr.Dataset, stats: xr.Dataset, batch: int, device: torch.device) -> None:
     """One untimed batch of one step, so that one-off allocations and kernel choices are not
     charged to the first measurement."""
-    seeds, lead_days = normalized_seeds(forecast, stats, SEED_MEMBERS)
+    seeds, spread, lead_days = normalized_seeds(forecast, stats, SEED_MEMBERS)
     n_members = max(1, batch // len(lead_days))
-    for _ in generate_members(model, seeds, lead_days, n_members, batch, SamplerConfig(num_steps=1), 0, device):
+    for _ in generate_members(model, seeds, spread, lead_days, n_members, batch, SamplerConfig(num_steps=1), 0,
+                              device):
         pass

@@ -31,6 +31,7 @@ from benchmarks.skill_scores import extremes_target_table, score_ensembles, spec
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.networks.denoiser import DenoiserConfig
 from seeds_dag.normalization import compute_normalization
+from seeds_dag.seed_anomalies import seed_spread
 from seeds_dag.sources.embedded.config import PerturbationConfig
 from seeds_dag.sources.embedded.source import EmbeddedSourceConfig
 from seeds_dag.store import ArtifactStore
@@ -97,6 +98,7 @@ def main() -> None:
     stats = compute_normalization(reforecast[list(VARIABLES)])
     arrays = training_arrays(reforecast, truth, stats)
     lead_days = reforecast["lead_time"].values / np.timedelta64(1, "D")
+    spread = seed_spread(stats, list(VARIABLES), reforecast["lead_time"].values)
     lat, lon = reforecast["lat"].values, reforecast["lon"].values
     timings["load_s"] = time.perf_counter() - start
     data_id = f"skill benchmark {calendar}"
@@ -115,7 +117,8 @@ def main() -> None:
         specs = [spec for spec in specs if spec.name in args.train_only.split(",")]
     for spec in specs:
         print(f"training {spec.name}", flush=True)
-        trained[spec.name], summary = train_model(spec, arrays, lead_days, lat, lon, models_dir, device, data_id)
+        trained[spec.name], summary = train_model(spec, arrays, lead_days, spread, lat, lon, models_dir, device,
+                                                  data_id)
         train_rows.append(summary)
     if args.train_only:
         print(pd.DataFrame(train_rows).to_string(index=False))

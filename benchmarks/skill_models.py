@@ -36,8 +36,9 @@ def training_arrays(reforecast: xr.Dataset, truth: xr.Dataset, stats: xr.Dataset
             "truth": truth_at_valid_times(truth, reforecast, stats, variables)}
 
 
-def train_model(spec: ModelSpec, arrays: dict[str, np.ndarray], lead_days: np.ndarray, lat: np.ndarray,
-                lon: np.ndarray, root: Path, device: torch.device, data_id: str) -> tuple[EDMPrecond, dict]:
+def train_model(spec: ModelSpec, arrays: dict[str, np.ndarray], lead_days: np.ndarray, spread: np.ndarray,
+                lat: np.ndarray, lon: np.ndarray, root: Path, device: torch.device,
+                data_id: str) -> tuple[EDMPrecond, dict]:
     """Train (or resume, or just load when finished) `spec`; returns the EMA model and a summary
     (seconds of this call's training, steps, final loss averaged over the last 100 steps)."""
     checkpoint = LocalCheckpointIO(root / f"{spec.name}.pt")
@@ -47,7 +48,7 @@ def train_model(spec: ModelSpec, arrays: dict[str, np.ndarray], lead_days: np.nd
         print(f"  {spec.name} step {step}: loss {loss:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
 
     truth = arrays["truth"] if spec.training.truth_probability > 0 else None
-    result = train_diffusion(arrays["data"], lead_days, lat, lon, spec.denoiser, EDMConfig(), spec.training,
+    result = train_diffusion(arrays["data"], lead_days, spread, lat, lon, spec.denoiser, EDMConfig(), spec.training,
                              checkpoint, device, on_log=log, data_id=data_id, truth=truth)
     losses = [loss for _, loss in result.losses]
     summary = {"model": spec.name, "train_seconds": round(time.perf_counter() - start, 1),

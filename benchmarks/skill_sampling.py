@@ -23,9 +23,9 @@ def emulate(model: EDMPrecond, operational: xr.Dataset, stats: xr.Dataset, seed_
             n_members: int, sampler: SamplerConfig, batch_size: int, device: torch.device) -> xr.Dataset:
     """`n_members` generated from the seed members of one operational forecast (init_time = 1),
     in physical units with dims (init_time, lead_time, member, lat, lon)."""
-    seeds, lead_days = normalized_seeds(operational, stats, seed_members)
+    seeds, spread, lead_days = normalized_seeds(operational, stats, seed_members)
     seed = forecast_seed(operational["init_time"].values[0])
-    pieces = [samples for _, samples in generate_members(model, seeds, lead_days, n_members, batch_size,
+    pieces = [samples for _, samples in generate_members(model, seeds, spread, lead_days, n_members, batch_size,
                                                          sampler, seed, device)]
     fields = from_normalized_array(np.concatenate(pieces, axis=1), stats, list(VARIABLES),
                                    operational["lead_time"].values, lat=operational["lat"].values,

@@ -1,8 +1,9 @@
 """Generative ensemble emulation (SEEDS-GEE, Li et al. 2024): K seed members → N new members.
 
-Each new member at each lead time is one independent EDM sample of D(x; σ, seeds, lead), drawn
-with the stochastic Heun sampler (EDM Algorithm 2). Network inputs are (member, lead) pairs, so a
-batch mixes lead times and memory is bounded by the batch size, not by N.
+Each new member at each lead time is one independent EDM sample, drawn with the stochastic Heun
+sampler (EDM Algorithm 2) from D(r; σ, seeds, lead), of the member's anomaly r from the seed mean
+(`seeds_dag.seed_anomalies`), which is then scaled and added to the seed mean. Network inputs are
+(member, lead) pairs, so a batch mixes lead times and memory is bounded by the batch size, not N.
 
 Reproducibility: the noise of the pair (member m, lead ℓ) — its x_T and its churn noise — comes
 from its own generator keyed by (seed, m, ℓ in whole seconds). A member is therefore the same
@@ -22,6 +23,7 @@ from seeds_dag.conventions import FORECAST_DIMS, VARIABLES, attach_attributes
 from seeds_dag.diffusion.edm import EDMPrecond
 from seeds_dag.diffusion.sampler import heun_sample, karras_sigmas, number_of_denoiser_evaluations
 from seeds_dag.normalization import to_normalized_array
+from seeds_dag.seed_anomalies import from_anomaly, seed_conditioning, seed_spread
 from seeds_dag.training import seeded_generator
 
 SECONDS_PER_DAY = 86_400
@@ -68,12 +70,15 @@ class SamplerConfig:
         return karras_sigmas(self.num_steps, self.sigma_min, self.sigma_max, self.rho)
 
 
-def normalized_seeds(forecast: xr.Dataset, stats: xr.Dataset, seed_members: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def normalized_seeds(forecast: xr.Dataset, stats: xr.Dataset,
+                     seed_members: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The seeds of a one-init forecast (dims init_time=1, lead_time, member, lat, lon) as
-    `generate_members` takes them: (seeds (lead, K, V, lat, lon) normalised, lead times in days)."""
+    `generate_members` takes them: seeds (lead, K, V, lat, lon) normalised, the spread
+    (lead, V, lat) that scales their anomalies, and the lead times in days."""
     variables = list(VARIABLES)
     seeds = to_normalized_array(forecast[variables].isel(init_time=0, member=list(seed_members)), stats, variables)
-    return seeds, forecast["lead_time"].values / np.timedelta64(1, "D")
+    lead_time = forecast["lead_time"].values
+    return seeds, seed_spread(stats, variables, lead_time), lead_time / np.timedelta64(1, "D")
 
 
 def ensemble_template(forecast: xr.Dataset, n_members: int, chunk: int,
@@ -98,28 +103,32 @@ def ensemble_template(forecast: xr.Dataset, n_members: int, chunk: int,
 
 @torch.inference_mode()
 def _sample_batch(
-    model: EDMPrecond, cond: Tensor, lead: Tensor, generators: list[torch.Generator], sampler: SamplerConfig
+    model: EDMPrecond, seeds: Tensor, spread: Tensor, lead: Tensor, generators: list[torch.Generator],
+    sampler: SamplerConfig,
 ) -> Tensor:
-    """Samples for one batch of (member, lead) pairs: cond (b, K, V, H, W), lead (b,) days, one
-    generator per pair. Noise is drawn on the CPU, so it is the same on every device. Returns
-    (b, V, H, W) on the CPU."""
-    field_shape = cond.shape[2:]
+    """Samples for one batch of (member, lead) pairs: seeds (b, K, V, H, W), spread (b, V, H), lead
+    (b,) days, one generator per pair. Noise is drawn on the CPU, so it is the same on every
+    device. Returns normalised fields (b, V, H, W) on the CPU."""
+    field_shape = seeds.shape[2:]
+    cond = seed_conditioning(seeds, spread)
 
     def noise() -> Tensor:
-        return torch.stack([torch.randn(field_shape, generator=g) for g in generators]).to(cond.device)
+        return torch.stack([torch.randn(field_shape, generator=g) for g in generators]).to(seeds.device)
 
     def denoiser(x: Tensor, sigma: Tensor) -> Tensor:
         return model(x, sigma, cond, lead)
 
     sigmas = sampler.sigmas()
     x_T = sigmas[0].item() * noise()
-    return heun_sample(denoiser, x_T, sigmas, S_churn=sampler.S_churn, S_tmin=sampler.S_tmin,
-                       S_tmax=sampler.S_tmax, S_noise=sampler.S_noise, noise=noise).cpu()
+    anomaly = heun_sample(denoiser, x_T, sigmas, S_churn=sampler.S_churn, S_tmin=sampler.S_tmin,
+                          S_tmax=sampler.S_tmax, S_noise=sampler.S_noise, noise=noise)
+    return from_anomaly(anomaly, seeds, spread).cpu()
 
 
 def generate_members(
     model: EDMPrecond,
     seeds: np.ndarray,
+    spread: np.ndarray,
     lead_days: np.ndarray,
     n_members: int,
     batch_size: int,
@@ -132,6 +141,7 @@ def generate_members(
     Args:
         model: the denoiser D(x; σ, cond, lead), in eval mode (e.g. `model_from_checkpoint`).
         seeds: (n_lead, K, V, H, W) normalised seed members; their order does not matter.
+        spread: (n_lead, V, H) the ensemble spread the model was trained with (`seed_spread`).
         lead_days: (n_lead,) lead times in days, ≥ 0.
         batch_size: network inputs per batch, each a (member, lead) pair.
         seed: non-negative; derive it from the forecast (e.g. its init date) so that different
@@ -143,6 +153,8 @@ def generate_members(
     """
     if seeds.ndim != 5 or len(lead_days) != seeds.shape[0]:
         raise ValueError(f"seeds: expected shape ({len(lead_days)}, K, V, H, W), got {seeds.shape}")
+    if spread.shape != (seeds.shape[0], *seeds.shape[2:4]):
+        raise ValueError(f"spread: expected shape {(seeds.shape[0], *seeds.shape[2:4])}, got {spread.shape}")
     if n_members < 1 or batch_size < 1 or seed < 0 or np.any(np.asarray(lead_days) < 0):
         raise ValueError(
             f"need n_members ≥ 1, batch_size ≥ 1, seed ≥ 0 and lead_days ≥ 0, got {n_members}, {batch_size}, "
@@ -150,6 +162,7 @@ def generate_members(
         )
     n_lead = seeds.shape[0]
     seeds_t = torch.as_tensor(seeds, dtype=torch.float32).to(device)
+    spread_t = torch.as_tensor(spread, dtype=torch.float32).to(device)
     lead_t = torch.as_tensor(np.asarray(lead_days), dtype=torch.float32).to(device)
     lead_keys = [round(float(days) * SECONDS_PER_DAY) for days in lead_days]
 
@@ -162,7 +175,7 @@ def generate_members(
         members = [i // n_lead for i in pairs]
         leads = [i % n_lead for i in pairs]
         generators = [seeded_generator(seed, m, lead_keys[ell]) for m, ell in zip(members, leads)]
-        unyielded.append(_sample_batch(model, seeds_t[leads], lead_t[leads], generators, sampler))
+        unyielded.append(_sample_batch(model, seeds_t[leads], spread_t[leads], lead_t[leads], generators, sampler))
         complete = pairs.stop // n_lead
         if complete > first:
             samples = torch.cat(unyielded)

@@ -1,5 +1,6 @@
 """Per-variable normalisation of forecast fields by lead time and latitude:
-x_norm = (x − μ(v, lead, lat)) / σ(v, lead, lat).
+x_norm = (x − μ(v, lead, lat)) / σ(v, lead, lat), and the ensemble spread the diffusion models
+scale their anomalies by (`seeds_dag.seed_anomalies`).
 
 The diffusion model works on fields of unit variance (EDM's sigma_data = 1). Spread and climate
 drift both change with lead time, and the climate changes with latitude far more than with
@@ -10,7 +11,9 @@ and longitudes (as SEEDS normalises by climatology, here zonal climatology, whic
 can estimate from few inits).
 
 Statistics are an `xarray.Dataset` with one float64 data variable per field, dims
-("statistic", "lead_time", "lat"), statistic = ["mean", "std"].
+("statistic", "lead_time", "lat"), statistic = STATISTICS: the mean and std above, and the spread:
+the root mean over (init_time, lon) of the unbiased variance over members, i.e. the typical
+ensemble std at that lead and latitude.
 """
 
 from collections.abc import Sequence
@@ -23,13 +26,15 @@ from seeds_dag.conventions import attach_attributes
 from seeds_dag.verification.scores import align_truth
 
 STATISTIC = "statistic"
+STATISTICS = ("mean", "std", "spread")
 REDUCED_DIMS = ("init_time", "member", "lon")
 """Dims pooled into one mean and std; lead_time and lat are kept."""
 SPATIAL = ("lat", "lon")
 
 
 def compute_normalization(forecast: xr.Dataset) -> xr.Dataset:
-    """Mean and population std of every data variable per (lead_time, lat), over (init_time, member, lon).
+    """Mean and population std of every data variable per (lead_time, lat), over (init_time, member, lon),
+    and its ensemble spread (see the module docstring).
 
     Args:
         forecast: dims (init_time, lead_time, member, lat, lon), numpy- or dask-backed (e.g. a
@@ -38,33 +43,39 @@ def compute_normalization(forecast: xr.Dataset) -> xr.Dataset:
 
     Returns:
         float64 Dataset, one variable per field with dims ("statistic", "lead_time", "lat"),
-        statistic = ["mean", "std"]; attrs n_inits and n_members record the sample it came from.
+        statistic = STATISTICS; attrs n_inits and n_members record the sample it came from.
 
     Raises:
-        ValueError naming the variable if it lacks a dim or if a std is 0 or non-finite (a
-        constant field, or NaN/inf in the data: NaNs are not skipped).
+        ValueError naming the variable if it lacks a dim, if there are fewer than 2 members, or if
+        a std or spread is 0 or non-finite (a constant field, identical members, or NaN/inf in the
+        data: NaNs are not skipped).
     """
+    if forecast.sizes.get("member", 0) < 2:
+        raise ValueError(f"normalisation statistics need at least 2 members for the ensemble spread, "
+                         f"got {forecast.sizes.get('member', 0)}")
     lazy = {}
     for name, da in forecast.data_vars.items():
         missing = [d for d in (*REDUCED_DIMS, "lead_time", "lat") if d not in da.dims]
         if missing:
             raise ValueError(f"variable {name!r} lacks dims {missing}; expected {da.dims} to hold them")
         x = da.astype(np.float64)
-        moments = [x.mean(REDUCED_DIMS, skipna=False), x.std(REDUCED_DIMS, skipna=False)]
+        spread = np.sqrt(x.var("member", ddof=1, skipna=False).mean(("init_time", "lon"), skipna=False))
+        moments = [x.mean(REDUCED_DIMS, skipna=False), x.std(REDUCED_DIMS, skipna=False), spread]
         lazy[name] = xr.concat(moments, dim=STATISTIC).transpose(STATISTIC, "lead_time", "lat")
         lazy[name].attrs = {"units": da.attrs["units"]} if "units" in da.attrs else {}
-    stats = xr.Dataset(lazy).assign_coords({STATISTIC: ["mean", "std"]}).compute()
+    stats = xr.Dataset(lazy).assign_coords({STATISTIC: list(STATISTICS)}).compute()
     for name in stats.data_vars:
-        std = stats[name].sel({STATISTIC: "std"})
-        bad = ~np.isfinite(std.values) | (std.values <= 0) | ~np.isfinite(stats[name].sel({STATISTIC: "mean"}).values)
-        if bad.any():
-            lead_index, lat_index = np.nonzero(bad)
-            raise ValueError(
-                f"variable {name!r}: std {std.values[bad].tolist()[:5]} at lead_time "
-                f"{_format_leads(stats['lead_time'].values[np.unique(lead_index)])}, lat "
-                f"{stats['lat'].values[np.unique(lat_index)].tolist()[:5]} is zero or non-finite "
-                f"(constant field, or NaN/inf in the data); cannot normalise"
-            )
+        for statistic in ("std", "spread"):
+            values = stats[name].sel({STATISTIC: statistic}).values
+            bad = ~np.isfinite(values) | (values <= 0) | ~np.isfinite(stats[name].sel({STATISTIC: "mean"}).values)
+            if bad.any():
+                lead_index, lat_index = np.nonzero(bad)
+                raise ValueError(
+                    f"variable {name!r}: {statistic} {values[bad].tolist()[:5]} at lead_time "
+                    f"{_format_leads(stats['lead_time'].values[np.unique(lead_index)])}, lat "
+                    f"{stats['lat'].values[np.unique(lat_index)].tolist()[:5]} is zero or non-finite "
+                    f"(constant field, identical members, or NaN/inf in the data); cannot normalise"
+                )
     stats.attrs.update(n_inits=int(forecast.sizes["init_time"]), n_members=int(forecast.sizes["member"]))
     return stats
 
@@ -76,16 +87,23 @@ def _format_leads(lead_time: np.ndarray) -> list[str]:
     return [str(t) for t in lead_time]
 
 
-def lead_statistics(stats: xr.Dataset, name: str, lead_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, std) of variable `name` at each of `lead_time`: two float64 arrays (n_lead, n_lat)."""
+def lead_statistic(stats: xr.Dataset, name: str, lead_time: np.ndarray, statistic: str) -> np.ndarray:
+    """One statistic (of STATISTICS) of variable `name` at each of `lead_time`: float64 (n_lead, n_lat)."""
     if name not in stats.data_vars:
         raise ValueError(f"no normalisation statistics for variable {name!r}; have {list(stats.data_vars)}")
+    if statistic not in stats[STATISTIC].values:
+        raise ValueError(f"normalisation statistics lack {statistic!r} (have {list(stats[STATISTIC].values)}): "
+                         "made by an older version, materialise normalization_stats again")
     lead_time = np.asarray(lead_time)
     missing = np.setdiff1d(lead_time, stats["lead_time"].values)
     if missing.size:
         raise ValueError(f"variable {name!r}: no normalisation statistics at lead_time {_format_leads(missing)}")
-    at_leads = stats[name].sel(lead_time=lead_time)
-    return at_leads.sel({STATISTIC: "mean"}).values, at_leads.sel({STATISTIC: "std"}).values
+    return stats[name].sel(lead_time=lead_time).sel({STATISTIC: statistic}).values
+
+
+def lead_statistics(stats: xr.Dataset, name: str, lead_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of variable `name` at each of `lead_time`: two float64 arrays (n_lead, n_lat)."""
+    return lead_statistic(stats, name, lead_time, "mean"), lead_statistic(stats, name, lead_time, "std")
 
 
 def to_normalized_array(ds: xr.Dataset, stats: xr.Dataset, variables: Sequence[str]) -> np.ndarray:

@@ -4,7 +4,8 @@ Every training example is one (initialisation, lead time) of the normalised refo
 members of the same forecast are the seeds and the target is another member (SEEDS-GEE, the
 emulator) or, with probability `truth_probability`, the truth at the valid time (SEEDS-GPP, the
 generative post-processor, whose samples then lean towards the truth's distribution and so correct
-the physics model's bias). The loss is EDM's
+the physics model's bias). The model learns the target as its anomaly from the seed mean
+(`seeds_dag.seed_anomalies`), conditioned on the seeds' summary. The loss is EDM's
 (`edm_loss`) with cos(latitude) area weights; sampling uses an exponential moving average (EMA)
 of the weights.
 
@@ -21,6 +22,7 @@ draws its own batches, DDP averages the gradients, so every rank holds the same 
 import contextlib
 import copy
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -40,10 +42,12 @@ from torch import Tensor
 from seeds_dag import distributed
 from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond, edm_loss
 from seeds_dag.networks.denoiser import DenoiserConfig, build_denoiser
+from seeds_dag.seed_anomalies import seed_conditioning, to_anomaly
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.weighting import area_weights
 
-CHECKPOINT_FORMAT = "seeds_dag.training/1"
+CHECKPOINT_FORMAT = "seeds_dag.training/2"
+"""/2: the model works in seed-anomaly space (/1 generated whole normalised fields)."""
 CHECKPOINT_KEYS = (
     "format", "fingerprint", "denoiser_config", "edm_config", "step", "losses", "model", "ema", "optimizer"
 )
@@ -169,17 +173,18 @@ def seeded_generator(*keys: int, device: torch.device | str = "cpu") -> torch.Ge
 
 
 def draw_batch(
-    data: Tensor, lead_days: Tensor, batch_size: int, seed_counts: Sequence[int], generator: torch.Generator,
+    data: Tensor, batch_size: int, seed_counts: Sequence[int], generator: torch.Generator,
     truth: Tensor | None = None, truth_probability: float = 0.0,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One training batch from the reforecast.
 
-    data: (n_init, n_lead, n_member, V, H, W) normalised; lead_days: (n_lead,); truth:
-    (n_init, n_lead, V, H, W) normalised like data, the truth at each forecast's valid time.
-    Returns target (B, V, H, W), seeds (B, K, V, H, W) and lead (B,) days. Each example takes a
-    uniform init and lead, and a uniform random permutation of the members: the first is the
-    target, the next K are the seeds; then, with probability truth_probability, the truth
-    replaces the target. One K, drawn uniformly from `seed_counts`, serves the batch.
+    data: (n_init, n_lead, n_member, V, H, W) normalised; truth: (n_init, n_lead, V, H, W)
+    normalised like data, the truth at each forecast's valid time.
+    Returns target (B, V, H, W), seeds (B, K, V, H, W) and lead (B,) indices into data's lead
+    axis. Each example takes a uniform init and lead, and a uniform random permutation of the
+    members: the first is the target, the next K are the seeds; then, with probability
+    truth_probability, the truth replaces the target. One K, drawn uniformly from `seed_counts`,
+    serves the batch.
     """
     n_init, n_lead, n_member = data.shape[:3]
     k = seed_counts[int(torch.randint(len(seed_counts), (), generator=generator))]
@@ -191,7 +196,7 @@ def draw_batch(
     if truth_probability > 0:
         from_truth = torch.rand(batch_size, generator=generator) < truth_probability
         target = torch.where(from_truth[:, None, None, None], truth[init, lead], target)
-    return target, fields[:, 1:], lead_days[lead]
+    return target, fields[:, 1:], lead
 
 
 def run_fingerprint(
@@ -201,17 +206,19 @@ def run_fingerprint(
     field_shape: Sequence[int],
     n_members: int,
     lead_days: np.ndarray,
+    spread: np.ndarray,
     data_id: str = "",
     world_size: int = 1,
 ) -> str:
     """JSON of everything that shapes a run's trajectory: the three configs (less the run-length
     fields), the number of data-parallel processes (each adds a batch per step), the (V, H, W)
-    field shape, the member count, the lead times and the caller's `data_id` naming the training
-    data (the values themselves are not hashed here)."""
+    field shape, the member count, the lead times, a digest of the anomaly spread and the caller's
+    `data_id` naming the training data (the data values themselves are not hashed here)."""
     training = {k: v for k, v in dataclasses.asdict(config).items() if k not in RUN_LENGTH_FIELDS}
     training["processes"] = world_size
     data = {"field_shape": list(field_shape), "n_members": n_members,
-            "lead_days": [float(d) for d in lead_days], "data_id": data_id}
+            "lead_days": [float(d) for d in lead_days], "data_id": data_id,
+            "spread": hashlib.sha256(np.ascontiguousarray(spread, np.float32).tobytes()).hexdigest()[:16]}
     return json.dumps(
         {"denoiser": dataclasses.asdict(denoiser_config), "edm": dataclasses.asdict(edm_config),
          "training": training, "data": data},
@@ -319,7 +326,7 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 
 def _check_inputs(
-    data: np.ndarray, lead_days: np.ndarray, lat_deg: np.ndarray, lon_deg: np.ndarray,
+    data: np.ndarray, lead_days: np.ndarray, spread: np.ndarray, lat_deg: np.ndarray, lon_deg: np.ndarray,
     denoiser_config: DenoiserConfig, config: TrainingConfig, truth: np.ndarray | None,
 ) -> None:
     field = (denoiser_config.num_variables, len(lat_deg), len(lon_deg))
@@ -328,6 +335,9 @@ def _check_inputs(
             f"training data: expected shape (n_init, {len(lead_days)}, n_member, {', '.join(map(str, field))}), "
             f"got {data.shape}"
         )
+    if spread.shape != (len(lead_days), *field[:2]) or not (np.isfinite(spread) & (spread > 0)).all():
+        raise ValueError(f"spread: expected positive finite values of shape ({len(lead_days)}, {field[0]}, "
+                         f"{field[1]}) (seed_anomalies.seed_spread), got shape {spread.shape}")
     n_members = data.shape[2]
     if not config.seed_counts or min(config.seed_counts) < 1 or max(config.seed_counts) > n_members - 1:
         raise ValueError(
@@ -352,6 +362,7 @@ def _check_inputs(
 def train_diffusion(
     data: np.ndarray,
     lead_days: np.ndarray,
+    spread: np.ndarray,
     lat_deg: np.ndarray,
     lon_deg: np.ndarray,
     denoiser_config: DenoiserConfig,
@@ -372,6 +383,8 @@ def train_diffusion(
         data: (n_init, n_lead, n_member, V, H, W) normalised float32, kept in host memory;
             batches move to `device` step by step.
         lead_days: (n_lead,) lead time of data's second axis, in days.
+        spread: (n_lead, V, H) the reforecast's ensemble spread in normalised units
+            (`seed_anomalies.seed_spread`): the unit of the anomalies the model learns.
         lat_deg, lon_deg: the grid, degrees (lat ascending), sizes H and W.
         checkpoint: holds the run's state. If it has a checkpoint with this run's fingerprint the
             run resumes from its step (and returns at once if that is ≥ config.steps); a
@@ -397,10 +410,11 @@ def train_diffusion(
     data = np.ascontiguousarray(data, dtype=np.float32)
     lead_days = np.asarray(lead_days, dtype=np.float32)
     truth = None if truth is None else np.ascontiguousarray(truth, dtype=np.float32)
-    _check_inputs(data, lead_days, lat_deg, lon_deg, denoiser_config, config, truth)
+    spread = np.ascontiguousarray(spread, dtype=np.float32)
+    _check_inputs(data, lead_days, spread, lat_deg, lon_deg, denoiser_config, config, truth)
     distributed.check_rank(rank, world_size)
     fingerprint = run_fingerprint(denoiser_config, edm_config, config, data.shape[3:], data.shape[2], lead_days,
-                                  data_id, world_size)
+                                  spread, data_id, world_size)
 
     model = _build_model(denoiser_config, edm_config, lat_deg, lon_deg, config.seed).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -430,7 +444,7 @@ def train_diffusion(
             "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
         }))
 
-    data_t, lead_t = torch.from_numpy(data), torch.from_numpy(lead_days)
+    data_t, lead_t, spread_t = torch.from_numpy(data), torch.from_numpy(lead_days), torch.from_numpy(spread)
     truth_t = None if truth is None else torch.from_numpy(truth)
     lat_weights = area_weights(xr.DataArray(np.asarray(lat_deg), dims="lat")).values
     weights = torch.as_tensor(lat_weights, dtype=torch.float32, device=device)
@@ -439,13 +453,14 @@ def train_diffusion(
         step += 1
         # Rank 0 keys its streams (seed, step, 0|1), which SeedSequence reads as (seed, step, 0|1, 0):
         # a one-process run is rank 0 of one.
-        target, cond, lead = draw_batch(
-            data_t, lead_t, config.batch_size, config.seed_counts, seeded_generator(config.seed, step, 0, rank),
+        target, seeds, lead = draw_batch(
+            data_t, config.batch_size, config.seed_counts, seeded_generator(config.seed, step, 0, rank),
             truth_t, config.truth_probability,
         )
+        anomaly, cond = to_anomaly(target, seeds, spread_t[lead]), seed_conditioning(seeds, spread_t[lead])
         with autocast:
             loss = edm_loss(
-                trainer, target.to(device), cond.to(device), lead.to(device), weights, edm_config,
+                trainer, anomaly.to(device), cond.to(device), lead_t[lead].to(device), weights, edm_config,
                 generator=seeded_generator(config.seed, step, 1, rank, device=device),
             )
         # Every rank sees the same mean, so all of them stop together on a non-finite loss.

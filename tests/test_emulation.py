@@ -19,6 +19,8 @@ LEAD_DAYS = np.array([0.25, 1.0, 3.5])
 FAST = SamplerConfig(num_steps=8)
 CHURNED = dataclasses.replace(FAST, S_churn=10.0, S_tmin=0.05, S_tmax=50.0)
 CPU = torch.device("cpu")
+# The anomaly scale per (lead, variable, latitude), varied so that a lead or row mixed up shows.
+SPREAD = np.linspace(0.2, 1.0, N_LEAD * N_VAR * len(LAT), dtype=np.float32).reshape(N_LEAD, N_VAR, len(LAT))
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +45,14 @@ def stack(chunks, n_members):
     return np.concatenate([arr for _, arr in chunks], axis=1)
 
 
-def members(model, seeds, n_members=4, batch_size=5, sampler=FAST, seed=0, lead_days=LEAD_DAYS):
-    return stack(list(generate_members(model, seeds, lead_days, n_members, batch_size, sampler, seed, CPU)), n_members)
+def members(model, seeds, n_members=4, batch_size=5, sampler=FAST, seed=0, lead_days=LEAD_DAYS, spread=SPREAD):
+    return stack(list(generate_members(model, seeds, spread, lead_days, n_members, batch_size, sampler, seed, CPU)),
+                 n_members)
 
 
 @pytest.mark.parametrize("batch_size", [2, 4])
 def test_shapes_dtype_and_streaming(model, seeds, batch_size):
-    chunks = list(generate_members(model, seeds, LEAD_DAYS, 5, batch_size, FAST, 0, CPU))
+    chunks = list(generate_members(model, seeds, SPREAD, LEAD_DAYS, 5, batch_size, FAST, 0, CPU))
     # batch_size < n_lead: a member spans batches; batch_size > n_lead: a batch ends mid-member.
     # Either way members are yielded as soon as they are complete, a few at a time.
     assert max(s.stop - s.start for s, _ in chunks) <= batch_size // N_LEAD + 1
@@ -72,8 +75,8 @@ def test_members_do_not_depend_on_the_batch_size(model, seeds, sampler):
 def test_streamed_members_equal_one_big_batch(model, seeds):
     """What the ensembles asset streams to zarr batch by batch is what one batch of every
     (member, lead) pair gives for the same seed."""
-    streamed = list(generate_members(model, seeds, LEAD_DAYS, 4, 2, CHURNED, 7, CPU))
-    whole = list(generate_members(model, seeds, LEAD_DAYS, 4, 4 * N_LEAD, CHURNED, 7, CPU))
+    streamed = list(generate_members(model, seeds, SPREAD, LEAD_DAYS, 4, 2, CHURNED, 7, CPU))
+    whole = list(generate_members(model, seeds, SPREAD, LEAD_DAYS, 4, 4 * N_LEAD, CHURNED, 7, CPU))
     assert len(streamed) > 1 and len(whole) == 1
     np.testing.assert_allclose(stack(streamed, 4), whole[0][1], atol=1e-5, rtol=1e-5)
 
@@ -83,7 +86,7 @@ def test_lead_by_lead_equals_all_leads_batched(model, seeds, sampler):
     together = members(model, seeds, n_members=3, batch_size=9, sampler=sampler)
     for lead in range(N_LEAD):
         alone = members(model, seeds[lead : lead + 1], n_members=3, batch_size=2, sampler=sampler,
-                        lead_days=LEAD_DAYS[lead : lead + 1])
+                        lead_days=LEAD_DAYS[lead : lead + 1], spread=SPREAD[lead : lead + 1])
         np.testing.assert_allclose(alone[0], together[lead], atol=1e-5, rtol=1e-5)
 
 
@@ -126,4 +129,6 @@ def test_noise_callable_equals_generator_noise(sampler):
 
 def test_wrong_seed_shape_raises(model, seeds):
     with pytest.raises(ValueError, match="seeds: expected shape"):
-        next(generate_members(model, seeds[0], LEAD_DAYS, 2, 2, FAST, 0, CPU))
+        next(generate_members(model, seeds[0], SPREAD, LEAD_DAYS, 2, 2, FAST, 0, CPU))
+    with pytest.raises(ValueError, match="spread: expected shape"):
+        next(generate_members(model, seeds, SPREAD[:, 0], LEAD_DAYS, 2, 2, FAST, 0, CPU))

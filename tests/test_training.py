@@ -14,7 +14,9 @@ from seeds_dag.conventions import regular_latitudes, regular_longitudes
 from seeds_dag.diffusion.edm import EDMConfig
 from seeds_dag.emulation import SamplerConfig, generate_members
 from seeds_dag.networks.denoiser import DenoiserConfig
+from seeds_dag.seed_anomalies import member_spread, seed_conditioning
 from seeds_dag.training import (
+    CHECKPOINT_FORMAT,
     CheckpointError,
     LocalCheckpointIO,
     StaleCheckpointError,
@@ -38,17 +40,30 @@ CPU = torch.device("cpu")
 
 def reforecast(seed=0):
     """(init, lead, member, V, H, W) normalised: a per-forecast field shared by the members plus
-    member noise of std 0.3, so the seeds tell the network most of the target."""
+    member perturbations of size 0.3 along one smooth pattern (a random amplitude per member) with
+    a little noise, so the seeds tell the network most of the target and the anomaly from their
+    mean has a structure to learn."""
     rng = np.random.default_rng(seed)
     forecast = rng.standard_normal((N_INIT, len(LEAD_DAYS), 1, N_VAR, len(LAT), len(LON)))
-    members = forecast + 0.3 * rng.standard_normal((N_INIT, len(LEAD_DAYS), N_MEMBER, N_VAR, len(LAT), len(LON)))
+    lat, lon = np.meshgrid(np.deg2rad(LAT), np.deg2rad(LON), indexing="ij")
+    pattern = np.stack([np.cos(lat) * np.sin(2 * lon), np.sin(2 * lat) * np.cos(lon)])
+    amplitude = rng.standard_normal((N_INIT, len(LEAD_DAYS), N_MEMBER, 1, 1, 1))
+    noise = rng.standard_normal((N_INIT, len(LEAD_DAYS), N_MEMBER, N_VAR, len(LAT), len(LON)))
+    members = forecast + 0.3 * (amplitude * pattern + 0.1 * noise)
     return ((members - members.mean()) / members.std()).astype(np.float32)
 
 
 def train(checkpoint, config=TINY, data=None, on_log=None, data_id=""):
     data = reforecast() if data is None else data
-    return train_diffusion(data, LEAD_DAYS, LAT, LON, DENOISER, EDM, config, checkpoint, CPU, on_log,
-                           data_id=data_id)
+    return train_diffusion(data, LEAD_DAYS, member_spread(data), LAT, LON, DENOISER, EDM, config, checkpoint, CPU,
+                           on_log, data_id=data_id)
+
+
+def model_inputs(seeds, spread):
+    """(sigma, cond, lead) for two (noisy field, lead) pairs: what D(x; σ, cond, lead) takes."""
+    seeds_t, spread_t = torch.as_tensor(seeds), torch.as_tensor(spread)
+    return (torch.tensor([0.5, 2.0]), seed_conditioning(seeds_t, spread_t),
+            torch.as_tensor(LEAD_DAYS, dtype=torch.float32))
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +80,14 @@ def test_batches_draw_distinct_members_of_one_forecast_with_one_k_per_batch():
     index = np.arange(n_init)[:, None, None] * 100 + np.arange(n_lead)[None, :, None] * 10 + np.arange(N_MEMBER)
     fields = np.broadcast_to(index[..., None, None, None], (*index.shape, 1, 2, 4))
     data = torch.as_tensor(fields.copy(), dtype=torch.float32)
-    lead_days = torch.arange(n_lead, dtype=torch.float32) + 0.5
     ks = set()
     for step in range(20):
-        target, cond, lead = draw_batch(data, lead_days, 8, (1, 2, 3, 4), seeded_generator(0, step))
-        ks.add(cond.shape[1])
-        codes = torch.cat([target[:, None], cond], dim=1)[:, :, 0, 0, 0].long()
+        target, seeds, lead = draw_batch(data, 8, (1, 2, 3, 4), seeded_generator(0, step))
+        ks.add(seeds.shape[1])
+        codes = torch.cat([target[:, None], seeds], dim=1)[:, :, 0, 0, 0].long()
         assert (codes // 10 == codes[:, :1] // 10).all()  # one init and lead per example
         assert all(len(set(row.tolist())) == row.numel() for row in codes)  # distinct members
-        torch.testing.assert_close(lead, (codes[:, 0] // 10 % 10).float() + 0.5)
+        torch.testing.assert_close(lead, codes[:, 0] // 10 % 10)  # the index of its lead
     assert ks == {1, 2, 3, 4}
 
 
@@ -83,19 +97,18 @@ def test_post_processing_batches_take_the_truth_as_target_at_its_rate():
     # The truth of (init, lead) carries the code 1 + 10·init + lead, members carry 0.
     codes = 1 + torch.arange(n_init)[:, None] * 10 + torch.arange(n_lead)[None, :]
     truth = codes[..., None, None, None].expand(n_init, n_lead, 1, 2, 4).float()
-    lead_days = torch.arange(n_lead, dtype=torch.float32)
     for p in (0.0, 0.3, 1.0):
         targets, leads = [], []
         for step in range(50):
-            target, cond, lead = draw_batch(data, lead_days, 64, (2,), seeded_generator(1, step), truth, p)
-            assert (cond == 0).all()  # seeds are always members
+            target, seeds, lead = draw_batch(data, 64, (2,), seeded_generator(1, step), truth, p)
+            assert (seeds == 0).all()  # seeds are always members
             targets.append(target[:, 0, 0, 0])
             leads.append(lead)
         target, lead = torch.cat(targets), torch.cat(leads)
         from_truth = target > 0
         # 3200 draws: the share is within 4 standard errors of p.
         assert abs(from_truth.float().mean().item() - p) < 4 * np.sqrt(p * (1 - p) / len(target)) + 1e-9
-        torch.testing.assert_close(target[from_truth] % 10 - 1, lead[from_truth])  # the truth of its lead
+        torch.testing.assert_close(target[from_truth].long() % 10 - 1, lead[from_truth])  # the truth of its lead
 
 
 def test_post_processor_learns_the_truths_offset_from_the_members(tmp_path):
@@ -106,15 +119,17 @@ def test_post_processor_learns_the_truths_offset_from_the_members(tmp_path):
     data = forecast + 0.3 * rng.standard_normal((*shape[:2], N_MEMBER, *shape[3:])).astype(np.float32)
     truth = forecast[:, :, 0] + 1.0
     config = dataclasses.replace(TINY, steps=200, truth_probability=1.0)
-    result = train_diffusion(data, LEAD_DAYS, LAT, LON, DENOISER, EDM, config,
+    spread = member_spread(data)
+    result = train_diffusion(data, LEAD_DAYS, spread, LAT, LON, DENOISER, EDM, config,
                              LocalCheckpointIO(tmp_path / "gpp.pt"), CPU, truth=truth)
     seeds = data[0, :, :2]
     samples = np.concatenate([s for _, s in generate_members(
-        result.model, seeds, LEAD_DAYS, 8, 16, SamplerConfig(num_steps=8), seed=0, device=CPU)], axis=1)
+        result.model, seeds, spread, LEAD_DAYS, 8, 16, SamplerConfig(num_steps=8), seed=0, device=CPU)], axis=1)
     shift = (samples - seeds.mean(axis=1, keepdims=True)).mean()
     assert 0.6 < shift < 1.4, shift  # an emulator would stay near 0
     with pytest.raises(ValueError, match="needs the truth at the valid times"):
-        train_diffusion(data, LEAD_DAYS, LAT, LON, DENOISER, EDM, config, LocalCheckpointIO(tmp_path / "x.pt"), CPU)
+        train_diffusion(data, LEAD_DAYS, spread, LAT, LON, DENOISER, EDM, config,
+                        LocalCheckpointIO(tmp_path / "x.pt"), CPU)
 
 
 def test_loss_decreases_and_logs_are_called(trained):
@@ -130,9 +145,10 @@ def test_loss_decreases_and_logs_are_called(trained):
 def test_samples_of_the_trained_model_are_finite_with_the_data_scale(trained):
     result, checkpoint, _ = trained
     data = reforecast()
-    seeds = data[0, :, :2]
+    seeds, spread = data[0, :, :2], member_spread(data)
     rebuilt = model_from_checkpoint(checkpoint.load(), LAT, LON, CPU)
-    chunks = list(generate_members(rebuilt, seeds, LEAD_DAYS, 6, 12, SamplerConfig(num_steps=8), seed=0, device=CPU))
+    chunks = list(generate_members(rebuilt, seeds, spread, LEAD_DAYS, 6, 12, SamplerConfig(num_steps=8), seed=0,
+                                   device=CPU))
     samples = np.concatenate([s for _, s in chunks], axis=1)
     assert samples.shape == (len(LEAD_DAYS), 6, N_VAR, len(LAT), len(LON)) and samples.dtype == np.float32
     assert np.isfinite(samples).all()
@@ -143,7 +159,7 @@ def test_samples_of_the_trained_model_are_finite_with_the_data_scale(trained):
         model_from_checkpoint(checkpoint.load(), LAT, regular_longitudes(32), CPU)
     # The rebuilt model is the EMA model the run returned.
     x = torch.randn(2, N_VAR, len(LAT), len(LON))
-    args = (torch.tensor([0.5, 2.0]), torch.as_tensor(seeds), torch.as_tensor(LEAD_DAYS, dtype=torch.float32))
+    args = model_inputs(seeds, spread)
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x, *args), result.model(x, *args))
 
@@ -209,7 +225,7 @@ def test_pickled_objects_in_a_checkpoint_are_refused(tmp_path, as_torch_save):
     marker = tmp_path / "marker"
     checkpoint = LocalCheckpointIO(tmp_path / "checkpoint.pt")
     if as_torch_save:
-        torch.save({"format": "seeds_dag.training/1", "model": Payload(marker)}, checkpoint.path)
+        torch.save({"format": CHECKPOINT_FORMAT, "model": Payload(marker)}, checkpoint.path)
     else:
         checkpoint.save(pickle.dumps(Payload(marker)))
     with pytest.raises(CheckpointError, match="weights_only=True"):
@@ -233,7 +249,8 @@ PARALLEL = dataclasses.replace(TINY, steps=60, checkpoint_every=30, log_every=10
 
 def train_two(checkpoint, config=PARALLEL, on_log=None):
     return train_data_parallel(
-        2, data=reforecast(), lead_days=LEAD_DAYS, lat_deg=LAT, lon_deg=LON, denoiser_config=DENOISER,
+        2, data=reforecast(), lead_days=LEAD_DAYS, spread=member_spread(reforecast()), lat_deg=LAT, lon_deg=LON,
+        denoiser_config=DENOISER,
         edm_config=EDM, config=config, checkpoint=checkpoint, device=CPU, threads=1, on_log=on_log,
     )
 
@@ -257,10 +274,10 @@ def test_two_gloo_processes_learn_checkpoint_and_resume(tmp_path):
     assert json.loads(state["fingerprint"])["training"]["processes"] == 2
     assert not any(key.startswith("module.") for key in state["model"])  # the bare model, not DDP's
     model = model_from_checkpoint(stored, LAT, LON, CPU)
-    x, sigma = torch.randn(2, DENOISER.num_variables, len(LAT), len(LON)), torch.tensor([0.5, 2.0])
-    cond, lead = torch.as_tensor(reforecast()[0, :, :2]), torch.as_tensor(LEAD_DAYS, dtype=torch.float32)
+    x = torch.randn(2, DENOISER.num_variables, len(LAT), len(LON))
+    args = model_inputs(reforecast()[0, :, :2], member_spread(reforecast()))
     with torch.no_grad():
-        torch.testing.assert_close(model(x, sigma, cond, lead), result.model(x, sigma, cond, lead))
+        torch.testing.assert_close(model(x, *args), result.model(x, *args))
     assert [path.name for path in tmp_path.iterdir()] == ["checkpoint.pt"]  # one writer, no leftovers
 
     # Two processes take two batches a step: a one-process run would not continue this one.

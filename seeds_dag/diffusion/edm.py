@@ -55,8 +55,9 @@ class EDMPrecond(nn.Module):
         self.sigma_data = sigma_data
 
     def forward(self, x: Tensor, sigma: Tensor, cond: Tensor, lead: Tensor) -> Tensor:
-        """x: (B, V, H, W) noisy target; sigma: (B,); cond: (B, K, V, H, W) seed members;
-        lead: (B,) lead time in days. Returns the denoised target, (B, V, H, W)."""
+        """x: (B, V, H, W) noisy target; sigma: (B,); cond: the conditioning the net takes (for
+        the SEEDS denoiser the seeds' summary, (B, 2V, H, W)); lead: (B,) lead time in days.
+        Returns the denoised target, (B, V, H, W)."""
         c_skip, c_out, c_in, c_noise = edm_coefficients(sigma, self.sigma_data)
         per_sample = (-1, 1, 1, 1)
         F_x = self.net(c_in.view(per_sample) * x, c_noise, cond, lead)
@@ -77,7 +78,7 @@ def edm_loss(
     L = mean over (B, V, H, W) of λ(σ)·w_lat·(D(y + σε; σ) − y)²,
     ln σ ~ N(P_mean, P_std²), ε ~ N(0, I), λ(σ) = (σ² + sd²) / (σ·sd)².
 
-    target: (B, V, H, W); cond: (B, K, V, H, W); lead: (B,) days;
+    target: (B, V, H, W); cond: the net's conditioning (B, ...); lead: (B,) days;
     weights: (H,) cos(latitude) normalised to mean 1, so the mean is a global area mean.
     `config.sigma_data` must be the one `precond` was built with.
     """

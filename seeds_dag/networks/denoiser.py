@@ -1,8 +1,8 @@
 """Conditional U-Net F(x_in, c_noise, cond, lead) for SEEDS (Li et al. 2024) on a lat-lon grid.
 
-Inputs are stacked as channels: the (preconditioned) noisy target, an order-invariant summary of
-the K seed members (mean and std over members) and static position channels. The noise level and
-lead time enter every residual block through FiLM.
+Inputs are stacked as channels: the (preconditioned) noisy target, the order-invariant summary of
+the K seed members (`seed_anomalies.seed_conditioning`: their mean and scaled std) and static
+position channels. The noise level and lead time enter every residual block through FiLM.
 """
 
 from dataclasses import dataclass
@@ -60,7 +60,7 @@ class DenoiserConfig:
 
     @property
     def in_channels(self) -> int:
-        """Noisy target, seed mean and seed std (V each), plus static channels."""
+        """Noisy target and the seeds' mean and scaled std (V each), plus static channels."""
         return 3 * self.num_variables + self.num_static_channels
 
 
@@ -81,16 +81,6 @@ def static_channels(lat_deg: np.ndarray, lon_deg: np.ndarray, use_lon_channels: 
     lon = torch.as_tensor(np.deg2rad(lon_deg), dtype=torch.float32)[None, :].expand(len(lat_deg), len(lon_deg))
     fields = [lat.sin(), lat.cos()] + ([lon.sin(), lon.cos()] if use_lon_channels else [])
     return torch.stack(fields)
-
-
-def seed_summary(cond: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean and std (population, zero for K = 1) over members: (B, K, V, H, W) -> 2 x (B, V, H, W).
-
-    Members are sorted first so the floating-point sums run in one order: the summary is then
-    bitwise invariant to the order of the seeds, not just up to rounding.
-    """
-    members = cond.sort(dim=1).values
-    return members.mean(dim=1), members.std(dim=1, correction=0)
 
 
 class ConditionalDenoiser(nn.Module):
@@ -138,21 +128,20 @@ class ConditionalDenoiser(nn.Module):
         )
 
     def _check_inputs(self, x_in: Tensor, cond: Tensor) -> None:
-        field = (self.config.num_variables, *self.static.shape[-2:])
-        if tuple(x_in.shape[1:]) != field:
-            raise ValueError(f"x_in: expected shape (batch, {', '.join(map(str, field))}), got {tuple(x_in.shape)}")
-        if cond.ndim != 5 or tuple(cond.shape[2:]) != field or cond.shape[0] != x_in.shape[0]:
-            raise ValueError(
-                f"cond: expected shape ({x_in.shape[0]}, K, {', '.join(map(str, field))}), got {tuple(cond.shape)}"
-            )
+        num_variables, grid = self.config.num_variables, tuple(self.static.shape[-2:])
+        if tuple(x_in.shape[1:]) != (num_variables, *grid):
+            raise ValueError(f"x_in: expected shape (batch, {num_variables}, {grid[0]}, {grid[1]}), "
+                             f"got {tuple(x_in.shape)}")
+        if tuple(cond.shape) != (x_in.shape[0], 2 * num_variables, *grid):
+            raise ValueError(f"cond: expected shape ({x_in.shape[0]}, {2 * num_variables}, {grid[0]}, {grid[1]}) "
+                             f"(seed_conditioning), got {tuple(cond.shape)}")
 
     def forward(self, x_in: Tensor, c_noise: Tensor, cond: Tensor, lead: Tensor) -> Tensor:
-        """x_in: (B, V, H, W) scaled noisy target; c_noise: (B,); cond: (B, K, V, H, W) seeds;
-        lead: (B,) lead time in days. Returns F: (B, V, H, W)."""
+        """x_in: (B, V, H, W) scaled noisy target; c_noise: (B,); cond: (B, 2V, H, W) the seeds'
+        summary (`seed_conditioning`); lead: (B,) lead time in days. Returns F: (B, V, H, W)."""
         self._check_inputs(x_in, cond)
-        seed_mean, seed_std = seed_summary(cond)
         static = self.static.expand(x_in.shape[0], -1, -1, -1)
-        h = self.stem(torch.cat([x_in, seed_mean, seed_std, static], dim=1))
+        h = self.stem(torch.cat([x_in, cond, static], dim=1))
         emb = torch.cat(
             [self.noise_embedding(c_noise), self.lead_embedding(lead / self.config.lead_scale_days)], dim=1
         )

@@ -115,7 +115,7 @@ def test_normalization_stats_are_the_moments_of_the_reforecasts(tiny_graph):
     kept = tuple(d for d in FORECAST_DIMS if d not in REDUCED_DIMS)
     assert "lead_time" in kept
     assert sorted(stats.data_vars) == sorted(VARIABLES)
-    assert stats[STATISTIC].values.tolist() == ["mean", "std"]
+    assert stats[STATISTIC].values.tolist() == ["mean", "std", "spread"]
     assert (stats["lead_time"].values / np.timedelta64(1, "D")).tolist() == LEAD_DAYS
     for name in VARIABLES:
         assert stats[name].dims == (STATISTIC, *kept)
@@ -125,6 +125,11 @@ def test_normalization_stats_are_the_moments_of_the_reforecasts(tiny_graph):
         np.testing.assert_allclose(stats[name].sel({STATISTIC: "mean"}), pooled.mean(axis=-1),
                                    rtol=1e-9, err_msg=name)
         np.testing.assert_allclose(stats[name].sel({STATISTIC: "std"}), pooled.std(axis=-1),
+                                   rtol=1e-7, err_msg=name)
+        # The spread: root mean over inits and longitudes of the unbiased variance over members.
+        member_variance = reforecasts[name].astype(np.float64).var("member", ddof=1)
+        np.testing.assert_allclose(stats[name].sel({STATISTIC: "spread"}),
+                                   np.sqrt(member_variance.mean(("init_time", "lon"))).transpose(*kept),
                                    rtol=1e-7, err_msg=name)
     assert (stats.attrs["n_inits"], stats.attrs["n_members"]) == (
         len(REFORECAST_INITS), SOURCE.reforecast_members)
@@ -141,7 +146,7 @@ def test_emulator_checkpoint_loads_with_weights_only(tiny_graph):
     n_var, shape = len(VARIABLES), (len(lat), len(lon))
     with torch.no_grad():
         out = model(torch.zeros(1, n_var, *shape), torch.tensor([1.0]),
-                    torch.zeros(1, 2, n_var, *shape), torch.tensor([1.0]))
+                    torch.zeros(1, 2 * n_var, *shape), torch.tensor([1.0]))
     assert out.shape == (1, n_var, *shape) and torch.isfinite(out).all()
 
 

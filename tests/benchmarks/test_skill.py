@@ -4,10 +4,12 @@ sampler choice, and the target table (the physics and sampling it drives are tes
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from benchmarks.experiment_data import ExperimentCalendar
 from benchmarks.skill_sampling import SamplerTrial, fastest_within
-from benchmarks.skill_scores import target_table
+from benchmarks.skill_scores import ideal_emulation, target_table
+from tests.synthetic_grid import forecast_coords
 
 
 @pytest.mark.parametrize("spacing", [1, 3])
@@ -43,7 +45,8 @@ def test_targets_average_ratios_over_variables_per_lead():
     rows = []
     for variable, scale in (("z500", 100.0), ("t850", 1.0)):
         for model, crps, spread_skill, max_bin in (("seeds-2", 1.5, 0.7, 2.0), ("physics-31", 1.0, 0.95, 1.2),
-                                                   ("gee-128", 1.01, 1.0, 1.3), ("gpp-p1.0-31", 0.9, 1.0, 1.1)):
+                                                   ("gee-128", 1.01, 1.0, 1.3), ("gpp-p1.0-31", 0.9, 1.0, 1.1),
+                                                   ("ideal-2", 1.2, 0.8, 1.4)):
             rows.append({"variable": variable, "lead_time_days": 1.0, "model": model, "crps": crps * scale,
                          "spread_skill": spread_skill, "max_bin_ratio": max_bin})
     table = target_table(pd.DataFrame(rows), members=128)
@@ -51,7 +54,27 @@ def test_targets_average_ratios_over_variables_per_lead():
     assert row["gee_crps_over_physics"] == pytest.approx(1.01)  # units cancel in the ratio
     assert row["gee_crps_over_seeds"] == pytest.approx(1.01 / 1.5)
     assert row["gpp-p1.0-31_crps_over_physics"] == pytest.approx(0.9)
+    assert row["ideal_crps_over_physics"] == pytest.approx(1.2)
     assert bool(row["meets_targets"])
     rows[2]["spread_skill"] = 0.5
     rows[6]["spread_skill"] = 0.5
     assert not bool(target_table(pd.DataFrame(rows), members=128).iloc[0]["meets_targets"])
+
+
+def test_ideal_emulation_spreads_about_the_seed_mean_as_a_new_member_would():
+    """Exchangeable members x = μ + ε: a new member differs from the mean of 2 seeds with variance
+    1.5·Var(ε); the ideal emulation's members are centred on the seed mean with that variance."""
+    rng = np.random.default_rng(0)
+    coords = forecast_coords(n_init=40, n_lead=2, n_member=31, n_lat=8, n_lon=16)
+    shape = tuple(len(coords[d]) for d in ("init_time", "lead_time", "member", "lat", "lon"))
+    mu = 10 * rng.standard_normal((*shape[:2], 1, *shape[3:]))
+    physics = xr.Dataset({"t850": (tuple(coords), mu + 2.0 * rng.standard_normal(shape))}, coords=coords)
+    ideal = ideal_emulation(physics)["t850"]
+    assert ideal.sizes["member"] == 29
+    seed_mean = physics["t850"].isel(member=[0, 1]).mean("member")
+    deviations = ideal - seed_mean
+    assert float(deviations.var("member", ddof=1).mean()) == pytest.approx(1.5 * 4.0, rel=0.03)
+    # Each member is the seed mean plus its physics member's scaled deviation from the full mean.
+    scale = np.sqrt(1.5)
+    expected = seed_mean + scale * (physics["t850"].isel(member=5) - physics["t850"].mean("member"))
+    np.testing.assert_allclose(ideal.isel(member=3), expected)

@@ -8,6 +8,7 @@ import torch
 
 from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond, edm_coefficients, edm_loss
 from seeds_dag.networks.denoiser import DenoiserConfig, build_denoiser
+from seeds_dag.seed_anomalies import seed_conditioning
 
 NUM_LAT, NUM_LON, NUM_VARS = 8, 16, 2
 
@@ -34,7 +35,7 @@ def cos_lat_weights(lat_deg):
 def test_denoiser_is_identity_as_sigma_goes_to_zero():
     x = torch.randn(3, NUM_VARS, NUM_LAT, NUM_LON)
     precond = EDMPrecond(RandomNet(), sigma_data=0.7)
-    out = precond(x, torch.full((3,), 1e-6), torch.zeros(3, 2, NUM_VARS, NUM_LAT, NUM_LON), torch.ones(3))
+    out = precond(x, torch.full((3,), 1e-6), torch.zeros(3, 2 * NUM_VARS, NUM_LAT, NUM_LON), torch.ones(3))
     torch.testing.assert_close(out, x, atol=1e-3, rtol=0)
 
 
@@ -50,7 +51,7 @@ def test_coefficients_at_sigma_equal_sigma_data():
 def test_precond_feeds_scaled_input_and_noise_level_to_net():
     net = RandomNet()
     x, sigma = torch.randn(2, NUM_VARS, NUM_LAT, NUM_LON), torch.tensor([0.3, 5.0])
-    EDMPrecond(net, sigma_data=1.0)(x, sigma, torch.zeros(2, 1, NUM_VARS, NUM_LAT, NUM_LON), torch.ones(2))
+    EDMPrecond(net, sigma_data=1.0)(x, sigma, torch.zeros(2, 2 * NUM_VARS, NUM_LAT, NUM_LON), torch.ones(2))
     x_in, c_noise = net.seen
     torch.testing.assert_close(x_in, x / (sigma**2 + 1).sqrt().view(-1, 1, 1, 1))
     torch.testing.assert_close(c_noise, sigma.log() / 4)
@@ -83,7 +84,8 @@ def toy_batch(gen, batch):
     pattern = torch.as_tensor(np.stack([np.cos(lat) * np.sin(lon), np.sin(2 * lat)]), dtype=torch.float32)
     amplitude = torch.randn(batch, NUM_VARS, 1, 1, generator=gen)
     target = amplitude * pattern
-    cond = target[:, None] + 0.1 * torch.randn(batch, 2, NUM_VARS, NUM_LAT, NUM_LON, generator=gen)
+    seeds = target[:, None] + 0.1 * torch.randn(batch, 2, NUM_VARS, NUM_LAT, NUM_LON, generator=gen)
+    cond = seed_conditioning(seeds, torch.full((batch, NUM_VARS, NUM_LAT), 0.1))
     return target, cond, torch.rand(batch, generator=gen) * 10
 
 

@@ -10,6 +10,7 @@ import torch
 from seeds_dag.conventions import regular_latitudes, regular_longitudes
 from seeds_dag.diffusion.edm import EDMConfig
 from seeds_dag.networks.denoiser import DenoiserConfig
+from seeds_dag.seed_anomalies import member_spread
 from seeds_dag.store import ArtifactStore
 from seeds_dag.training import StoreCheckpointIO, TrainingConfig, TrainingResult, train_diffusion
 
@@ -35,8 +36,9 @@ def data() -> np.ndarray:
 
 def run(root: str) -> TrainingResult:
     torch.set_num_threads(1)
-    return train_diffusion(data(), LEAD_DAYS, LAT, LON, DENOISER, EDMConfig(), CONFIG, checkpoint(root),
-                           torch.device("cpu"))
+    members = data()
+    return train_diffusion(members, LEAD_DAYS, member_spread(members), LAT, LON, DENOISER, EDMConfig(), CONFIG,
+                           checkpoint(root), torch.device("cpu"))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import torch
 from seeds_dag.diffusion.edm import EDMPrecond
 from seeds_dag.networks.blocks import SpherePad2d
 from seeds_dag.networks.denoiser import ConditionalDenoiser, DenoiserConfig, build_denoiser
+from seeds_dag.seed_anomalies import seed_conditioning
 
 NUM_LAT, NUM_LON, NUM_VARS = 8, 16, 3
 SMALL = DenoiserConfig(channels=(8, 16, 16), embed_dim=16, num_variables=NUM_VARS)
@@ -19,10 +20,17 @@ def grid(num_lat=NUM_LAT, num_lon=NUM_LON):
 
 
 def inputs(num_seeds, batch=2, seed=0):
+    """(x, c_noise, seeds, lead): the seeds still to be summarised with `condition`."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, NUM_VARS, NUM_LAT, NUM_LON, generator=gen)
-    cond = torch.randn(batch, num_seeds, NUM_VARS, NUM_LAT, NUM_LON, generator=gen)
-    return x, torch.randn(batch, generator=gen), cond, 10 * torch.rand(batch, generator=gen)
+    seeds = torch.randn(batch, num_seeds, NUM_VARS, NUM_LAT, NUM_LON, generator=gen)
+    return x, torch.randn(batch, generator=gen), seeds, 10 * torch.rand(batch, generator=gen)
+
+
+def condition(seeds):
+    """The seeds' summary with a spread that varies by latitude, as the network takes it."""
+    spread = torch.linspace(0.2, 1.0, NUM_LAT).expand(seeds.shape[0], NUM_VARS, NUM_LAT)
+    return seed_conditioning(seeds, spread)
 
 
 def network(config=SMALL):
@@ -50,8 +58,8 @@ def test_sphere_pad_two_cells_mirrors_rows_across_the_pole():
 
 
 def test_output_shape_and_default_config_builds():
-    x, c_noise, cond, lead = inputs(num_seeds=2)
-    assert network()(x, c_noise, cond, lead).shape == x.shape
+    x, c_noise, seeds, lead = inputs(num_seeds=2)
+    assert network()(x, c_noise, condition(seeds), lead).shape == x.shape
     precond = build_denoiser(DenoiserConfig(num_variables=NUM_VARS), *grid(32, 64))
     assert isinstance(precond, EDMPrecond)
 
@@ -59,24 +67,26 @@ def test_output_shape_and_default_config_builds():
 @torch.no_grad()
 def test_output_is_exactly_invariant_to_seed_order():
     net = network()
-    x, c_noise, cond, lead = inputs(num_seeds=4)
-    assert torch.equal(net(x, c_noise, cond, lead), net(x, c_noise, cond[:, [2, 0, 3, 1]], lead))
+    x, c_noise, seeds, lead = inputs(num_seeds=4)
+    assert torch.equal(net(x, c_noise, condition(seeds), lead),
+                       net(x, c_noise, condition(seeds[:, [2, 0, 3, 1]]), lead))
 
 
 @torch.no_grad()
 def test_single_seed_works_and_its_spread_channel_is_zero():
     net = network()
-    x, c_noise, cond, lead = inputs(num_seeds=1)
-    out = net(x, c_noise, cond, lead)
+    x, c_noise, seeds, lead = inputs(num_seeds=1)
+    out = net(x, c_noise, condition(seeds), lead)
     assert torch.isfinite(out).all()
     # A duplicated seed has the same summary: mean = the seed, std = 0.
-    torch.testing.assert_close(out, net(x, c_noise, cond.expand(-1, 2, -1, -1, -1), lead))
+    torch.testing.assert_close(out, net(x, c_noise, condition(seeds.expand(-1, 2, -1, -1, -1)), lead))
 
 
 @torch.no_grad()
 def roll_both_ways(net, shift):
     """(network output for lon-rolled inputs, lon-rolled network output)."""
-    x, c_noise, cond, lead = inputs(num_seeds=2)
+    x, c_noise, seeds, lead = inputs(num_seeds=2)
+    cond = condition(seeds)
     out_of_rolled = net(x.roll(shift, dims=-1), c_noise, cond.roll(shift, dims=-1), lead)
     return out_of_rolled, net(x, c_noise, cond, lead).roll(shift, dims=-1)
 
@@ -101,8 +111,11 @@ def test_grid_not_divisible_by_the_pooling_raises(num_lat, num_lon):
 
 
 def test_input_on_another_grid_raises():
-    x, c_noise, cond, lead = inputs(num_seeds=2)
+    x, c_noise, seeds, lead = inputs(num_seeds=2)
+    cond = condition(seeds)
     with pytest.raises(ValueError, match="x_in"):
         network()(x[..., :8], c_noise, cond, lead)
     with pytest.raises(ValueError, match="cond"):
         network()(x, c_noise, cond[..., :8], lead)
+    with pytest.raises(ValueError, match=r"cond.*seed_conditioning"):
+        network()(x, c_noise, seeds, lead)

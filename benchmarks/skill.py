@@ -26,7 +26,7 @@ import torch
 
 from benchmarks.experiment_data import ExperimentCalendar, open_forecasts, prepare
 from benchmarks.skill_models import ModelSpec, train_model, training_arrays
-from benchmarks.skill_sampling import SamplerTrial, emulate_all, fastest_within, sampler_study
+from benchmarks.skill_sampling import SamplerTrial, emulate_all, fastest_within, sampler_study, sampler_trials
 from benchmarks.skill_scores import extremes_target_table, score_ensembles, spectra_ratios, target_table
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.networks.denoiser import DenoiserConfig
@@ -50,7 +50,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--operational-inits", type=int, default=ExperimentCalendar.operational_inits)
     parser.add_argument("--channels", default=",".join(map(str, DenoiserConfig.channels)))
     parser.add_argument("--train-steps", type=int, default=2500)
-    parser.add_argument("--gpp-steps", type=int, default=1500)
+    parser.add_argument("--gpp-steps", type=int, default=2500)
     parser.add_argument("--train-batch", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--gpp-probabilities", default="1.0,0.5",
@@ -64,6 +64,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sampler-members", type=int, default=16)
     parser.add_argument("--sampler-steps", default="2,4,8,16")
     parser.add_argument("--churn-per-step", type=float, default=0.2)
+    parser.add_argument("--sampler-sigma-max", default="80,10",
+                        help="schedule tops to try (the first also with churn)")
     parser.add_argument("--sample-batch", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
@@ -132,17 +134,20 @@ def main() -> None:
     print("sampler study", flush=True)
     subset = list(operational)[:: max(1, len(operational) // args.sampler_inits)][: args.sampler_inits]
     # Cached beside the models: rerunning to rescore does not repeat it (delete the file to redo it).
-    study_file = models_dir / f"sampler_study-{args.sampler_inits}x{args.sampler_members}-{args.sampler_steps}.csv"
+    study_file = models_dir / (f"sampler_study-{args.sampler_inits}x{args.sampler_members}-{args.sampler_steps}"
+                               f"-{args.sampler_sigma_max}.csv")
     if study_file.exists():
         study = pd.read_csv(study_file)
     else:
+        trials = sampler_trials([int(s) for s in args.sampler_steps.split(",")],
+                                [float(s) for s in args.sampler_sigma_max.split(",")])
         study = sampler_study(trained["gee"], {k: operational[k] for k in subset},
-                              {k: truth_aligned[k] for k in subset}, stats, args.sampler_members,
-                              [int(s) for s in args.sampler_steps.split(",")], args.churn_per_step,
-                              args.sample_batch, device)
+                              {k: truth_aligned[k] for k in subset}, stats, args.sampler_members, trials,
+                              args.churn_per_step, args.sample_batch, device)
         study.to_csv(study_file, index=False)
     chosen = fastest_within(study)
-    sampler = SamplerTrial(int(chosen["num_steps"]), bool(chosen["stochastic"])).config(args.churn_per_step)
+    sampler = SamplerTrial(int(chosen["num_steps"]), bool(chosen["stochastic"]),
+                           float(chosen["sigma_max"])).config(args.churn_per_step)
     print(f"sampler chosen: {sampler} (NFE {sampler.nfe})", flush=True)
 
     evaluated = operational
@@ -151,7 +156,7 @@ def main() -> None:
         evaluated = {k: operational[k] for k in keys}
     print(f"evaluating on {len(evaluated)} held-out inits", flush=True)
     sampling_rows = []
-    tag = f"s{sampler.num_steps}c{sampler.S_churn:g}"
+    tag = f"s{sampler.num_steps}c{sampler.S_churn:g}m{sampler.sigma_max:g}"
     names = {"gee": f"gee-{args.members}-{tag}"}
     sampling_rows.append(emulate_all(store, names["gee"], trained["gee"], evaluated, stats, args.members,
                                      sampler, args.sample_batch, device))

@@ -1,12 +1,13 @@
 """The Dagster UI end to end, as a person uses it: `dagster-webserver` serves workspace.yaml from the
 repository root, headless Chromium (Debian's /usr/bin/chromium, driven by playwright) opens the
 global asset graph, finds every asset of the definitions, and materialises `normalization_stats`
-from its page; the test waits for that run to succeed.
+from its page; the test waits for that run to succeed. A second test materialises
+`verification_report` from its page and opens one of the figures attached to the materialisation.
 
 The webserver sees a temporary DAGSTER_HOME and a temporary storage root in which 24 tiny synthetic
-reforecast shards stand in for the default training window (the source resource's defaults), so the
-run takes seconds. Screenshots of the graph and of the finished run are saved under the test's tmp
-dir and copied to SCREENSHOT_COPY_DIR.
+reforecast shards stand in for the default training window (the source resource's defaults) and a
+synthetic pooled verification summary for the verification scores, so the runs take seconds.
+Screenshots are saved under each test's tmp dir and copied to SCREENSHOT_COPY_DIR.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import report_tables
 from dagster import AssetMaterialization, DagsterInstance
 from forecast_shards import shard
 from playwright.sync_api import sync_playwright
 
 from assets.definitions import ALL_ASSETS
+from assets.report import FIGURES, REPORT, SUMMARY
 from resources import SourceResource
 from resources.storage import ROOT_ENV_VAR
 from seeds_dag.store import ArtifactStore
@@ -42,7 +45,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOT_COPY_DIR = Path("/tmp/ui_screens")
 ASSET = "normalization_stats"
-SINK = "verification_report"  # every asset is upstream of it
+SINK = REPORT  # every asset is upstream of it
+# The report's figures drawn from the pooled summary table alone.
+REPORT_FIGURES_FROM_SUMMARY = [name for _, name, table, _ in FIGURES if table == "summary"]
 ELLIPSIS = "…"
 # Seconds: webserver start (loads torch and the definitions), page loads, the run.
 SERVER_START_S = 120
@@ -93,16 +98,19 @@ def wait_for(condition, timeout_s: float, what: str, interval_s: float = 1.0):
     pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def write_default_window_shards(root: Path, dagster_home: Path) -> None:
-    """Tiny synthetic reforecast shards for every init of the default source's training window,
-    each recorded as a materialisation in the instance at dagster_home (so the UI knows the
-    upstream of normalization_stats is there, as after a real run)."""
+def write_upstream_artifacts(root: Path, dagster_home: Path) -> None:
+    """Tiny synthetic reforecast shards for every init of the default source's training window
+    (upstream of normalization_stats) and a pooled verification summary (upstream of
+    verification_report), each recorded as a materialisation in the instance at dagster_home, so
+    the UI knows they are there, as after a real run."""
     store = ArtifactStore(str(root))
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         for seed, init in enumerate(SourceResource().reforecast_dates()):
             url = store.write_dataset(shard(init, seed), "reforecast_shards", init)
             instance.report_runless_asset_event(
                 AssetMaterialization("reforecast_shards", partition=init, metadata={"location": url}))
+        url = store.write_table(report_tables.summary(), SUMMARY)
+        instance.report_runless_asset_event(AssetMaterialization(SUMMARY, metadata={"location": url}))
 
 
 @pytest.fixture
@@ -115,7 +123,7 @@ def webserver(tmp_path: Path) -> Iterator[str]:
     (home / "dagster.yaml").write_text(
         "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: DefaultRunCoordinator\n"
         "telemetry:\n  enabled: false\n")
-    write_default_window_shards(storage, home)
+    write_upstream_artifacts(storage, home)
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), ROOT_ENV_VAR: str(storage),
            "SEEDS_DAG_EXECUTOR": "in_process"}
@@ -184,19 +192,7 @@ def test_asset_graph_and_materialise_from_the_ui(webserver: str, tmp_path: Path)
             assert page.locator("svg path").count() >= len(expected_edges)
             page.screenshot(path=str(screens / "asset_graph.png"), full_page=True)
 
-            # The asset's page, then "Materialize": it is unpartitioned and its upstream is
-            # materialised, so the run starts at once.
-            page.goto(f"{webserver}/assets/{ASSET}", wait_until="domcontentloaded")
-            page.locator("button", has_text=re.compile(r"^Materialize$")).click()
-            run_id = wait_for(lambda: _latest_run_of(webserver, ASSET), PAGE_S,
-                              f"a run of {ASSET} launched from the UI")
-
-            def finished() -> str | None:
-                status = graphql(webserver, RUN_QUERY, {"runId": run_id})["runOrError"]["status"]
-                assert status not in FAILED_STATUSES, f"run {run_id} of {ASSET} ended {status}"
-                return status if status == "SUCCESS" else None
-            wait_for(finished, RUN_S, f"run {run_id} of {ASSET} to succeed", interval_s=2)
-
+            run_id = materialise_from_its_page(page, webserver, ASSET)
             page.goto(f"{webserver}/runs/{run_id}", wait_until="domcontentloaded")
             page.get_by_text("Success", exact=True).first.wait_for(state="visible")
             page.get_by_text("RUN_SUCCESS").first.wait_for(state="visible")
@@ -204,6 +200,62 @@ def test_asset_graph_and_materialise_from_the_ui(webserver: str, tmp_path: Path)
         finally:
             browser.close()
 
+    keep_screenshots(screens)
+
+
+def test_report_figures_show_on_the_materialisation(webserver: str, tmp_path: Path):
+    """verification_report materialised from the UI over the pooled summary table: its figures
+    are attached as Markdown images, and "[Show Markdown]" on the materialisation event shows
+    the picture itself (decoded by the browser, at full size)."""
+    screens = tmp_path / "screens"
+    screens.mkdir()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1600, "height": 1000})
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(PAGE_S * 1000)
+            materialise_from_its_page(page, webserver, REPORT)
+
+            page.goto(f"{webserver}/assets/{REPORT}?view=events", wait_until="domcontentloaded")
+            # Only the summary table is in the store: the two by-lead figures are drawn, the rest
+            # are skipped with a reason (see tests/assets/test_report_asset.py).
+            for figure in REPORT_FIGURES_FROM_SUMMARY:
+                page.get_by_text(figure, exact=True).first.wait_for(state="visible")
+            buttons = page.get_by_text("[Show Markdown]", exact=True)
+            assert buttons.count() == len(REPORT_FIGURES_FROM_SUMMARY)
+            buttons.first.click()
+            image = page.get_by_role("dialog").locator("img[src^='data:image/png;base64,']")
+            image.wait_for(state="visible")
+            width, height, alt = image.evaluate("e => [e.naturalWidth, e.naturalHeight, e.alt]")
+            assert alt == REPORT_FIGURES_FROM_SUMMARY[0]
+            # A broken or refused data URI decodes to 0 × 0; the figure is ~1000 px wide.
+            assert width > 500 and height > 300, f"figure {alt} shown at {width} × {height} px"
+            page.screenshot(path=str(screens / "report_figure.png"))
+        finally:
+            browser.close()
+    keep_screenshots(screens)
+
+
+def materialise_from_its_page(page, webserver: str, asset: str) -> str:
+    """Open an unpartitioned asset's page, click "Materialize" (its upstream is materialised, so
+    the run starts at once) and wait until that run succeeds; its run id."""
+    page.goto(f"{webserver}/assets/{asset}", wait_until="domcontentloaded")
+    page.locator("button", has_text=re.compile(r"^Materialize$")).click()
+    run_id = wait_for(lambda: _latest_run_of(webserver, asset), PAGE_S,
+                      f"a run of {asset} launched from the UI")
+
+    def finished() -> str | None:
+        status = graphql(webserver, RUN_QUERY, {"runId": run_id})["runOrError"]["status"]
+        assert status not in FAILED_STATUSES, f"run {run_id} of {asset} ended {status}"
+        return status if status == "SUCCESS" else None
+    wait_for(finished, RUN_S, f"run {run_id} of {asset} to succeed", interval_s=2)
+    return run_id
+
+
+def keep_screenshots(screens: Path) -> None:
+    """Check the screenshots are real pictures and copy them where a person can look."""
     SCREENSHOT_COPY_DIR.mkdir(exist_ok=True)
     for picture in screens.iterdir():
         assert picture.stat().st_size > 10_000, f"{picture} is suspiciously small"

@@ -50,10 +50,11 @@ class EmulationConfig(Config):
     seed_members: list[int] = [0, 1]  # which members of the operational ensemble are the seeds
     num_steps: int = _SAMPLER.num_steps
     S_churn: float = _SAMPLER.S_churn
+    sigma_max: float = _SAMPLER.sigma_max  # top of the noise schedule, in units of the seed spread
     seed: int = 0  # combined with the init date, so every date draws its own noise
 
     def sampler(self) -> SamplerConfig:
-        return SamplerConfig(num_steps=self.num_steps, S_churn=self.S_churn)
+        return SamplerConfig(num_steps=self.num_steps, S_churn=self.S_churn, sigma_max=self.sigma_max)
 
 
 def _check_seed_members(seed_members: list[int], n_members: int, where: str) -> None:
@@ -130,7 +131,7 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
                   "seconds_per_member": round(total / (config.n_members * len(models)), 4),
                   "model_load_seconds": round(load_seconds, 2),
                   "n_members": config.n_members, "seed_members": str(config.seed_members),
-                  "sampler_steps": config.num_steps, "nfe": config.sampler().nfe,
+                  "sampler_steps": config.num_steps, "sigma_max": config.sigma_max, "nfe": config.sampler().nfe,
                   **compute.describe(), **dataset_metadata(stored)},
         check_results=[ensemble_check(stored, where, config.n_members)],
     )

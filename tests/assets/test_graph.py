@@ -10,6 +10,7 @@ from dagster import AssetKey
 from assets.definitions import ALL_ASSETS
 from assets.ensembles import MODEL_DIM, MODELS
 from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
+from seeds_dag.emulation import SamplerConfig
 from seeds_dag.normalization import REDUCED_DIMS, STATISTIC
 from seeds_dag.store import POINTER
 from seeds_dag.training import checkpoint_from_bytes, model_from_checkpoint
@@ -209,4 +210,5 @@ def test_materialisations_record_timings_and_losses(tiny_graph):
     emulation = tiny_graph.metadata("daily_emulated_ensembles", OPERATIONAL_INIT)
     assert emulation["n_members"] == N_EMULATED and emulation["seconds_per_member"] > 0
     assert emulation["sampler_steps"] == 16 and emulation["nfe"] == 2 * 16 - 1
+    assert emulation["sigma_max"] == SamplerConfig().sigma_max
     assert emulation["dims"]["member"] == N_EMULATED

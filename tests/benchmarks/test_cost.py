@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from benchmarks import cost
 
@@ -34,3 +35,15 @@ def test_tiny_run_writes_the_promised_table(tmp_path):
     assert len(json.loads((tmp_path / "cost.json").read_text())["rows"]) == len(table)
     text = (tmp_path / "summary.txt").read_text()
     assert "physics/emulator" in text and "peak RSS" in text and "network" in text
+
+
+def test_the_ratio_uses_the_cheapest_physics_compiled_or_not():
+    rows = [dict(measurement="physics", grid="g", batch=31, s_per_member=1.0),
+            dict(measurement="physics", grid="g", batch=62, s_per_member=0.9),
+            dict(measurement="physics_compiled", grid="g", batch=62, s_per_member=0.6),
+            dict(measurement="emulator", grid="g", batch=64, s_per_member=0.1),
+            dict(measurement="physics", grid="h", batch=31, s_per_member=4.0),
+            dict(measurement="emulator", grid="h", batch=64, s_per_member=0.5)]
+    table = cost.with_ratios(rows).set_index(["grid", "measurement"])
+    assert table.loc[("g", "emulator"), "physics_over_emulator"] == pytest.approx(6.0)
+    assert table.loc[("h", "emulator"), "physics_over_emulator"] == pytest.approx(8.0)

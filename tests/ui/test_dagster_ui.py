@@ -12,6 +12,7 @@ Screenshots are saved under each test's tmp dir and copied to SCREENSHOT_COPY_DI
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -30,7 +31,7 @@ import pytest
 import report_tables
 from dagster import AssetMaterialization, DagsterInstance
 from forecast_shards import shard
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 from assets.definitions import ALL_ASSETS
 from assets.report import FIGURES, REPORT, SUMMARY
@@ -169,76 +170,51 @@ def test_asset_graph_and_materialise_from_the_ui(webserver: str, tmp_path: Path)
     assert served_edges == expected_edges
     assert ("reforecast_shards", ASSET) in served_edges
 
-    screens = tmp_path / "screens"
-    screens.mkdir()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1600, "height": 1000})
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(PAGE_S * 1000)
+    with browser_page(tmp_path) as (page, screens):
+        # The lineage of the graph's sink, every upstream level: the whole asset graph. Node
+        # labels are middle-truncated ("normalizati…_stats") to fit the node.
+        page.goto(f"{webserver}/assets/{SINK}?view=lineage&lineageScope=upstream&lineageDepth=99",
+                  wait_until="domcontentloaded")
+        page.get_by_text(SINK, exact=False).first.wait_for(state="visible")
+        labels = wait_for(lambda: _node_labels(page, expected), PAGE_S, "every asset node drawn")
+        for name in sorted(expected):
+            shown = [label for label in labels if _shows(label, name)]
+            assert len(shown) == 1, f"asset {name}: graph node labels {shown} of {labels}"
+        # The lineage edges are drawn as SVG paths between the nodes.
+        assert page.locator("svg path").count() >= len(expected_edges)
+        page.screenshot(path=str(screens / "asset_graph.png"), full_page=True)
 
-            # The lineage of the graph's sink, every upstream level: the whole asset graph. Node
-            # labels are middle-truncated ("normalizati…_stats") to fit the node.
-            page.goto(f"{webserver}/assets/{SINK}?view=lineage&lineageScope=upstream&lineageDepth=99",
-                      wait_until="domcontentloaded")
-            page.get_by_text(SINK, exact=False).first.wait_for(state="visible")
-            labels = wait_for(lambda: _node_labels(page, expected), PAGE_S, "every asset node drawn")
-            for name in sorted(expected):
-                shown = [label for label in labels if _shows(label, name)]
-                assert len(shown) == 1, f"asset {name}: graph node labels {shown} of {labels}"
-            # The lineage edges are drawn as SVG paths between the nodes.
-            assert page.locator("svg path").count() >= len(expected_edges)
-            page.screenshot(path=str(screens / "asset_graph.png"), full_page=True)
-
-            run_id = materialise_from_its_page(page, webserver, ASSET)
-            page.goto(f"{webserver}/runs/{run_id}", wait_until="domcontentloaded")
-            page.get_by_text("Success", exact=True).first.wait_for(state="visible")
-            page.get_by_text("RUN_SUCCESS").first.wait_for(state="visible")
-            page.screenshot(path=str(screens / "run_success.png"), full_page=True)
-        finally:
-            browser.close()
-
-    keep_screenshots(screens)
+        run_id = materialise_from_its_page(page, webserver, ASSET)
+        page.goto(f"{webserver}/runs/{run_id}", wait_until="domcontentloaded")
+        page.get_by_text("Success", exact=True).first.wait_for(state="visible")
+        page.get_by_text("RUN_SUCCESS").first.wait_for(state="visible")
+        page.screenshot(path=str(screens / "run_success.png"), full_page=True)
 
 
 def test_report_figures_show_on_the_materialisation(webserver: str, tmp_path: Path):
     """verification_report materialised from the UI over the pooled summary table: its figures
     are attached as Markdown images, and "[Show Markdown]" on the materialisation event shows
     the picture itself (decoded by the browser, at full size)."""
-    screens = tmp_path / "screens"
-    screens.mkdir()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1600, "height": 1000})
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(PAGE_S * 1000)
-            materialise_from_its_page(page, webserver, REPORT)
-
-            page.goto(f"{webserver}/assets/{REPORT}?view=events", wait_until="domcontentloaded")
-            # Only the summary table is in the store: the two by-lead figures are drawn, the rest
-            # are skipped with a reason (see tests/assets/test_report_asset.py).
-            for figure in REPORT_FIGURES_FROM_SUMMARY:
-                page.get_by_text(figure, exact=True).first.wait_for(state="visible")
-            buttons = page.get_by_text("[Show Markdown]", exact=True)
-            assert buttons.count() == len(REPORT_FIGURES_FROM_SUMMARY)
-            buttons.first.click()
-            image = page.get_by_role("dialog").locator("img[src^='data:image/png;base64,']")
-            image.wait_for(state="visible")
-            width, height, alt = image.evaluate("e => [e.naturalWidth, e.naturalHeight, e.alt]")
-            assert alt == REPORT_FIGURES_FROM_SUMMARY[0]
-            # A broken or refused data URI decodes to 0 × 0; the figure is ~1000 px wide.
-            assert width > 500 and height > 300, f"figure {alt} shown at {width} × {height} px"
-            page.screenshot(path=str(screens / "report_figure.png"))
-        finally:
-            browser.close()
-    keep_screenshots(screens)
+    with browser_page(tmp_path) as (page, screens):
+        materialise_from_its_page(page, webserver, REPORT)
+        page.goto(f"{webserver}/assets/{REPORT}?view=events", wait_until="domcontentloaded")
+        # Only the summary table is in the store: the two by-lead figures are drawn, the rest are
+        # skipped with a reason (see tests/assets/test_report_asset.py).
+        for figure in REPORT_FIGURES_FROM_SUMMARY:
+            page.get_by_text(figure, exact=True).first.wait_for(state="visible")
+        buttons = page.get_by_text("[Show Markdown]", exact=True)
+        assert buttons.count() == len(REPORT_FIGURES_FROM_SUMMARY)
+        buttons.first.click()
+        image = page.get_by_role("dialog").locator("img[src^='data:image/png;base64,']")
+        image.wait_for(state="visible")
+        width, height, alt = image.evaluate("e => [e.naturalWidth, e.naturalHeight, e.alt]")
+        assert alt == REPORT_FIGURES_FROM_SUMMARY[0]
+        # A broken or refused data URI decodes to 0 × 0; the figure is ~1000 px wide.
+        assert width > 500 and height > 300, f"figure {alt} shown at {width} × {height} px"
+        page.screenshot(path=str(screens / "report_figure.png"))
 
 
-def materialise_from_its_page(page, webserver: str, asset: str) -> str:
+def materialise_from_its_page(page: Page, webserver: str, asset: str) -> str:
     """Open an unpartitioned asset's page, click "Materialize" (its upstream is materialised, so
     the run starts at once) and wait until that run succeeds; its run id."""
     page.goto(f"{webserver}/assets/{asset}", wait_until="domcontentloaded")
@@ -254,8 +230,23 @@ def materialise_from_its_page(page, webserver: str, asset: str) -> str:
     return run_id
 
 
-def keep_screenshots(screens: Path) -> None:
-    """Check the screenshots are real pictures and copy them where a person can look."""
+@contextlib.contextmanager
+def browser_page(tmp_path: Path) -> Iterator[tuple[Page, Path]]:
+    """A page of headless Chromium and the folder for its screenshots; at exit the browser
+    closes, and the screenshots are checked to be real pictures and copied where a person can
+    look (SCREENSHOT_COPY_DIR)."""
+    screens = tmp_path / "screens"
+    screens.mkdir()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1600, "height": 1000})
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(PAGE_S * 1000)
+            yield page, screens
+        finally:
+            browser.close()
     SCREENSHOT_COPY_DIR.mkdir(exist_ok=True)
     for picture in screens.iterdir():
         assert picture.stat().st_size > 10_000, f"{picture} is suspiciously small"

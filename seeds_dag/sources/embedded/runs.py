@@ -69,8 +69,9 @@ def ensemble_forecast(
     member_seed: int,
 ) -> dict[str, np.ndarray]:
     """Integrate `n_members` perturbed copies of the analysis of `initial` (channels, m, l) as one
-    batch, the analysis error and the member perturbations drawn from disjoint parts of the pool. The analysis error depends on `analysis_seed` only, so ensembles of different sizes
-    from the same date start from the same analysis.
+    batch, the analysis error and the member perturbations drawn from disjoint parts of the pool
+    (`split_pool`). The analysis error depends on `analysis_seed` only, so ensembles of different
+    sizes from the same date start from the same analysis.
 
     Returns fields (lead, member, lat, lon) at the whole-day `lead_days` (ascending, > 0).
     """

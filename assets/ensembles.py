@@ -1,5 +1,5 @@
-"""Daily emulated ensembles: K seed members of the operational ensemble → N generated members by
-each model — the emulator (SEEDS-GEE, model "gee") and the post-processor (SEEDS-GPP, model
+"""Daily emulated ensembles: K seed members of the operational ensemble → N generated member
+trajectories (all leads of a member one sample) by each model — the emulator (SEEDS-GEE, model "gee") and the post-processor (SEEDS-GPP, model
 "gpp") — from the same seeds, streamed to zarr batch by batch so memory does not grow with N.
 Dims (model, init_time, lead_time, member, lat, lon): `ds.sel(model="gpp")` is one ensemble in
 the forecast conventions."""
@@ -35,6 +35,8 @@ from seeds_dag.emulation import (
     generate_members,
     normalized_seeds,
 )
+from seeds_dag.generators.kinds import model_kind
+from seeds_dag.generators.sampling import nfe
 from seeds_dag.normalization import from_normalized_array
 
 _SAMPLER = SamplerConfig()
@@ -44,7 +46,8 @@ MODELS = {"gee": EMULATOR, "gpp": POST_PROCESSOR}
 
 
 class EmulationConfig(Config):
-    """How many members to generate from which seeds, and the sampler (EDM Heun) settings."""
+    """How many members to generate from which seeds, and the Heun schedule of an `edm` generator
+    (the one-pass generators, the default, ignore num_steps, S_churn and sigma_max)."""
 
     n_members: int = 32
     seed_members: list[int] = [0, 1]  # which members of the operational ensemble are the seeds
@@ -93,16 +96,15 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
     stats = store.load_dataset("normalization_stats")
     operational = store.load_dataset("operational_ensemble", key)
     lat, lon = operational["lat"].values, operational["lon"].values
+    seeds, spread, lead_days = normalized_seeds(operational, stats, config.seed_members)
     load_start = time.perf_counter()
-    models = {name: load_model(store, asset, lat, lon, device) for name, asset in MODELS.items()}
+    models = {name: load_model(store, asset, lat, lon, lead_days, device) for name, asset in MODELS.items()}
     load_seconds = time.perf_counter() - load_start
 
-    seeds, spread, lead_days = normalized_seeds(operational, stats, config.seed_members)
     batch = compute.sample_batch_size
-    # A network batch holds (member, lead) pairs, so each yielded piece has batch // n_lead
-    # members: chunk the output by that, and every chunk is written exactly once.
-    members_per_chunk = max(1, batch // len(lead_days))
-    template = ensemble_template(operational, config.n_members, members_per_chunk, list(MODELS))
+    # A network batch holds whole member trajectories, so each yielded piece has `batch` members:
+    # chunk the output by that, and every chunk is written exactly once.
+    template = ensemble_template(operational, config.n_members, batch, list(MODELS))
     seconds = {}
     with store.dataset_writer("daily_emulated_ensembles", key, template) as writer, \
             compute.autocast(device):
@@ -131,7 +133,9 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
                   "seconds_per_member": round(total / (config.n_members * len(models)), 4),
                   "model_load_seconds": round(load_seconds, 2),
                   "n_members": config.n_members, "seed_members": str(config.seed_members),
-                  "sampler_steps": config.num_steps, "sigma_max": config.sigma_max, "nfe": config.sampler().nfe,
+                  "generator": MetadataValue.json({k: model_kind(m) for k, m in models.items()}),
+                  "nfe_per_member": MetadataValue.json({k: nfe(m, config.sampler()) for k, m in models.items()}),
+                  "sampler_steps": config.num_steps, "sigma_max": config.sigma_max,
                   **compute.describe(), **dataset_metadata(stored)},
         check_results=[ensemble_check(stored, where, config.n_members)],
     )

@@ -1,8 +1,16 @@
 """Metadata and check results the assets attach: sizes, summaries, validation outcomes."""
 
 
+import pandas as pd
 import xarray as xr
-from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+)
 
 from seeds_dag.conventions import validation_problems
 
@@ -16,6 +24,25 @@ def dataset_metadata(ds: xr.Dataset) -> dict:
             {name: round(float(ds[name].mean()), 4) for name in ds.data_vars}
         ),
     }
+
+
+def _column_type(column: pd.Series) -> str:
+    """The Dagster table column type of a pandas column."""
+    if pd.api.types.is_bool_dtype(column):
+        return "bool"
+    if pd.api.types.is_integer_dtype(column):
+        return "int"
+    return "float" if pd.api.types.is_float_dtype(column) else "string"
+
+
+def table_metadata(frame: pd.DataFrame) -> MetadataValue:
+    """A DataFrame as a Dagster table, which the UI can sort: named index levels become the
+    first columns, NaN an empty cell, and each column's type follows its dtype."""
+    flat = frame.reset_index() if any(frame.index.names) else frame
+    flat = flat.set_axis([str(c) for c in flat.columns], axis=1)
+    schema = TableSchema(columns=[TableColumn(name, _column_type(flat[name])) for name in flat])
+    cells = flat.astype(object).where(flat.notna(), None)
+    return MetadataValue.table([TableRecord(row) for row in cells.to_dict("records")], schema)
 
 
 def validation_check(check_name: str, ds: xr.Dataset, dims: tuple[str, ...], where: str,

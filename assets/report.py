@@ -2,8 +2,9 @@
 verification tables, with every figure attached as metadata so the Dagster UI shows it.
 
 Only the summary table is required. The other tables (extremes, reliability, bias maps, spectra,
-rank histograms) and the example maps' datasets are drawn when present; a figure whose inputs are
-absent or lack the lead asked for is skipped, and the metadata say which and why.
+power ratios, lead-to-lead coherence, rank histograms) and the example maps' datasets are drawn
+when present; a figure whose inputs are absent or lack the lead asked for is skipped, and the
+metadata say which and why.
 """
 
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import xarray as xr
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from assets.verification import SCORES, verification_summary
+from assets.verification import COHERENCE, SCORES, verification_summary
 from resources import StorageResource
 from seeds_dag.conventions import KNOWN_VARIABLES
 from seeds_dag.emulation import MODEL_DIM
@@ -28,7 +29,8 @@ SUMMARY = "verification_summary"
 # Table name -> object of verification_summary holding it.
 SUMMARY_OBJECTS = {"summary": "table.parquet", "extremes": "extremes.parquet",
                    "reliability": "reliability.parquet", "bias_maps": "bias_maps.parquet",
-                   "spectra": "spectra.parquet"}
+                   "spectra": "spectra.parquet", "power_ratio": "power_ratio.parquet",
+                   "coherence": COHERENCE}
 RANK_OBJECT = "rank_histograms.parquet"
 # The two tails SEEDS judges extremes by.
 EVENT_QUANTILES = (0.01, 0.99)
@@ -44,6 +46,9 @@ FIGURES: list[tuple[str, str, str, Draw]] = [
        lambda t, lead, q=q: figures.reliability_diagram(t, q, lead)) for q in EVENT_QUANTILES],
     ("Bias", "bias_maps", "bias_maps", figures.bias_maps),
     ("Spatial realism", "zonal_spectra", "spectra", figures.zonal_spectra),
+    ("Spatial realism", "power_ratio", "power_ratio", figures.power_ratio),
+    ("Temporal realism", "coherence_by_lead_pair", "coherence",
+     lambda t, lead: figures.coherence_by_lead_pair(t)),
 ]
 EXAMPLE_SECTION = "Spatial realism"
 # (section, caption, table, value column, row index) of the HTML tables, in report order.
@@ -54,6 +59,8 @@ TABLES = [
     *[("Extremes", caption, "extremes", value, ("variable", "lead_time_days", "quantile"))
       for value, caption in (("bss", "Brier skill score vs climatology"),
                              ("roc_auc", "ROC AUC"), ("brier", "Brier score"))],
+    ("Temporal realism", "Lead-to-lead coherence of members", "coherence", "coherence",
+     ("variable", "first_lead_days", "second_lead_days")),
 ]
 
 
@@ -136,8 +143,9 @@ def _sections(pngs: dict[str, bytes], tables: dict[str, pd.DataFrame],
 
 @asset(group_name="verification", deps=[verification_summary],
        description="Figures (CRPS and spread/skill by lead, rank histograms, reliability of the "
-       "1%/99% events, bias maps, zonal spectra, example members) and one self-contained HTML "
-       "report from the pooled verification tables; figures shown in the UI.")
+       "1%/99% events, bias maps, zonal spectra and power ratios to physics, lead-to-lead "
+       "coherence, example members) and one self-contained HTML report from the pooled "
+       "verification tables; figures shown in the UI.")
 def verification_report(context: AssetExecutionContext, config: ReportConfig,
                         storage: StorageResource) -> MaterializeResult:
     store = storage.store()

@@ -7,11 +7,18 @@ import xarray as xr
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from assets.ensembles import daily_emulated_ensembles
+from assets.metadata import table_metadata
 from assets.partitions import init_dates
 from assets.sources import operational_ensemble, truth
 from resources import SourceResource, StorageResource
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.emulation import MODEL_DIM
+from seeds_dag.verification.coherence_table import (
+    coherence_columns,
+    coherence_summary,
+    coherence_table,
+    format_coherence,
+)
 from seeds_dag.verification.extremes import climatological_thresholds
 from seeds_dag.verification.extremes_table import (
     extremes_summary,
@@ -22,10 +29,14 @@ from seeds_dag.verification.extremes_table import (
 from seeds_dag.verification.field_table import (
     MEAN_ERROR,
     POWER,
+    TRUTH,
     average_over_inits,
     bias_map_table,
     format_mean_error,
+    format_power_ratio,
     mean_error_summary,
+    power_ratio_range,
+    power_ratio_table,
     spectrum_table,
 )
 from seeds_dag.verification.scores import TIME, align_truth
@@ -40,7 +51,10 @@ from seeds_dag.verification.table import (
 
 SCORES = "verification_scores"
 SUMMARY = "verification_summary"
+COHERENCE = "coherence.parquet"
 SEED_COUNT = 2
+# The model-name families of the reference ensembles; every other verified model is emulated.
+SEEDS, PHYSICS = "seeds", "physics"
 # Below about 30 days per point the 1%/99% quantiles are little more than the sample extremes.
 MIN_CLIMATOLOGY_DAYS = 30
 
@@ -51,14 +65,25 @@ def ensembles_to_verify(physics: xr.Dataset, emulated: xr.Dataset) -> dict[str, 
     f"{model}-{N}" per value of a ``model`` dim ("gee-32", "gpp-32") or "emulated-{N}" for an
     artifact without that dim."""
     ensembles = {
-        f"seeds-{SEED_COUNT}": physics.isel(member=slice(0, SEED_COUNT)),
-        f"physics-{physics.sizes['member']}": physics,
+        f"{SEEDS}-{SEED_COUNT}": physics.isel(member=slice(0, SEED_COUNT)),
+        f"{PHYSICS}-{physics.sizes['member']}": physics,
     }
     n = emulated.sizes["member"]
     if MODEL_DIM not in emulated.dims:
         return {**ensembles, f"emulated-{n}": emulated}
     return {**ensembles, **{f"{model}-{n}": emulated.sel({MODEL_DIM: model}, drop=True)
                             for model in emulated[MODEL_DIM].values.astype(str)}}
+
+
+def physics_and_emulated(models) -> tuple[str, list[str]]:
+    """The physics ensemble's name and the emulated ensembles' names, in order, among the model
+    names of :func:`ensembles_to_verify` (and the spectra table's "truth")."""
+    family = {model: model.rsplit("-", 1)[0] for model in dict.fromkeys(models)}
+    physics = [model for model, name in family.items() if name == PHYSICS]
+    if len(physics) != 1:
+        raise ValueError(f"expected one {PHYSICS}-N model among {list(family)}, got {physics}")
+    emulated = [model for model, name in family.items() if name not in (SEEDS, PHYSICS, TRUTH)]
+    return physics[0], emulated
 
 
 def training_truth(truth_ds: xr.Dataset, source: SourceResource,
@@ -82,8 +107,9 @@ def training_truth(truth_ds: xr.Dataset, source: SourceResource,
 @asset(group_name="verification", partitions_def=init_dates,
        deps=[daily_emulated_ensembles, operational_ensemble, truth],
        description="Fair CRPS, ensemble-mean RMSE, spread, spread/skill, rank histograms, "
-       "Brier/reliability/ROC of climatological extremes, bias maps and zonal spectra of "
-       "seeds-2, the physics ensemble and the emulated ensembles for one init, against truth.")
+       "Brier/reliability/ROC of climatological extremes, bias maps, zonal spectra and "
+       "lead-to-lead coherence of members of seeds-2, the physics ensemble and the emulated "
+       "ensembles for one init, against truth.")
 def verification_scores(context: AssetExecutionContext, storage: StorageResource,
                         source: SourceResource) -> MaterializeResult:
     store = storage.store()
@@ -95,6 +121,7 @@ def verification_scores(context: AssetExecutionContext, storage: StorageResource
     observed = align_truth(truth_ds, physics["init_time"].values, physics["lead_time"].values).load()
     climate = training_truth(truth_ds, source, context)
     ensembles = ensembles_to_verify(physics, emulated)
+    reference, _ = physics_and_emulated(ensembles)
     scores = score_table(ensembles, observed)
     extremes = extremes_tables(ensembles, observed, climatological_thresholds(climate))
     tables = {
@@ -106,12 +133,20 @@ def verification_scores(context: AssetExecutionContext, storage: StorageResource
         "bias_maps.parquet": bias_map_table(ensembles, observed),
         "spectra.parquet": spectrum_table(ensembles, observed),
     }
+    coherence = {}
+    if physics.sizes["lead_time"] >= 2:
+        tables[COHERENCE] = coherence_table(ensembles)
+        wide = coherence_columns(coherence_summary(tables[COHERENCE]), reference)
+        coherence["coherence"] = MetadataValue.md(wide.to_markdown(floatfmt=".4g"))
+    else:
+        context.log.warning(f"{SCORES}[{key}]: one lead only, no lead-to-lead coherence")
     for name, table in tables.items():
         store.write_table(table, SCORES, key, name=name)
     crps = scores.pivot_table(index=["variable", "lead_time_days"], columns="model", values="crps")
     return MaterializeResult(metadata={
         "location": store.location(SCORES, key),
         "crps": MetadataValue.md(crps.to_markdown(floatfmt=".4g")),
+        **coherence,
         "rows": len(scores),
         "models": MetadataValue.json(list(ensembles)),
         "climatology_days": climate.sizes[TIME],
@@ -121,7 +156,9 @@ def verification_scores(context: AssetExecutionContext, storage: StorageResource
 @asset(group_name="verification", deps=[verification_scores],
        description="Scores of every verified init pooled into one summary per variable and "
        "lead: CRPS, RMSE, spread/skill, rank flatness, mean error, Brier skill and ROC area of "
-       "the 1%/99% events; pooled tables for the report. The main job prints the text.")
+       "the 1%/99% events, lead-to-lead coherence of members, and the emulated members' zonal "
+       "power relative to the physics members'; pooled tables for the report. The main job "
+       "prints the text.")
 def verification_summary(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
     store = storage.store()
     keys = store.partitions(SCORES)
@@ -129,29 +166,48 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
         raise FileNotFoundError("verification_summary: no verification_scores partition is "
                                 "materialised yet")
 
-    def read(name: str) -> pd.DataFrame:
-        return pd.concat([store.read_table(SCORES, k, name=name) for k in keys],
+    def read(name: str, partitions: list[str] = keys) -> pd.DataFrame:
+        return pd.concat([store.read_table(SCORES, k, name=name) for k in partitions],
                          ignore_index=True)
 
     summary = summary_table(read("table.parquet"))
     flatness = rank_flatness_table(read("rank_histograms.parquet"))
     extremes = extremes_summary(read("extremes.parquet"), read("roc.parquet"))
     bias_maps = read("bias_maps.parquet")
-    text = "\n\n".join([
+    spectra = average_over_inits(read("spectra.parquet"), POWER)
+    physics, emulated = physics_and_emulated(spectra["model"])
+    power_ratios = power_ratio_table(spectra, physics, emulated)
+    power_ranges = power_ratio_range(power_ratios)
+    blocks = [
         format_summary(summary),
         "Rank histogram max-bin share / uniform (1 = flat)\n"
         + model_columns_text(flatness, ["variable", "lead_time_days"], "max_bin_ratio"),
         format_mean_error(mean_error_summary(bias_maps)),
         format_extremes(extremes),
-    ])
-    store.write_bytes(SUMMARY, "summary.txt", text.encode())
-    store.write_table(summary.stack("model", future_stack=True).reset_index(), SUMMARY)
+        format_power_ratio(power_ranges, physics),
+    ]
     pooled = {
         "extremes.parquet": extremes,
         "reliability.parquet": reliability_diagram(read("reliability.parquet")),
         "bias_maps.parquet": average_over_inits(bias_maps, MEAN_ERROR),
-        "spectra.parquet": average_over_inits(read("spectra.parquet"), POWER),
+        "spectra.parquet": spectra,
+        "power_ratio.parquet": power_ratios,
     }
+    metadata = {"power_ratio": MetadataValue.md(power_ranges.to_markdown(floatfmt=".4g")),
+                "power_ratio_table": table_metadata(power_ranges)}
+    # Partitions scored before coherence was, or with a single lead, hold no coherence table.
+    coherent = [k for k in keys if store.exists_bytes(SCORES, COHERENCE, k)]
+    if coherent:
+        pooled[COHERENCE] = coherence_summary(read(COHERENCE, coherent))
+        coherence = coherence_columns(pooled[COHERENCE], physics)
+        blocks.append(format_coherence(coherence) + (
+            f"\n(over the {len(coherent)} of {len(keys)} inits that hold it)"
+            if len(coherent) < len(keys) else ""))
+        metadata |= {"coherence": MetadataValue.md(coherence.to_markdown(floatfmt=".4g")),
+                     "coherence_table": table_metadata(coherence)}
+    text = "\n\n".join(blocks)
+    store.write_bytes(SUMMARY, "summary.txt", text.encode())
+    store.write_table(summary.stack("model", future_stack=True).reset_index(), SUMMARY)
     for name, table in pooled.items():
         store.write_table(table, SUMMARY, name=name)
     context.log.info("\n" + text)
@@ -159,4 +215,5 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
         "location": store.location(SUMMARY),
         "inits": MetadataValue.json(keys),
         "summary": MetadataValue.md(f"```\n{text}\n```"),
+        **metadata,
     })

@@ -4,16 +4,16 @@ against resolution.
 In one process, on the main job's grid (32x64, T21) and leads (1, 3, 5, 7 days):
   * physics: the embedded ensemble model forecasts a batch of members from one init (CPU), at
     several batch sizes; seconds per member (7-day forecast, every lead written to zarr);
-  * emulator: N members from K = 2 seeds of that forecast at every lead, with the default sampler
-    and at --fast-steps, at several network batch sizes; seconds per member including
-    normalisation and the streamed zarr write, excluding model loading (reported apart), and
-    where they go (network forward, sampler, normalisation, zarr);
-  * the ratio physics ÷ emulator per member (target ≥ 100);
-  * memory: peak RSS (and CUDA peak) of N = 32, 128, 512, each in a fresh process (target: N=512
-    within 10% of N=32);
+  * emulator, for each generator (crps, consistency, edm): N member trajectories from K = 2 seeds
+    of that forecast, at several network batch sizes (members per call); seconds per member
+    including normalisation and the streamed zarr write, excluding model loading (reported
+    apart), and where they go (network forward, sampler, normalisation, zarr);
+  * the ratio physics ÷ emulator per member, per generator (target ≥ 100 at the default);
+  * memory: peak RSS (and CUDA peak) of N = 32, 128, 512 with the default generator, each in a
+    fresh process (target: N=512 within 10% of N=32);
   * growth: both costs again at T42 on 64x128 (an untrained network of the same architecture).
 
-    .venv/bin/python -m benchmarks.cost [--checkpoint model.pt] [--fast-steps 8] [--device auto]
+    .venv/bin/python -m benchmarks.cost [--checkpoint crps=gee-crps.pt ...] [--device auto]
         [--threads 2] [--compile] [--out data/benchmarks/cost] [--tiny]
 """
 
@@ -24,6 +24,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
@@ -32,16 +33,18 @@ from benchmarks import cost_emulator, cost_physics
 from benchmarks.cost_memory import peak_memory
 from benchmarks.cost_physics import GridCase
 from resources import ComputeResource
-from seeds_dag.diffusion.edm import EDMPrecond
+from assets.models import DEFAULT_GENERATOR
 from seeds_dag.emulation import SamplerConfig
+from seeds_dag.generators.kinds import GENERATORS, model_kind
 from seeds_dag.normalization import compute_normalization
 from seeds_dag.store import ArtifactStore
 
 COLUMNS = ("measurement", "grid", "device", "batch", "members", "num_steps", "nfe", "seconds", "s_per_member",
            "physics_over_emulator", "network_frac", "sampler_frac", "normalisation_frac", "zarr_frac",
            "peak_rss_mib", "peak_cuda_mib")
-"""measurement: physics | physics_compiled | emulator | emulator_fast | memory. batch: members
-integrated together (physics) or (member, lead) pairs per network call (emulator)."""
+"""measurement: physics | physics_compiled | emulator_<generator> | memory. batch: members
+integrated together (physics) or member trajectories per network call (emulator); num_steps: the
+edm generator's Heun steps (nfe: network evaluations per member, all leads)."""
 PHYSICS = ("physics", "physics_compiled")  # the physics measurements the ratio picks the cheapest of
 RATIO_TARGET = 100.0
 MEMORY_TOLERANCE = 0.10
@@ -58,7 +61,8 @@ class CostSettings:
     pool_days: int = 10
     gap_days: int = 5
     physics_batches: tuple[int, ...] = (5, 31, 62)
-    emulator_batches: tuple[int, ...] = (64, 128, 256)
+    emulator_batches: tuple[int, ...] = (16, 32, 64)
+    generators: tuple[str, ...] = GENERATORS
     members: int = 64  # emulated per timing
     num_steps: int = SamplerConfig().num_steps
     memory_members: tuple[int, ...] = (32, 128, 512)
@@ -69,7 +73,7 @@ class CostSettings:
 
 
 TINY = CostSettings(grid=GridCase(21, 32, 64), finer_grid=GridCase(21, 64, 128), lead_days=(1,), spinup_days=2,
-                    pool_days=2, gap_days=0, physics_batches=(3,), emulator_batches=(4, 8), members=4, num_steps=2,
+                    pool_days=2, gap_days=0, physics_batches=(3,), emulator_batches=(2, 4), members=4, num_steps=2,
                     memory_members=(2, 4), memory_steps=1, growth_physics_batch=3, growth_members=2)
 
 
@@ -104,33 +108,33 @@ def physics_rows(case: GridCase, settings: CostSettings, batches: tuple[int, ...
     return rows, *largest
 
 
-def emulator_rows(model: EDMPrecond, forecast: xr.Dataset, case: GridCase, batches: tuple[int, ...], members: int,
-                  num_steps: int, fast_steps: int | None, store: ArtifactStore,
-                  device: torch.device) -> tuple[list[dict], int]:
-    """Rows of emulating `members` at every batch with `num_steps`, then at the cheapest batch with
-    `fast_steps` (when given); returns (rows, the cheapest batch)."""
+def emulator_rows(model: torch.nn.Module, forecast: xr.Dataset, case: GridCase, batches: tuple[int, ...],
+                  members: int, num_steps: int, store: ArtifactStore, device: torch.device) -> tuple[list[dict], int]:
+    """Rows of emulating `members` with `model` at every batch (the edm generator with `num_steps`
+    Heun steps); returns (rows, the cheapest batch)."""
     stats = compute_normalization(forecast)
     cost_emulator.warm_up(model, forecast, stats, max(batches), device)
+    measurement = f"emulator_{model_kind(model)}"
 
-    def row(measurement: str, batch: int, num_steps: int) -> dict:
+    def row(batch: int) -> dict:
         sampler = SamplerConfig(num_steps=num_steps)
         timing = cost_emulator.emulate_to_zarr(model, forecast, stats, store, f"{case.name}-{measurement}-b{batch}",
                                                members, batch, sampler, device)
         return dict(measurement=measurement, grid=case.name, device=device.type, batch=batch, members=members,
-                    num_steps=num_steps, nfe=sampler.nfe, seconds=timing.seconds,
+                    num_steps=num_steps, nfe=timing.nfe, seconds=timing.seconds,
                     s_per_member=timing.seconds / members, **timing.fractions())
 
-    rows = [row("emulator", batch, num_steps) for batch in batches]
-    best = min(rows, key=lambda r: r["s_per_member"])["batch"]
-    return rows + ([row("emulator_fast", best, fast_steps)] if fast_steps else []), best
+    rows = [row(batch) for batch in batches]
+    return rows, min(rows, key=lambda r: r["s_per_member"])["batch"]
 
 
 def memory_rows(settings: CostSettings, store: ArtifactStore, partition: str, batch: int, device: torch.device,
-                threads: int, checkpoint: Path | None) -> list[dict]:
+                threads: int, checkpoint: Path | None, generator: str) -> list[dict]:
     """Peak memory of emulating each of `settings.memory_members` at `batch`, a process each."""
     rows = []
     for n in settings.memory_members:
-        peak = peak_memory(Path(store.root), partition, n, batch, settings.memory_steps, device, threads, checkpoint)
+        peak = peak_memory(Path(store.root), partition, n, batch, settings.memory_steps, device, threads, checkpoint,
+                           generator)
         rows.append(dict(measurement="memory", grid=settings.grid.name, device=device.type, batch=batch, members=n,
                          num_steps=settings.memory_steps, seconds=peak["seconds"], s_per_member=peak["seconds"] / n,
                          peak_rss_mib=peak["peak_rss_mib"], peak_cuda_mib=peak["peak_cuda_mib"]))
@@ -143,7 +147,7 @@ def with_ratios(rows: list[dict]) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     for grid, group in table.groupby("grid"):
         physics = group.loc[group["measurement"].isin(PHYSICS), "s_per_member"].min()
-        emulated = (table["grid"] == grid) & table["measurement"].str.startswith("emulator")
+        emulated = (table["grid"] == grid) & table["measurement"].str.startswith("emulator_")
         table.loc[emulated, "physics_over_emulator"] = physics / table.loc[emulated, "s_per_member"]
     return table
 
@@ -163,14 +167,14 @@ def summary(table: pd.DataFrame, settings: CostSettings, notes: list[str]) -> st
         lines.append(f"physics with a compiled dycore step: x{plain / compiled['s_per_member'].iloc[0]:.2f} faster "
                      f"at batch {compiled['batch'].iloc[0]:.0f}")
     lines.append(profile(table))
-    for measurement in ("emulator", "emulator_fast"):
+    for measurement in [m for m in main["measurement"].unique() if m.startswith("emulator_")]:
         rows = main[main["measurement"] == measurement]
-        if len(rows):
-            best = rows.loc[rows["s_per_member"].idxmin()]
-            met = "met" if best["physics_over_emulator"] >= RATIO_TARGET else "NOT met"
-            lines.append(f"{measurement} (NFE {best['nfe']:.0f}, batch {best['batch']:.0f}): "
-                         f"{best['s_per_member']:.4g} s/member, physics/emulator = {best['physics_over_emulator']:.3g} "
-                         f"(target >= {RATIO_TARGET:.0f}: {met})")
+        best = rows.loc[rows["s_per_member"].idxmin()]
+        met = "met" if best["physics_over_emulator"] >= RATIO_TARGET else "NOT met"
+        default = " (the default)" if measurement == f"emulator_{DEFAULT_GENERATOR}" else ""
+        lines.append(f"{measurement}{default} (NFE {best['nfe']:.0f}, batch {best['batch']:.0f}): "
+                     f"{best['s_per_member']:.4g} s/member, physics/emulator = {best['physics_over_emulator']:.3g} "
+                     f"(target >= {RATIO_TARGET:.0f}: {met})")
     memory = main[main["measurement"] == "memory"].sort_values("members")
     if len(memory) > 1:
         small, large = memory.iloc[0], memory.iloc[-1]
@@ -181,36 +185,42 @@ def summary(table: pd.DataFrame, settings: CostSettings, notes: list[str]) -> st
                      f"{MEMORY_TOLERANCE:.0%}: {met})")
     if settings.finer_grid.name in set(table["grid"]):
         cheapest = table.groupby(["grid", "measurement"])["s_per_member"].min()
-        for measurement in ("physics", "emulator"):
+        for measurement in cheapest[settings.finer_grid.name].index:
             factor = cheapest[settings.finer_grid.name, measurement] / cheapest[settings.grid.name, measurement]
             lines.append(f"growth {settings.grid.name} -> {settings.finer_grid.name}: {measurement} s/member x{factor:.2f}")
     return "\n".join(lines + [f"note: {note}" for note in notes]) + "\n"
 
 
-def run(settings: CostSettings, out: Path, device: torch.device, threads: int, checkpoint: Path | None,
-        fast_steps: int | None, compile_step: bool, growth: bool) -> tuple[pd.DataFrame, str]:
-    """Every measurement; writes cost.csv, cost.json and summary.txt to `out`; returns (table, summary)."""
+def run(settings: CostSettings, out: Path, device: torch.device, threads: int, checkpoints: dict[str, Path],
+        compile_step: bool, growth: bool) -> tuple[pd.DataFrame, str]:
+    """Every measurement; writes cost.csv, cost.json and summary.txt to `out`; returns (table, summary).
+    checkpoints: generator -> its trained model.pt (the others are measured untrained)."""
     store = ArtifactStore(str(out / "zarr"))
     notes = [f"threads {torch.get_num_threads()}; physics on the CPU; emulator on {device}"]
-    if not fast_steps:
-        notes.append("no --fast-steps given: no emulator_fast row")
     rows, forecast, partition = physics_rows(settings.grid, settings, settings.physics_batches, store, compile_step, notes)
     lat, lon = forecast["lat"].values, forecast["lon"].values
-    model, load_seconds, model_note = cost_emulator.load_emulator(checkpoint, lat, lon, device)
-    notes += [model_note, f"model loading {load_seconds:.2f} s, not counted"]
-    emulated, best = emulator_rows(model, forecast, settings.grid, settings.emulator_batches, settings.members,
-                                   settings.num_steps, fast_steps, store, device)
-    rows += emulated
+    lead_days = forecast["lead_time"].values / np.timedelta64(1, "D")
+    models, best = {}, {}
+    for generator in settings.generators:
+        models[generator], load_seconds, model_note = cost_emulator.load_emulator(
+            checkpoints.get(generator), generator, lat, lon, lead_days, device)
+        notes += [model_note, f"{generator}: model loading {load_seconds:.2f} s, not counted"]
+        emulated, best[generator] = emulator_rows(models[generator], forecast, settings.grid, settings.emulator_batches,
+                                                  settings.members, settings.num_steps, store, device)
+        rows += emulated
+    default = DEFAULT_GENERATOR if DEFAULT_GENERATOR in models else settings.generators[0]
     # The batch of the memory runs is one that the smallest N fills, else it would use less memory
     # for its smaller batch, not for its fewer members.
-    memory_batch = min(best, min(settings.memory_members) * len(settings.lead_days))
-    rows += memory_rows(settings, store, partition, memory_batch, device, threads, checkpoint)
+    memory_batch = min(best[default], min(settings.memory_members))
+    rows += memory_rows(settings, store, partition, memory_batch, device, threads, checkpoints.get(default), default)
     if growth:
         finer, forecast, _ = physics_rows(settings.finer_grid, settings, (settings.growth_physics_batch,), store,
                                           False, notes)
-        model = cost_emulator.same_architecture(model, forecast["lat"].values, forecast["lon"].values, device)
-        rows += finer + emulator_rows(model, forecast, settings.finer_grid, (best,), settings.growth_members,
-                                      settings.num_steps, None, store, device)[0]
+        for generator, model in models.items():
+            model = cost_emulator.same_architecture(model, forecast["lat"].values, forecast["lon"].values, device)
+            finer += emulator_rows(model, forecast, settings.finer_grid, (best[generator],), settings.growth_members,
+                                   settings.num_steps, store, device)[0]
+        rows += finer
     table = with_ratios(rows)
     text = summary(table, settings, notes)
     out.mkdir(parents=True, exist_ok=True)
@@ -222,8 +232,11 @@ def run(settings: CostSettings, out: Path, device: torch.device, threads: int, c
 
 
 def profile(table: pd.DataFrame) -> str:
-    """Where the emulator's time goes at its cheapest default-steps run on the main grid."""
-    emulator = table[table["measurement"] == "emulator"]
+    """Where the emulator's time goes at the default generator's cheapest run on the main grid."""
+    measurements = table["measurement"]
+    default = f"emulator_{DEFAULT_GENERATOR}"
+    emulator = table[measurements == (default if (measurements == default).any() else
+                                      next(m for m in measurements if m.startswith("emulator_")))]
     best = emulator.loc[emulator["s_per_member"].idxmin()]
     parts = ", ".join(f"{name.removesuffix('_frac')} {best[name]:.0%}"
                       for name in ("network_frac", "sampler_frac", "normalisation_frac", "zarr_frac"))
@@ -232,8 +245,9 @@ def profile(table: pd.DataFrame) -> str:
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, help="a trained model.pt; default: untrained network")
-    parser.add_argument("--fast-steps", type=int, help="sampler steps of the emulator_fast row")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="GENERATOR=PATH",
+                        help="a trained model.pt of a generator (repeat for several); others: untrained networks")
+    parser.add_argument("--generators", default=",".join(GENERATORS), help="comma-separated generators to time")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="also time a torch.compile'd dycore step")
@@ -242,8 +256,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (tests)")
     args = parser.parse_args(argv)
     device = ComputeResource(device=args.device, threads=args.threads).setup()
-    table, text = run(TINY if args.tiny else CostSettings(), args.out, device, args.threads, args.checkpoint,
-                      args.fast_steps, args.compile, not args.no_growth)
+    checkpoints = {}
+    for item in args.checkpoint:
+        generator, _, path = item.partition("=")
+        if generator not in GENERATORS or not path:
+            parser.error(f"--checkpoint {item!r}: expected GENERATOR=PATH with GENERATOR one of {list(GENERATORS)}")
+        checkpoints[generator] = Path(path)
+    settings = dataclasses.replace(TINY if args.tiny else CostSettings(), generators=tuple(args.generators.split(",")))
+    table, text = run(settings, args.out, device, args.threads, checkpoints, args.compile, not args.no_growth)
     with pd.option_context("display.width", 250, "display.max_columns", None):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(text, end="")

@@ -1,22 +1,22 @@
-"""Emulator side of the cost benchmark: K = 2 seed members of the physics forecast → N members at
-every lead, normalised, sampled (seeds_dag.emulation) and streamed to zarr member batch by member
-batch, as the daily_emulated_ensembles asset does, with the time split into the network's
-forward passes, the sampler around them, normalisation and the zarr write.
+"""Emulator side of the cost benchmark: K = 2 seed members of the physics forecast → N member
+trajectories with each generator, normalised, sampled (seeds_dag.emulation) and streamed to zarr
+member batch by member batch, as the daily_emulated_ensembles asset does, with the time split into
+the network's forward passes, the sampler around them, normalisation and the zarr write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 import xarray as xr
-from torch import Tensor
 
 from seeds_dag.conventions import VARIABLES
-from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond
 from seeds_dag.emulation import (
     SamplerConfig,
     ensemble_template,
@@ -24,7 +24,9 @@ from seeds_dag.emulation import (
     generate_members,
     normalized_seeds,
 )
-from seeds_dag.networks.denoiser import DenoiserConfig, build_denoiser
+from seeds_dag.generators.kinds import build_model, model_kind, network_config, objective_for
+from seeds_dag.generators.sampling import nfe
+from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import from_normalized_array
 from seeds_dag.store import ArtifactStore
 from seeds_dag.training import model_from_checkpoint
@@ -36,11 +38,11 @@ SEED_MEMBERS = [0, 1]  # K = 2, as in the main job
 @dataclasses.dataclass(frozen=True)
 class EmulatorTiming:
     """Seconds of one emulated ensemble, by where they went; `sampler_s` is the rest of sampling
-    (noise, Heun updates, batching) outside the network's forward passes."""
+    (noise, solver updates, batching) outside the network's forward passes."""
 
     members: int
     batch: int
-    num_steps: int
+    nfe: int
     seconds: float
     network_s: float
     normalisation_s: float
@@ -56,61 +58,72 @@ class EmulatorTiming:
         return {f"{name}_frac": round(value / self.seconds, 3) for name, value in parts.items()}
 
 
-class TimedDenoiser:
-    """The model D(x; σ, cond, lead) with the wall time of its calls added up (CUDA synchronised
-    on both sides, so the time is the forward pass's and not a queue's)."""
+@contextlib.contextmanager
+def timed_network(model: torch.nn.Module, device: torch.device) -> Iterator[list[float]]:
+    """Adds up the wall time of the U-Net's forward passes inside the block into the yielded
+    one-element list (CUDA synchronised on both sides, so the time is the pass's, not a queue's)."""
+    unet = model.unet if hasattr(model, "unet") else model.net.unet
+    total, started = [0.0], []
 
-    def __init__(self, model: EDMPrecond, device: torch.device) -> None:
-        self.model, self.device, self.seconds = model, device, 0.0
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+    def before(module, args) -> None:
+        sync()
+        started.append(time.perf_counter())
 
-    def __call__(self, x: Tensor, sigma: Tensor, cond: Tensor, lead: Tensor) -> Tensor:
-        self._sync()
-        start = time.perf_counter()
-        out = self.model(x, sigma, cond, lead)
-        self._sync()
-        self.seconds += time.perf_counter() - start
-        return out
+    def after(module, args, out) -> None:
+        sync()
+        total[0] += time.perf_counter() - started.pop()
+
+    hooks = [unet.register_forward_pre_hook(before), unet.register_forward_hook(after)]
+    try:
+        yield total
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
-def load_emulator(checkpoint: Path | None, lat: np.ndarray, lon: np.ndarray,
-                  device: torch.device) -> tuple[EDMPrecond, float, str]:
-    """(model, load seconds, note): the trained EMA model of a model.pt, or an untrained network
-    of the default DenoiserConfig (same cost per forward, meaningless samples)."""
+def load_emulator(checkpoint: Path | None, generator: str, lat: np.ndarray, lon: np.ndarray, lead_days: np.ndarray,
+                  device: torch.device) -> tuple[torch.nn.Module, float, str]:
+    """(model, load seconds, note): the trained EMA generator of a model.pt, or an untrained network
+    of `generator` with the default DenoiserConfig (same cost per pass, meaningless samples)."""
     start = time.perf_counter()
     if checkpoint is None:
-        model = build_denoiser(DenoiserConfig(), lat, lon).to(device).eval().requires_grad_(False)
-        note = "untrained network of the default DenoiserConfig (no --checkpoint): cost only, samples meaningless"
+        config = DenoiserConfig(num_leads=len(lead_days))
+        model = build_model(objective_for(generator), config, lat, lon).to(device).eval().requires_grad_(False)
+        note = (f"{generator}: untrained network of the default DenoiserConfig (no checkpoint): cost only, samples "
+                "meaningless")
     else:
-        model = model_from_checkpoint(Path(checkpoint).read_bytes(), lat, lon, device)
-        note = f"trained emulator from {checkpoint}"
+        model = model_from_checkpoint(Path(checkpoint).read_bytes(), lat, lon, device, lead_days)
+        note = f"{model_kind(model)}: trained generator from {checkpoint}"
     return model, time.perf_counter() - start, note
 
 
-def same_architecture(model: EDMPrecond, lat: np.ndarray, lon: np.ndarray, device: torch.device) -> EDMPrecond:
-    """An untrained network of `model`'s architecture on another grid (the growth comparison)."""
-    net = build_denoiser(model.net.config, lat, lon, dataclasses.replace(EDMConfig(), sigma_data=model.sigma_data))
+def same_architecture(model: torch.nn.Module, lat: np.ndarray, lon: np.ndarray, device: torch.device
+                      ) -> torch.nn.Module:
+    """An untrained network of `model`'s generator and architecture on another grid (the growth
+    comparison)."""
+    objective = model.config if model_kind(model) == "consistency" else objective_for(model_kind(model))
+    net = build_model(objective, network_config(model), lat, lon)
     return net.to(device).eval().requires_grad_(False)
 
 
-def emulate_to_zarr(model: EDMPrecond, forecast: xr.Dataset, stats: xr.Dataset, store: ArtifactStore,
+def emulate_to_zarr(model: torch.nn.Module, forecast: xr.Dataset, stats: xr.Dataset, store: ArtifactStore,
                     partition: str, n_members: int, batch: int, sampler: SamplerConfig,
                     device: torch.device) -> EmulatorTiming:
-    """Seeds of `forecast` (one init) → `n_members` members written to `store`, timed."""
+    """Seeds of `forecast` (one init) → `n_members` member trajectories written to `store`, timed."""
     variables = list(VARIABLES)
-    timed = TimedDenoiser(model, device)
     start = time.perf_counter()
     seeds, spread, lead_days = normalized_seeds(forecast, stats, SEED_MEMBERS)
     normalisation = time.perf_counter() - start
     lead_time = forecast["lead_time"].values
-    template = ensemble_template(forecast, n_members, max(1, batch // len(lead_days)))
+    template = ensemble_template(forecast, n_members, batch)
     seed = forecast_seed(forecast["init_time"].values[0])
     zarr = 0.0
-    with store.dataset_writer(EMULATED_ASSET, partition, template) as writer:
-        for members, normalized in generate_members(timed, seeds, spread, lead_days, n_members, batch, sampler, seed,
+    with timed_network(model, device) as network, store.dataset_writer(EMULATED_ASSET, partition, template) as writer:
+        for members, normalized in generate_members(model, seeds, spread, lead_days, n_members, batch, sampler, seed,
                                                     device):
             mark = time.perf_counter()
             fields = from_normalized_array(normalized, stats, variables, lead_time)
@@ -121,16 +134,14 @@ def emulate_to_zarr(model: EDMPrecond, forecast: xr.Dataset, stats: xr.Dataset, 
             zarr += time.perf_counter() - written
         mark = time.perf_counter()
     zarr += time.perf_counter() - mark  # the commit: chunk check and pointer
-    return EmulatorTiming(members=n_members, batch=batch, num_steps=sampler.num_steps,
-                          seconds=time.perf_counter() - start, network_s=timed.seconds,
+    return EmulatorTiming(members=n_members, batch=batch, nfe=nfe(model, sampler),
+                          seconds=time.perf_counter() - start, network_s=network[0],
                           normalisation_s=normalisation, zarr_s=zarr)
 
 
-def warm_up(model: EDMPrecond, forecast: xr.Dataset, stats: xr.Dataset, batch: int, device: torch.device) -> None:
+def warm_up(model: torch.nn.Module, forecast: xr.Dataset, stats: xr.Dataset, batch: int, device: torch.device) -> None:
     """One untimed batch of one step, so that one-off allocations and kernel choices are not
     charged to the first measurement."""
     seeds, spread, lead_days = normalized_seeds(forecast, stats, SEED_MEMBERS)
-    n_members = max(1, batch // len(lead_days))
-    for _ in generate_members(model, seeds, spread, lead_days, n_members, batch, SamplerConfig(num_steps=1), 0,
-                              device):
+    for _ in generate_members(model, seeds, spread, lead_days, batch, batch, SamplerConfig(num_steps=1), 0, device):
         pass

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from benchmarks.cost_emulator import emulate_to_zarr, load_emulator
@@ -28,11 +29,12 @@ MIB = 2**20
 
 
 def peak_memory(root: Path, physics_partition: str, n_members: int, batch: int, num_steps: int,
-                device: torch.device, threads: int, checkpoint: Path | None) -> dict[str, float]:
+                device: torch.device, threads: int, checkpoint: Path | None, generator: str) -> dict[str, float]:
     """Run the child for one N; returns its JSON line as a dict."""
     command = [sys.executable, "-m", "benchmarks.cost_memory", "--root", str(root),
                "--physics-partition", physics_partition, "--n-members", str(n_members), "--batch", str(batch),
-               "--num-steps", str(num_steps), "--device", str(device), "--threads", str(threads)]
+               "--num-steps", str(num_steps), "--device", str(device), "--threads", str(threads),
+               "--generator", generator]
     if checkpoint is not None:
         command += ["--checkpoint", str(checkpoint)]
     child = subprocess.run(command, check=False, capture_output=True, text=True, cwd=REPO_ROOT)
@@ -51,12 +53,15 @@ def main() -> None:
     parser.add_argument("--device", required=True)
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--generator", required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     store = ArtifactStore(str(args.root))
     forecast = store.load_dataset(PHYSICS_ASSET, args.physics_partition)
-    model, _, _ = load_emulator(args.checkpoint, forecast["lat"].values, forecast["lon"].values, device)
+    lead_days = forecast["lead_time"].values / np.timedelta64(1, "D")
+    model, _, _ = load_emulator(args.checkpoint, args.generator, forecast["lat"].values, forecast["lon"].values,
+                                lead_days, device)
     timing = emulate_to_zarr(model, forecast, compute_normalization(forecast), store, f"memory-n{args.n_members}",
                              args.n_members, args.batch, SamplerConfig(num_steps=args.num_steps), device)
     # ru_maxrss is in KiB on Linux.

@@ -83,9 +83,10 @@ def _cached(store: ArtifactStore, asset: str, settings: str, make: Callable[[], 
 
 
 def prepare(store: ArtifactStore, calendar: ExperimentCalendar, log: Callable[..., None] = print,
-            ensembles: tuple[str, ...] = ("reforecast", "operational")) -> dict:
-    """Make (or reuse) spin-up, truth and the `ensembles` (reforecast, operational); returns the
-    timings (seconds) of the stages run now. Two processes may make different ensembles at once
+            ensembles: tuple[str, ...] = ("reforecast", "operational"), held_out: int | None = None) -> dict:
+    """Make (or reuse) spin-up, truth and the `ensembles` (reforecast, operational) — of the
+    operational inits only the first `held_out` when given; returns the timings (seconds) of the
+    stages run now. Two processes may make different ensembles at once
     (one CPU thread each uses two cores better than one process with two threads)."""
     config = calendar.source_config()
     settings = repr((config, calendar))
@@ -97,7 +98,7 @@ def prepare(store: ArtifactStore, calendar: ExperimentCalendar, log: Callable[..
     pool = spinup["pool"]
     for asset, dates, members, per_batch in (
         ("reforecast", calendar.reforecast_dates(config), calendar.reforecast_members, calendar.reforecast_batch_inits),
-        ("operational", calendar.operational_dates(config), calendar.operational_members,
+        ("operational", calendar.operational_dates(config)[:held_out], calendar.operational_members,
          calendar.operational_batch_inits),
     ):
         if asset not in ensembles:

@@ -1,11 +1,15 @@
-"""Skill benchmark (issues 3 and 4): do K=2 seeds + the emulator match the 31-member physics ensemble?
+"""Skill benchmark (issues 3, 4 and 13): do K=2 seeds + the emulator match the 31-member physics
+ensemble, and which generator does it at what cost?
 
-Trains the emulator (SEEDS-GEE) and post-processors (SEEDS-GPP, truth as the target with
-probability p) on a reforecast of a few hundred inits × 5 members, runs the sampler study on a
-subset of the held-out operational inits, then scores on every held-out init: the 2 seeds alone,
-the 31-member physics ensemble, GEE with N = 31 and N = 128 (the first 31 of the 128: members are
-independent draws) and GPP-31, per variable and lead. Prints the tables and the targets, and writes
-them under --out. Every stage is cached under --root: physics data, checkpoints, sampled ensembles.
+Trains the emulator (SEEDS-GEE) with every generator named in --generators (the one-pass CRPS
+generator, the consistency model, the EDM diffusion model of SEEDS) and post-processors (SEEDS-GPP,
+truth as the target with probability p, with --gpp-generator) on a reforecast of a few hundred
+inits × 5 members, runs the EDM sampler study on a subset of the held-out operational inits, then
+scores on every held-out init: the 2 seeds alone, the 31-member physics ensemble, each GEE with
+N = 31 and N = 128 (the first 31 of the 128: members are independent draws) and GPP-31, per
+variable and lead. Prints the tables, the targets and the generator choice (the cheapest within
+1% of the best fair CRPS), and writes them under --out. Every stage is cached under --root:
+physics data, checkpoints, sampled ensembles.
 
     python -m benchmarks.skill                     # the full benchmark (README: timings)
     python -m benchmarks.skill --tiny              # a few minutes' smoke run of every stage
@@ -27,9 +31,17 @@ import torch
 from benchmarks.experiment_data import ExperimentCalendar, open_forecasts, prepare
 from benchmarks.skill_models import ModelSpec, train_model, training_arrays
 from benchmarks.skill_sampling import SamplerTrial, emulate_all, fastest_within, sampler_study, sampler_trials
-from benchmarks.skill_scores import extremes_target_table, score_ensembles, spectra_ratios, target_table
+from benchmarks.skill_scores import (
+    extremes_target_table,
+    generator_choice,
+    score_ensembles,
+    spectra_ratios,
+    target_table,
+)
 from seeds_dag.conventions import VARIABLES
-from seeds_dag.networks.denoiser import DenoiserConfig
+from seeds_dag.generators.kinds import GENERATORS, kind_of, objective_for
+from seeds_dag.generators.sampling import nfe
+from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import compute_normalization
 from seeds_dag.seed_anomalies import seed_spread
 from seeds_dag.sources.embedded.config import PerturbationConfig
@@ -37,6 +49,7 @@ from seeds_dag.sources.embedded.source import EmbeddedSourceConfig
 from seeds_dag.store import ArtifactStore
 from seeds_dag.training import TrainingConfig
 from seeds_dag.verification.extremes import climatological_thresholds
+from seeds_dag.verification.field_table import MAX_RATIO_WAVENUMBER
 from seeds_dag.verification.scores import align_truth
 
 TINY_SOURCE = EmbeddedSourceConfig(spinup_days=12, pool_days=4, perturbation=PerturbationConfig(gap_days=2))
@@ -48,12 +61,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("data/benchmarks/skill/results"))
     parser.add_argument("--reforecast-inits", type=int, default=ExperimentCalendar.reforecast_inits)
     parser.add_argument("--operational-inits", type=int, default=ExperimentCalendar.operational_inits)
+    parser.add_argument("--held-out-inits", type=int, default=None,
+                        help="score on the first so many operational inits only (their physics alone is "
+                        "made); default: all --operational-inits")
     parser.add_argument("--channels", default=",".join(map(str, DenoiserConfig.channels)))
     parser.add_argument("--train-steps", type=int, default=2500)
     parser.add_argument("--gpp-steps", type=int, default=2500)
     parser.add_argument("--train-batch", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
-    parser.add_argument("--gpp-probabilities", default="1.0,0.5",
+    parser.add_argument("--generators", default=",".join(GENERATORS),
+                        help=f"comma-separated generators of GEE, of {list(GENERATORS)}")
+    parser.add_argument("--gpp-generator", default="crps", choices=GENERATORS)
+    parser.add_argument("--crps-finetune-steps", type=int, default=500,
+                        help="the consistency generator's final steps of afCRPS fine-tuning")
+    parser.add_argument("--gpp-probabilities", default="1.0",
                         help="comma-separated p of the post-processors; empty: no GPP")
     parser.add_argument("--members", type=int, default=128)
     parser.add_argument("--emulation-inits", type=int, default=0,
@@ -77,7 +98,7 @@ def parse_args() -> argparse.Namespace:
     if args.tiny:
         args.reforecast_inits, args.operational_inits, args.train_steps, args.gpp_steps = 6, 3, 30, 20
         args.members, args.gpp_members, args.sampler_inits, args.sampler_members = 8, 4, 2, 4
-        args.sampler_steps, args.train_batch = "2,4", 8
+        args.sampler_steps, args.train_batch, args.crps_finetune_steps = "2,4", 8, 10
     return args
 
 
@@ -92,7 +113,7 @@ def main() -> None:
         calendar = dataclasses.replace(calendar, operational_members=6, base=TINY_SOURCE)
     config = calendar.source_config()
     timings.update(prepare(store, calendar, ensembles=("reforecast",) if args.train_only else
-                           ("reforecast", "operational")))
+                           ("reforecast", "operational"), held_out=args.held_out_inits))
 
     start = time.perf_counter()
     truth = store.load_dataset("truth")
@@ -105,11 +126,18 @@ def main() -> None:
     timings["load_s"] = time.perf_counter() - start
     data_id = f"skill benchmark {calendar}"
 
-    denoiser = DenoiserConfig(channels=tuple(int(c) for c in args.channels.split(",")))
+    denoiser = DenoiserConfig(channels=tuple(int(c) for c in args.channels.split(",")), num_leads=len(lead_days))
     training = TrainingConfig(steps=args.train_steps, batch_size=args.train_batch, learning_rate=args.learning_rate,
                               ema_decay=0.998, checkpoint_every=250)
-    specs = [ModelSpec("gee", denoiser, training)] + [
-        ModelSpec(f"gpp-p{p}", denoiser,
+
+    def objective(kind: str):
+        if kind == "consistency":
+            return objective_for(kind, consistency_steps=max(0, args.train_steps - args.crps_finetune_steps))
+        return objective_for(kind)
+
+    generators = args.generators.split(",")
+    specs = [ModelSpec(f"gee-{kind}", denoiser, objective(kind), training) for kind in generators] + [
+        ModelSpec(f"gpp-{args.gpp_generator}-p{p}", denoiser, objective(args.gpp_generator),
                   dataclasses.replace(training, steps=args.gpp_steps, truth_probability=float(p)))
         for p in filter(None, args.gpp_probabilities.split(","))
     ]
@@ -126,29 +154,32 @@ def main() -> None:
         print(pd.DataFrame(train_rows).to_string(index=False))
         return
 
-    ops_dates = calendar.operational_dates(config)
+    ops_dates = calendar.operational_dates(config)[:args.held_out_inits]
     operational = {f"{d:%Y-%m-%d}": store.load_dataset("operational", f"{d:%Y-%m-%d}") for d in ops_dates}
     truth_aligned = {k: align_truth(truth[list(VARIABLES)], f["init_time"].values, f["lead_time"].values).load()
                      for k, f in operational.items()}
 
-    print("sampler study", flush=True)
-    subset = list(operational)[:: max(1, len(operational) // args.sampler_inits)][: args.sampler_inits]
-    # Cached beside the models: rerunning to rescore does not repeat it (delete the file to redo it).
-    study_file = models_dir / (f"sampler_study-{args.sampler_inits}x{args.sampler_members}-{args.sampler_steps}"
-                               f"-{args.sampler_sigma_max}.csv")
-    if study_file.exists():
-        study = pd.read_csv(study_file)
-    else:
-        trials = sampler_trials([int(s) for s in args.sampler_steps.split(",")],
-                                [float(s) for s in args.sampler_sigma_max.split(",")])
-        study = sampler_study(trained["gee"], {k: operational[k] for k in subset},
-                              {k: truth_aligned[k] for k in subset}, stats, args.sampler_members, trials,
-                              args.churn_per_step, args.sample_batch, device)
-        study.to_csv(study_file, index=False)
-    chosen = fastest_within(study)
-    sampler = SamplerTrial(int(chosen["num_steps"]), bool(chosen["stochastic"]),
-                           float(chosen["sigma_max"])).config(args.churn_per_step)
-    print(f"sampler chosen: {sampler} (NFE {sampler.nfe})", flush=True)
+    sampler = SamplerTrial(4, False, 10.0).config(args.churn_per_step)
+    study = pd.DataFrame()
+    if "gee-edm" in trained:
+        print("sampler study (edm generator)", flush=True)
+        subset = list(operational)[:: max(1, len(operational) // args.sampler_inits)][: args.sampler_inits]
+        # Cached beside the models: rerunning to rescore does not repeat it (delete the file to redo it).
+        study_file = models_dir / (f"sampler_study-{args.sampler_inits}x{args.sampler_members}-{args.sampler_steps}"
+                                   f"-{args.sampler_sigma_max}.csv")
+        if study_file.exists():
+            study = pd.read_csv(study_file)
+        else:
+            trials = sampler_trials([int(s) for s in args.sampler_steps.split(",")],
+                                    [float(s) for s in args.sampler_sigma_max.split(",")])
+            study = sampler_study(trained["gee-edm"], {k: operational[k] for k in subset},
+                                  {k: truth_aligned[k] for k in subset}, stats, args.sampler_members, trials,
+                                  args.churn_per_step, args.sample_batch, device)
+            study.to_csv(study_file, index=False)
+        chosen = fastest_within(study)
+        sampler = SamplerTrial(int(chosen["num_steps"]), bool(chosen["stochastic"]),
+                               float(chosen["sigma_max"])).config(args.churn_per_step)
+        print(f"edm sampler chosen: {sampler} (NFE {sampler.nfe})", flush=True)
 
     evaluated = operational
     if args.emulation_inits:
@@ -157,13 +188,16 @@ def main() -> None:
     print(f"evaluating on {len(evaluated)} held-out inits", flush=True)
     sampling_rows = []
     tag = f"s{sampler.num_steps}c{sampler.S_churn:g}m{sampler.sigma_max:g}"
-    names = {"gee": f"gee-{args.members}-{tag}"}
-    sampling_rows.append(emulate_all(store, names["gee"], trained["gee"], evaluated, stats, args.members,
-                                     sampler, args.sample_batch, device))
-    for spec in specs[1:]:
-        names[spec.name] = f"{spec.name}-{args.gpp_members}-{tag}"
-        sampling_rows.append(emulate_all(store, names[spec.name], trained[spec.name], evaluated, stats,
-                                         args.gpp_members, sampler, args.sample_batch, device))
+    names, nfes = {}, {}
+    for spec in specs:
+        n_members = args.members if spec.name.startswith("gee") else args.gpp_members
+        # The sampler tag matters to the edm generator only; the stored name records it there.
+        suffix = f"-{tag}" if kind_of(spec.objective) == "edm" else ""
+        names[spec.name] = f"{spec.name}-{n_members}{suffix}"
+        nfes[spec.name] = nfe(trained[spec.name], sampler)
+        row = emulate_all(store, names[spec.name], trained[spec.name], evaluated, stats, n_members, sampler,
+                          args.sample_batch, device)
+        sampling_rows.append({**row, "nfe_per_member": nfes[spec.name]})
 
     start = time.perf_counter()
     # Extremes are exceedances of the truth's climate over the training period (the reforecast's valid times).
@@ -172,6 +206,7 @@ def main() -> None:
     thresholds = climatological_thresholds(training_period[list(VARIABLES)])
     scores = score_ensembles(store, evaluated, truth_aligned, names, args.members, args.gpp_members, thresholds)
     timings["scoring_s"] = time.perf_counter() - start
+    scores["generator choice"] = generator_choice(scores["per variable and lead"], nfes, args.members)
     write_results(args, scores, study, train_rows, sampling_rows, timings, sampler)
 
 
@@ -179,14 +214,14 @@ def write_results(args, scores: dict[str, pd.DataFrame], study: pd.DataFrame, tr
                   sampling_rows: list[dict], timings: dict, sampler) -> None:
     """Print every table and write them (CSV) with a text summary and a JSON record under args.out."""
     args.out.mkdir(parents=True, exist_ok=True)
-    sections = [("Training", pd.DataFrame(train_rows)), ("Sampler study (CRPS / physics-31 CRPS, 16 members)", study),
+    sections = [("Training", pd.DataFrame(train_rows)),
+                ("Sampler study of the edm generator (CRPS / physics-31 CRPS, 16 members)", study),
                 ("Sampling", pd.DataFrame(sampling_rows))]
     spectra = scores.pop("spectra")
     sections += [(title, table) for title, table in scores.items()]
     physics = next(m for m in spectra["model"].unique() if m.startswith("physics"))
-    n_lon = spectra["wavenumber"].max() * 2
-    sections.append(("Zonal spectra ratio to physics up to wavenumber n_lon/3",
-                     pd.concat([spectra_ratios(spectra, m, physics, n_lon // 3) for m in spectra["model"].unique()
+    sections.append((f"Zonal power of members / physics members' at wavenumbers 1..{MAX_RATIO_WAVENUMBER}",
+                     pd.concat([spectra_ratios(spectra, m, physics) for m in spectra["model"].unique()
                                 if m.startswith(("gee", "gpp"))], ignore_index=True)))
     sections.append(("Targets (averaged over variables)", target_table(scores["per variable and lead"],
                                                                        args.members)))

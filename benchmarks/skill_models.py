@@ -1,5 +1,5 @@
-"""Training the skill benchmark's models on the experiment's reforecast: the emulator (GEE) and
-post-processors (GPP, truth as the target with probability p). Checkpoints live under the
+"""Training the skill benchmark's models on the experiment's reforecast: the emulator (GEE) with
+each generator and post-processors (GPP, truth as the target with probability p). Checkpoints live under the
 benchmark's root, so an interrupted benchmark resumes training where it stopped."""
 
 from __future__ import annotations
@@ -13,18 +13,21 @@ import torch
 import xarray as xr
 
 from seeds_dag.conventions import VARIABLES
-from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond
-from seeds_dag.networks.denoiser import DenoiserConfig
+from seeds_dag.generators.kinds import Objective, kind_of, samples_per_example
+from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import to_normalized_array, truth_at_valid_times
-from seeds_dag.training import LocalCheckpointIO, TrainingConfig, model_from_checkpoint, train_diffusion
+from seeds_dag.training import LocalCheckpointIO, TrainingConfig, model_from_checkpoint, train_generator
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """One model the benchmark trains: name (e.g. "gee", "gpp-p1.0") and its settings."""
+    """One model the benchmark trains: name (e.g. "gee-crps", "gpp-crps-p1.0") and its settings;
+    training.batch_size counts network samples per step (as the compute resource's
+    train_batch_size does), so every generator costs about the same a step."""
 
     name: str
     denoiser: DenoiserConfig
+    objective: Objective
     training: TrainingConfig
 
 
@@ -38,7 +41,7 @@ def training_arrays(reforecast: xr.Dataset, truth: xr.Dataset, stats: xr.Dataset
 
 def train_model(spec: ModelSpec, arrays: dict[str, np.ndarray], lead_days: np.ndarray, spread: np.ndarray,
                 lat: np.ndarray, lon: np.ndarray, root: Path, device: torch.device,
-                data_id: str) -> tuple[EDMPrecond, dict]:
+                data_id: str) -> tuple[torch.nn.Module, dict]:
     """Train (or resume, or just load when finished) `spec`; returns the EMA model and a summary
     (seconds of this call's training, steps, final loss averaged over the last 100 steps)."""
     checkpoint = LocalCheckpointIO(root / f"{spec.name}.pt")
@@ -48,12 +51,14 @@ def train_model(spec: ModelSpec, arrays: dict[str, np.ndarray], lead_days: np.nd
         print(f"  {spec.name} step {step}: loss {loss:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
 
     truth = arrays["truth"] if spec.training.truth_probability > 0 else None
-    result = train_diffusion(arrays["data"], lead_days, spread, lat, lon, spec.denoiser, EDMConfig(), spec.training,
+    examples = max(1, spec.training.batch_size // samples_per_example(spec.objective))
+    training = dataclasses.replace(spec.training, batch_size=examples)
+    result = train_generator(arrays["data"], lead_days, spread, lat, lon, spec.denoiser, spec.objective, training,
                              checkpoint, device, on_log=log, data_id=data_id, truth=truth)
     losses = [loss for _, loss in result.losses]
-    summary = {"model": spec.name, "train_seconds": round(time.perf_counter() - start, 1),
+    summary = {"model": spec.name, "generator": kind_of(spec.objective), "train_seconds": round(time.perf_counter() - start, 1),
                "steps": result.steps_done, "resumed_from_step": result.resumed_from_step,
                "final_loss": round(float(np.mean(losses[-100:])), 4),
                "parameters": sum(p.numel() for p in result.model.parameters())}
-    model = model_from_checkpoint(checkpoint.load(), lat, lon, device)
+    model = model_from_checkpoint(checkpoint.load(), lat, lon, device, lead_days)
     return model, summary

@@ -1,5 +1,6 @@
 """Sampling for the skill benchmark: emulated ensembles for every evaluation init (stored, so a
-rerun rescores without resampling) and the sampler study (CRPS against denoiser evaluations)."""
+rerun rescores without resampling) and the EDM generator's sampler study (CRPS against denoiser
+evaluations)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,13 @@ import torch
 import xarray as xr
 
 from seeds_dag.conventions import VARIABLES
-from seeds_dag.diffusion.edm import EDMPrecond
 from seeds_dag.emulation import SamplerConfig, forecast_seed, generate_members, normalized_seeds
 from seeds_dag.normalization import from_normalized_array
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.scores import fair_crps
 
 
-def emulate(model: EDMPrecond, operational: xr.Dataset, stats: xr.Dataset, seed_members: list[int],
+def emulate(model: torch.nn.Module, operational: xr.Dataset, stats: xr.Dataset, seed_members: list[int],
             n_members: int, sampler: SamplerConfig, batch_size: int, device: torch.device) -> xr.Dataset:
     """`n_members` generated from the seed members of one operational forecast (init_time = 1),
     in physical units with dims (init_time, lead_time, member, lat, lon)."""
@@ -33,7 +33,7 @@ def emulate(model: EDMPrecond, operational: xr.Dataset, stats: xr.Dataset, seed_
     return fields.expand_dims(init_time=operational["init_time"].values).transpose("init_time", ...)
 
 
-def emulate_all(store: ArtifactStore, name: str, model: EDMPrecond, operational: dict[str, xr.Dataset],
+def emulate_all(store: ArtifactStore, name: str, model: torch.nn.Module, operational: dict[str, xr.Dataset],
                 stats: xr.Dataset, n_members: int, sampler: SamplerConfig, batch_size: int,
                 device: torch.device) -> dict:
     """Emulated ensembles of every init in `operational` (key -> forecast) stored as asset `name`,
@@ -73,11 +73,11 @@ def sampler_trials(steps: list[int], sigma_maxes: list[float]) -> list[SamplerTr
         SamplerTrial(n, False, sigma_max) for sigma_max in others for n in steps]
 
 
-def sampler_study(model: EDMPrecond, operational: dict[str, xr.Dataset], truth_aligned: dict[str, xr.Dataset],
+def sampler_study(model: torch.nn.Module, operational: dict[str, xr.Dataset], truth_aligned: dict[str, xr.Dataset],
                   stats: xr.Dataset, n_members: int, trials: list[SamplerTrial], churn_per_step: float,
                   batch_size: int, device: torch.device) -> pd.DataFrame:
-    """Fair CRPS of `n_members`-member emulated ensembles for every (Heun steps, deterministic or
-    stochastic) trial on the given inits, as a ratio to the physics ensemble's CRPS on the same
+    """Fair CRPS of `n_members`-member ensembles of an `edm` generator for every (Heun steps,
+    deterministic or stochastic) trial on the given inits, as a ratio to the physics ensemble's CRPS on the same
     inits, averaged over variables and leads (so units do not weigh). The fair CRPS does not
     depend on the ensemble size in expectation, so a small ensemble ranks trials honestly; every
     trial starts from the same x_T noise (common random numbers)."""

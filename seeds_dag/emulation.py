@@ -1,13 +1,14 @@
 """Generative ensemble emulation (SEEDS-GEE, Li et al. 2024): K seed members → N new members.
 
-Each new member at each lead time is one independent EDM sample, drawn with the stochastic Heun
-sampler (EDM Algorithm 2) from D(r; σ, seeds, lead), of the member's anomaly r from the seed mean
-(`seeds_dag.seed_anomalies`), which is then scaled and added to the seed mean. Network inputs are
-(member, lead) pairs, so a batch mixes lead times and memory is bounded by the batch size, not N.
+Each new member is one sample of a whole trajectory — all lead times jointly — from the
+generator (`seeds_dag.generators`: the one-pass CRPS generator, a consistency model, or the EDM
+diffusion model of SEEDS), of the member's anomaly r from the seed mean (`seeds_dag.seed_anomalies`),
+which is then scaled and added to the seed mean. So an emulated member's day 3 follows from its
+day 1 as a physics member's does. Network inputs are members, so memory is bounded by the batch
+size, not N.
 
-Reproducibility: the noise of the pair (member m, lead ℓ) — its x_T and its churn noise — comes
-from its own generator keyed by (seed, m, ℓ in whole seconds). A member is therefore the same
-whatever the batch size, and whether its lead times are sampled together or one at a time.
+Reproducibility: the noise of member m comes from its own generator keyed by (seed, m). A member
+is therefore the same whatever the batch size.
 """
 
 from collections.abc import Iterator, Sequence
@@ -20,13 +21,13 @@ import xarray as xr
 from torch import Tensor
 
 from seeds_dag.conventions import FORECAST_DIMS, VARIABLES, attach_attributes
-from seeds_dag.diffusion.edm import EDMPrecond
-from seeds_dag.diffusion.sampler import heun_sample, karras_sigmas, number_of_denoiser_evaluations
+from seeds_dag.diffusion.sampler import karras_sigmas, number_of_denoiser_evaluations
+from seeds_dag.generators.kinds import network_config
+from seeds_dag.generators.sampling import sample_anomalies
 from seeds_dag.normalization import to_normalized_array
 from seeds_dag.seed_anomalies import from_anomaly, seed_conditioning, seed_spread
-from seeds_dag.training import seeded_generator
+from seeds_dag.training import flatten_leads, seeded_generator
 
-SECONDS_PER_DAY = 86_400
 MODEL_DIM = "model"
 """The dim along which a dataset holds the ensembles of several models (e.g. "gee", "gpp")."""
 
@@ -42,8 +43,12 @@ def forecast_seed(init_time: np.datetime64 | str, seed: int = 0) -> int:
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """EDM sampler settings (Karras et al. 2022, Algorithm 2 and eq. 5); S_churn = 0 is the
-    deterministic ODE solver. num_steps trades cost (`nfe` network evaluations) against skill.
+    """EDM sampler settings (Karras et al. 2022, Algorithm 2 and eq. 5) of the `edm` generator;
+    S_churn = 0 is the deterministic ODE solver. num_steps trades cost (`nfe` network evaluations)
+    against skill. The one-pass generators (`crps`, `consistency`) ignore these settings.
+
+    The study below was made with SEEDS's per-lead model (one sample per lead); the trajectory
+    model's study is in the README.
 
     The default is the fewest evaluations within 1% of the best CRPS in the skill benchmark's
     sampler study (benchmarks/skill.py, 8 held-out inits × 16 members, CRPS relative to the
@@ -111,31 +116,8 @@ def ensemble_template(forecast: xr.Dataset, n_members: int, chunk: int,
 
 
 @torch.inference_mode()
-def _sample_batch(
-    model: EDMPrecond, seeds: Tensor, spread: Tensor, lead: Tensor, generators: list[torch.Generator],
-    sampler: SamplerConfig,
-) -> Tensor:
-    """Samples for one batch of (member, lead) pairs: seeds (b, K, V, H, W), spread (b, V, H), lead
-    (b,) days, one generator per pair. Noise is drawn on the CPU, so it is the same on every
-    device. Returns normalised fields (b, V, H, W) on the CPU."""
-    field_shape = seeds.shape[2:]
-    cond = seed_conditioning(seeds, spread)
-
-    def noise() -> Tensor:
-        return torch.stack([torch.randn(field_shape, generator=g) for g in generators]).to(seeds.device)
-
-    def denoiser(x: Tensor, sigma: Tensor) -> Tensor:
-        return model(x, sigma, cond, lead)
-
-    sigmas = sampler.sigmas()
-    x_T = sigmas[0].item() * noise()
-    anomaly = heun_sample(denoiser, x_T, sigmas, S_churn=sampler.S_churn, S_tmin=sampler.S_tmin,
-                          S_tmax=sampler.S_tmax, S_noise=sampler.S_noise, noise=noise)
-    return from_anomaly(anomaly, seeds, spread).cpu()
-
-
 def generate_members(
-    model: EDMPrecond,
+    model: torch.nn.Module,
     seeds: np.ndarray,
     spread: np.ndarray,
     lead_days: np.ndarray,
@@ -145,14 +127,16 @@ def generate_members(
     seed: int,
     device: torch.device | str,
 ) -> Iterator[tuple[slice, np.ndarray]]:
-    """Sample `n_members` new members conditioned on the seed members, streaming.
+    """Sample `n_members` new member trajectories conditioned on the seed members, streaming.
 
     Args:
-        model: the denoiser D(x; σ, cond, lead), in eval mode (e.g. `model_from_checkpoint`).
+        model: a generator of trajectories at `lead_days` (`training.model_from_checkpoint`), in
+            eval mode.
         seeds: (n_lead, K, V, H, W) normalised seed members; their order does not matter.
         spread: (n_lead, V, H) the ensemble spread the model was trained with (`seed_spread`).
-        lead_days: (n_lead,) lead times in days, ≥ 0.
-        batch_size: network inputs per batch, each a (member, lead) pair.
+        lead_days: (n_lead,) lead times in days, ≥ 0: the model's leads.
+        batch_size: members per network batch, each a whole trajectory.
+        sampler: the `edm` generator's schedule (ignored by the one-pass generators).
         seed: non-negative; derive it from the forecast (e.g. its init date) so that different
             forecasts get independent noise.
 
@@ -169,27 +153,20 @@ def generate_members(
             f"need n_members ≥ 1, batch_size ≥ 1, seed ≥ 0 and lead_days ≥ 0, got {n_members}, {batch_size}, "
             f"{seed} and {list(lead_days)}"
         )
-    n_lead = seeds.shape[0]
-    seeds_t = torch.as_tensor(seeds, dtype=torch.float32).to(device)
-    spread_t = torch.as_tensor(spread, dtype=torch.float32).to(device)
-    lead_t = torch.as_tensor(np.asarray(lead_days), dtype=torch.float32).to(device)
-    lead_keys = [round(float(days) * SECONDS_PER_DAY) for days in lead_days]
-
-    # Pairs are numbered member-major: pair i is member i // n_lead at lead i % n_lead.
-    n_pairs = n_members * n_lead
-    unyielded: list[Tensor] = []  # samples of pairs from member `first` on, in pair order
-    first = 0
-    for start in range(0, n_pairs, batch_size):
-        pairs = range(start, min(start + batch_size, n_pairs))
-        members = [i // n_lead for i in pairs]
-        leads = [i % n_lead for i in pairs]
-        generators = [seeded_generator(seed, m, lead_keys[ell]) for m, ell in zip(members, leads)]
-        unyielded.append(_sample_batch(model, seeds_t[leads], spread_t[leads], lead_t[leads], generators, sampler))
-        complete = pairs.stop // n_lead
-        if complete > first:
-            samples = torch.cat(unyielded)
-            n_done = (complete - first) * n_lead
-            done = samples[:n_done].unflatten(0, (complete - first, n_lead)).transpose(0, 1)
-            unyielded = [samples[n_done:]]
-            yield slice(first, complete), np.ascontiguousarray(done.numpy())
-            first = complete
+    n_lead, n_var = seeds.shape[0], seeds.shape[2]
+    trained = network_config(model)
+    if (trained.num_leads, trained.num_variables) != (n_lead, n_var):
+        raise ValueError(f"the model generates trajectories of {trained.num_leads} leads × {trained.num_variables} "
+                         f"variables, the seeds have {n_lead} × {n_var}")
+    # (K, L·V, H, W) and (L·V, H): a trajectory as the network's channels.
+    seeds_t = flatten_leads(torch.as_tensor(seeds, dtype=torch.float32).transpose(0, 1)).to(device)
+    spread_t = torch.as_tensor(spread, dtype=torch.float32).flatten(0, 1).to(device)
+    for start in range(0, n_members, batch_size):
+        members = slice(start, min(start + batch_size, n_members))
+        count = members.stop - members.start
+        batch_seeds, batch_spread = seeds_t.expand(count, -1, -1, -1, -1), spread_t.expand(count, -1, -1)
+        generators = [seeded_generator(seed, m) for m in range(members.start, members.stop)]
+        anomaly = sample_anomalies(model, seed_conditioning(batch_seeds, batch_spread), generators, sampler)
+        samples = from_anomaly(anomaly, batch_seeds, batch_spread).cpu()
+        # (B, L·V, H, W) -> (L, B, V, H, W)
+        yield members, np.ascontiguousarray(samples.unflatten(1, (n_lead, n_var)).transpose(0, 1).numpy())

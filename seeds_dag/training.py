@@ -1,13 +1,14 @@
-"""Training the SEEDS denoisers (Li et al. 2024): learn p(target | K seed members, lead).
+"""Training the generators (`seeds_dag.generators`): learn p(target trajectory | K seed members).
 
-Every training example is one (initialisation, lead time) of the normalised reforecast: K random
-members of the same forecast are the seeds and the target is another member (SEEDS-GEE, the
-emulator) or, with probability `truth_probability`, the truth at the valid time (SEEDS-GPP, the
-generative post-processor, whose samples then lean towards the truth's distribution and so correct
-the physics model's bias). The model learns the target as its anomaly from the seed mean
-(`seeds_dag.seed_anomalies`), conditioned on the seeds' summary. The loss is EDM's
-(`edm_loss`) with cos(latitude) area weights; sampling uses an exponential moving average (EMA)
-of the weights.
+Every training example is one initialisation of the normalised reforecast, all its lead times
+together: K random members of the same forecast are the seeds and the target is another member's
+whole trajectory (SEEDS-GEE, the emulator) or, with probability `truth_probability`, the truth at
+the valid times (SEEDS-GPP, the generative post-processor, whose samples then lean towards the
+truth's distribution and so correct the physics model's bias). The model learns the target as its
+anomaly from the seed mean (`seeds_dag.seed_anomalies`), conditioned on the seeds' summary; leads
+are stacked as channels (lead-major), so a member is a trajectory. The loss is the generator's
+(`generators.objectives`: EDM's denoising loss, consistency training, or the almost fair CRPS)
+with cos(latitude) area weights; sampling uses an exponential moving average (EMA) of the weights.
 
 Runs are resumable: a checkpoint (tensors, numbers and strings only, read back with
 `torch.load(weights_only=True)`) is saved every `checkpoint_every` steps through a `CheckpointIO`,
@@ -40,16 +41,19 @@ import xarray as xr
 from torch import Tensor
 
 from seeds_dag import distributed
-from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond, edm_loss
-from seeds_dag.networks.denoiser import DenoiserConfig, build_denoiser
+from seeds_dag.generators.kinds import GENERATORS, OBJECTIVES, Objective, build_model, kind_of
+from seeds_dag.generators.objectives import training_loss
+from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.seed_anomalies import seed_conditioning, to_anomaly
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.weighting import area_weights
 
-CHECKPOINT_FORMAT = "seeds_dag.training/2"
-"""/2: the model works in seed-anomaly space (/1 generated whole normalised fields)."""
+CHECKPOINT_FORMAT = "seeds_dag.training/3"
+"""/3: a sample is a member's trajectory, leads as channels, by one of several generators (/2
+sampled each lead alone with EDM; /1 generated whole normalised fields)."""
 CHECKPOINT_KEYS = (
-    "format", "fingerprint", "denoiser_config", "edm_config", "step", "losses", "model", "ema", "optimizer"
+    "format", "fingerprint", "denoiser_config", "generator", "objective", "step", "losses", "model", "ema",
+    "optimizer",
 )
 RUN_LENGTH_FIELDS = ("steps", "checkpoint_every", "log_every")
 """TrainingConfig fields that leave the trajectory of a run unchanged; they are not part of the
@@ -61,10 +65,10 @@ random initial weights quickly (as TensorFlow's ExponentialMovingAverage with nu
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Optimisation of the denoiser; the defaults train the default network on a CPU in minutes.
+    """Optimisation of a generator; the defaults train the default network on a CPU in minutes.
 
     steps: total optimiser steps of the run (raise it to extend a finished run).
-    batch_size: examples per step, each one (init, lead, target member, K seeds).
+    batch_size: examples per step, each one (init, target member's trajectory, K seeds).
     learning_rate, adam_betas: Adam; the rate ramps up linearly over warmup_steps, then stays.
     ema_decay: decay of the EMA of the weights used for sampling; lower early on (EMA_WARMUP).
     seed_counts: the K values allowed; each step draws one (so a batch stacks), K ≤ n_members − 1.
@@ -152,7 +156,7 @@ class TrainingResult:
     """model: the EMA denoiser, eval mode, on the training device; losses: (step, loss) of every
     step so far, resumed ones included; resumed_from_step: 0 for a fresh run."""
 
-    model: EDMPrecond
+    model: torch.nn.Module
     losses: list[tuple[int, float]]
     steps_done: int
     resumed_from_step: int
@@ -175,33 +179,36 @@ def seeded_generator(*keys: int, device: torch.device | str = "cpu") -> torch.Ge
 def draw_batch(
     data: Tensor, batch_size: int, seed_counts: Sequence[int], generator: torch.Generator,
     truth: Tensor | None = None, truth_probability: float = 0.0,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """One training batch from the reforecast.
+) -> tuple[Tensor, Tensor]:
+    """One training batch of trajectories from the reforecast.
 
     data: (n_init, n_lead, n_member, V, H, W) normalised; truth: (n_init, n_lead, V, H, W)
-    normalised like data, the truth at each forecast's valid time.
-    Returns target (B, V, H, W), seeds (B, K, V, H, W) and lead (B,) indices into data's lead
-    axis. Each example takes a uniform init and lead, and a uniform random permutation of the
-    members: the first is the target, the next K are the seeds; then, with probability
-    truth_probability, the truth replaces the target. One K, drawn uniformly from `seed_counts`,
-    serves the batch.
+    normalised like data, the truth at each forecast's valid times.
+    Returns target (B, n_lead, V, H, W) and seeds (B, K, n_lead, V, H, W): every example takes a
+    uniform init and a uniform random permutation of the members: the first is the target, the
+    next K are the seeds, all leads of each; then, with probability truth_probability, the truth's
+    trajectory replaces the target. One K, drawn uniformly from `seed_counts`, serves the batch.
     """
     n_init, n_lead, n_member = data.shape[:3]
     k = seed_counts[int(torch.randint(len(seed_counts), (), generator=generator))]
     init = torch.randint(n_init, (batch_size,), generator=generator)
-    lead = torch.randint(n_lead, (batch_size,), generator=generator)
     members = torch.rand(batch_size, n_member, generator=generator).argsort(dim=1)[:, : 1 + k]
-    fields = data[init[:, None], lead[:, None], members]
+    fields = data[init[:, None], :, members]  # (B, 1 + K, n_lead, V, H, W)
     target = fields[:, 0]
     if truth_probability > 0:
         from_truth = torch.rand(batch_size, generator=generator) < truth_probability
-        target = torch.where(from_truth[:, None, None, None], truth[init, lead], target)
-    return target, fields[:, 1:], lead
+        target = torch.where(from_truth[:, None, None, None, None], truth[init], target)
+    return target, fields[:, 1:]
+
+
+def flatten_leads(x: Tensor) -> Tensor:
+    """(..., L, V, H, W) -> (..., L·V, H, W): a trajectory as the networks' channels, lead-major."""
+    return x.flatten(-4, -3)
 
 
 def run_fingerprint(
     denoiser_config: DenoiserConfig,
-    edm_config: EDMConfig,
+    objective: Objective,
     config: TrainingConfig,
     field_shape: Sequence[int],
     n_members: int,
@@ -210,8 +217,8 @@ def run_fingerprint(
     data_id: str = "",
     world_size: int = 1,
 ) -> str:
-    """JSON of everything that shapes a run's trajectory: the three configs (less the run-length
-    fields), the number of data-parallel processes (each adds a batch per step), the (V, H, W)
+    """JSON of everything that shapes a run's trajectory: the network, the generator and its
+    objective, the training config (less the run-length fields), the number of data-parallel processes (each adds a batch per step), the (V, H, W)
     field shape, the member count, the lead times, a digest of the anomaly spread and the caller's
     `data_id` naming the training data (the data values themselves are not hashed here)."""
     training = {k: v for k, v in dataclasses.asdict(config).items() if k not in RUN_LENGTH_FIELDS}
@@ -220,8 +227,8 @@ def run_fingerprint(
             "lead_days": [float(d) for d in lead_days], "data_id": data_id,
             "spread": hashlib.sha256(np.ascontiguousarray(spread, np.float32).tobytes()).hexdigest()[:16]}
     return json.dumps(
-        {"denoiser": dataclasses.asdict(denoiser_config), "edm": dataclasses.asdict(edm_config),
-         "training": training, "data": data},
+        {"denoiser": dataclasses.asdict(denoiser_config), "generator": kind_of(objective),
+         "objective": dataclasses.asdict(objective), "training": training, "data": data},
         sort_keys=True,
     )
 
@@ -290,28 +297,49 @@ def _plain(config: Any) -> dict[str, Any]:
 
 
 def _build_model(
-    denoiser_config: DenoiserConfig, edm_config: EDMConfig, lat_deg: np.ndarray, lon_deg: np.ndarray, seed: int
-) -> EDMPrecond:
-    """The denoiser with initial weights drawn from `seed`, leaving the global RNG untouched."""
+    denoiser_config: DenoiserConfig, objective: Objective, lat_deg: np.ndarray, lon_deg: np.ndarray, seed: int
+) -> torch.nn.Module:
+    """The generator's network with initial weights drawn from `seed`, leaving the global RNG untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build_denoiser(denoiser_config, lat_deg, lon_deg, edm_config)
+        return build_model(objective, denoiser_config, lat_deg, lon_deg)
+
+
+def checkpoint_generator(checkpoint: dict[str, Any]) -> tuple[str, Objective]:
+    """The generator name and objective settings a checkpoint was trained with."""
+    kind = checkpoint["generator"]
+    if kind not in OBJECTIVES:
+        raise CheckpointError(f"checkpoint of unknown generator {kind!r} (this code knows {list(GENERATORS)})")
+    return kind, _config_from_dict(OBJECTIVES[kind], checkpoint["objective"])
+
+
+def trained_lead_days(checkpoint: dict[str, Any]) -> list[float]:
+    """The lead times (days) of the trajectories a checkpoint's model generates."""
+    return json.loads(checkpoint["fingerprint"])["data"]["lead_days"]
 
 
 def model_from_checkpoint(
-    data: bytes, lat_deg: np.ndarray, lon_deg: np.ndarray, device: torch.device | str
-) -> EDMPrecond:
-    """The EMA denoiser of a checkpoint, rebuilt from its bytes alone (configs are stored in it),
-    on `device`, in eval mode without gradients. lat_deg, lon_deg: the training grid, degrees."""
+    data: bytes, lat_deg: np.ndarray, lon_deg: np.ndarray, device: torch.device | str,
+    lead_days: Sequence[float] | None = None,
+) -> torch.nn.Module:
+    """The EMA generator of a checkpoint, rebuilt from its bytes alone (configs are stored in it),
+    on `device`, in eval mode without gradients. lat_deg, lon_deg: the training grid, degrees;
+    lead_days: the leads to be generated, refused unless they are the trained ones (a trajectory
+    model is tied to its leads)."""
     checkpoint = checkpoint_from_bytes(data, device)
     # The weights fit any grid the U-Net can pool, so only the stored field shape catches a wrong one.
     trained_grid = tuple(json.loads(checkpoint["fingerprint"])["data"]["field_shape"][1:])
     grid = (len(lat_deg), len(lon_deg))
     if trained_grid != grid:
         raise ValueError(f"checkpoint was trained on a (lat, lon) grid of {trained_grid}, got {grid}")
+    trained_leads = trained_lead_days(checkpoint)
+    if lead_days is not None and not np.allclose(np.asarray(lead_days, dtype=float), trained_leads) \
+            or lead_days is not None and len(lead_days) != len(trained_leads):
+        raise ValueError(f"checkpoint generates trajectories at lead days {trained_leads}, asked for "
+                         f"{[float(d) for d in lead_days]}")
     denoiser_config = _config_from_dict(DenoiserConfig, checkpoint["denoiser_config"])
-    edm_config = _config_from_dict(EDMConfig, checkpoint["edm_config"])
-    model = _build_model(denoiser_config, edm_config, lat_deg, lon_deg, seed=0).to(device)
+    _, objective = checkpoint_generator(checkpoint)
+    model = _build_model(denoiser_config, objective, lat_deg, lon_deg, seed=0).to(device)
     model.load_state_dict(checkpoint["ema"])
     return model.eval().requires_grad_(False)
 
@@ -330,6 +358,9 @@ def _check_inputs(
     denoiser_config: DenoiserConfig, config: TrainingConfig, truth: np.ndarray | None,
 ) -> None:
     field = (denoiser_config.num_variables, len(lat_deg), len(lon_deg))
+    if denoiser_config.num_leads != len(lead_days):
+        raise ValueError(f"denoiser_config.num_leads is {denoiser_config.num_leads} but the data has "
+                         f"{len(lead_days)} lead times {list(lead_days)}: a trajectory holds every lead")
     if data.ndim != 6 or data.shape[1] != len(lead_days) or data.shape[3:] != field:
         raise ValueError(
             f"training data: expected shape (n_init, {len(lead_days)}, n_member, {', '.join(map(str, field))}), "
@@ -359,14 +390,14 @@ def _check_inputs(
             raise ValueError(f"training truth holds {np.count_nonzero(~np.isfinite(truth))} NaN/inf values")
 
 
-def train_diffusion(
+def train_generator(
     data: np.ndarray,
     lead_days: np.ndarray,
     spread: np.ndarray,
     lat_deg: np.ndarray,
     lon_deg: np.ndarray,
     denoiser_config: DenoiserConfig,
-    edm_config: EDMConfig,
+    objective: Objective,
     config: TrainingConfig,
     checkpoint: CheckpointIO,
     device: torch.device,
@@ -377,7 +408,7 @@ def train_diffusion(
     world_size: int = 1,
     truth: np.ndarray | None = None,
 ) -> TrainingResult:
-    """Train (or resume training) the conditional denoiser on a normalised reforecast.
+    """Train (or resume training) a generator of member trajectories on a normalised reforecast.
 
     Args:
         data: (n_init, n_lead, n_member, V, H, W) normalised float32, kept in host memory;
@@ -386,6 +417,9 @@ def train_diffusion(
         spread: (n_lead, V, H) the reforecast's ensemble spread in normalised units
             (`seed_anomalies.seed_spread`): the unit of the anomalies the model learns.
         lat_deg, lon_deg: the grid, degrees (lat ascending), sizes H and W.
+        denoiser_config: the network; its num_leads must be n_lead.
+        objective: the generator and its loss (`generators.kinds`: EDMConfig, ConsistencyCRPSConfig
+            or CRPSConfig).
         checkpoint: holds the run's state. If it has a checkpoint with this run's fingerprint the
             run resumes from its step (and returns at once if that is ≥ config.steps); a
             checkpoint of another configuration or data raises StaleCheckpointError naming the
@@ -405,7 +439,7 @@ def train_diffusion(
 
     Returns:
         TrainingResult with the EMA model (the same on every rank). The loss per step is the
-        area-weighted EDM loss.
+        objective's, area-weighted (`generators.objectives`).
     """
     data = np.ascontiguousarray(data, dtype=np.float32)
     lead_days = np.asarray(lead_days, dtype=np.float32)
@@ -413,10 +447,10 @@ def train_diffusion(
     spread = np.ascontiguousarray(spread, dtype=np.float32)
     _check_inputs(data, lead_days, spread, lat_deg, lon_deg, denoiser_config, config, truth)
     distributed.check_rank(rank, world_size)
-    fingerprint = run_fingerprint(denoiser_config, edm_config, config, data.shape[3:], data.shape[2], lead_days,
+    fingerprint = run_fingerprint(denoiser_config, objective, config, data.shape[3:], data.shape[2], lead_days,
                                   spread, data_id, world_size)
 
-    model = _build_model(denoiser_config, edm_config, lat_deg, lon_deg, config.seed).to(device)
+    model = _build_model(denoiser_config, objective, lat_deg, lon_deg, config.seed).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=config.adam_betas)
     step, losses = 0, []
@@ -439,12 +473,14 @@ def train_diffusion(
     def save() -> None:
         checkpoint.save(checkpoint_to_bytes({
             "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint,
-            "denoiser_config": _plain(denoiser_config), "edm_config": _plain(edm_config),
+            "denoiser_config": _plain(denoiser_config), "generator": kind_of(objective),
+            "objective": _plain(objective),
             "step": step, "losses": [[s, loss] for s, loss in losses],
             "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
         }))
 
-    data_t, lead_t, spread_t = torch.from_numpy(data), torch.from_numpy(lead_days), torch.from_numpy(spread)
+    # spread (L, V, H) as the trajectory's channels (1, L·V, H), one row for every example.
+    data_t, spread_t = torch.from_numpy(data), torch.from_numpy(spread).flatten(0, 1)[None]
     truth_t = None if truth is None else torch.from_numpy(truth)
     lat_weights = area_weights(xr.DataArray(np.asarray(lat_deg), dims="lat")).values
     weights = torch.as_tensor(lat_weights, dtype=torch.float32, device=device)
@@ -453,15 +489,17 @@ def train_diffusion(
         step += 1
         # Rank 0 keys its streams (seed, step, 0|1), which SeedSequence reads as (seed, step, 0|1, 0):
         # a one-process run is rank 0 of one.
-        target, seeds, lead = draw_batch(
+        target, seeds = draw_batch(
             data_t, config.batch_size, config.seed_counts, seeded_generator(config.seed, step, 0, rank),
             truth_t, config.truth_probability,
         )
-        anomaly, cond = to_anomaly(target, seeds, spread_t[lead]), seed_conditioning(seeds, spread_t[lead])
+        target, seeds = flatten_leads(target), flatten_leads(seeds)
+        spread_b = spread_t.expand(target.shape[0], -1, -1)
+        anomaly, cond = to_anomaly(target, seeds, spread_b), seed_conditioning(seeds, spread_b)
         with autocast:
-            loss = edm_loss(
-                trainer, anomaly.to(device), cond.to(device), lead_t[lead].to(device), weights, edm_config,
-                generator=seeded_generator(config.seed, step, 1, rank, device=device),
+            loss = training_loss(
+                trainer, objective, anomaly.to(device), cond.to(device), weights,
+                seeded_generator(config.seed, step, 1, rank, device=device), step,
             )
         # Every rank sees the same mean, so all of them stop together on a non-finite loss.
         value = (distributed.mean_over_ranks(loss) if world_size > 1 else loss).item()
@@ -495,10 +533,10 @@ def train_data_parallel(
     on_log: Callable[[int, float], None] | None = None,
     **training: Any,
 ) -> TrainingResult:
-    """`train_diffusion` in `processes` spawned processes with DDP (gloo on the CPU; NCCL on CUDA,
+    """`train_generator` in `processes` spawned processes with DDP (gloo on the CPU; NCCL on CUDA,
     one GPU per process), one machine.
 
-    The arguments are train_diffusion's, by keyword (`training` holds the rest of them). The
+    The arguments are train_generator's, by keyword (`training` holds the rest of them). The
     training data (and truth) is placed in shared memory once, not copied per process; `checkpoint` is
     pickled to every process, so it must reach the same place from each (a file, the artifact
     store). Each process draws `config.batch_size` examples a step: the effective batch is
@@ -524,6 +562,6 @@ def train_data_parallel(
 def _train_rank(*, data: Tensor, truth: Tensor | None, **kwargs: Any) -> dict[str, Any]:
     """One process of `train_data_parallel`: the loop, and what rank 0 reports back (the model
     travels through the checkpoint rather than the result queue)."""
-    result = train_diffusion(data.numpy(), truth=None if truth is None else truth.numpy(), **kwargs)
+    result = train_generator(data.numpy(), truth=None if truth is None else truth.numpy(), **kwargs)
     return {"losses": result.losses, "steps_done": result.steps_done,
             "resumed_from_step": result.resumed_from_step}

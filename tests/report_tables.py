@@ -105,6 +105,30 @@ def spectra(models=MODELS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def power_ratios(models=MODELS[2:]) -> pd.DataFrame:
+    """Zonal power of the emulated members over the physics members', wavenumbers 1..15: gee's
+    members too rough at small scales, gpp's near 1."""
+    rows = []
+    for key in _keys(models):
+        excess = 0.04 if key["model"].startswith("gee") else 0.005
+        rows += [{**key, "wavenumber": k, "power_ratio": 0.95 * np.exp(excess * k)}
+                 for k in range(1, 16)]
+    return pd.DataFrame(rows)
+
+
+def coherence(models=MODELS, leads=LEADS) -> pd.DataFrame:
+    """Correlation between consecutive leads, rising with the lead as errors grow, a little
+    weaker for each model in turn."""
+    rows = []
+    for rank, model in enumerate(models):
+        for variable in VARIABLES:
+            for first, second in zip(leads[:-1], leads[1:]):
+                memory = np.exp(-(0.2 + 0.05 * rank) * (second - first) / (1 + 0.3 * first))
+                rows.append({"model": model, "variable": variable, "first_lead_days": first,
+                             "second_lead_days": second, "coherence": float(memory)})
+    return pd.DataFrame(rows)
+
+
 def member_field(variable: str, seed: int) -> xr.DataArray:
     """A smooth (lat, lon) field around the variable's typical value, with a random phase."""
     rng = _rng(seed)

@@ -1,4 +1,5 @@
-"""Seeds → members: shapes, streaming, and reproducibility that does not depend on batching."""
+"""Seeds → member trajectories with every generator: shapes, streaming, and reproducibility that
+does not depend on batching."""
 
 import dataclasses
 
@@ -9,7 +10,9 @@ import torch
 from seeds_dag.conventions import regular_latitudes, regular_longitudes
 from seeds_dag.diffusion.sampler import heun_sample
 from seeds_dag.emulation import SamplerConfig, generate_members
-from seeds_dag.networks.denoiser import DenoiserConfig, build_denoiser
+from seeds_dag.generators.kinds import build_model, objective_for
+from seeds_dag.generators.sampling import nfe
+from seeds_dag.networks.unet import DenoiserConfig
 
 LAT, LON = regular_latitudes(8), regular_longitudes(16)
 N_LEAD, K, N_VAR = 3, 2, 2
@@ -21,13 +24,24 @@ CHURNED = dataclasses.replace(FAST, S_churn=10.0, S_tmin=0.05, S_tmax=50.0)
 CPU = torch.device("cpu")
 # The anomaly scale per (lead, variable, latitude), varied so that a lead or row mixed up shows.
 SPREAD = np.linspace(0.2, 1.0, N_LEAD * N_VAR * len(LAT), dtype=np.float32).reshape(N_LEAD, N_VAR, len(LAT))
+NETWORK = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=N_VAR, num_leads=N_LEAD, noise_dim=8)
+GENERATORS = {"crps": {}, "consistency": {}, "consistency-2": {"sample_sigmas": (80.0, 0.8)}, "edm": {}}
+
+
+def untrained(name):
+    torch.manual_seed(0)
+    objective = objective_for(name.split("-")[0], **GENERATORS[name])
+    return build_model(objective, NETWORK, LAT, LON).eval().requires_grad_(False)
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    config = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=N_VAR)
-    return build_denoiser(config, LAT, LON).eval().requires_grad_(False)
+    return untrained("edm")
+
+
+@pytest.fixture(scope="module", params=list(GENERATORS))
+def any_model(request):
+    return untrained(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -51,64 +65,58 @@ def members(model, seeds, n_members=4, batch_size=5, sampler=FAST, seed=0, lead_
 
 
 @pytest.mark.parametrize("batch_size", [2, 4])
-def test_shapes_dtype_and_streaming(model, seeds, batch_size):
-    chunks = list(generate_members(model, seeds, SPREAD, LEAD_DAYS, 5, batch_size, FAST, 0, CPU))
-    # batch_size < n_lead: a member spans batches; batch_size > n_lead: a batch ends mid-member.
-    # Either way members are yielded as soon as they are complete, a few at a time.
-    assert max(s.stop - s.start for s, _ in chunks) <= batch_size // N_LEAD + 1
+def test_shapes_dtype_and_streaming(any_model, seeds, batch_size):
+    chunks = list(generate_members(any_model, seeds, SPREAD, LEAD_DAYS, 5, batch_size, FAST, 0, CPU))
+    # A batch holds whole member trajectories: members are yielded batch by batch.
+    assert [s.stop - s.start for s, _ in chunks] == [batch_size] * (5 // batch_size) + [5 % batch_size]
     out = stack(chunks, n_members=5)
     assert out.shape == (N_LEAD, 5, N_VAR, len(LAT), len(LON)) and out.dtype == np.float32
     assert np.isfinite(out).all()
-    # Every (member, lead) has its own noise: no two members agree.
-    assert not np.allclose(out[:, 0], out[:, 1])
+    # Every member has its own noise: no two members agree at any lead.
+    assert all(not np.allclose(out[lead, 0], out[lead, 1]) for lead in range(N_LEAD))
 
 
-@pytest.mark.parametrize("sampler", [FAST, CHURNED], ids=["ode", "churn"])
-def test_members_do_not_depend_on_the_batch_size(model, seeds, sampler):
-    np.testing.assert_allclose(
-        members(model, seeds, batch_size=3, sampler=sampler),
-        members(model, seeds, batch_size=10, sampler=sampler),
-        atol=1e-5, rtol=1e-5,
-    )
+def test_members_do_not_depend_on_the_batch_size(any_model, seeds):
+    np.testing.assert_allclose(members(any_model, seeds, batch_size=3), members(any_model, seeds, batch_size=10),
+                               atol=1e-5, rtol=1e-5)
 
 
-def test_streamed_members_equal_one_big_batch(model, seeds):
-    """What the ensembles asset streams to zarr batch by batch is what one batch of every
-    (member, lead) pair gives for the same seed."""
-    streamed = list(generate_members(model, seeds, SPREAD, LEAD_DAYS, 4, 2, CHURNED, 7, CPU))
-    whole = list(generate_members(model, seeds, SPREAD, LEAD_DAYS, 4, 4 * N_LEAD, CHURNED, 7, CPU))
-    assert len(streamed) > 1 and len(whole) == 1
-    np.testing.assert_allclose(stack(streamed, 4), whole[0][1], atol=1e-5, rtol=1e-5)
+def test_churned_edm_members_do_not_depend_on_the_batch_size(model, seeds):
+    np.testing.assert_allclose(members(model, seeds, batch_size=3, sampler=CHURNED),
+                               members(model, seeds, batch_size=10, sampler=CHURNED), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("sampler", [FAST, CHURNED], ids=["ode", "churn"])
-def test_lead_by_lead_equals_all_leads_batched(model, seeds, sampler):
-    together = members(model, seeds, n_members=3, batch_size=9, sampler=sampler)
-    for lead in range(N_LEAD):
-        alone = members(model, seeds[lead : lead + 1], n_members=3, batch_size=2, sampler=sampler,
-                        lead_days=LEAD_DAYS[lead : lead + 1], spread=SPREAD[lead : lead + 1])
-        np.testing.assert_allclose(alone[0], together[lead], atol=1e-5, rtol=1e-5)
+def test_a_member_is_the_same_whatever_the_ensemble_size(any_model, seeds):
+    """Member m's noise is keyed by (seed, m) alone: asking for more members adds members."""
+    np.testing.assert_allclose(members(any_model, seeds, n_members=2, batch_size=2),
+                               members(any_model, seeds, n_members=5, batch_size=2)[:, :2], atol=1e-5, rtol=1e-5)
 
 
-def test_seed_order_does_not_change_the_samples(model, seeds):
-    np.testing.assert_array_equal(members(model, seeds), members(model, seeds[:, ::-1].copy()))
+def test_seed_order_does_not_change_the_samples(any_model, seeds):
+    np.testing.assert_array_equal(members(any_model, seeds), members(any_model, seeds[:, ::-1].copy()))
 
 
-def test_the_seed_selects_the_noise(model, seeds):
-    np.testing.assert_array_equal(members(model, seeds, seed=3), members(model, seeds, seed=3))
-    assert not np.allclose(members(model, seeds, seed=3), members(model, seeds, seed=4))
+def test_the_seed_selects_the_noise(any_model, seeds):
+    np.testing.assert_array_equal(members(any_model, seeds, seed=3), members(any_model, seeds, seed=3))
+    assert not np.allclose(members(any_model, seeds, seed=3), members(any_model, seeds, seed=4))
+
+
+def test_churn_changes_edm_samples(model, seeds):
     assert not np.allclose(members(model, seeds, sampler=CHURNED), members(model, seeds, sampler=FAST))
 
 
-def test_network_evaluations_per_batch_equal_nfe(model, seeds):
+def test_network_evaluations_per_batch_equal_nfe(any_model, seeds):
+    """One U-Net pass per member for all leads (crps, consistency), 2·steps − 1 for edm."""
     calls = []
-
-    def counting_model(x, sigma, cond, lead):
-        calls.append(x.shape[0])
-        return model(x, sigma, cond, lead)
-
-    members(counting_model, seeds, n_members=2, batch_size=N_LEAD * 2, sampler=CHURNED)
-    assert FAST.nfe == 15 and calls == [N_LEAD * 2] * CHURNED.nfe
+    unet = any_model.unet if hasattr(any_model, "unet") else any_model.net.unet
+    hook = unet.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
+    try:
+        members(any_model, seeds, n_members=4, batch_size=4, sampler=CHURNED)
+    finally:
+        hook.remove()
+    expected = {"NoiseGenerator": 1, "EDMPrecond": CHURNED.nfe}
+    assert calls == [4] * nfe(any_model, CHURNED)
+    assert len(calls) == expected.get(type(any_model).__name__) or len(calls) == len(any_model.config.sample_sigmas)
 
 
 @pytest.mark.parametrize("sampler", [FAST, CHURNED], ids=["ode", "churn"])
@@ -132,3 +140,8 @@ def test_wrong_seed_shape_raises(model, seeds):
         next(generate_members(model, seeds[0], SPREAD, LEAD_DAYS, 2, 2, FAST, 0, CPU))
     with pytest.raises(ValueError, match="spread: expected shape"):
         next(generate_members(model, seeds, SPREAD[:, 0], LEAD_DAYS, 2, 2, FAST, 0, CPU))
+
+
+def test_seeds_at_other_leads_than_the_model_generates_raise(any_model, seeds):
+    with pytest.raises(ValueError, match="trajectories of 3 leads"):
+        next(generate_members(any_model, seeds[:2], SPREAD[:2], LEAD_DAYS[:2], 2, 2, FAST, 0, CPU))

@@ -7,8 +7,10 @@ import pytest
 import torch
 import xarray as xr
 
-from seeds_dag.conventions import FORECAST_DIMS
+from seeds_dag.conventions import FORECAST_DIMS, regular_latitudes, regular_longitudes
 from seeds_dag.emulation import SamplerConfig, generate_members
+from seeds_dag.networks.generator import NoiseGenerator
+from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import compute_normalization, to_normalized_array
 from seeds_dag.seed_anomalies import (
     from_anomaly,
@@ -87,17 +89,26 @@ def test_statistics_refuse_a_single_member():
         compute_normalization(ensemble(n_member=1))
 
 
+class ConstantGenerator(NoiseGenerator):
+    """A generator whose every anomaly is the constant c."""
+
+    def __init__(self, c: float) -> None:
+        config = DenoiserConfig(channels=(4, 4), embed_dim=4, num_variables=V, num_leads=2, noise_dim=2)
+        super().__init__(config, regular_latitudes(H), regular_longitudes(W))
+        self.c = c
+
+    def forward(self, z, cond):
+        return torch.full((z.shape[0], cond.shape[1] // 2, *cond.shape[2:]), self.c)
+
+
 def test_members_are_the_seed_mean_plus_the_scaled_samples():
-    """With a denoiser that always returns 0 the sampler's anomaly ends at 0: every member is the
-    seed mean. With one that returns a constant c, members are seed mean + c·a."""
+    """With a generator whose anomaly is 0 every member is the seed mean; with one whose anomaly is
+    a constant c, members are seed mean + c·a, at every lead with that lead's spread."""
     rng = np.random.default_rng(2)
     seeds = rng.standard_normal((2, 2, V, H, W)).astype(np.float32)
     spread = rng.uniform(0.2, 1.0, (2, V, H)).astype(np.float32)
     for c in (0.0, 1.5):
-        def denoiser(x, sigma, cond, lead, c=c):
-            return torch.full_like(x, c)
-
         members = np.concatenate([m for _, m in generate_members(
-            denoiser, seeds, spread, np.array([1.0, 3.0]), 3, 4, SamplerConfig(num_steps=4), 0, "cpu")], axis=1)
+            ConstantGenerator(c), seeds, spread, np.array([1.0, 3.0]), 3, 4, SamplerConfig(), 0, "cpu")], axis=1)
         expected = seeds.mean(axis=1) + c * spread[..., None] * np.sqrt(1.5)
         np.testing.assert_allclose(members, np.broadcast_to(expected[:, None], members.shape), atol=1e-5)

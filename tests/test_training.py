@@ -1,5 +1,5 @@
-"""Training loop: batches, loss decrease, resumable and safe checkpoints, samples of a trained model,
-data-parallel training in 2 processes (gloo)."""
+"""Training loop: trajectory batches, loss decrease with every generator, resumable and safe
+checkpoints, samples of a trained model, data-parallel training in 2 processes (gloo)."""
 
 import dataclasses
 import json
@@ -13,7 +13,8 @@ import torch
 from seeds_dag.conventions import regular_latitudes, regular_longitudes
 from seeds_dag.diffusion.edm import EDMConfig
 from seeds_dag.emulation import SamplerConfig, generate_members
-from seeds_dag.networks.denoiser import DenoiserConfig
+from seeds_dag.generators.kinds import objective_for
+from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.seed_anomalies import member_spread, seed_conditioning
 from seeds_dag.training import (
     CHECKPOINT_FORMAT,
@@ -23,16 +24,18 @@ from seeds_dag.training import (
     TrainingConfig,
     checkpoint_from_bytes,
     draw_batch,
+    flatten_leads,
     model_from_checkpoint,
     seeded_generator,
     train_data_parallel,
-    train_diffusion,
+    train_generator,
 )
 
 LAT, LON = regular_latitudes(8), regular_longitudes(16)
 LEAD_DAYS = np.array([1.0, 2.0])
 N_INIT, N_MEMBER, N_VAR = 4, 5, 2
-DENOISER = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=N_VAR, attention_at_bottom=False)
+DENOISER = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=N_VAR, num_leads=len(LEAD_DAYS),
+                          attention_at_bottom=False, noise_dim=8)
 EDM = EDMConfig()
 TINY = TrainingConfig(steps=100, batch_size=16, learning_rate=5e-3, warmup_steps=10, checkpoint_every=50)
 CPU = torch.device("cpu")
@@ -53,17 +56,23 @@ def reforecast(seed=0):
     return ((members - members.mean()) / members.std()).astype(np.float32)
 
 
-def train(checkpoint, config=TINY, data=None, on_log=None, data_id=""):
+def train(checkpoint, config=TINY, data=None, on_log=None, data_id="", objective=EDM):
     data = reforecast() if data is None else data
-    return train_diffusion(data, LEAD_DAYS, member_spread(data), LAT, LON, DENOISER, EDM, config, checkpoint, CPU,
-                           on_log, data_id=data_id)
+    return train_generator(data, LEAD_DAYS, member_spread(data), LAT, LON, DENOISER, objective, config, checkpoint,
+                           CPU, on_log, data_id=data_id)
 
 
 def model_inputs(seeds, spread):
-    """(sigma, cond, lead) for two (noisy field, lead) pairs: what D(x; σ, cond, lead) takes."""
-    seeds_t, spread_t = torch.as_tensor(seeds), torch.as_tensor(spread)
-    return (torch.tensor([0.5, 2.0]), seed_conditioning(seeds_t, spread_t),
-            torch.as_tensor(LEAD_DAYS, dtype=torch.float32))
+    """(sigma, cond) for two noisy trajectories: what D(x; σ, cond) takes. seeds (L, K, V, H, W),
+    spread (L, V, H)."""
+    seeds_t = flatten_leads(torch.as_tensor(seeds).transpose(0, 1))[None].expand(2, -1, -1, -1, -1)
+    spread_t = torch.as_tensor(spread).flatten(0, 1)[None].expand(2, -1, -1)
+    return torch.tensor([0.5, 2.0]), seed_conditioning(seeds_t, spread_t)
+
+
+def trajectories(batch=2):
+    """Noisy trajectories (batch, L·V, H, W)."""
+    return torch.randn(batch, len(LEAD_DAYS) * N_VAR, len(LAT), len(LON))
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +83,7 @@ def trained(tmp_path_factory):
     return result, checkpoint, logs
 
 
-def test_batches_draw_distinct_members_of_one_forecast_with_one_k_per_batch():
+def test_batches_draw_whole_trajectories_of_distinct_members_of_one_forecast_with_one_k_per_batch():
     n_init, n_lead = 3, 4
     # Every field is filled with the code 100·init + 10·lead + member of its position.
     index = np.arange(n_init)[:, None, None] * 100 + np.arange(n_lead)[None, :, None] * 10 + np.arange(N_MEMBER)
@@ -82,33 +91,38 @@ def test_batches_draw_distinct_members_of_one_forecast_with_one_k_per_batch():
     data = torch.as_tensor(fields.copy(), dtype=torch.float32)
     ks = set()
     for step in range(20):
-        target, seeds, lead = draw_batch(data, 8, (1, 2, 3, 4), seeded_generator(0, step))
+        target, seeds = draw_batch(data, 8, (1, 2, 3, 4), seeded_generator(0, step))
         ks.add(seeds.shape[1])
-        codes = torch.cat([target[:, None], seeds], dim=1)[:, :, 0, 0, 0].long()
-        assert (codes // 10 == codes[:, :1] // 10).all()  # one init and lead per example
-        assert all(len(set(row.tolist())) == row.numel() for row in codes)  # distinct members
-        torch.testing.assert_close(lead, codes[:, 0] // 10 % 10)  # the index of its lead
+        assert target.shape == (8, n_lead, 1, 2, 4) and seeds.shape[2:] == (n_lead, 1, 2, 4)
+        codes = torch.cat([target[:, None], seeds], dim=1)[..., 0, 0, 0].long()  # (B, 1 + K, lead)
+        assert (codes // 100 == codes[:, :1, :1] // 100).all()  # one init per example
+        assert (codes // 10 % 10 == torch.arange(n_lead)).all()  # every lead, in order
+        assert (codes % 10 == codes[..., :1] % 10).all()  # each a member's whole trajectory
+        members = codes[..., 0] % 10
+        assert all(len(set(row.tolist())) == row.numel() for row in members)  # distinct members
     assert ks == {1, 2, 3, 4}
 
 
-def test_post_processing_batches_take_the_truth_as_target_at_its_rate():
+def test_post_processing_batches_take_the_truths_trajectory_as_target_at_its_rate():
     n_init, n_lead = 3, 4
     data = torch.zeros(n_init, n_lead, N_MEMBER, 1, 2, 4)
     # The truth of (init, lead) carries the code 1 + 10·init + lead, members carry 0.
     codes = 1 + torch.arange(n_init)[:, None] * 10 + torch.arange(n_lead)[None, :]
     truth = codes[..., None, None, None].expand(n_init, n_lead, 1, 2, 4).float()
     for p in (0.0, 0.3, 1.0):
-        targets, leads = [], []
+        targets = []
         for step in range(50):
-            target, seeds, lead = draw_batch(data, 64, (2,), seeded_generator(1, step), truth, p)
+            target, seeds = draw_batch(data, 64, (2,), seeded_generator(1, step), truth, p)
             assert (seeds == 0).all()  # seeds are always members
-            targets.append(target[:, 0, 0, 0])
-            leads.append(lead)
-        target, lead = torch.cat(targets), torch.cat(leads)
-        from_truth = target > 0
+            targets.append(target[:, :, 0, 0, 0])
+        target = torch.cat(targets)
+        from_truth = target[:, 0] > 0
         # 3200 draws: the share is within 4 standard errors of p.
         assert abs(from_truth.float().mean().item() - p) < 4 * np.sqrt(p * (1 - p) / len(target)) + 1e-9
-        torch.testing.assert_close(target[from_truth].long() % 10 - 1, lead[from_truth])  # the truth of its lead
+        # A truth target is the truth's trajectory of one init: every lead, in order.
+        truth_codes = target[from_truth].long()
+        assert (truth_codes % 10 - 1 == torch.arange(n_lead)).all()
+        assert (truth_codes // 10 == truth_codes[:, :1] // 10).all()
 
 
 def test_post_processor_learns_the_truths_offset_from_the_members(tmp_path):
@@ -120,7 +134,7 @@ def test_post_processor_learns_the_truths_offset_from_the_members(tmp_path):
     truth = forecast[:, :, 0] + 1.0
     config = dataclasses.replace(TINY, steps=200, truth_probability=1.0)
     spread = member_spread(data)
-    result = train_diffusion(data, LEAD_DAYS, spread, LAT, LON, DENOISER, EDM, config,
+    result = train_generator(data, LEAD_DAYS, spread, LAT, LON, DENOISER, EDM, config,
                              LocalCheckpointIO(tmp_path / "gpp.pt"), CPU, truth=truth)
     seeds = data[0, :, :2]
     samples = np.concatenate([s for _, s in generate_members(
@@ -128,7 +142,7 @@ def test_post_processor_learns_the_truths_offset_from_the_members(tmp_path):
     shift = (samples - seeds.mean(axis=1, keepdims=True)).mean()
     assert 0.6 < shift < 1.4, shift  # an emulator would stay near 0
     with pytest.raises(ValueError, match="needs the truth at the valid times"):
-        train_diffusion(data, LEAD_DAYS, spread, LAT, LON, DENOISER, EDM, config,
+        train_generator(data, LEAD_DAYS, spread, LAT, LON, DENOISER, EDM, config,
                         LocalCheckpointIO(tmp_path / "x.pt"), CPU)
 
 
@@ -157,8 +171,10 @@ def test_samples_of_the_trained_model_are_finite_with_the_data_scale(trained):
     assert np.all((sample_std > data_std / 3) & (sample_std < 3 * data_std)), (sample_std, data_std)
     with pytest.raises(ValueError, match=r"grid of \(8, 16\), got \(8, 32\)"):
         model_from_checkpoint(checkpoint.load(), LAT, regular_longitudes(32), CPU)
+    with pytest.raises(ValueError, match=r"lead days \[1\.0, 2\.0\], asked for \[1\.0, 3\.0\]"):
+        model_from_checkpoint(checkpoint.load(), LAT, LON, CPU, [1.0, 3.0])
     # The rebuilt model is the EMA model the run returned.
-    x = torch.randn(2, N_VAR, len(LAT), len(LON))
+    x = trajectories()
     args = model_inputs(seeds, spread)
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x, *args), result.model(x, *args))
@@ -244,14 +260,15 @@ def test_local_checkpoint_io_replaces_atomically(tmp_path):
     assert [p.name for p in io.path.parent.iterdir()] == ["checkpoint.pt"]
 
 
-PARALLEL = dataclasses.replace(TINY, steps=60, checkpoint_every=30, log_every=10)
+PARALLEL = dataclasses.replace(TINY, steps=60, batch_size=4, checkpoint_every=30, log_every=10)
+CRPS = objective_for("crps")  # the default generator, 4 members an example
 
 
 def train_two(checkpoint, config=PARALLEL, on_log=None):
     return train_data_parallel(
         2, data=reforecast(), lead_days=LEAD_DAYS, spread=member_spread(reforecast()), lat_deg=LAT, lon_deg=LON,
         denoiser_config=DENOISER,
-        edm_config=EDM, config=config, checkpoint=checkpoint, device=CPU, threads=1, on_log=on_log,
+        objective=CRPS, config=config, checkpoint=checkpoint, device=CPU, threads=1, on_log=on_log,
     )
 
 
@@ -274,15 +291,52 @@ def test_two_gloo_processes_learn_checkpoint_and_resume(tmp_path):
     assert json.loads(state["fingerprint"])["training"]["processes"] == 2
     assert not any(key.startswith("module.") for key in state["model"])  # the bare model, not DDP's
     model = model_from_checkpoint(stored, LAT, LON, CPU)
-    x = torch.randn(2, DENOISER.num_variables, len(LAT), len(LON))
-    args = model_inputs(reforecast()[0, :, :2], member_spread(reforecast()))
+    z = torch.randn(2, DENOISER.noise_dim)
+    _, cond = model_inputs(reforecast()[0, :, :2], member_spread(reforecast()))
     with torch.no_grad():
-        torch.testing.assert_close(model(x, *args), result.model(x, *args))
+        torch.testing.assert_close(model(z, cond), result.model(z, cond))
     assert [path.name for path in tmp_path.iterdir()] == ["checkpoint.pt"]  # one writer, no leftovers
 
     # Two processes take two batches a step: a one-process run would not continue this one.
     with pytest.raises(StaleCheckpointError, match=r"training.processes \(checkpoint 2, now 1\)"):
-        train(checkpoint, PARALLEL)
+        train(checkpoint, PARALLEL, objective=CRPS)
     longer = train_two(checkpoint, dataclasses.replace(PARALLEL, steps=PARALLEL.steps + 20))
     assert (longer.resumed_from_step, longer.steps_done) == (PARALLEL.steps, PARALLEL.steps + 20)
     assert longer.losses[:PARALLEL.steps] == result.losses
+
+
+@pytest.mark.parametrize("kind", ["crps", "consistency"])
+def test_one_pass_generators_learn_and_resume_exactly(tmp_path, kind):
+    """The CRPS generator and the consistency model (its last steps fine-tuned on the CRPS) run
+    through the same loop: the loss falls, the checkpoint names the generator, and a resumed run
+    continues exactly."""
+    objective = objective_for(kind, **({"consistency_steps": 40} if kind == "consistency" else {}))
+    config = dataclasses.replace(TINY, steps=60, batch_size=4, checkpoint_every=20)
+    checkpoint = LocalCheckpointIO(tmp_path / "run.pt")
+    first = train(checkpoint, dataclasses.replace(config, steps=30), objective=objective)
+    resumed = train(checkpoint, config, objective=objective)
+    straight = train(LocalCheckpointIO(tmp_path / "straight.pt"), config, objective=objective)
+    np.testing.assert_allclose([l for _, l in resumed.losses], [l for _, l in straight.losses], rtol=1e-5)
+    assert resumed.losses[:30] == first.losses
+    state = checkpoint_from_bytes(checkpoint.load(), CPU)
+    assert state["generator"] == kind and state["objective"] == json.loads(json.dumps(dataclasses.asdict(objective)))
+    losses = np.array([loss for _, loss in straight.losses])
+    if kind == "crps":  # the consistency loss changes meaning at the fine-tuning switch
+        assert losses[-10:].mean() < 0.8 * losses[:10].mean()
+    with pytest.raises(StaleCheckpointError, match=r"generator \(checkpoint " + kind):
+        train(checkpoint, config)  # an edm run does not resume a checkpoint of another generator
+
+
+def test_trained_crps_generator_learns_the_members_spread(tmp_path):
+    """Trained on the afCRPS, the one-pass generator's members scatter about the seed mean about
+    as much as a new member does (an untrained one barely scatters)."""
+    data = reforecast()
+    spread = member_spread(data)
+    config = dataclasses.replace(TINY, steps=150, batch_size=4)
+    result = train(LocalCheckpointIO(tmp_path / "crps.pt"), config, objective=objective_for("crps"))
+    seeds = data[0, :, :2]
+    samples = np.concatenate([s for _, s in generate_members(
+        result.model, seeds, spread, LEAD_DAYS, 16, 16, SamplerConfig(), seed=0, device=CPU)], axis=1)
+    generated = (samples - seeds.mean(axis=1, keepdims=True)).std()
+    expected = (data[:, :, 2:] - data[:, :, :2].mean(axis=2, keepdims=True)).std()
+    assert 0.5 * expected < generated < 1.5 * expected, (generated, expected)

@@ -43,9 +43,9 @@ def edm_coefficients(sigma: Tensor, sigma_data: float) -> tuple[Tensor, Tensor, 
 
 
 class EDMPrecond(nn.Module):
-    """Denoiser D(x; σ) = c_skip·x + c_out·F(c_in·x, c_noise, cond, lead)  (EDM eq. 7).
+    """Denoiser D(x; σ) = c_skip·x + c_out·F(c_in·x, c_noise, cond)  (EDM eq. 7).
 
-    `net(x_in, c_noise, cond, lead) -> F` is any network with that signature, e.g.
+    `net(x_in, c_noise, cond) -> F` is any network with that signature, e.g.
     `seeds_dag.networks.denoiser.ConditionalDenoiser`.
     """
 
@@ -54,31 +54,30 @@ class EDMPrecond(nn.Module):
         self.net = net
         self.sigma_data = sigma_data
 
-    def forward(self, x: Tensor, sigma: Tensor, cond: Tensor, lead: Tensor) -> Tensor:
-        """x: (B, V, H, W) noisy target; sigma: (B,); cond: the conditioning the net takes (for
-        the SEEDS denoiser the seeds' summary, (B, 2V, H, W)); lead: (B,) lead time in days.
-        Returns the denoised target, (B, V, H, W)."""
+    def forward(self, x: Tensor, sigma: Tensor, cond: Tensor) -> Tensor:
+        """x: (B, C, H, W) noisy target (a trajectory: C = L·V); sigma: (B,); cond: the
+        conditioning the net takes (for the SEEDS denoiser the seeds' summary, (B, 2C, H, W)).
+        Returns the denoised target, (B, C, H, W)."""
         c_skip, c_out, c_in, c_noise = edm_coefficients(sigma, self.sigma_data)
         per_sample = (-1, 1, 1, 1)
-        F_x = self.net(c_in.view(per_sample) * x, c_noise, cond, lead)
+        F_x = self.net(c_in.view(per_sample) * x, c_noise, cond)
         return c_skip.view(per_sample) * x + c_out.view(per_sample) * F_x
 
 
 def edm_loss(
-    precond: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor],
+    precond: Callable[[Tensor, Tensor, Tensor], Tensor],
     target: Tensor,
     cond: Tensor,
-    lead: Tensor,
     weights: Tensor,
     config: EDMConfig,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Area-weighted EDM loss (eq. 8 with the weighting λ(σ) of Table 1), a scalar.
 
-    L = mean over (B, V, H, W) of λ(σ)·w_lat·(D(y + σε; σ) − y)²,
+    L = mean over (B, C, H, W) of λ(σ)·w_lat·(D(y + σε; σ) − y)²,
     ln σ ~ N(P_mean, P_std²), ε ~ N(0, I), λ(σ) = (σ² + sd²) / (σ·sd)².
 
-    target: (B, V, H, W); cond: the net's conditioning (B, ...); lead: (B,) days;
+    target: (B, C, H, W); cond: the net's conditioning (B, ...);
     weights: (H,) cos(latitude) normalised to mean 1, so the mean is a global area mean.
     `config.sigma_data` must be the one `precond` was built with.
     """
@@ -87,7 +86,7 @@ def edm_loss(
     sigma = (config.P_mean + config.P_std * n).exp()
     eps = torch.randn(target.shape, generator=generator, dtype=target.dtype, device=target.device)
     per_sample = (-1, 1, 1, 1)
-    denoised = precond(target + sigma.view(per_sample) * eps, sigma, cond, lead)
+    denoised = precond(target + sigma.view(per_sample) * eps, sigma, cond)
     lam = (sigma**2 + config.sigma_data**2) / (sigma * config.sigma_data) ** 2
     squared_error = (denoised - target) ** 2 * weights.view(-1, 1)
     return (lam.view(per_sample) * squared_error).mean()

@@ -22,8 +22,10 @@ import pandas as pd
 import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
 from seeds_dag.conventions import KNOWN_VARIABLES
+from seeds_dag.verification.field_table import POWER_RATIO_BAND
 
 DPI = 100
 PANEL_COLUMNS = 3
@@ -45,7 +47,13 @@ REQUIRED = {
                             "mean_probability", "observed_frequency", "n_forecasts"},
     "bias_maps": {"model", "variable", "lead_time_days", "lat", "lon", "mean_error"},
     "zonal_spectra": {"model", "variable", "lead_time_days", "wavenumber", "power"},
+    "power_ratio": {"model", "variable", "lead_time_days", "wavenumber", "power_ratio"},
+    "coherence_by_lead_pair": {"model", "variable", "first_lead_days", "second_lead_days",
+                               "coherence"},
 }
+# Power ratios labelled on the log axis: the target band's edges and round factors around it.
+RATIO_TICKS = (0.001, 0.01, 0.1, 0.2, 0.5, POWER_RATIO_BAND[0], 1.0, POWER_RATIO_BAND[1], 2.0,
+               5.0, 10.0, 100.0, 1000.0)
 METRIC_LABELS = {"crps": "CRPS", "rmse": "ensemble-mean RMSE", "spread": "ensemble spread",
                  "spread_skill": "spread/skill"}
 UNITLESS = {"spread_skill"}
@@ -304,6 +312,59 @@ def zonal_spectra(spectra: pd.DataFrame, lead_days: float) -> bytes:
         ax.set_xlabel("zonal wavenumber")
         ax.set_title(variable)
         ax.grid(alpha=0.3, which="both")
+    return _with_legend(fig, panels, spare)
+
+
+def power_ratio(ratios: pd.DataFrame, lead_days: float) -> bytes:
+    """Zonal power of each model's members over the physics members' at one lead, against
+    wavenumber on a log ratio axis (a factor too much and too little lie equally far from 1), a
+    line per model, a panel per variable, the target band shaded."""
+    table = _checked(ratios, "power_ratio", lead_days)
+    colours = model_colours(table["model"])
+    low, high = POWER_RATIO_BAND
+    fig, spare, panels = _by_variable(table, f"Zonal power / physics members' at lead "
+                                             f"{lead_days:g} days")
+    for ax, variable, rows in panels:
+        ax.axhspan(low, high, color="0.85", label=f"target {low:g}–{high:g}")
+        ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
+        for model, line in rows.groupby("model", sort=False):
+            line = line.sort_values("wavenumber")
+            ax.plot(line["wavenumber"], line["power_ratio"], marker=".", color=colours[model],
+                    label=model)
+        ax.set_yscale("log")
+        # Plain numbers (0.8, 1.25) where the default log axis writes 8x10^-1 or nothing.
+        low_limit, high_limit = ax.get_ylim()
+        ax.set_yticks([t for t in RATIO_TICKS if low_limit <= t <= high_limit])
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("zonal wavenumber")
+        ax.set_ylabel("power ratio")
+        ax.set_title(variable)
+        ax.grid(alpha=0.3, which="both")
+    return _with_legend(fig, panels, spare)
+
+
+def coherence_by_lead_pair(coherence: pd.DataFrame) -> bytes:
+    """Lead-to-lead coherence (correlation of a member's deviation from its ensemble mean between
+    consecutive leads) against the lead pair, a line per model, a panel per variable; 0 (dotted)
+    is members drawn independently at each lead."""
+    table = _checked(coherence, "coherence_by_lead_pair")
+    pairs = sorted(set(zip(table["first_lead_days"], table["second_lead_days"])))
+    position = {pair: i for i, pair in enumerate(pairs)}
+    colours = model_colours(table["model"])
+    fig, spare, panels = _by_variable(table, "Lead-to-lead coherence of members")
+    for ax, variable, rows in panels:
+        ax.axhline(0.0, color="0.3", linestyle=":", linewidth=1)
+        for model, line in rows.groupby("model", sort=False):
+            line = line.sort_values("first_lead_days")
+            x = [position[p] for p in zip(line["first_lead_days"], line["second_lead_days"])]
+            ax.plot(x, line["coherence"], marker="o", color=colours[model], label=model)
+        ax.set_xticks(range(len(pairs)), [f"{a:g}→{b:g}" for a, b in pairs],
+                      rotation=45 if len(pairs) > 4 else 0, fontsize=8)
+        ax.set_xlabel("lead pair (days)")
+        ax.set_ylabel("correlation")
+        ax.set_title(variable)
+        ax.grid(alpha=0.3)
     return _with_legend(fig, panels, spare)
 
 

@@ -9,5 +9,9 @@ Every score is a small function over xarray with named dims
   RMSE, spread, spread/skill with the finite-ensemble correction, rank histograms (xskillscore)
   and their flatness;
 - :mod:`~seeds_dag.verification.table`: the long per-init score table, its pandera schema, and the
-  summary over initialisations that a report prints.
+  summary over initialisations that a report prints;
+- :mod:`~seeds_dag.verification.coherence` and ``coherence_table``: correlation of a member's
+  deviation from its ensemble mean between consecutive leads, its per-init moments and pooling;
+- :mod:`~seeds_dag.verification.spectra` and ``field_table``: zonal power spectra, and the
+  members' power relative to the physics members' at wavenumbers 1..15.
 """

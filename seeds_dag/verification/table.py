@@ -26,7 +26,7 @@ from seeds_dag.verification.scores import (
 
 VARIABLE = "variable"
 MODEL = "model"
-LEAD_DAYS = "lead_time_days"
+LEAD_DAYS = f"{LEAD}_days"  # what long_table makes of lead_time
 N_MEMBERS = "n_members"
 SCORES = ("crps", "rmse", "spread", "spread_skill")
 # The one place listing what a summary shows, in order, with the heading format_summary prints.
@@ -64,21 +64,22 @@ class ScoreTableSchema(pa.DataFrameModel):
 
 def long_table(statistics: Mapping[str, xr.Dataset], model: str) -> pd.DataFrame:
     """Statistics of one model as a long frame: a row per variable and point of their shared
-    dims, a column per statistic, lead_time turned into lead_time_days, and a model column.
+    dims, a column per statistic, each lead turned into float days, and a model column.
 
     Args:
         statistics: name -> Dataset with one variable per field; all with the same dims.
         model: the model name, e.g. "physics-31".
 
     Returns:
-        DataFrame with the statistics' dims (lead_time as lead_time_days, float days), a
-        ``variable`` column, one column per statistic and ``model``; non-index coordinates
-        (valid_time) are dropped.
+        DataFrame with the statistics' dims and index levels, timedelta ones as float days
+        named ``{name}_days`` (lead_time -> lead_time_days; a lead_pair's first_lead ->
+        first_lead_days), a ``variable`` column, one column per statistic and ``model``;
+        non-index coordinates (valid_time) are dropped.
     """
     data = xr.Dataset({name: ds.to_dataarray(VARIABLE) for name, ds in statistics.items()})
     table = data.reset_coords(drop=True).to_dataframe().reset_index()
-    if LEAD in table:
-        table[LEAD_DAYS] = table.pop(LEAD) / pd.Timedelta(days=1)
+    for column in [c for c in table if pd.api.types.is_timedelta64_dtype(table[c])]:
+        table[f"{column}_days"] = table.pop(column) / pd.Timedelta(days=1)
     table[VARIABLE] = table[VARIABLE].astype(str)
     table[MODEL] = model
     return table
@@ -169,21 +170,30 @@ def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
     return wide.reindex(columns=columns).sort_index()
 
 
+def fixed_width(wide: pd.DataFrame) -> str:
+    """The text every summary block is printed as: numbers to 4 significant digits, columns at
+    least 12 characters wide."""
+    return wide.to_string(float_format=lambda v: f"{v:#.4g}", col_space=12)
+
+
 def format_summary(summary: pd.DataFrame) -> str:
     """Fixed-width text of :func:`summary_table`: one block per metric, one column per model."""
-    blocks = []
-    for metric, heading in SUMMARY_METRICS.items():
-        block = summary[metric].to_string(float_format=lambda v: f"{v:#.4g}", col_space=12)
-        blocks.append(f"{heading}\n{block}")
-    return "\n\n".join(blocks)
+    return "\n\n".join(f"{heading}\n{fixed_width(summary[metric])}"
+                       for metric, heading in SUMMARY_METRICS.items())
+
+
+def model_columns(rows: pd.DataFrame, index: list[str], value: str) -> pd.DataFrame:
+    """One column of a long table side by side per model: a row per value of ``index`` in
+    ``rows`` (sorted; pivot_table would add every combination of the index levels, e.g. lead
+    pairs that are not consecutive), one column per model in order of first appearance, NaN
+    where a model lacks a row. A repeated (index, model) raises ValueError."""
+    wide = rows.pivot(index=index, columns=MODEL, values=value)
+    return wide.reindex(columns=list(rows[MODEL].unique()))
 
 
 def model_columns_text(rows: pd.DataFrame, index: list[str], value: str) -> str:
-    """Fixed-width text of one column of a long table: rows ``index``, one column per model in
-    order of first appearance, numbers to 4 significant digits like :func:`format_summary`."""
-    wide = rows.pivot_table(index=index, columns=MODEL, values=value, dropna=False)
-    wide = wide.reindex(columns=list(rows[MODEL].unique()))
-    return wide.to_string(float_format=lambda v: f"{v:#.4g}", col_space=12)
+    """Fixed-width text of :func:`model_columns`."""
+    return fixed_width(model_columns(rows, index, value))
 
 
 RANK = "rank"

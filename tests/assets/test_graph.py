@@ -13,6 +13,7 @@ from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
 from seeds_dag.emulation import SamplerConfig
 from seeds_dag.normalization import REDUCED_DIMS, STATISTIC
 from seeds_dag.store import POINTER
+from seeds_dag.networks.generator import NoiseGenerator
 from seeds_dag.training import checkpoint_from_bytes, model_from_checkpoint
 from seeds_dag.verification.table import ScoreTableSchema
 from tiny_experiment import (
@@ -30,12 +31,14 @@ LEAD_DAYS = [float(d) for d in SOURCE.lead_days]
 OBJECTS = {
     "trained_emulator": ["model.pt"],  # the finished run's checkpoint is removed
     "post_processor": ["model.pt"],
-    "verification_scores": ["bias_maps.parquet", "extremes.parquet", "rank_histograms.parquet",
-                            "reliability.parquet", "roc.parquet", "spectra.parquet",
-                            "table.parquet"],
-    "verification_summary": ["bias_maps.parquet", "extremes.parquet", "reliability.parquet",
-                             "spectra.parquet", "summary.txt", "table.parquet"],
-    "verification_report": ["bias_maps.png", "crps_by_lead.png", "example_members.png", "rank_histograms.png",
+    "verification_scores": ["bias_maps.parquet", "coherence.parquet", "extremes.parquet",
+                            "rank_histograms.parquet", "reliability.parquet", "roc.parquet",
+                            "spectra.parquet", "table.parquet"],
+    "verification_summary": ["bias_maps.parquet", "coherence.parquet", "extremes.parquet",
+                             "power_ratio.parquet", "reliability.parquet", "spectra.parquet",
+                             "summary.txt", "table.parquet"],
+    "verification_report": ["bias_maps.png", "coherence_by_lead_pair.png", "crps_by_lead.png",
+                            "example_members.png", "power_ratio.png", "rank_histograms.png",
                             "reliability_q01.png", "reliability_q99.png", "report.html",
                             "spread_skill_by_lead.png", "zonal_spectra.png"],
 }
@@ -142,13 +145,13 @@ def test_emulator_checkpoint_loads_with_weights_only(tiny_graph):
     assert checkpoint_from_bytes(model_bytes, "cpu")["step"] == TRAINING.steps
     truth = store.open_dataset("truth")
     lat, lon = truth["lat"].values, truth["lon"].values
-    model = model_from_checkpoint(model_bytes, lat, lon, "cpu")
+    model = model_from_checkpoint(model_bytes, lat, lon, "cpu", LEAD_DAYS)
     assert not model.training and not any(p.requires_grad for p in model.parameters())
-    n_var, shape = len(VARIABLES), (len(lat), len(lon))
+    assert isinstance(model, NoiseGenerator)  # the default generator: one pass per member
+    channels, shape = len(LEAD_DAYS) * len(VARIABLES), (len(lat), len(lon))
     with torch.no_grad():
-        out = model(torch.zeros(1, n_var, *shape), torch.tensor([1.0]),
-                    torch.zeros(1, 2 * n_var, *shape), torch.tensor([1.0]))
-    assert out.shape == (1, n_var, *shape) and torch.isfinite(out).all()
+        out = model(torch.zeros(1, model.config.noise_dim), torch.zeros(1, 2 * channels, *shape))
+    assert out.shape == (1, channels, *shape) and torch.isfinite(out).all()
 
 
 def test_emulated_ensembles_are_new_members_of_each_model_on_the_operational_grid(tiny_graph):
@@ -191,6 +194,8 @@ def test_verification_summary_reports_every_variable(tiny_graph):
         assert name in text
     for model in ("seeds-2", f"physics-{SOURCE.operational_members}", f"gee-{N_EMULATED}", f"gpp-{N_EMULATED}"):
         assert model in text
+    for heading in ("Lead-to-lead coherence", "Zonal power of members / physics-"):
+        assert heading in text
     assert tiny_graph.metadata("verification_summary")["inits"] == [OPERATIONAL_INIT]
 
 
@@ -209,6 +214,7 @@ def test_materialisations_record_timings_and_losses(tiny_graph):
 
     emulation = tiny_graph.metadata("daily_emulated_ensembles", OPERATIONAL_INIT)
     assert emulation["n_members"] == N_EMULATED and emulation["seconds_per_member"] > 0
-    assert emulation["sampler_steps"] == 16 and emulation["nfe"] == 2 * 16 - 1
-    assert emulation["sigma_max"] == SamplerConfig().sigma_max
+    assert emulation["generator"] == {"gee": "crps", "gpp": "crps"}
+    assert emulation["nfe_per_member"] == {"gee": 1, "gpp": 1}
+    assert emulation["sampler_steps"] == 16 and emulation["sigma_max"] == SamplerConfig().sigma_max
     assert emulation["dims"]["member"] == N_EMULATED

@@ -116,7 +116,7 @@ class SimulatedKill(Exception):
 
 def test_training_resumes_from_its_checkpoint(tiny_graph, tmp_path, monkeypatch):
     copy_artifacts(tiny_graph.root, tmp_path, ["reforecast_shards", "normalization_stats"])
-    real = assets.models.train_diffusion
+    real = assets.models.train_generator
     kill_at = TRAINING.checkpoint_every + 20  # after the first checkpoint, before the next
 
     def interrupted(*args, on_log, **kwargs):
@@ -126,7 +126,7 @@ def test_training_resumes_from_its_checkpoint(tiny_graph, tmp_path, monkeypatch)
                 raise SimulatedKill(f"killed at step {step}")
         return real(*args, on_log=log, **kwargs)
 
-    monkeypatch.setattr(assets.models, "train_diffusion", interrupted)
+    monkeypatch.setattr(assets.models, "train_generator", interrupted)
     with pytest.raises(SimulatedKill):
         materialise(tmp_path, "trained_emulator")
     store = ArtifactStore(str(tmp_path))

@@ -71,7 +71,9 @@ def _write_store(root: Path, *, extras: bool = True, emulated_models: list[str] 
     if not extras:
         return store
     for name, table in {"extremes": synthetic.extremes(), "reliability": synthetic.reliability(),
-                        "bias_maps": synthetic.bias_maps(), "spectra": synthetic.spectra()}.items():
+                        "bias_maps": synthetic.bias_maps(), "spectra": synthetic.spectra(),
+                        "power_ratio": synthetic.power_ratios(),
+                        "coherence": synthetic.coherence()}.items():
         store.write_table(table, "verification_summary", name=SUMMARY_OBJECTS[name])
     for init in INITS:
         store.write_table(synthetic.ranks(n_inits=1), SCORES, init,
@@ -114,6 +116,7 @@ def test_every_figure_is_stored_and_shown_in_the_metadata(tmp_path):
     for png in images.values():
         assert base64.b64encode(png).decode() in page
     assert "Brier skill score vs climatology" in page and "<th>gpp-128</th>" in page
+    assert "Temporal realism" in page and "Lead-to-lead coherence of members" in page
 
 
 def test_example_maps_show_truth_and_members_of_each_ensemble(tmp_path):
@@ -156,7 +159,9 @@ def test_absent_tables_are_skipped_with_a_reason(tmp_path):
 def test_a_lead_the_tables_lack_skips_the_single_lead_figures(tmp_path):
     _write_store(tmp_path, emulated_models=["gee", "gpp"])
     meta = metadata(_report(tmp_path, ReportConfig(lead_days=7.0)), REPORT)
-    assert sorted(_images(meta)) == ["crps_by_lead", "spread_skill_by_lead"]
+    assert sorted(_images(meta)) == ["coherence_by_lead_pair", "crps_by_lead",
+                                     "spread_skill_by_lead"]
+    assert meta["skipped"]["power_ratio"] == "power_ratio: no rows at lead 7 days"
     assert meta["skipped"]["bias_maps"] == "bias_maps: no rows at lead 7 days"
     assert "no lead 7 days" in meta["skipped"]["example_members"]
 

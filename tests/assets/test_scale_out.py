@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from dagster import DagsterInstance
-from forecast_shards import COMPUTE, LAT, LON, TRAINING, in_memory, materialise, metadata, write_shards
+from forecast_shards import COMPUTE, LAT, LEAD_DAYS, LON, TRAINING, in_memory, materialise, metadata, write_shards
 
 from assets.models import EMULATOR, load_model
 from resources import ComputeResource, StorageResource
@@ -39,7 +39,7 @@ def test_training_processes_train_the_emulator_data_parallel(shards, tmp_path):
     assert not shards.exists_bytes("trained_emulator", "checkpoint.pt")
     model_bytes = shards.read_bytes("trained_emulator", "model.pt")
     assert '"processes": 2' in checkpoint_from_bytes(model_bytes, "cpu")["fingerprint"]
-    assert sum(p.numel() for p in load_model(shards, EMULATOR, LAT, LON, "cpu").parameters()) == \
+    assert sum(p.numel() for p in load_model(shards, EMULATOR, LAT, LON, LEAD_DAYS, "cpu").parameters()) == \
         trained["parameters"]
 
 

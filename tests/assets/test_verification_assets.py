@@ -1,6 +1,6 @@
 """The verification assets on a hand-made store (no physics, no training): which ensembles they
 score, the climatological thresholds from the training window, every per-init table and the
-pooled summary tables."""
+pooled summary tables, whatever leads the partitions hold."""
 
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from tiny_experiment import SOURCE, materialise, metadata, tiny_source
 
 from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES
 from seeds_dag.store import ArtifactStore
+from seeds_dag.verification.coherence_table import CoherenceTableSchema, coherence_summary
 from seeds_dag.verification.extremes import climatological_thresholds
 from seeds_dag.verification.extremes_table import (
     ExtremesTableSchema,
@@ -30,7 +31,7 @@ LAT, LON = [-45.0, -15.0, 15.0, 45.0], list(np.arange(8) * 45.0)
 TRAINING_DAYS = 4
 TABLES = {"extremes.parquet": ExtremesTableSchema, "reliability.parquet": ReliabilityTableSchema,
           "roc.parquet": RocTableSchema, "bias_maps.parquet": BiasMapTableSchema,
-          "spectra.parquet": SpectrumTableSchema}
+          "spectra.parquet": SpectrumTableSchema, "coherence.parquet": CoherenceTableSchema}
 
 
 def fields(rng, dims: tuple[str, ...], coords: dict, offset: float = 0.0) -> xr.Dataset:
@@ -39,18 +40,21 @@ def fields(rng, dims: tuple[str, ...], coords: dict, offset: float = 0.0) -> xr.
                        for name in VARIABLES}, coords=coords)
 
 
-def forecast(rng, key: str, n_members: int, models: list[str] | None = None) -> xr.Dataset:
+def forecast(rng, key: str, n_members: int, models: list[str] | None = None,
+             lead_days=tuple(SOURCE.lead_days)) -> xr.Dataset:
     coords = {"init_time": pd.to_datetime([key]),
-              "lead_time": pd.to_timedelta(SOURCE.lead_days, unit="D"),
+              "lead_time": pd.to_timedelta(list(lead_days), unit="D"),
               "member": np.arange(n_members), "lat": LAT, "lon": LON}
     if models is None:
         return fields(rng, FORECAST_DIMS, coords)
     return fields(rng, ("model", *FORECAST_DIMS), {"model": models, **coords})
 
 
-def make_store(root: Path, models: list[str] | None) -> ArtifactStore:
+def make_store(root: Path, models: list[str] | None,
+               lead_days: dict[str, list[int]] | None = None) -> ArtifactStore:
     """Truth for 2000-01-01..12, shifted by +5 in the training window (so thresholds from it
-    differ from any others), and per init a physics and an emulated ensemble."""
+    differ from any others), and per init a physics and an emulated ensemble, at the source's
+    leads or at ``lead_days[init]``."""
     rng = np.random.default_rng(0)
     store = ArtifactStore(str(root))
     times = pd.date_range("2000-01-01", periods=12, freq="D")
@@ -58,9 +62,11 @@ def make_store(root: Path, models: list[str] | None) -> ArtifactStore:
     truth = truth + 5.0 * (truth["time"] < times[TRAINING_DAYS])
     store.write_dataset(truth, "truth")
     for key in INITS:
-        store.write_dataset(forecast(rng, key, N_PHYSICS), "operational_ensemble", key)
-        store.write_dataset(forecast(rng, key, N_EMULATED, models), "daily_emulated_ensembles",
-                            key)
+        leads = (lead_days or {}).get(key, SOURCE.lead_days)
+        store.write_dataset(forecast(rng, key, N_PHYSICS, lead_days=leads),
+                            "operational_ensemble", key)
+        store.write_dataset(forecast(rng, key, N_EMULATED, models, lead_days=leads),
+                            "daily_emulated_ensembles", key)
     return store
 
 
@@ -123,6 +129,48 @@ def test_summary_pools_every_init_into_text_and_tables(stacked):
     assert len(maps) == len(read["bias_maps.parquet"]) // len(INITS)
     spectra = store.read_table("verification_summary", name="spectra.parquet")
     assert set(spectra["model"]) == {"seeds-2", "physics-6", "gee-8", "gpp-8", "truth"}
+
+
+def test_summary_pools_coherence_and_power_ratios_into_text_tables_and_metadata(stacked):
+    store, results = stacked
+    per_init = pd.concat([store.read_table("verification_scores", k, name="coherence.parquet")
+                          for k in INITS], ignore_index=True)
+    coherence = store.read_table("verification_summary", name="coherence.parquet")
+    pd.testing.assert_frame_equal(coherence, coherence_summary(per_init))
+    assert list(coherence["model"].unique()) == ["seeds-2", "physics-6", "gee-8", "gpp-8"]
+    ratios = store.read_table("verification_summary", name="power_ratio.parquet")
+    assert list(ratios["model"].unique()) == ["gee-8", "gpp-8"]
+    # 8 longitudes hold wavenumbers 0..4: the ratio is of all but the zonal mean (k = 0).
+    assert sorted(ratios["wavenumber"].unique()) == [1, 2, 3, 4]
+    text = store.read_bytes("verification_summary", "summary.txt").decode()
+    assert "Lead-to-lead coherence" in text and "gpp-8 - physics-6" in text
+    assert "Zonal power of members / physics-6 members" in text
+    meta = metadata(results["summary"], "verification_summary")
+    assert "gee-8 - physics-6" in meta["coherence"] and "min_power_ratio" in meta["power_ratio"]
+    table = meta["coherence_table"]
+    assert [c.name for c in table.schema.columns][:3] == ["variable", "first_lead_days",
+                                                          "second_lead_days"]
+    assert len(table.records) == len(coherence) // 4  # a row per variable and lead pair
+    assert len(meta["power_ratio_table"].records) == 2 * len(VARIABLES)
+    assert "gee-8 - physics-6" in metadata(results[INITS[0]], "verification_scores")["coherence"]
+
+
+def test_coherence_pools_whatever_leads_each_partition_holds(tmp_path):
+    """One init with a single lead (no coherence to score) and one with four uneven leads: the
+    summary pools the lead pairs there are and says over how many inits."""
+    store = make_store(tmp_path, ["gee", "gpp"], {INITS[0]: [1], INITS[1]: [1, 2, 3, 5]})
+    for key in INITS:
+        materialise(tmp_path, "verification_scores", key)
+    assert not store.exists_bytes("verification_scores", "coherence.parquet", INITS[0])
+    summary = metadata(materialise(tmp_path, "verification_summary"), "verification_summary")
+    coherence = store.read_table("verification_summary", name="coherence.parquet")
+    pairs = set(zip(coherence["first_lead_days"], coherence["second_lead_days"]))
+    assert pairs == {(1.0, 2.0), (2.0, 3.0), (3.0, 5.0)}
+    assert len(coherence) == 3 * 4 * len(VARIABLES)  # pairs x models x variables
+    # A row per variable and consecutive pair, not per combination of first and second lead.
+    assert len(summary["coherence_table"].records) == 3 * len(VARIABLES)
+    text = store.read_bytes("verification_summary", "summary.txt").decode()
+    assert "over the 1 of 2 inits that hold it" in text
 
 
 def test_an_emulated_artifact_without_a_model_dim_keeps_its_name(tmp_path):

@@ -7,9 +7,10 @@ The tiny experiment (30-40 s on one CPU thread; its scores mean nothing):
     source resource keeps PerturbationConfig's 15-day gap and pool_days + gap_days <= spinup_days;
   * 2 reforecast inits (5 members), leads of 1 and 2 days, 1 operational init of 6 members, and a
     nature run just long enough to verify it;
-  * a 3-level denoiser of widths (8, 16, 16) trained for 60 steps of 8 examples, as the emulator and
-    as the post-processor (p = 1); 8 members of each sampled with 16 Heun steps, in two batches of
-    4 members.
+  * a 3-level network of widths (8, 16, 16), the default one-pass CRPS generator, trained for 60
+    steps of 8 samples (2 examples × 4 members), as the emulator and as the post-processor (p = 1);
+    8 member trajectories of each sampled in two batches of 4 members (the Heun setting of 16
+    steps applies to an `edm` generator only; tests/assets/test_generators.py trains the others).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ SOURCE_SETTINGS: dict[str, Any] = dict(
     operational_members=6, reforecast_start="2000-01-01", reforecast_end="2000-01-02", threads=1,
 )
 SOURCE = SourceResource(**SOURCE_SETTINGS)
-COMPUTE = ComputeResource(device="cpu", threads=1, train_batch_size=8, sample_batch_size=8)
+COMPUTE = ComputeResource(device="cpu", threads=1, train_batch_size=8, sample_batch_size=4)
 TINY_NETWORK: dict[str, Any] = dict(steps=60, learning_rate=3e-3, channels=[8, 16, 16], embed_dim=16,
                                     checkpoint_every=30)
 TRAINING = EmulatorTrainingConfig(**TINY_NETWORK)

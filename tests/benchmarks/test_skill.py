@@ -8,7 +8,7 @@ import xarray as xr
 
 from benchmarks.experiment_data import ExperimentCalendar
 from benchmarks.skill_sampling import SamplerTrial, fastest_within, sampler_trials
-from benchmarks.skill_scores import ideal_emulation, target_table
+from benchmarks.skill_scores import generator_choice, ideal_emulation, target_table
 from tests.synthetic_grid import forecast_coords
 
 
@@ -49,24 +49,40 @@ def test_stochastic_trials_churn_at_the_same_rate_per_step():
         assert SamplerTrial(steps, stochastic=False).config(0.2).S_churn == 0
 
 
-def test_targets_average_ratios_over_variables_per_lead():
+def test_targets_average_ratios_over_variables_per_lead_for_every_emulator():
     rows = []
     for variable, scale in (("z500", 100.0), ("t850", 1.0)):
         for model, crps, spread_skill, max_bin in (("seeds-2", 1.5, 0.7, 2.0), ("physics-31", 1.0, 0.95, 1.2),
-                                                   ("gee-128", 1.01, 1.0, 1.3), ("gpp-p1.0-31", 0.9, 1.0, 1.1),
-                                                   ("ideal-2", 1.2, 0.8, 1.4)):
+                                                   ("gee-crps-128", 1.01, 1.0, 1.3), ("gee-edm-128", 1.25, 1.0, 1.3),
+                                                   ("gee-edm-31", 1.5, 1.0, 1.3), ("gpp-crps-p1.0-31", 0.9, 1.0, 1.1),
+                                                   ("ideal-2", 1.0, 0.8, 1.4)):
             rows.append({"variable": variable, "lead_time_days": 1.0, "model": model, "crps": crps * scale,
                          "spread_skill": spread_skill, "max_bin_ratio": max_bin})
-    table = target_table(pd.DataFrame(rows), members=128)
-    row = table.iloc[0]
-    assert row["gee_crps_over_physics"] == pytest.approx(1.01)  # units cancel in the ratio
-    assert row["gee_crps_over_seeds"] == pytest.approx(1.01 / 1.5)
-    assert row["gpp-p1.0-31_crps_over_physics"] == pytest.approx(0.9)
-    assert row["ideal_crps_over_physics"] == pytest.approx(1.2)
-    assert bool(row["meets_targets"])
+    table = target_table(pd.DataFrame(rows), members=128).set_index("model")
+    assert list(table.index) == ["gee-crps-128", "gee-edm-128"]  # the N = 128 ensembles, not GEE-31
+    row = table.loc["gee-crps-128"]
+    assert row["crps_over_physics"] == pytest.approx(1.01)  # units cancel in the ratio
+    assert row["crps_over_seeds"] == pytest.approx(1.01 / 1.5)
+    assert row["crps_over_ideal"] == pytest.approx(1.01)
+    assert row["gpp-crps-p1.0-31_crps_over_physics"] == pytest.approx(0.9)
+    assert row["ideal_crps_over_physics"] == pytest.approx(1.0)
+    assert bool(row["meets_targets"]) and not bool(table.loc["gee-edm-128", "meets_targets"])
     rows[2]["spread_skill"] = 0.5
-    rows[6]["spread_skill"] = 0.5
+    rows[9]["spread_skill"] = 0.5
     assert not bool(target_table(pd.DataFrame(rows), members=128).iloc[0]["meets_targets"])
+
+
+def test_the_default_generator_is_the_cheapest_within_one_percent_of_the_best_crps():
+    rows = [{"variable": v, "lead_time_days": 1.0, "model": m, "crps": c}
+            for v in ("z500", "t850")
+            for m, c in (("physics-31", 1.0), ("ideal-2", 0.98), ("gee-crps-128", 1.009), ("gee-consistency-128", 1.2),
+                         ("gee-edm-128", 1.0))]
+    nfe = {"gee-crps": 1, "gee-consistency": 1, "gee-edm": 7}
+    choice = generator_choice(pd.DataFrame(rows), nfe, members=128).set_index("model")
+    assert choice["chosen"].to_dict() == {"gee-crps-128": True, "gee-consistency-128": False, "gee-edm-128": False}
+    rows = [dict(r, crps=1.02) if r["model"] == "gee-crps-128" else r for r in rows]
+    choice = generator_choice(pd.DataFrame(rows), nfe, members=128).set_index("model")
+    assert choice.loc["gee-edm-128", "chosen"] and choice.loc["gee-edm-128", "nfe_per_member"] == 7
 
 
 def test_ideal_emulation_spreads_about_the_seed_mean_as_a_new_member_would():

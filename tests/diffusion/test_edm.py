@@ -16,7 +16,7 @@ NUM_LAT, NUM_LON, NUM_VARS = 8, 16, 2
 class RandomNet(torch.nn.Module):
     """Returns a large arbitrary output and records what it was called with."""
 
-    def forward(self, x_in, c_noise, cond, lead):
+    def forward(self, x_in, c_noise, cond):
         self.seen = (x_in, c_noise)
         return 100 * torch.randn(x_in.shape, generator=torch.Generator().manual_seed(1))
 
@@ -35,7 +35,7 @@ def cos_lat_weights(lat_deg):
 def test_denoiser_is_identity_as_sigma_goes_to_zero():
     x = torch.randn(3, NUM_VARS, NUM_LAT, NUM_LON)
     precond = EDMPrecond(RandomNet(), sigma_data=0.7)
-    out = precond(x, torch.full((3,), 1e-6), torch.zeros(3, 2 * NUM_VARS, NUM_LAT, NUM_LON), torch.ones(3))
+    out = precond(x, torch.full((3,), 1e-6), torch.zeros(3, 2 * NUM_VARS, NUM_LAT, NUM_LON))
     torch.testing.assert_close(out, x, atol=1e-3, rtol=0)
 
 
@@ -51,7 +51,7 @@ def test_coefficients_at_sigma_equal_sigma_data():
 def test_precond_feeds_scaled_input_and_noise_level_to_net():
     net = RandomNet()
     x, sigma = torch.randn(2, NUM_VARS, NUM_LAT, NUM_LON), torch.tensor([0.3, 5.0])
-    EDMPrecond(net, sigma_data=1.0)(x, sigma, torch.zeros(2, 2 * NUM_VARS, NUM_LAT, NUM_LON), torch.ones(2))
+    EDMPrecond(net, sigma_data=1.0)(x, sigma, torch.zeros(2, 2 * NUM_VARS, NUM_LAT, NUM_LON))
     x_in, c_noise = net.seen
     torch.testing.assert_close(x_in, x / (sigma**2 + 1).sqrt().view(-1, 1, 1, 1))
     torch.testing.assert_close(c_noise, sigma.log() / 4)
@@ -63,12 +63,12 @@ def test_loss_uses_area_weights():
     error = torch.zeros_like(target)
     error[:, :, 2] = 1.0
 
-    def precond(noisy, sigma, cond, lead):
+    def precond(noisy, sigma, cond):
         return target + error
 
     def loss(weights):
         gen = torch.Generator().manual_seed(0)
-        return edm_loss(precond, target, None, None, weights, EDMConfig(), generator=gen)
+        return edm_loss(precond, target, None, weights, EDMConfig(), generator=gen)
 
     weights = torch.ones(NUM_LAT)
     base = loss(weights)
@@ -86,30 +86,31 @@ def toy_batch(gen, batch):
     target = amplitude * pattern
     seeds = target[:, None] + 0.1 * torch.randn(batch, 2, NUM_VARS, NUM_LAT, NUM_LON, generator=gen)
     cond = seed_conditioning(seeds, torch.full((batch, NUM_VARS, NUM_LAT), 0.1))
-    return target, cond, torch.rand(batch, generator=gen) * 10
+    return target, cond
 
 
 def test_loss_is_finite_positive_and_decreases_with_training():
     torch.manual_seed(0)
-    config = DenoiserConfig(channels=(8, 16), embed_dim=16, attention_at_bottom=False, num_variables=NUM_VARS)
+    config = DenoiserConfig(channels=(8, 16), embed_dim=16, attention_at_bottom=False, num_variables=NUM_VARS,
+                            num_leads=1)
     lat, lon = grid()
     precond = build_denoiser(config, lat, lon)
     weights, edm = cos_lat_weights(lat), EDMConfig()
 
     def eval_loss():
         gen = torch.Generator().manual_seed(123)
-        target, cond, lead = toy_batch(gen, 64)
+        target, cond = toy_batch(gen, 64)
         with torch.no_grad():
-            return edm_loss(precond, target, cond, lead, weights, edm, generator=gen).item()
+            return edm_loss(precond, target, cond, weights, edm, generator=gen).item()
 
     before = eval_loss()
     assert math.isfinite(before) and before > 0
     optimiser = torch.optim.Adam(precond.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(7)
     for _ in range(100):
-        target, cond, lead = toy_batch(gen, 16)
+        target, cond = toy_batch(gen, 16)
         optimiser.zero_grad()
-        edm_loss(precond, target, cond, lead, weights, edm, generator=gen).backward()
+        edm_loss(precond, target, cond, weights, edm, generator=gen).backward()
         optimiser.step()
     after = eval_loss()
     assert math.isfinite(after) and after < 0.5 * before

@@ -8,15 +8,16 @@ import numpy as np
 import torch
 
 from seeds_dag.conventions import regular_latitudes, regular_longitudes
-from seeds_dag.diffusion.edm import EDMConfig
-from seeds_dag.networks.denoiser import DenoiserConfig
+from seeds_dag.generators.kinds import CRPSConfig
+from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.seed_anomalies import member_spread
 from seeds_dag.store import ArtifactStore
-from seeds_dag.training import StoreCheckpointIO, TrainingConfig, TrainingResult, train_diffusion
+from seeds_dag.training import StoreCheckpointIO, TrainingConfig, TrainingResult, train_generator
 
 LAT, LON = regular_latitudes(8), regular_longitudes(16)
 LEAD_DAYS = np.array([1.0, 2.0])
-DENOISER = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=2, attention_at_bottom=False)
+DENOISER = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=2, num_leads=len(LEAD_DAYS),
+                          attention_at_bottom=False, noise_dim=8)
 # A checkpoint every step: a kill at any moment is likely to land in the middle of a write.
 CONFIG = TrainingConfig(steps=100, batch_size=4, learning_rate=5e-3, warmup_steps=10, checkpoint_every=1)
 ASSET, CHECKPOINT = "trained_emulator", "checkpoint.pt"
@@ -37,7 +38,7 @@ def data() -> np.ndarray:
 def run(root: str) -> TrainingResult:
     torch.set_num_threads(1)
     members = data()
-    return train_diffusion(members, LEAD_DAYS, member_spread(members), LAT, LON, DENOISER, EDMConfig(), CONFIG,
+    return train_generator(members, LEAD_DAYS, member_spread(members), LAT, LON, DENOISER, CRPSConfig(), CONFIG,
                            checkpoint(root), torch.device("cpu"))
 
 

@@ -1,4 +1,5 @@
-"""Sphere padding and the conditional U-Net: shapes, seed-order invariance, longitude equivariance."""
+"""Sphere padding and the trajectory networks (the denoiser F(x, c_noise, cond) and the one-pass
+generator G(z, cond)): shapes, seed-order invariance, longitude equivariance."""
 
 import numpy as np
 import pytest
@@ -7,10 +8,12 @@ import torch
 from seeds_dag.diffusion.edm import EDMPrecond
 from seeds_dag.networks.blocks import SpherePad2d
 from seeds_dag.networks.denoiser import ConditionalDenoiser, DenoiserConfig, build_denoiser
+from seeds_dag.networks.generator import NoiseGenerator
 from seeds_dag.seed_anomalies import seed_conditioning
 
-NUM_LAT, NUM_LON, NUM_VARS = 8, 16, 3
-SMALL = DenoiserConfig(channels=(8, 16, 16), embed_dim=16, num_variables=NUM_VARS)
+NUM_LAT, NUM_LON, NUM_LEADS = 8, 16, 2
+NUM_VARS = 3 * NUM_LEADS  # a trajectory's channels: 3 variables at each of 2 leads
+SMALL = DenoiserConfig(channels=(8, 16, 16), embed_dim=16, num_variables=3, num_leads=NUM_LEADS, noise_dim=4)
 
 
 def grid(num_lat=NUM_LAT, num_lon=NUM_LON):
@@ -20,11 +23,11 @@ def grid(num_lat=NUM_LAT, num_lon=NUM_LON):
 
 
 def inputs(num_seeds, batch=2, seed=0):
-    """(x, c_noise, seeds, lead): the seeds still to be summarised with `condition`."""
+    """(x, c_noise, seeds, z): the seeds still to be summarised with `condition`; z the generator's noise."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, NUM_VARS, NUM_LAT, NUM_LON, generator=gen)
     seeds = torch.randn(batch, num_seeds, NUM_VARS, NUM_LAT, NUM_LON, generator=gen)
-    return x, torch.randn(batch, generator=gen), seeds, 10 * torch.rand(batch, generator=gen)
+    return x, torch.randn(batch, generator=gen), seeds, torch.randn(batch, SMALL.noise_dim, generator=gen)
 
 
 def condition(seeds):
@@ -36,6 +39,11 @@ def condition(seeds):
 def network(config=SMALL):
     torch.manual_seed(0)
     return ConditionalDenoiser(config, *grid()).eval()
+
+
+def generator(config=SMALL):
+    torch.manual_seed(0)
+    return NoiseGenerator(config, *grid()).eval()
 
 
 def test_sphere_pad_wraps_longitude_and_crosses_the_poles_with_a_half_turn():
@@ -58,42 +66,57 @@ def test_sphere_pad_two_cells_mirrors_rows_across_the_pole():
 
 
 def test_output_shape_and_default_config_builds():
-    x, c_noise, seeds, lead = inputs(num_seeds=2)
-    assert network()(x, c_noise, condition(seeds), lead).shape == x.shape
-    precond = build_denoiser(DenoiserConfig(num_variables=NUM_VARS), *grid(32, 64))
+    x, c_noise, seeds, z = inputs(num_seeds=2)
+    assert network()(x, c_noise, condition(seeds)).shape == x.shape
+    assert generator()(z, condition(seeds)).shape == x.shape
+    precond = build_denoiser(DenoiserConfig(num_variables=3, num_leads=NUM_LEADS), *grid(32, 64))
     assert isinstance(precond, EDMPrecond)
 
 
 @torch.no_grad()
 def test_output_is_exactly_invariant_to_seed_order():
-    net = network()
-    x, c_noise, seeds, lead = inputs(num_seeds=4)
-    assert torch.equal(net(x, c_noise, condition(seeds), lead),
-                       net(x, c_noise, condition(seeds[:, [2, 0, 3, 1]]), lead))
+    net, gen = network(), generator()
+    x, c_noise, seeds, z = inputs(num_seeds=4)
+    reordered = seeds[:, [2, 0, 3, 1]]
+    assert torch.equal(net(x, c_noise, condition(seeds)), net(x, c_noise, condition(reordered)))
+    assert torch.equal(gen(z, condition(seeds)), gen(z, condition(reordered)))
+
+
+@torch.no_grad()
+def test_one_pass_generator_members_differ_by_their_noise_and_each_is_deterministic():
+    gen = generator()
+    _, _, seeds, z = inputs(num_seeds=2)
+    cond = condition(seeds[:1]).expand(2, -1, -1, -1)
+    members = gen(z, cond)
+    # The same seeds, two noise vectors: two different trajectories, every channel (lead, variable) moved.
+    assert (members[0] - members[1]).abs().flatten(1).amax(dim=1).min() > 0
+    assert (members[0] - members[1]).abs().mean(dim=(1, 2)).min() > 1e-4
+    torch.testing.assert_close(gen(z, cond), members, rtol=0, atol=0)
 
 
 @torch.no_grad()
 def test_single_seed_works_and_its_spread_channel_is_zero():
     net = network()
-    x, c_noise, seeds, lead = inputs(num_seeds=1)
-    out = net(x, c_noise, condition(seeds), lead)
+    x, c_noise, seeds, _ = inputs(num_seeds=1)
+    out = net(x, c_noise, condition(seeds))
     assert torch.isfinite(out).all()
     # A duplicated seed has the same summary: mean = the seed, std = 0.
-    torch.testing.assert_close(out, net(x, c_noise, condition(seeds.expand(-1, 2, -1, -1, -1)), lead))
+    torch.testing.assert_close(out, net(x, c_noise, condition(seeds.expand(-1, 2, -1, -1, -1))))
 
 
 @torch.no_grad()
 def roll_both_ways(net, shift):
     """(network output for lon-rolled inputs, lon-rolled network output)."""
-    x, c_noise, seeds, lead = inputs(num_seeds=2)
+    x, c_noise, seeds, _ = inputs(num_seeds=2)
     cond = condition(seeds)
-    out_of_rolled = net(x.roll(shift, dims=-1), c_noise, cond.roll(shift, dims=-1), lead)
-    return out_of_rolled, net(x, c_noise, cond, lead).roll(shift, dims=-1)
+    out_of_rolled = net(x.roll(shift, dims=-1), c_noise, cond.roll(shift, dims=-1))
+    return out_of_rolled, net(x, c_noise, cond).roll(shift, dims=-1)
 
 
 def test_longitude_roll_equivariance_without_lon_channels():
     """Rolling by a multiple of the total pooling factor commutes with the whole network."""
-    config = DenoiserConfig(channels=(8, 16, 16), embed_dim=16, num_variables=NUM_VARS, use_lon_channels=False)
+    config = DenoiserConfig(channels=(8, 16, 16), embed_dim=16, num_variables=3, num_leads=NUM_LEADS,
+                            use_lon_channels=False)
     out_of_rolled, rolled_out = roll_both_ways(network(config), shift=4)
     torch.testing.assert_close(out_of_rolled, rolled_out, atol=1e-5, rtol=1e-5)
 
@@ -111,11 +134,15 @@ def test_grid_not_divisible_by_the_pooling_raises(num_lat, num_lon):
 
 
 def test_input_on_another_grid_raises():
-    x, c_noise, seeds, lead = inputs(num_seeds=2)
+    x, c_noise, seeds, z = inputs(num_seeds=2)
     cond = condition(seeds)
     with pytest.raises(ValueError, match="x_in"):
-        network()(x[..., :8], c_noise, cond, lead)
+        network()(x[..., :8], c_noise, cond)
     with pytest.raises(ValueError, match="cond"):
-        network()(x, c_noise, cond[..., :8], lead)
+        network()(x, c_noise, cond[..., :8])
     with pytest.raises(ValueError, match=r"cond.*seed_conditioning"):
-        network()(x, c_noise, seeds, lead)
+        network()(x, c_noise, seeds)
+    with pytest.raises(ValueError, match=r"cond.*seed_conditioning"):
+        generator()(z, cond[:, :NUM_VARS])
+    with pytest.raises(ValueError, match="z: expected shape"):
+        generator()(z[:, :2], cond)

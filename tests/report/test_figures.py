@@ -39,6 +39,8 @@ FIGURES = {
                                                              0.99, LEAD),
     "bias": lambda models: figures.bias_maps(synthetic.bias_maps(models), LEAD),
     "spectra": lambda models: figures.zonal_spectra(synthetic.spectra(models), LEAD),
+    "power_ratio": lambda models: figures.power_ratio(synthetic.power_ratios(models), LEAD),
+    "coherence": lambda models: figures.coherence_by_lead_pair(synthetic.coherence(models)),
 }
 
 
@@ -110,3 +112,16 @@ def test_a_model_family_keeps_its_colour_and_others_get_distinct_ones():
     colours = figures.model_colours(["gee-128", "gee-64", "mystery-1", "other-2"])
     assert colours["gee-128"] == colours["gee-64"]
     assert len({colours["gee-128"], colours["mystery-1"], colours["other-2"]}) == 3
+
+
+@pytest.mark.parametrize("leads", [(1.0, 3.0), tuple(float(d) for d in range(1, 16))])
+def test_coherence_draws_any_number_of_lead_pairs(leads):
+    """Leads are changing from (1, 3, 5, 7) days to more: one pair or fourteen both draw."""
+    assert_readable(figures.coherence_by_lead_pair(synthetic.coherence(leads=leads)))
+
+
+def test_power_ratio_needs_its_column_and_lead():
+    with pytest.raises(ValueError, match=r"power_ratio: table lacks column\(s\) \['power_ratio'\]"):
+        figures.power_ratio(synthetic.power_ratios().drop(columns="power_ratio"), LEAD)
+    with pytest.raises(ValueError, match="power_ratio: no rows at lead 7 days"):
+        figures.power_ratio(synthetic.power_ratios(), 7.0)

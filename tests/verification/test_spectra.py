@@ -1,11 +1,19 @@
-"""Zonal power spectra: Parseval, pure waves, rotation invariance and the latitude weighting."""
+"""Zonal power spectra: Parseval, pure waves, rotation invariance and the latitude weighting; the
+emulated members' power relative to the physics members'."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-from seeds_dag.verification.field_table import SpectrumTableSchema, spectrum_table
+from seeds_dag.verification.field_table import (
+    MAX_RATIO_WAVENUMBER,
+    SpectrumTableSchema,
+    format_power_ratio,
+    power_ratio_range,
+    power_ratio_table,
+    spectrum_table,
+)
 from seeds_dag.verification.spectra import mean_zonal_spectrum, zonal_power_spectrum
 
 
@@ -82,3 +90,57 @@ def test_spectrum_table_holds_each_model_and_the_truth():
     assert len(table) == 2 * 2 * 5  # models x leads x wavenumbers 0..4
     with pytest.raises(ValueError, match="reserved"):
         spectrum_table({"truth": forecast}, truth)
+
+
+def test_power_ratio_of_members_scaled_by_a_factor_is_its_square_at_every_wavenumber():
+    forecast, truth = forecast_and_truth(np.random.default_rng(4), n_lon=40)
+    spectra = spectrum_table({"physics-3": forecast, "gee-3": 1.5 * forecast,
+                              "seeds-2": forecast.isel(member=[0, 1])}, truth)
+    ratios = power_ratio_table(spectra, "physics-3", ["gee-3"])
+    assert list(ratios.columns) == ["model", "variable", "lead_time_days", "wavenumber",
+                                    "power_ratio"]
+    # 40 longitudes hold wavenumbers 0..20; the ratio is judged at 1..MAX_RATIO_WAVENUMBER only.
+    assert sorted(ratios["wavenumber"].unique()) == list(range(1, MAX_RATIO_WAVENUMBER + 1))
+    np.testing.assert_allclose(ratios["power_ratio"], 2.25, rtol=1e-9)
+    ranges = power_ratio_range(ratios)
+    assert ranges[["min_power_ratio", "max_power_ratio"]].to_numpy() == pytest.approx(2.25)
+    # Without a list: every model but the reference and the truth.
+    assert list(power_ratio_table(spectra, "physics-3")["model"].unique()) == ["gee-3", "seeds-2"]
+
+
+def test_power_ratio_pools_the_inits_spectra_before_dividing():
+    """Two partitions: the model has power 4 against the reference's 1 in one, 3 against 3 in
+    the other; the ratio of the mean powers is (4 + 3) / (1 + 3), not the mean ratio
+    (4/1 + 3/3) / 2."""
+    rows = [{"model": model, "variable": "t850", "lead_time_days": 1.0, "wavenumber": k,
+             "power": power} for powers in ((1.0, 4.0), (3.0, 3.0)) for k in (0, 1, 2)
+            for model, power in zip(("physics-31", "gee-32"), powers)]
+    ratios = power_ratio_table(pd.DataFrame(rows), "physics-31", ["gee-32"])
+    assert list(ratios["wavenumber"]) == [1, 2]
+    np.testing.assert_allclose(ratios["power_ratio"], 7 / 4)
+
+
+def test_power_ratio_range_says_where_the_extremes_lie_and_prints_them():
+    rows = []
+    for model, worst in (("gee-32", (0.5, 3, 5.0)), ("gpp-32", (2.0, 14, 1.0))):
+        for lead in (1.0, 5.0):
+            for k in range(1, 16):
+                ratio = worst[0] if (k, lead) == worst[1:] else 1.0 + 0.01 * k
+                rows.append({"model": model, "variable": "z500", "lead_time_days": lead,
+                             "wavenumber": k, "power_ratio": ratio})
+    ranges = power_ratio_range(pd.DataFrame(rows)).set_index("model")
+    assert ranges.loc["gee-32", ["min_power_ratio", "min_wavenumber", "min_lead_time_days"]
+                      ].tolist() == [0.5, 3, 5.0]
+    assert ranges.loc["gee-32", "max_power_ratio"] == pytest.approx(1.15)
+    assert ranges.loc["gpp-32", ["max_power_ratio", "max_wavenumber", "max_lead_time_days"]
+                      ].tolist() == [2.0, 14, 1.0]
+    text = format_power_ratio(ranges.reset_index(), "physics-31")
+    assert "physics-31" in text and "0.8-1.25" in text and "gpp-32" in text
+    assert "0.5000" in text and "2.000" in text
+
+
+def test_power_ratio_needs_the_reference_and_the_models():
+    forecast, truth = forecast_and_truth(np.random.default_rng(5))
+    spectra = spectrum_table({"gee-3": forecast}, truth)
+    with pytest.raises(ValueError, match=r"no spectra of model\(s\) \['physics-31'\]"):
+        power_ratio_table(spectra, "physics-31", ["gee-3"])

@@ -1,0 +1,96 @@
+"""Generator kinds: the objective settings that name each, and building its network.
+
+A generator is identified by the type of its objective's settings (EDMConfig, ConsistencyConfig,
+CRPSConfig), which the checkpoint stores under the kind's name; one network (`networks.unet`)
+serves all three.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from seeds_dag.diffusion.consistency import ConsistencyConfig, ConsistencyModel
+from seeds_dag.diffusion.edm import EDMConfig, EDMPrecond
+from seeds_dag.networks.denoiser import ConditionalDenoiser
+from seeds_dag.networks.generator import NoiseGenerator
+from seeds_dag.networks.unet import DenoiserConfig
+
+
+@dataclass(frozen=True)
+class CRPSConfig:
+    """The one-pass generator's objective: the almost fair CRPS (`generators.crps`) of `members`
+    members generated per training example (AIFS-CRPS: 4; FGN: 2), alpha = 1 fully fair
+    (AIFS-CRPS: 0.95)."""
+
+    members: int = 4
+    alpha: float = 0.95
+
+
+@dataclass(frozen=True)
+class ConsistencyCRPSConfig(ConsistencyConfig):
+    """Consistency training for `consistency_steps` steps (its curriculum spans them), then every
+    further step on the afCRPS of `crps_members` members sampled as at inference (Swift's
+    recipe). Fixed here rather than derived from the run's length, so that a run extended by
+    raising its steps continues exactly (more fine-tuning)."""
+
+    consistency_steps: int = 1000
+    crps_members: int = 4
+    crps_alpha: float = 0.95
+
+
+Objective = EDMConfig | ConsistencyCRPSConfig | CRPSConfig
+OBJECTIVES: dict[str, type] = {"crps": CRPSConfig, "consistency": ConsistencyCRPSConfig, "edm": EDMConfig}
+"""Generator name -> the type of its objective's settings."""
+GENERATORS = tuple(OBJECTIVES)
+
+
+def kind_of(objective: Objective) -> str:
+    """The generator name of an objective's settings."""
+    for name, cls in OBJECTIVES.items():
+        if type(objective) is cls:
+            return name
+    raise TypeError(f"not a generator objective: {type(objective).__name__} (one of {GENERATORS})")
+
+
+def objective_for(kind: str, **settings) -> Objective:
+    """The objective settings of generator `kind` (defaults overridden by `settings`); an unknown
+    name is refused with the list of known ones."""
+    if kind not in OBJECTIVES:
+        raise ValueError(f"unknown generator {kind!r}: choose one of {list(GENERATORS)}")
+    return OBJECTIVES[kind](**settings)
+
+
+def build_model(objective: Objective, config: DenoiserConfig, lat_deg: np.ndarray, lon_deg: np.ndarray) -> nn.Module:
+    """The untrained network of the objective's generator on the grid (degrees)."""
+    kind = kind_of(objective)
+    if kind == "crps":
+        return NoiseGenerator(config, lat_deg, lon_deg)
+    net = ConditionalDenoiser(config, lat_deg, lon_deg)
+    if kind == "edm":
+        return EDMPrecond(net, sigma_data=objective.sigma_data)
+    return ConsistencyModel(net, objective)
+
+
+def model_kind(model: nn.Module) -> str:
+    """The generator name of a built model."""
+    if isinstance(model, NoiseGenerator):
+        return "crps"
+    if isinstance(model, ConsistencyModel):
+        return "consistency"
+    if isinstance(model, EDMPrecond):
+        return "edm"
+    raise TypeError(f"not a generator model: {type(model).__name__}")
+
+
+def network_config(model: nn.Module) -> DenoiserConfig:
+    """The architecture of a built model."""
+    return model.config if isinstance(model, NoiseGenerator) else model.net.config
+
+
+def samples_per_example(objective: Objective) -> int:
+    """Network samples a training example costs: the members the CRPS generator makes for it, one
+    otherwise. Dividing a budget of samples per step by this gives the generators about the same
+    cost per step (the consistency model's fine-tuning steps, `crps_members` samples an example,
+    cost that many times more than its consistency-training steps)."""
+    return objective.members if kind_of(objective) == "crps" else 1

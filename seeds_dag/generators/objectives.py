@@ -1,0 +1,67 @@
+"""The training loss of each generator, on one batch of anomaly trajectories.
+
+Every loss takes the model, the target anomalies (B, C, H, W), the seeds' summary (B, 2C, H, W),
+the latitude weights (H,) and the step's random generator; the training loop
+(`seeds_dag.training`) is the same for all.
+"""
+
+import torch
+from torch import Tensor, nn
+
+from seeds_dag.diffusion.consistency import consistency_sample, consistency_training_loss
+from seeds_dag.diffusion.edm import edm_loss
+from seeds_dag.generators.crps import almost_fair_crps
+from seeds_dag.generators.kinds import ConsistencyCRPSConfig, CRPSConfig, Objective, kind_of
+
+
+def _members(sample_one, cond: Tensor, members: int) -> Tensor:
+    """`members` samples for every example: sample_one(cond repeated) -> (B·M, C, H, W), returned
+    as (B, M, C, H, W). The members of an example share its conditioning and differ by noise."""
+    batch = cond.shape[0]
+    samples = sample_one(cond.repeat_interleave(members, dim=0))
+    return samples.unflatten(0, (batch, members))
+
+
+def crps_generator_loss(model: nn.Module, target: Tensor, cond: Tensor, weights: Tensor, objective: CRPSConfig,
+                        generator: torch.Generator | None) -> Tensor:
+    """afCRPS of `objective.members` one-pass members G(z, cond), z ~ N(0, I), against the target."""
+    def sample_one(repeated: Tensor) -> Tensor:
+        z = torch.randn(repeated.shape[0], model_noise_dim(model), generator=generator, device=repeated.device)
+        return model(z, repeated)
+
+    return almost_fair_crps(_members(sample_one, cond, objective.members), target, weights, objective.alpha)
+
+
+def model_noise_dim(model: nn.Module) -> int:
+    # Through a DDP wrapper the generator is model.module.
+    return getattr(model, "module", model).config.noise_dim
+
+
+def consistency_crps_loss(model: nn.Module, target: Tensor, cond: Tensor, weights: Tensor,
+                          objective: ConsistencyCRPSConfig, generator: torch.Generator | None) -> Tensor:
+    """afCRPS of members sampled exactly as at inference (`consistency_sample` over
+    objective.sample_sigmas), with gradients through every evaluation (Swift's fine-tuning)."""
+    def sample_one(repeated: Tensor) -> Tensor:
+        shape = (repeated.shape[0], repeated.shape[1] // 2, *repeated.shape[2:])
+
+        def noise() -> Tensor:
+            return torch.randn(shape, generator=generator, device=repeated.device)
+
+        return consistency_sample(model, repeated, noise, objective.sample_sigmas, objective.sigma_min)
+
+    members = _members(sample_one, cond, objective.crps_members)
+    return almost_fair_crps(members, target, weights, objective.crps_alpha)
+
+
+def training_loss(model: nn.Module, objective: Objective, target: Tensor, cond: Tensor, weights: Tensor,
+                  generator: torch.Generator | None, step: int) -> Tensor:
+    """The loss of step `step` (1-based), by the objective's kind."""
+    kind = kind_of(objective)
+    if kind == "edm":
+        return edm_loss(model, target, cond, weights, objective, generator=generator)
+    if kind == "crps":
+        return crps_generator_loss(model, target, cond, weights, objective, generator)
+    if step > objective.consistency_steps:
+        return consistency_crps_loss(model, target, cond, weights, objective, generator)
+    return consistency_training_loss(model, target, cond, weights, objective, step - 1, objective.consistency_steps,
+                                     generator)

@@ -1,0 +1,120 @@
+"""Lead-to-lead coherence of ensemble members: does a member's day 3 follow from its own day 1 as
+a physics member's does?
+
+Members emulated as trajectories (one sample holds every lead of a member) should carry their
+departure from the ensemble mean from one lead to the next like physics members, whose errors
+grow from the same initial perturbation; members sampled lead by lead are independent across
+leads and score about 0. For consecutive leads (l, l') and a member's deviation from its ensemble
+mean d = x - xbar:
+
+    corr(l, l') = sum w d_l d_l' / sqrt( sum w d_l^2  *  sum w d_l'^2 )
+
+summed over members, grid points (w = cos(lat) area weights) and inits. The sums are kept per
+init as member- and area-mean moments (:func:`lead_moments`), so a set of inits pools by
+averaging the moments and taking the ratio once (:func:`lead_correlation`), as
+:func:`seeds_dag.verification.scores.pool_over_inits` pools MSE before the square root;
+averaging per-init correlations would weight each init by its own spread.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from seeds_dag.verification.scores import INIT, LEAD, MEMBER, _n_members
+from seeds_dag.verification.weighting import spatial_mean
+
+LEAD_PAIR = "lead_pair"
+FIRST_LEAD = "first_lead"
+SECOND_LEAD = "second_lead"
+
+
+class LeadMoments(NamedTuple):
+    """Second moments of member deviations at the two leads of each consecutive pair, each a
+    Dataset (init_time, lead_pair) per variable in the variable's units squared."""
+
+    covariance: xr.Dataset
+    first_variance: xr.Dataset
+    second_variance: xr.Dataset
+
+
+def lead_pairs(lead_time) -> xr.Coordinates:
+    """Consecutive lead pairs (l_1, l_2), (l_2, l_3), ... as a ``lead_pair`` dim indexed by
+    (first_lead, second_lead), in the order the leads are given.
+
+    Args:
+        lead_time: lead times, shape (lead_time,), timedelta64, at least 2.
+    """
+    lead = pd.to_timedelta(np.asarray(lead_time))
+    pairs = pd.MultiIndex.from_arrays([lead[:-1], lead[1:]], names=[FIRST_LEAD, SECOND_LEAD])
+    return xr.Coordinates.from_pandas_multiindex(pairs, LEAD_PAIR)
+
+
+def lead_moments(forecast: xr.Dataset) -> LeadMoments:
+    """Per init, the area-weighted mean over the grid of the unbiased member covariance of the
+    deviations d = x - xbar between consecutive leads l, l', and their variances:
+
+        covariance      = sum_ij w_i 1/(N-1) sum_n d_l d_l' / sum_ij w_i
+        first_variance  = the same with d_l d_l,   second_variance  with d_l' d_l'
+
+    so first_variance at (l, l') is ``ensemble_spread(forecast)**2`` at l. Averaged over inits
+    and put into :func:`lead_correlation` they give the correlation of the pooled sums
+    (every init of one ensemble has the same grid and N, so mean of means = pooled mean).
+
+    Args:
+        forecast: (init_time, lead_time, member, lat, lon), N = member >= 2, lead_time >= 2
+            leads in increasing order.
+
+    Returns:
+        LeadMoments of (init_time, lead_pair) Datasets, lead_pair indexed by (first_lead,
+        second_lead).
+    """
+    n_members = _n_members(forecast)
+    if LEAD not in forecast.dims or forecast.sizes[LEAD] < 2:
+        raise ValueError(f"lead coherence needs a '{LEAD}' dim with at least 2 leads, got dims "
+                         f"{dict(forecast.sizes)}")
+    lead = forecast[LEAD].values
+    if not np.all(np.diff(lead) > np.timedelta64(0)):
+        raise ValueError(f"lead coherence needs strictly increasing lead times, got {lead}")
+    pairs = lead_pairs(lead)
+    fields = forecast.reset_coords(drop=True)
+    deviation = fields - fields.mean(MEMBER)
+
+    def at(leads: slice) -> xr.Dataset:
+        """Deviations at the first (or second) lead of each pair, along lead_pair."""
+        return deviation.isel({LEAD: leads}).drop_vars(LEAD).rename_dims({LEAD: LEAD_PAIR})
+
+    first = at(slice(None, -1)).assign_coords(pairs)
+    second = at(slice(1, None)).assign_coords(pairs)
+
+    def moment(a: xr.Dataset, b: xr.Dataset) -> xr.Dataset:
+        return spatial_mean((a * b).sum(MEMBER) / (n_members - 1)).transpose(INIT, LEAD_PAIR)
+
+    return LeadMoments(moment(first, second), moment(first, first), moment(second, second))
+
+
+def lead_correlation(covariance, first_variance, second_variance):
+    """Correlation of the deviations between the two leads:  C / sqrt(V_1 V_2)  in [-1, 1];
+    NaN where a variance is 0 (members identical at that lead).
+
+    Plain arithmetic, so it works on xarray, pandas, numpy or floats alike: pass moments of the
+    same sample, per init or averaged over inits (see :class:`LeadMoments`).
+    """
+    return covariance / np.sqrt(first_variance * second_variance)
+
+
+def lead_coherence(forecast: xr.Dataset) -> xr.Dataset:
+    """Correlation of a member's deviation from its ensemble mean between consecutive leads,
+    pooled over members, grid points (cos-lat weighted) and every init of ``forecast``.
+
+    Args:
+        forecast: (init_time, lead_time, member, lat, lon), at least 2 members and 2 leads.
+
+    Returns:
+        (lead_pair,) per variable, dimensionless, lead_pair indexed by (first_lead,
+        second_lead): 1 when every member keeps its deviation, 0 for members drawn
+        independently at each lead.
+    """
+    moments = lead_moments(forecast)
+    return lead_correlation(*(moment.mean(INIT) for moment in moments))

@@ -25,6 +25,7 @@ from assets.inputs import open_partitions
 from assets.sources import reforecast_shards, truth
 from assets.statistics import normalization_stats
 from resources import ComputeResource, SourceResource, StorageResource
+from seeds_dag.checkpoints import StaleCheckpointError, StoreCheckpointIO
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.diffusion.consistency import ConsistencyConfig
 from seeds_dag.generators.kinds import CRPSConfig, Objective, objective_for, samples_per_example
@@ -32,14 +33,7 @@ from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import to_normalized_array, truth_at_valid_times
 from seeds_dag.seed_anomalies import seed_spread
 from seeds_dag.store import ArtifactStore
-from seeds_dag.training import (
-    StaleCheckpointError,
-    StoreCheckpointIO,
-    TrainingConfig,
-    model_from_checkpoint,
-    train_data_parallel,
-    train_generator,
-)
+from seeds_dag.training import TrainingConfig, model_from_checkpoint, train_data_parallel, train_generator
 
 EMULATOR = "trained_emulator"
 POST_PROCESSOR = "post_processor"

@@ -10,6 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from seeds_dag.checkpoints import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    LocalCheckpointIO,
+    StaleCheckpointError,
+    checkpoint_from_bytes,
+)
 from seeds_dag.conventions import regular_latitudes, regular_longitudes
 from seeds_dag.diffusion.edm import EDMConfig
 from seeds_dag.emulation import SamplerConfig, generate_members
@@ -17,12 +24,7 @@ from seeds_dag.generators.kinds import objective_for
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.seed_anomalies import member_spread, seed_conditioning
 from seeds_dag.training import (
-    CHECKPOINT_FORMAT,
-    CheckpointError,
-    LocalCheckpointIO,
-    StaleCheckpointError,
     TrainingConfig,
-    checkpoint_from_bytes,
     draw_batch,
     flatten_leads,
     model_from_checkpoint,

@@ -9,12 +9,13 @@ from dagster import AssetKey
 
 from assets.definitions import ALL_ASSETS
 from assets.ensembles import MODEL_DIM, MODELS
+from seeds_dag.checkpoints import checkpoint_from_bytes
 from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
 from seeds_dag.emulation import SamplerConfig
+from seeds_dag.networks.generator import NoiseGenerator
 from seeds_dag.normalization import REDUCED_DIMS, STATISTIC
 from seeds_dag.store import POINTER
-from seeds_dag.networks.generator import NoiseGenerator
-from seeds_dag.training import checkpoint_from_bytes, model_from_checkpoint
+from seeds_dag.training import model_from_checkpoint
 from seeds_dag.verification.table import ScoreTableSchema
 from tiny_experiment import (
     GRAPH_STEPS,

@@ -9,10 +9,10 @@ import xarray as xr
 import assets.ensembles
 import assets.models
 import assets.sources
+from seeds_dag.checkpoints import checkpoint_from_bytes
 from seeds_dag.conventions import DataValidationError
 from seeds_dag.sources.embedded.source import spinup_settings
 from seeds_dag.store import ArtifactStore
-from seeds_dag.training import checkpoint_from_bytes
 from tiny_experiment import (
     EMULATION,
     OPERATIONAL_INIT,

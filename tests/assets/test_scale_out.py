@@ -10,10 +10,10 @@ from forecast_shards import COMPUTE, LAT, LEAD_DAYS, LON, TRAINING, in_memory, m
 
 from assets.models import EMULATOR, load_model
 from resources import ComputeResource, StorageResource
+from seeds_dag.checkpoints import checkpoint_from_bytes
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.normalization import compute_normalization
 from seeds_dag.store import ArtifactStore
-from seeds_dag.training import checkpoint_from_bytes
 
 
 @pytest.fixture

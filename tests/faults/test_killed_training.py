@@ -11,7 +11,8 @@ from pathlib import Path
 
 import training_run
 
-from seeds_dag.training import checkpoint_from_bytes, model_from_checkpoint
+from seeds_dag.checkpoints import checkpoint_from_bytes
+from seeds_dag.training import model_from_checkpoint
 
 KILL_AT_STEP = 10
 """Kill once the stored checkpoint has reached this step (one is written every step)."""

@@ -7,12 +7,13 @@ import sys
 import numpy as np
 import torch
 
+from seeds_dag.checkpoints import StoreCheckpointIO
 from seeds_dag.conventions import regular_latitudes, regular_longitudes
 from seeds_dag.generators.kinds import CRPSConfig
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.seed_anomalies import member_spread
 from seeds_dag.store import ArtifactStore
-from seeds_dag.training import StoreCheckpointIO, TrainingConfig, TrainingResult, train_generator
+from seeds_dag.training import TrainingConfig, TrainingResult, train_generator
 
 LAT, LON = regular_latitudes(8), regular_longitudes(16)
 LEAD_DAYS = np.array([1.0, 2.0])

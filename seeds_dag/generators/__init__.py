@@ -3,7 +3,7 @@ seeds, selectable by name:
 
 | name          | model                                   | trained on                  | NFE per member |
 |---------------|-----------------------------------------|-----------------------------|----------------|
-| `crps`        | `NoiseGenerator` G(z, cond), z ∈ R^32    | afCRPS over 4 members       | 1              |
+| `crps`        | `NoiseGenerator` G(z, cond), z ∈ R^32    | afCRPS of members and lead increments | 1 |
 | `consistency` | `ConsistencyModel` f(x, σ, cond)         | iCT, then afCRPS fine-tune  | 1 (or 2)       |
 | `edm`         | `EDMPrecond` D(x; σ, cond) (SEEDS)       | EDM's denoising loss        | 2·steps − 1    |
 

@@ -33,3 +33,9 @@ def almost_fair_crps(ensemble: Tensor, target: Tensor, weights: Tensor, alpha: f
     epsilon = (1 - alpha) / m
     score = skill - (1 - epsilon) / (2 * m * (m - 1)) * spread
     return (score * weights.view(-1, 1)).mean()
+
+
+def lead_increments(trajectory: Tensor, num_leads: int) -> Tensor:
+    """x_{ℓ+1} − x_ℓ of consecutive leads: (..., L·V, H, W) lead-major -> (..., (L − 1)·V, H, W)."""
+    leads = trajectory.unflatten(-3, (num_leads, trajectory.shape[-3] // num_leads))
+    return (leads[..., 1:, :, :, :] - leads[..., :-1, :, :, :]).flatten(-4, -3)

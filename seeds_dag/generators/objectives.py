@@ -10,8 +10,9 @@ from torch import Tensor, nn
 
 from seeds_dag.diffusion.consistency import consistency_sample, consistency_training_loss
 from seeds_dag.diffusion.edm import edm_loss
-from seeds_dag.generators.crps import almost_fair_crps
+from seeds_dag.generators.crps import almost_fair_crps, lead_increments
 from seeds_dag.generators.kinds import ConsistencyCRPSConfig, CRPSConfig, Objective, kind_of
+from seeds_dag.networks.unet import DenoiserConfig
 
 
 def _members(sample_one, cond: Tensor, members: int) -> Tensor:
@@ -24,17 +25,25 @@ def _members(sample_one, cond: Tensor, members: int) -> Tensor:
 
 def crps_generator_loss(model: nn.Module, target: Tensor, cond: Tensor, weights: Tensor, objective: CRPSConfig,
                         generator: torch.Generator | None) -> Tensor:
-    """afCRPS of `objective.members` one-pass members G(z, cond), z ~ N(0, I), against the target."""
+    """afCRPS of `objective.members` one-pass members G(z, cond), z ~ N(0, I), against the target,
+    plus `objective.increment_weight` times that of their lead-to-lead increments."""
+    config = network_config(model)
+
     def sample_one(repeated: Tensor) -> Tensor:
-        z = torch.randn(repeated.shape[0], model_noise_dim(model), generator=generator, device=repeated.device)
+        z = torch.randn(repeated.shape[0], config.noise_dim, generator=generator, device=repeated.device)
         return model(z, repeated)
 
-    return almost_fair_crps(_members(sample_one, cond, objective.members), target, weights, objective.alpha)
+    members = _members(sample_one, cond, objective.members)
+    loss = almost_fair_crps(members, target, weights, objective.alpha)
+    if objective.increment_weight > 0 and config.num_leads > 1:
+        increments = lead_increments(members, config.num_leads), lead_increments(target, config.num_leads)
+        loss = loss + objective.increment_weight * almost_fair_crps(*increments, weights, objective.alpha)
+    return loss
 
 
-def model_noise_dim(model: nn.Module) -> int:
-    # Through a DDP wrapper the generator is model.module.
-    return getattr(model, "module", model).config.noise_dim
+def network_config(model: nn.Module) -> DenoiserConfig:
+    """The generator's architecture, through a DDP wrapper too (which holds it as model.module)."""
+    return getattr(model, "module", model).config
 
 
 def consistency_crps_loss(model: nn.Module, target: Tensor, cond: Tensor, weights: Tensor,

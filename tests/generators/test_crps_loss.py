@@ -5,7 +5,7 @@ import pytest
 import scoringrules as sr
 import torch
 
-from seeds_dag.generators.crps import almost_fair_crps
+from seeds_dag.generators.crps import almost_fair_crps, lead_increments
 
 B, M, C, H, W = 3, 5, 2, 4, 6
 
@@ -47,3 +47,30 @@ def test_refuses_one_member_or_alpha_outside_the_unit_interval(members, alpha):
     ensemble, target = sample()
     with pytest.raises(ValueError, match="member|alpha"):
         almost_fair_crps(ensemble[:, :members], target, torch.ones(H), alpha)
+
+
+def test_lead_increments_are_consecutive_differences_per_variable():
+    leads, variables = 3, 2
+    # Channel (lead ℓ, variable v) holds 10·ℓ² + v, so increments are 10·(2ℓ + 1) whatever v.
+    values = torch.tensor([10.0 * ell**2 + v for ell in range(leads) for v in range(variables)])
+    trajectory = values.view(1, leads * variables, 1, 1).expand(2, -1, 3, 4)
+    increments = lead_increments(trajectory, leads)
+    assert increments.shape == (2, (leads - 1) * variables, 3, 4)
+    expected = torch.tensor([10.0, 10.0, 30.0, 30.0]).view(1, 4, 1, 1).expand_as(increments)
+    torch.testing.assert_close(increments, expected)
+
+
+def test_the_increment_score_prefers_members_as_coherent_as_the_target():
+    """Two ensembles with the same marginals at each lead: leads independent, or correlated as the
+    target's are. The marginal afCRPS cannot tell them apart, the increments' can."""
+    gen = torch.Generator().manual_seed(5)
+    n, m, rho = 4000, 8, 0.9
+    first = torch.randn(n, m + 1, generator=gen)
+    second = rho * first + (1 - rho**2) ** 0.5 * torch.randn(n, m + 1, generator=gen)
+    coherent = torch.stack([first, second], dim=2)[..., None, None]  # (n, m + 1, 2 leads, 1, 1)
+    independent = torch.stack([first, torch.randn(n, m + 1, generator=gen)], dim=2)[..., None, None]
+    target = coherent[:, 0]
+    weights = torch.ones(1)
+    scores = {name: almost_fair_crps(lead_increments(e[:, 1:], 2), lead_increments(target, 2), weights, 1.0).item()
+              for name, e in (("coherent", coherent), ("independent", independent))}
+    assert scores["coherent"] < 0.8 * scores["independent"]

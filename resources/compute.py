@@ -19,7 +19,9 @@ class ComputeResource(ConfigurableResource):
 
     `training_processes` > 1 trains data-parallel (torch DDP) in that many processes on this
     machine: one per GPU on CUDA (NCCL), or CPU processes (gloo). Each takes `train_batch_size`
-    examples a step, so the effective batch is `training_processes × train_batch_size`.
+    network samples a step (examples, or for the `crps` generator examples × its members per
+    example), so the effective batch is `training_processes × train_batch_size`.
+    `sample_batch_size`: member trajectories per network call when sampling.
     """
 
     device: Literal["auto", "cuda", "cpu"] = "auto"

@@ -12,7 +12,7 @@ from assets.ensembles import MODEL_DIM, MODELS
 from seeds_dag.checkpoints import checkpoint_from_bytes
 from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
 from seeds_dag.emulation import SamplerConfig
-from seeds_dag.networks.generator import NoiseGenerator
+from seeds_dag.diffusion.edm import EDMPrecond
 from seeds_dag.normalization import REDUCED_DIMS, STATISTIC
 from seeds_dag.store import POINTER
 from seeds_dag.training import model_from_checkpoint
@@ -148,10 +148,10 @@ def test_emulator_checkpoint_loads_with_weights_only(tiny_graph):
     lat, lon = truth["lat"].values, truth["lon"].values
     model = model_from_checkpoint(model_bytes, lat, lon, "cpu", LEAD_DAYS)
     assert not model.training and not any(p.requires_grad for p in model.parameters())
-    assert isinstance(model, NoiseGenerator)  # the default generator: one pass per member
+    assert isinstance(model, EDMPrecond)  # the default generator: SEEDS's diffusion model, on trajectories
     channels, shape = len(LEAD_DAYS) * len(VARIABLES), (len(lat), len(lon))
     with torch.no_grad():
-        out = model(torch.zeros(1, model.config.noise_dim), torch.zeros(1, 2 * channels, *shape))
+        out = model(torch.zeros(1, channels, *shape), torch.tensor([1.0]), torch.zeros(1, 2 * channels, *shape))
     assert out.shape == (1, channels, *shape) and torch.isfinite(out).all()
 
 
@@ -215,7 +215,7 @@ def test_materialisations_record_timings_and_losses(tiny_graph):
 
     emulation = tiny_graph.metadata("daily_emulated_ensembles", OPERATIONAL_INIT)
     assert emulation["n_members"] == N_EMULATED and emulation["seconds_per_member"] > 0
-    assert emulation["generator"] == {"gee": "crps", "gpp": "crps"}
-    assert emulation["nfe_per_member"] == {"gee": 1, "gpp": 1}
+    assert emulation["generator"] == {"gee": "edm", "gpp": "edm"}
+    assert emulation["nfe_per_member"] == {"gee": 2 * 16 - 1, "gpp": 2 * 16 - 1}  # all leads together
     assert emulation["sampler_steps"] == 16 and emulation["sigma_max"] == SamplerConfig().sigma_max
     assert emulation["dims"]["member"] == N_EMULATED

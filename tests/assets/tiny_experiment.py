@@ -7,10 +7,10 @@ The tiny experiment (30-40 s on one CPU thread; its scores mean nothing):
     source resource keeps PerturbationConfig's 15-day gap and pool_days + gap_days <= spinup_days;
   * 2 reforecast inits (5 members), leads of 1 and 2 days, 1 operational init of 6 members, and a
     nature run just long enough to verify it;
-  * a 3-level network of widths (8, 16, 16), the default one-pass CRPS generator, trained for 60
-    steps of 8 samples (2 examples × 4 members), as the emulator and as the post-processor (p = 1);
-    8 member trajectories of each sampled in two batches of 4 members (the Heun setting of 16
-    steps applies to an `edm` generator only; tests/assets/test_generators.py trains the others).
+  * a 3-level network of widths (8, 16, 16), the default generator (edm, on trajectories), trained
+    for 60 steps of 8 examples, as the emulator and as the post-processor (p = 1); 8 member
+    trajectories of each sampled with 16 Heun steps in two batches of 4 members
+    (tests/assets/test_generators.py trains the other generators).
 """
 
 from __future__ import annotations

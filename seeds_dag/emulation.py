@@ -159,14 +159,15 @@ def generate_members(
         raise ValueError(f"the model generates trajectories of {trained.num_leads} leads × {trained.num_variables} "
                          f"variables, the seeds have {n_lead} × {n_var}")
     # (K, L·V, H, W) and (L·V, H): a trajectory as the network's channels.
-    seeds_t = flatten_leads(torch.as_tensor(seeds, dtype=torch.float32).transpose(0, 1)).to(device)
-    spread_t = torch.as_tensor(spread, dtype=torch.float32).flatten(0, 1).to(device)
+    # One forecast's seeds serve every member: (1, K, L·V, H, W) and (1, L·V, H), their summary
+    # computed once and broadcast over each batch.
+    seeds_t = flatten_leads(torch.as_tensor(seeds, dtype=torch.float32).transpose(0, 1))[None].to(device)
+    spread_t = torch.as_tensor(spread, dtype=torch.float32).flatten(0, 1)[None].to(device)
+    cond = seed_conditioning(seeds_t, spread_t)
     for start in range(0, n_members, batch_size):
         members = slice(start, min(start + batch_size, n_members))
-        count = members.stop - members.start
-        batch_seeds, batch_spread = seeds_t.expand(count, -1, -1, -1, -1), spread_t.expand(count, -1, -1)
         generators = [seeded_generator(seed, m) for m in range(members.start, members.stop)]
-        anomaly = sample_anomalies(model, seed_conditioning(batch_seeds, batch_spread), generators, sampler)
-        samples = from_anomaly(anomaly, batch_seeds, batch_spread).cpu()
+        anomaly = sample_anomalies(model, cond.expand(len(generators), -1, -1, -1), generators, sampler)
+        samples = from_anomaly(anomaly, seeds_t, spread_t).cpu()
         # (B, L·V, H, W) -> (L, B, V, H, W)
         yield members, np.ascontiguousarray(samples.unflatten(1, (n_lead, n_var)).transpose(0, 1).numpy())

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from seeds_dag.diffusion.consistency import ConsistencyModel, consistency_sample
-from seeds_dag.diffusion.sampler import heun_sample, karras_sigmas, number_of_denoiser_evaluations
+from seeds_dag.diffusion.sampler import heun_sample
 from seeds_dag.generators.kinds import model_kind
 from seeds_dag.networks.generator import NoiseGenerator
 
@@ -32,7 +32,7 @@ def nfe(model: nn.Module, sampler) -> int:
         return 1
     if kind == "consistency":
         return len(model.config.sample_sigmas)
-    return number_of_denoiser_evaluations(sampler.num_steps)
+    return sampler.nfe
 
 
 def sample_anomalies(model: nn.Module, cond: Tensor, generators: list[torch.Generator], sampler) -> Tensor:
@@ -50,6 +50,6 @@ def sample_anomalies(model: nn.Module, cond: Tensor, generators: list[torch.Gene
     def denoiser(x: Tensor, sigma: Tensor) -> Tensor:
         return model(x, sigma, cond)
 
-    sigmas = karras_sigmas(sampler.num_steps, sampler.sigma_min, sampler.sigma_max, sampler.rho)
+    sigmas = sampler.sigmas()
     return heun_sample(denoiser, sigmas[0].item() * noise(), sigmas, S_churn=sampler.S_churn, S_tmin=sampler.S_tmin,
                        S_tmax=sampler.S_tmax, S_noise=sampler.S_noise, noise=noise)

@@ -1,8 +1,9 @@
 """The verification report: PNG figures and one self-contained HTML page drawn from the pooled
 verification tables, with every figure attached as metadata so the Dagster UI shows it.
 
-Only the summary table is required. The other tables (extremes, reliability, bias maps, spectra,
-power ratios, lead-to-lead coherence, rank histograms) and the example maps' datasets are drawn
+Only the summary table is required. The other tables (the paper's CRPS claim, extremes,
+reliability, bias maps, spectra, power ratios, lead-to-lead coherence, energy score,
+cross-variable correlation, rank histograms) and the example maps' datasets are drawn
 when present; a figure whose inputs are absent or lack the lead asked for is skipped, and the
 metadata say which and why.
 """
@@ -14,14 +15,23 @@ import xarray as xr
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from assets.verification import COHERENCE, SCORES, verification_summary
+from assets.verification import (
+    COHERENCE,
+    CRPS_CLAIM,
+    ENERGY_SCORE,
+    SCORES,
+    VARIABLE_CORRELATION,
+    verification_summary,
+)
 from resources import StorageResource
 from seeds_dag.conventions import KNOWN_VARIABLES
 from seeds_dag.emulation import MODEL_DIM
-from seeds_dag.report import figures
+from seeds_dag.report import figures, multivariate_figures
 from seeds_dag.report.html import Section, png_data_uri, render_report, wide_table
 from seeds_dag.store import ArtifactStore
 from seeds_dag.store.artifacts import ArtifactNotFoundError
+from seeds_dag.verification.claims import CLAIM_TARGET, FAIR_OVER_PHYSICS, STANDARD_OVER_SEEDS
+from seeds_dag.verification.multivariate import CORRELATION, FIRST_VARIABLE, SECOND_VARIABLE
 from seeds_dag.verification.scores import align_truth
 
 REPORT = "verification_report"
@@ -30,7 +40,8 @@ SUMMARY = "verification_summary"
 SUMMARY_OBJECTS = {"summary": "table.parquet", "extremes": "extremes.parquet",
                    "reliability": "reliability.parquet", "bias_maps": "bias_maps.parquet",
                    "spectra": "spectra.parquet", "power_ratio": "power_ratio.parquet",
-                   "coherence": COHERENCE}
+                   "coherence": COHERENCE, "crps_claim": CRPS_CLAIM,
+                   "energy_score": ENERGY_SCORE, "variable_correlation": VARIABLE_CORRELATION}
 RANK_OBJECT = "rank_histograms.parquet"
 # The two tails SEEDS judges extremes by.
 EVENT_QUANTILES = (0.01, 0.99)
@@ -38,7 +49,7 @@ Draw = Callable[[pd.DataFrame, float], bytes]
 # (section, figure name, table it is drawn from, how), in report order.
 FIGURES: list[tuple[str, str, str, Draw]] = [
     ("Scores by lead time", "crps_by_lead", "summary",
-     lambda t, lead: figures.lead_time_scores(t, "crps")),
+     lambda t, lead: figures.lead_time_scores(t, "crps", dashed="crps_standard")),
     ("Scores by lead time", "spread_skill_by_lead", "summary",
      lambda t, lead: figures.lead_time_scores(t, "spread_skill")),
     ("Calibration", "rank_histograms", "ranks", figures.rank_histograms),
@@ -49,18 +60,33 @@ FIGURES: list[tuple[str, str, str, Draw]] = [
     ("Spatial realism", "power_ratio", "power_ratio", figures.power_ratio),
     ("Temporal realism", "coherence_by_lead_pair", "coherence",
      lambda t, lead: figures.coherence_by_lead_pair(t)),
+    ("Multivariate realism", "energy_score_by_lead", "energy_score",
+     lambda t, lead: multivariate_figures.energy_score_by_lead(t)),
+    ("Multivariate realism", "variable_correlation_by_lead", "variable_correlation",
+     lambda t, lead: multivariate_figures.variable_correlation_by_lead(t)),
 ]
 EXAMPLE_SECTION = "Spatial realism"
 # (section, caption, table, value column, row index) of the HTML tables, in report order.
 TABLES = [
     *[("Scores by lead time", caption, "summary", metric, ("variable", "lead_time_days"))
-      for metric, caption in (("crps", "CRPS"), ("rmse", "Ensemble-mean RMSE"),
-                              ("spread", "Spread"), ("spread_skill", "Spread/skill"))],
+      for metric, caption in (("crps", "CRPS (fair)"), ("crps_standard", "CRPS (standard)"),
+                              ("rmse", "Ensemble-mean RMSE"), ("spread", "Spread"),
+                              ("spread_skill", "Spread/skill"))],
+    ("Scores by lead time", f"The paper's claim: standard CRPS / the seeds' standard CRPS, mean "
+     f"over variables (target <= {CLAIM_TARGET:.2f})", "crps_claim", STANDARD_OVER_SEEDS,
+     ("lead_time_days",)),
+    ("Scores by lead time", "Fair CRPS / the physics ensemble's fair CRPS, mean over variables",
+     "crps_claim", FAIR_OVER_PHYSICS, ("lead_time_days",)),
     *[("Extremes", caption, "extremes", value, ("variable", "lead_time_days", "quantile"))
       for value, caption in (("bss", "Brier skill score vs climatology"),
                              ("roc_auc", "ROC AUC"), ("brier", "Brier score"))],
     ("Temporal realism", "Lead-to-lead coherence of members", "coherence", "coherence",
      ("variable", "first_lead_days", "second_lead_days")),
+    *[("Multivariate realism", f"Energy score over the variables, {caption}", "energy_score",
+       value, ("lead_time_days",))
+      for value, caption in (("energy_score", "fair"), ("energy_score_standard", "standard"))],
+    ("Multivariate realism", "Cross-variable correlation of member deviations",
+     "variable_correlation", CORRELATION, (FIRST_VARIABLE, SECOND_VARIABLE, "lead_time_days")),
 ]
 
 
@@ -130,9 +156,10 @@ def _sections(pngs: dict[str, bytes], tables: dict[str, pd.DataFrame],
     sections = []
     for heading in headings:
         section_figures = {n: png for n, png in pngs.items() if placed[n] == heading}
+        # A table written by an older summary may lack a column (crps_standard): leave it out.
         section_tables = {caption: wide_table(tables[table], value, index)
                           for section, caption, table, value, index in TABLES
-                          if section == heading and table in tables}
+                          if section == heading and value in tables.get(table, ())}
         if section_figures or section_tables:
             sections.append(Section(heading, figures=section_figures, tables=section_tables))
     if skipped:
@@ -142,10 +169,11 @@ def _sections(pngs: dict[str, bytes], tables: dict[str, pd.DataFrame],
 
 
 @asset(group_name="verification", deps=[verification_summary],
-       description="Figures (CRPS and spread/skill by lead, rank histograms, reliability of the "
-       "1%/99% events, bias maps, zonal spectra and power ratios to physics, lead-to-lead "
-       "coherence, example members) and one self-contained HTML report from the pooled "
-       "verification tables; figures shown in the UI.")
+       description="Figures (fair and standard CRPS and spread/skill by lead, rank histograms, "
+       "reliability of the 1%/99% events, bias maps, zonal spectra and power ratios to physics, "
+       "lead-to-lead coherence, energy score by lead, cross-variable correlations, example "
+       "members) and one self-contained HTML report from the pooled verification tables, with "
+       "the paper's CRPS claim; figures shown in the UI.")
 def verification_report(context: AssetExecutionContext, config: ReportConfig,
                         storage: StorageResource) -> MaterializeResult:
     store = storage.store()

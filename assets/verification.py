@@ -13,6 +13,7 @@ from assets.sources import operational_ensemble, truth
 from resources import SourceResource, StorageResource
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.emulation import MODEL_DIM
+from seeds_dag.verification.claims import crps_claim, format_claim
 from seeds_dag.verification.coherence_table import (
     coherence_columns,
     coherence_summary,
@@ -39,8 +40,21 @@ from seeds_dag.verification.field_table import (
     power_ratio_table,
     spectrum_table,
 )
+from seeds_dag.verification.multivariate import (
+    climatological_scale,
+    variable_correlation_summary,
+    variable_correlation_table,
+)
+from seeds_dag.verification.multivariate_table import (
+    correlation_rows,
+    energy_score_summary,
+    energy_score_table,
+    format_energy_score,
+    format_variable_correlation,
+)
 from seeds_dag.verification.scores import TIME, align_truth
 from seeds_dag.verification.table import (
+    MODEL,
     format_summary,
     model_columns_text,
     rank_flatness_table,
@@ -52,6 +66,10 @@ from seeds_dag.verification.table import (
 SCORES = "verification_scores"
 SUMMARY = "verification_summary"
 COHERENCE = "coherence.parquet"
+# Per-init tables of the multivariate scores, and the pooled tables the report draws.
+MULTIVARIATE, VARIABLE_MOMENTS = "multivariate.parquet", "variable_moments.parquet"
+ENERGY_SCORE, VARIABLE_CORRELATION = "energy_score.parquet", "variable_correlation.parquet"
+CRPS_CLAIM = "crps_claim.parquet"
 SEED_COUNT = 2
 # The model-name families of the reference ensembles; every other verified model is emulated.
 SEEDS, PHYSICS = "seeds", "physics"
@@ -75,15 +93,27 @@ def ensembles_to_verify(physics: xr.Dataset, emulated: xr.Dataset) -> dict[str, 
                             for model in emulated[MODEL_DIM].values.astype(str)}}
 
 
+def _families(models) -> dict[str, str]:
+    """Model name -> its family, the name before the ensemble size ("physics-31" -> "physics")."""
+    return {model: model.rsplit("-", 1)[0] for model in dict.fromkeys(models)}
+
+
+def reference_model(models, family: str) -> str:
+    """The one model of ``family`` (SEEDS or PHYSICS) among the model names of
+    :func:`ensembles_to_verify`, e.g. "seeds-2"."""
+    found = [model for model, name in _families(models).items() if name == family]
+    if len(found) != 1:
+        raise ValueError(f"expected one {family}-N model among {list(dict.fromkeys(models))}, "
+                         f"got {found}")
+    return found[0]
+
+
 def physics_and_emulated(models) -> tuple[str, list[str]]:
     """The physics ensemble's name and the emulated ensembles' names, in order, among the model
     names of :func:`ensembles_to_verify` (and the spectra table's "truth")."""
-    family = {model: model.rsplit("-", 1)[0] for model in dict.fromkeys(models)}
-    physics = [model for model, name in family.items() if name == PHYSICS]
-    if len(physics) != 1:
-        raise ValueError(f"expected one {PHYSICS}-N model among {list(family)}, got {physics}")
-    emulated = [model for model, name in family.items() if name not in (SEEDS, PHYSICS, TRUTH)]
-    return physics[0], emulated
+    emulated = [model for model, name in _families(models).items()
+                if name not in (SEEDS, PHYSICS, TRUTH)]
+    return reference_model(models, PHYSICS), emulated
 
 
 def training_truth(truth_ds: xr.Dataset, source: SourceResource,
@@ -106,9 +136,10 @@ def training_truth(truth_ds: xr.Dataset, source: SourceResource,
 
 @asset(group_name="verification", partitions_def=init_dates,
        deps=[daily_emulated_ensembles, operational_ensemble, truth],
-       description="Fair CRPS, ensemble-mean RMSE, spread, spread/skill, rank histograms, "
-       "Brier/reliability/ROC of climatological extremes, bias maps, zonal spectra and "
-       "lead-to-lead coherence of members of seeds-2, the physics ensemble and the emulated "
+       description="Fair and standard CRPS, ensemble-mean RMSE, spread, spread/skill, rank "
+       "histograms, Brier/reliability/ROC of climatological extremes, bias maps, zonal spectra, "
+       "lead-to-lead coherence of members, the energy score over the variables and the "
+       "cross-variable moments of members of seeds-2, the physics ensemble and the emulated "
        "ensembles for one init, against truth.")
 def verification_scores(context: AssetExecutionContext, storage: StorageResource,
                         source: SourceResource) -> MaterializeResult:
@@ -124,6 +155,7 @@ def verification_scores(context: AssetExecutionContext, storage: StorageResource
     reference, _ = physics_and_emulated(ensembles)
     scores = score_table(ensembles, observed)
     extremes = extremes_tables(ensembles, observed, climatological_thresholds(climate))
+    scale = climatological_scale(climate)
     tables = {
         "table.parquet": scores,
         "rank_histograms.parquet": rank_table(ensembles, observed),
@@ -132,6 +164,8 @@ def verification_scores(context: AssetExecutionContext, storage: StorageResource
         "roc.parquet": extremes.roc,
         "bias_maps.parquet": bias_map_table(ensembles, observed),
         "spectra.parquet": spectrum_table(ensembles, observed),
+        MULTIVARIATE: energy_score_table(ensembles, observed, scale),
+        VARIABLE_MOMENTS: variable_correlation_table(ensembles),
     }
     coherence = {}
     if physics.sizes["lead_time"] >= 2:
@@ -150,15 +184,29 @@ def verification_scores(context: AssetExecutionContext, storage: StorageResource
         "rows": len(scores),
         "models": MetadataValue.json(list(ensembles)),
         "climatology_days": climate.sizes[TIME],
+        "energy_score_scale": MetadataValue.json(scale),
     })
+
+
+def _inits_note(held: list[str], keys: list[str]) -> str:
+    """The line ending a summary block whose table only some of the scored inits hold."""
+    return f"\n(over the {len(held)} of {len(keys)} inits that hold it)" if len(held) < len(keys) else ""
+
+
+def _absent_note(block: str, name: str) -> str:
+    """The summary block standing for one whose table no scored init holds."""
+    return (f"{block}: no {SCORES} partition holds {name} (scored by an older version); "
+            f"rematerialise {SCORES} to add it")
 
 
 @asset(group_name="verification", deps=[verification_scores],
        description="Scores of every verified init pooled into one summary per variable and "
-       "lead: CRPS, RMSE, spread/skill, rank flatness, mean error, Brier skill and ROC area of "
-       "the 1%/99% events, lead-to-lead coherence of members, and the emulated members' zonal "
-       "power relative to the physics members'; pooled tables for the report. The main job "
-       "prints the text.")
+       "lead: fair and standard CRPS, the paper's claim (standard CRPS of each emulated "
+       "ensemble over the seeds', fair CRPS over the physics ensemble's), RMSE, spread/skill, "
+       "rank flatness, mean error, Brier skill and ROC area of the 1%/99% events, lead-to-lead "
+       "coherence of members, the emulated members' zonal power relative to the physics "
+       "members', the energy score over the variables and their cross-variable correlations; "
+       "pooled tables for the report. The main job prints the text.")
 def verification_summary(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
     store = storage.store()
     keys = store.partitions(SCORES)
@@ -170,16 +218,22 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
         return pd.concat([store.read_table(SCORES, k, name=name) for k in partitions],
                          ignore_index=True)
 
+    def held(name: str) -> list[str]:
+        return [k for k in keys if store.exists_bytes(SCORES, name, k)]
+
     summary = summary_table(read("table.parquet"))
     flatness = rank_flatness_table(read("rank_histograms.parquet"))
     extremes = extremes_summary(read("extremes.parquet"), read("roc.parquet"))
     bias_maps = read("bias_maps.parquet")
     spectra = average_over_inits(read("spectra.parquet"), POWER)
     physics, emulated = physics_and_emulated(spectra["model"])
+    seeds = reference_model(spectra["model"], SEEDS)
     power_ratios = power_ratio_table(spectra, physics, emulated)
     power_ranges = power_ratio_range(power_ratios)
+    claim = crps_claim(summary, seeds, physics, emulated)
     blocks = [
         format_summary(summary),
+        format_claim(claim, seeds, physics),
         "Rank histogram max-bin share / uniform (1 = flat)\n"
         + model_columns_text(flatness, ["variable", "lead_time_days"], "max_bin_ratio"),
         format_mean_error(mean_error_summary(bias_maps)),
@@ -192,19 +246,44 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
         "bias_maps.parquet": average_over_inits(bias_maps, MEAN_ERROR),
         "spectra.parquet": spectra,
         "power_ratio.parquet": power_ratios,
+        CRPS_CLAIM: claim,
     }
-    metadata = {"power_ratio": MetadataValue.md(power_ranges.to_markdown(floatfmt=".4g")),
+    metadata = {"crps_claim": MetadataValue.md(claim.to_markdown(index=False, floatfmt=".4g")),
+                "crps_claim_table": table_metadata(claim),
+                "power_ratio": MetadataValue.md(power_ranges.to_markdown(floatfmt=".4g")),
                 "power_ratio_table": table_metadata(power_ranges)}
-    # Partitions scored before coherence was, or with a single lead, hold no coherence table.
-    coherent = [k for k in keys if store.exists_bytes(SCORES, COHERENCE, k)]
+    # Partitions scored before a table existed (or, for coherence, with a single lead) lack it:
+    # its block pools the inits that hold it and says so.
+    coherent = held(COHERENCE)
     if coherent:
         pooled[COHERENCE] = coherence_summary(read(COHERENCE, coherent))
         coherence = coherence_columns(pooled[COHERENCE], physics)
-        blocks.append(format_coherence(coherence) + (
-            f"\n(over the {len(coherent)} of {len(keys)} inits that hold it)"
-            if len(coherent) < len(keys) else ""))
+        blocks.append(format_coherence(coherence) + _inits_note(coherent, keys))
         metadata |= {"coherence": MetadataValue.md(coherence.to_markdown(floatfmt=".4g")),
                      "coherence_table": table_metadata(coherence)}
+    energy_scored = held(MULTIVARIATE)
+    if energy_scored:
+        energy = energy_score_summary(read(MULTIVARIATE, energy_scored))
+        pooled[ENERGY_SCORE] = energy
+        blocks.append(format_energy_score(energy, list(VARIABLES))
+                      + _inits_note(energy_scored, keys))
+        metadata |= {"energy_score": MetadataValue.md(energy.to_markdown(index=False,
+                                                                         floatfmt=".4g")),
+                     "energy_score_table": table_metadata(energy)}
+    else:
+        blocks.append(_absent_note("Energy score", MULTIVARIATE))
+    correlated = held(VARIABLE_MOMENTS)
+    if correlated:
+        moments = read(VARIABLE_MOMENTS, correlated)
+        correlation = variable_correlation_summary(moments, physics)
+        pooled[VARIABLE_CORRELATION] = correlation_rows(correlation,
+                                                        list(dict.fromkeys(moments[MODEL])))
+        blocks.append(format_variable_correlation(correlation) + _inits_note(correlated, keys))
+        metadata |= {"variable_correlation": MetadataValue.md(correlation.to_markdown(
+                         floatfmt=".3f")),
+                     "variable_correlation_table": table_metadata(correlation)}
+    else:
+        blocks.append(_absent_note("Cross-variable correlation", VARIABLE_MOMENTS))
     text = "\n\n".join(blocks)
     store.write_bytes(SUMMARY, "summary.txt", text.encode())
     store.write_table(summary.stack("model", future_stack=True).reset_index(), SUMMARY)

@@ -1,9 +1,9 @@
 """Cost of an emulated member against a physics member, memory against ensemble size, and both
 against resolution.
 
-In one process, on the main job's grid (32x64, T21) and leads (1, 3, 5, 7 days):
+In one process, on the main job's grid (32x64, T21) and leads (1, 3, 5, 7, 10, 15 days):
   * physics: the embedded ensemble model forecasts a batch of members from one init (CPU), at
-    several batch sizes; seconds per member (7-day forecast, every lead written to zarr);
+    several batch sizes; seconds per member (forecast to the longest lead, every lead written to zarr);
   * emulator, for each generator (crps, consistency, edm): N member trajectories from K = 2 seeds
     of that forecast, at several network batch sizes (members per call); seconds per member
     including normalisation and the streamed zarr write, excluding model loading (reported
@@ -37,6 +37,7 @@ from assets.models import DEFAULT_GENERATOR
 from seeds_dag.emulation import SamplerConfig
 from seeds_dag.generators.kinds import GENERATORS, model_kind
 from seeds_dag.normalization import compute_normalization
+from seeds_dag.sources.embedded.source import EmbeddedSourceConfig
 from seeds_dag.store import ArtifactStore
 
 COLUMNS = ("measurement", "grid", "device", "batch", "members", "num_steps", "nfe", "seconds", "s_per_member",
@@ -56,7 +57,7 @@ class CostSettings:
 
     grid: GridCase = GridCase(truncation=21, n_lat=32, n_lon=64)
     finer_grid: GridCase = GridCase(truncation=42, n_lat=64, n_lon=128)
-    lead_days: tuple[int, ...] = (1, 3, 5, 7)
+    lead_days: tuple[int, ...] = EmbeddedSourceConfig.lead_days
     spinup_days: int = 20
     pool_days: int = 10
     gap_days: int = 5

@@ -1,15 +1,20 @@
-"""Skill benchmark (issues 3, 4 and 13): do K=2 seeds + the emulator match the 31-member physics
-ensemble, and which generator does it at what cost?
+"""Skill benchmark (issues 3, 4, 13 and 14): do K seeds + the emulator match the 31-member physics
+ensemble, which generator does it at what cost, and what do K = 1…4 seeds buy?
 
 Trains the emulator (SEEDS-GEE) with every generator named in --generators (the one-pass CRPS
 generator, the consistency model, the EDM diffusion model of SEEDS) and post-processors (SEEDS-GPP,
 truth as the target with probability p, with --gpp-generator) on a reforecast of a few hundred
-inits × 5 members, runs the EDM sampler study on a subset of the held-out operational inits, then
-scores on every held-out init: the 2 seeds alone, the 31-member physics ensemble, each GEE with
-N = 31 and N = 128 (the first 31 of the 128: members are independent draws) and GPP-31, per
-variable and lead. Prints the tables, the targets and the generator choice (the cheapest within
-1% of the best fair CRPS), and writes them under --out. Every stage is cached under --root:
-physics data, checkpoints, sampled ensembles.
+inits × 5 members (leads 1, 3, 5, 7, 10, 15 days), runs the EDM sampler study on a subset of the
+held-out operational inits, then scores on every held-out init: the 2 seeds alone, the 31-member
+physics ensemble, the ideal emulation of the seeds (their information bound), the oracle
+post-processing of the seeds (GPP's reference), each GEE with N = 31 and N = 128 (the first 31 of
+the 128: members are independent draws) and GPP-31, per variable and lead, with the fair and the
+standard CRPS, the energy score over the variables and the cross-variable correlation of member
+deviations. The seed-count study (--seed-counts) trains a GEE of the first generator for every K
+and scores it on several disjoint seed sets (--seed-sets) of every init against ideal-K and the K
+seeds. Prints the tables, the targets and the generator choice (the cheapest within 1% of the
+best fair CRPS), and writes them under --out. Every stage is cached under --root: physics data,
+checkpoints, sampled ensembles.
 
     python -m benchmarks.skill                     # the full benchmark (README: timings)
     python -m benchmarks.skill --tiny              # a few minutes' smoke run of every stage
@@ -31,7 +36,9 @@ import torch
 from benchmarks.experiment_data import ExperimentCalendar, open_forecasts, prepare
 from benchmarks.skill_models import ModelSpec, train_model, training_arrays
 from benchmarks.skill_sampling import SamplerTrial, emulate_all, fastest_within, sampler_study, sampler_trials
+from benchmarks.skill_seeds import seed_count_table, seed_set_scores
 from benchmarks.skill_scores import (
+    SEED_MEMBERS,
     extremes_target_table,
     generator_choice,
     score_ensembles,
@@ -50,7 +57,9 @@ from seeds_dag.store import ArtifactStore
 from seeds_dag.training import TrainingConfig
 from seeds_dag.verification.extremes import climatological_thresholds
 from seeds_dag.verification.field_table import MAX_RATIO_WAVENUMBER
+from seeds_dag.verification.multivariate import climatological_scale
 from seeds_dag.verification.scores import align_truth
+from seeds_dag.verification.seed_sets import disjoint_seed_sets, fit_post_processing_oracle
 
 TINY_SOURCE = EmbeddedSourceConfig(spinup_days=12, pool_days=4, perturbation=PerturbationConfig(gap_days=2))
 
@@ -77,6 +86,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gpp-probabilities", default="1.0",
                         help="comma-separated p of the post-processors; empty: no GPP")
     parser.add_argument("--members", type=int, default=128)
+    parser.add_argument("--seed-counts", default="1,2,3,4",
+                        help="K values of the seed-count study (a GEE of the first generator trained per K; "
+                        "empty: no study)")
+    parser.add_argument("--seed-sets", type=int, default=4,
+                        help="disjoint seed sets per K that every seed-K score is averaged over")
+    parser.add_argument("--seed-study-members", type=int, default=32,
+                        help="members emulated from each seed set in the seed-count study")
     parser.add_argument("--emulation-inits", type=int, default=0,
                         help="sample the emulated ensembles for only every k-th held-out init so that "
                         "they number this many (0: all)")
@@ -99,6 +115,7 @@ def parse_args() -> argparse.Namespace:
         args.reforecast_inits, args.operational_inits, args.train_steps, args.gpp_steps = 6, 3, 30, 20
         args.members, args.gpp_members, args.sampler_inits, args.sampler_members = 8, 4, 2, 4
         args.sampler_steps, args.train_batch, args.crps_finetune_steps = "2,4", 8, 10
+        args.seed_sets, args.seed_study_members = 1, 4
     return args
 
 
@@ -141,11 +158,17 @@ def main() -> None:
                   dataclasses.replace(training, steps=args.gpp_steps, truth_probability=float(p)))
         for p in filter(None, args.gpp_probabilities.split(","))
     ]
+    seed_counts = [int(k) for k in filter(None, args.seed_counts.split(","))]
+    # The study's GEE of K = 2 is the main one; every other K trains its own.
+    seed_specs = {k: ModelSpec(f"gee-{generators[0]}" + ("" if k == 2 else f"-k{k}"), denoiser,
+                               objective(generators[0]), dataclasses.replace(training, seed_counts=(k,)))
+                  for k in seed_counts}
     models_dir = args.root / "models"
     trained, train_rows = {}, []
+    to_train = specs + [spec for spec in seed_specs.values() if spec.name not in {s.name for s in specs}]
     if args.train_only:
-        specs = [spec for spec in specs if spec.name in args.train_only.split(",")]
-    for spec in specs:
+        to_train = [spec for spec in to_train if spec.name in args.train_only.split(",")]
+    for spec in to_train:
         print(f"training {spec.name}", flush=True)
         trained[spec.name], summary = train_model(spec, arrays, lead_days, spread, lat, lon, models_dir, device,
                                                   data_id)
@@ -204,9 +227,31 @@ def main() -> None:
     training_period = truth.sel(time=slice(reforecast["init_time"].values[0],
                                            reforecast["init_time"].values[-1] + reforecast["lead_time"].values[-1]))
     thresholds = climatological_thresholds(training_period[list(VARIABLES)])
-    scores = score_ensembles(store, evaluated, truth_aligned, names, args.members, args.gpp_members, thresholds)
+    scale = climatological_scale(training_period[list(VARIABLES)])
+    oracle = fit_post_processing_oracle({k: f[list(VARIABLES)] for k, f in evaluated.items()},
+                                        {k: truth_aligned[k] for k in evaluated}, SEED_MEMBERS)
+    scores = score_ensembles(store, evaluated, truth_aligned, names, args.members, args.gpp_members, thresholds,
+                             scale, oracle)
     timings["scoring_s"] = time.perf_counter() - start
     scores["generator choice"] = generator_choice(scores["per variable and lead"], nfes, args.members)
+    if seed_specs:
+        print(f"seed-count study: K = {seed_counts}, {args.seed_sets} disjoint seed sets each", flush=True)
+        start = time.perf_counter()
+        names, sets = {}, {}
+        for k, spec in seed_specs.items():
+            for index, seeds in enumerate(disjoint_seed_sets(config.operational_members, k, args.seed_sets)):
+                suffix = f"-{tag}" if kind_of(spec.objective) == "edm" else ""
+                names[(k, index)] = f"{spec.name}-{args.seed_study_members}{suffix}-seeds{'_'.join(map(str, seeds))}"
+                sets[(k, index)] = seeds
+                emulate_all(store, names[(k, index)], trained[spec.name], evaluated, stats, args.seed_study_members,
+                            sampler, args.sample_batch, device, seeds)
+        timings["seed_study_sampling_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        per_set = seed_set_scores(store, evaluated, truth_aligned, names, sets, scale)
+        args.out.mkdir(parents=True, exist_ok=True)
+        per_set.to_csv(args.out / "seed_sets.csv", index=False)
+        scores["seed counts"] = seed_count_table(per_set)
+        timings["seed_study_scoring_s"] = time.perf_counter() - start
     write_results(args, scores, study, train_rows, sampling_rows, timings, sampler)
 
 

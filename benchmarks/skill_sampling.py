@@ -35,15 +35,16 @@ def emulate(model: torch.nn.Module, operational: xr.Dataset, stats: xr.Dataset, 
 
 def emulate_all(store: ArtifactStore, name: str, model: torch.nn.Module, operational: dict[str, xr.Dataset],
                 stats: xr.Dataset, n_members: int, sampler: SamplerConfig, batch_size: int,
-                device: torch.device) -> dict:
-    """Emulated ensembles of every init in `operational` (key -> forecast) stored as asset `name`,
-    skipping inits already there. Returns the sampling seconds and members made now."""
+                device: torch.device, seed_members: tuple[int, ...] = (0, 1)) -> dict:
+    """Emulated ensembles of every init in `operational` (key -> forecast) from its
+    `seed_members`, stored as asset `name`, skipping inits already there. Returns the sampling
+    seconds and members made now."""
     start, made = time.perf_counter(), 0
     for i, (key, forecast) in enumerate(operational.items()):
         if store.has(name, key):
             continue
-        store.write_dataset(emulate(model, forecast, stats, [0, 1], n_members, sampler, batch_size, device),
-                            name, key)
+        store.write_dataset(emulate(model, forecast, stats, list(seed_members), n_members, sampler, batch_size,
+                                    device), name, key)
         made += n_members
         if (i + 1) % 10 == 0:
             print(f"  {name}: {i + 1}/{len(operational)} inits ({time.perf_counter() - start:.0f} s)", flush=True)

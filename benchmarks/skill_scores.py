@@ -29,38 +29,29 @@ from seeds_dag.verification.table import (
     score_table,
     summary_table,
 )
+from seeds_dag.verification.multivariate import variable_correlation_summary, variable_correlation_table
+from seeds_dag.verification.multivariate_table import energy_score_summary, energy_score_table
+from seeds_dag.verification.seed_sets import PostProcessingOracle, ideal_emulation, oracle_post_processing
 from seeds_dag.verification.weighting import spatial_mean
 
 SEEDS = "seeds-2"
 IDEAL = "ideal-2"
-
-
-def ideal_emulation(physics: xr.Dataset, n_seeds: int = 2) -> xr.Dataset:
-    """What a perfect emulator of p(member | K seeds) would give, as a reference: the seeds' mean
-    plus the other physics members' deviations from the full ensemble mean, scaled to the
-    variance a new member has about a K-member mean,
-
-        x̂_j = m_K + √(1 + 1/K)·(x_j − x̄_M),   j = K … M − 1.
-
-    For exchangeable members x = μ + ε, x_new − m_K has variance (1 + 1/K)·Var(ε): the seeds pin
-    the ensemble's centre down only to within Var(ε)/K, and no emulator that sees only them can
-    know it better (at these leads the climate prior adds nothing). x_j − x̄_M scatter as draws of
-    ε do, with the forecast's own flow-dependent covariance (their member variance is Var(ε)), so
-    this ensemble is the one an emulator that had learnt everything else perfectly would make."""
-    deviations = physics.isel(member=slice(n_seeds, None)) - physics.mean("member")
-    seed_mean = physics.isel(member=slice(0, n_seeds)).mean("member")
-    return seed_mean + np.sqrt(1 + 1 / n_seeds) * deviations
+SEED_MEMBERS = (0, 1)
+ORACLE = "oracle-gpp-2"
 
 
 def init_ensembles(store: ArtifactStore, key: str, physics: xr.Dataset, names: dict[str, str],
-                   members: int, gpp_members: int) -> dict[str, xr.Dataset]:
+                   members: int, gpp_members: int, oracle: PostProcessingOracle | None = None) -> dict[str, xr.Dataset]:
     """model name -> forecast of one init: the seeds, the physics ensemble, the ideal emulation of
     the seeds (`ideal_emulation`), and for every emulator in `names` ("gee-<generator>" -> stored
-    asset) its first 31 members ("gee-<generator>-31") and all N, and each GPP."""
+    asset) its first 31 members ("gee-<generator>-31") and all N, and each GPP; with `oracle`, the
+    oracle post-processing of the seeds (`ORACLE`, the reference GPP is held to)."""
     physics = physics[list(VARIABLES)]
     n_physics = physics.sizes["member"]
     ensembles = {SEEDS: physics.isel(member=slice(0, 2)), f"physics-{n_physics}": physics,
-                 IDEAL: ideal_emulation(physics)}
+                 IDEAL: ideal_emulation(physics, SEED_MEMBERS)}
+    if oracle is not None:
+        ensembles[ORACLE] = oracle_post_processing(physics, SEED_MEMBERS, oracle)
     for model, stored in names.items():
         emulated = store.load_dataset(stored, key)[list(VARIABLES)]
         if model.startswith("gee") and members > n_physics:
@@ -71,17 +62,21 @@ def init_ensembles(store: ArtifactStore, key: str, physics: xr.Dataset, names: d
 
 def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], truth_aligned: dict[str, xr.Dataset],
                     names: dict[str, str], members: int, gpp_members: int,
-                    thresholds: xr.Dataset) -> dict[str, pd.DataFrame]:
+                    thresholds: xr.Dataset, scale: dict[str, float],
+                    oracle: PostProcessingOracle | None = None) -> dict[str, pd.DataFrame]:
     """Scores pooled over every init, one init in memory at a time:
     - per variable and lead: CRPS, RMSE, spread, spread/skill, rank-histogram flatness per model;
     - extremes: Brier score, Brier skill score against climatology and ROC AUC of exceeding the
       climatological quantiles `thresholds` (quantile, lat, lon);
     - bias: area mean of the signed and of the absolute mean error (the map pooled over inits);
     - spectra: zonal power spectra of members and truth;
-    - coherence: lead-to-lead correlation of member deviations, side by side, minus physics'."""
+    - coherence: lead-to-lead correlation of member deviations, side by side, minus physics';
+    - energy score: over the variables (each divided by `scale`), fair and standard, per lead;
+    - cross-variable correlation of member deviations per pair of variables and lead."""
     scores, ranks, extremes, roc, bias, spectra, coherence = [], [], [], [], [], [], []
+    energy, moments = [], []
     for key, physics in operational.items():
-        ensembles = init_ensembles(store, key, physics, names, members, gpp_members)
+        ensembles = init_ensembles(store, key, physics, names, members, gpp_members, oracle)
         observed = truth_aligned[key]
         scores.append(score_table(ensembles, observed))
         ranks.append(rank_table(ensembles, observed))
@@ -91,6 +86,8 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
         bias.append(bias_map_table(ensembles, observed))
         spectra.append(spectrum_table(ensembles, observed))
         coherence.append(coherence_table({m: f for m, f in ensembles.items() if f.sizes["member"] > 1}))
+        energy.append(energy_score_table(ensembles, observed, scale))
+        moments.append(variable_correlation_table(ensembles))
     summary = summary_table(pd.concat(scores, ignore_index=True)).stack(MODEL, future_stack=True).reset_index()
     flatness = rank_flatness_table(pd.concat(ranks, ignore_index=True))
     table = summary.merge(flatness, on=[MODEL, VARIABLE, LEAD_DAYS])
@@ -102,7 +99,11 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
         "spectra": average_over_inits(pd.concat(spectra, ignore_index=True), POWER),
         "coherence": coherence_columns(coherence_summary(pd.concat(coherence, ignore_index=True)),
                                        f"physics-{physics.sizes['member']}").reset_index(),
+        "energy score": energy_score_summary(pd.concat(energy, ignore_index=True)),
+        "cross-variable correlation": variable_correlation_summary(
+            pd.concat(moments, ignore_index=True), f"physics-{physics.sizes['member']}").reset_index(),
     }
+
 
 
 def _ordered(table: pd.DataFrame) -> pd.DataFrame:
@@ -138,14 +139,14 @@ def _emulators(models, members: int) -> list[str]:
 
 
 def target_table(table: pd.DataFrame, members: int) -> pd.DataFrame:
-    """Issues 3 and 13's targets per emulator and lead, each averaged over variables: GEE-N CRPS /
-    physics-31 CRPS (≤ 1.02), / seeds-2 CRPS (≤ 0.90) and / the ideal emulation's (≤ 1.03), GEE-N
-    spread/skill (0.9–1.1) and rank-histogram max-bin share over uniform (≤ 1.5); GPP CRPS /
-    physics-31 where GPP was run (issue 4: < 1). For reference, the same CRPS ratios and
-    spread/skill of the ideal emulation of the seeds (`IDEAL`): where it misses a target, no
-    emulator of the seeds can meet it."""
+    """The targets per emulator and lead, each averaged over variables (issue 14): GEE-N fair CRPS
+    / the ideal emulation's (≤ 1.01), GEE-N standard CRPS / the seeds' standard CRPS (SEEDS's
+    claim, ≤ 0.90), GEE-N spread/skill (0.9–1.1) and rank-histogram max-bin share over uniform
+    (≤ 1.5); for reference GEE-N fair CRPS / physics-31's and over the seeds', and GPP fair CRPS /
+    physics-31 where GPP was run. The same CRPS ratio and spread/skill of the ideal emulation of
+    the seeds (`IDEAL`) show the bound: no emulator of the seeds beats it."""
     wide = table.pivot_table(index=[VARIABLE, LEAD_DAYS], columns=MODEL, observed=True,
-                             values=["crps", "spread_skill", "max_bin_ratio"])
+                             values=["crps", "crps_standard", "spread_skill", "max_bin_ratio"])
     physics = next(m for m in wide["crps"].columns if m.startswith("physics"))
     rows = []
     for gee in _emulators(wide["crps"].columns, members):
@@ -154,6 +155,8 @@ def target_table(table: pd.DataFrame, members: int) -> pd.DataFrame:
             row = {MODEL: gee, LEAD_DAYS: lead,
                    "crps_over_physics": float((crps[gee] / crps[physics]).mean()),
                    "crps_over_seeds": float((crps[gee] / crps[SEEDS]).mean()),
+                   "standard_crps_over_seeds": float((at_lead["crps_standard"][gee]
+                                                      / at_lead["crps_standard"][SEEDS]).mean()),
                    "crps_over_ideal": float((crps[gee] / crps[IDEAL]).mean()),
                    "spread_skill": float(at_lead["spread_skill"][gee].mean()),
                    "max_bin_ratio": float(at_lead["max_bin_ratio"][gee].mean()),
@@ -164,8 +167,7 @@ def target_table(table: pd.DataFrame, members: int) -> pd.DataFrame:
                     row[f"{model}_crps_over_physics"] = float((crps[model] / crps[physics]).mean())
             rows.append(row)
     out = pd.DataFrame(rows)
-    out["meets_targets"] = ((out["crps_over_physics"] <= 1.02) & (out["crps_over_seeds"] <= 0.90)
-                            & (out["crps_over_ideal"] <= 1.03)
+    out["meets_targets"] = ((out["standard_crps_over_seeds"] <= 0.90) & (out["crps_over_ideal"] <= 1.01)
                             & out["spread_skill"].between(0.9, 1.1) & (out["max_bin_ratio"] <= 1.5))
     return out
 
@@ -190,13 +192,15 @@ def generator_choice(table: pd.DataFrame, nfe: dict[str, int], members: int, tol
 
 
 def extremes_target_table(tables: dict[str, pd.DataFrame], members: int) -> pd.DataFrame:
-    """Issue 4's targets per lead (each averaged over variables) for GEE-N and every GPP:
-    CRPS / physics CRPS (GPP < 1), area-mean |bias| / physics' (GPP ≤ 0.5), Brier score of the
-    1% and 99% events / physics' (GPP < 1 at leads ≥ 3 days, GEE ≤ 1.05)."""
+    """Issue 4 and 14's targets per lead (each averaged over variables) for GEE-N and every GPP:
+    CRPS / physics CRPS (GPP < 1 from day 3), area-mean |bias| / physics' (GPP ≤ 0.5 at the
+    longest lead), Brier score of the 1% and 99% events / physics' (GPP < 1 from day 3, GEE ≤
+    1.05) and spread/skill (GPP 0.95–1.05); the same for the oracle post-processing of the seeds
+    (`ORACLE`): where it misses a target, a post-processor of the seeds cannot be expected to meet it."""
     scores, extremes, bias = tables["per variable and lead"], tables["extremes"], tables["bias"]
     physics = next(m for m in scores[MODEL].unique() if str(m).startswith("physics"))
-    models = [m for m in scores[MODEL].unique() if str(m).startswith("gpp")] + _emulators(scores[MODEL].unique(),
-                                                                                          members)
+    models = [m for m in scores[MODEL].unique() if str(m).startswith(("gpp", "oracle"))] + _emulators(
+        scores[MODEL].unique(), members)
 
     def ratio(table: pd.DataFrame, value: str, model: str, keys: list[str]) -> pd.Series:
         wide = table.pivot_table(index=keys, columns=MODEL, values=value, observed=True)
@@ -209,7 +213,9 @@ def extremes_target_table(tables: dict[str, pd.DataFrame], members: int) -> pd.D
             "abs_bias_over_physics": ratio(bias, "mean_absolute_error_of_mean", model, [VARIABLE, LEAD_DAYS]),
             **{f"brier_q{q:g}_over_physics": ratio(extremes[np.isclose(extremes["quantile"], q)], "brier", model,
                                                     [VARIABLE, LEAD_DAYS]) for q in (0.01, 0.99)},
+            "spread_skill": scores[scores[MODEL] == model].groupby(LEAD_DAYS)["spread_skill"].mean(),
         })
         rows.append(per_lead.reset_index().assign(model=model))
     return pd.concat(rows, ignore_index=True)[[MODEL, LEAD_DAYS, "crps_over_physics", "abs_bias_over_physics",
-                                                "brier_q0.01_over_physics", "brier_q0.99_over_physics"]]
+                                                "brier_q0.01_over_physics", "brier_q0.99_over_physics",
+                                                "spread_skill"]]

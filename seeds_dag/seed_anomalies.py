@@ -43,11 +43,23 @@ def member_spread(data: np.ndarray) -> np.ndarray:
     return np.sqrt(data.astype(np.float64).var(axis=2, ddof=1).mean(axis=(0, -1))).astype(np.float32)
 
 
+def sorted_seeds(seeds: Tensor) -> Tensor:
+    """`seeds` (B, K, ...) sorted along K, so that sums over the seeds run in one order: bitwise
+    invariant to their order. An odd–even transposition network of element-wise min/max gives the
+    values Tensor.sort does, ~10× faster for the few seeds we have (K ≤ 5; measured on this
+    2-core CPU: 3 ms against 36 ms for a training batch of 16 × 2 trajectories)."""
+    members = list(seeds.unbind(dim=1))
+    for sweep in range(len(members)):
+        for i in range(sweep % 2, len(members) - 1, 2):
+            low, high = members[i], members[i + 1]
+            members[i], members[i + 1] = torch.minimum(low, high), torch.maximum(low, high)
+    return torch.stack(members, dim=1)
+
+
 def _mean_and_scale(seeds: Tensor, spread: Tensor) -> tuple[Tensor, Tensor]:
     """m_K (B, V, H, W) and a = s·√(1 + 1/K) (B, V, H, 1) for seeds (B, K, V, H, W), spread (B, V, H)."""
     k = seeds.shape[1]
-    # Sorted so that the sum runs in one order: bitwise invariant to the order of the seeds.
-    mean = seeds.sort(dim=1).values.mean(dim=1)
+    mean = sorted_seeds(seeds).mean(dim=1)
     return mean, (spread * (1 + 1 / k) ** 0.5)[..., None]
 
 
@@ -67,6 +79,10 @@ def seed_conditioning(seeds: Tensor, spread: Tensor) -> Tensor:
     """The network's view of the seeds: (B, 2V, H, W) = [seed mean, seed std / s], invariant to
     the order of the seeds (bitwise). The std is the unbiased one (zero for K = 1), so its square
     is s² on average whatever K."""
-    members = seeds.sort(dim=1).values
-    std = members.std(dim=1, correction=1) if seeds.shape[1] > 1 else torch.zeros_like(members[:, 0])
-    return torch.cat([members.mean(dim=1), std / spread[..., None]], dim=1)
+    members = sorted_seeds(seeds)
+    k = members.shape[1]
+    mean = members.mean(dim=1)
+    # Written out: Tensor.std over the seed axis is ~50× slower on CPU (0.15 s a training batch,
+    # a third of a step).
+    variance = ((members - mean[:, None]) ** 2).sum(dim=1) / max(k - 1, 1)
+    return torch.cat([mean, variance.sqrt() / spread[..., None]], dim=1)

@@ -1,8 +1,13 @@
 """The verification report: figures and a self-contained HTML page (DESIGN.md sections 4-5).
 
-- :mod:`~seeds_dag.report.figures`: PNG bytes of CRPS and spread/skill by lead, rank histograms,
-  reliability diagrams, bias maps, zonal spectra and power ratios to physics, lead-to-lead
-  coherence and example member maps, from the long tables of :mod:`seeds_dag.verification`;
+- :mod:`~seeds_dag.report.panels`: what every figure shares: panel size, colours per model
+  family, units, the check of a figure's table, a panel grid with one legend;
+- :mod:`~seeds_dag.report.figures`: PNG bytes of CRPS (fair and standard) and spread/skill by
+  lead, rank histograms, reliability diagrams, bias maps, zonal spectra and power ratios to
+  physics, lead-to-lead coherence and example member maps, from the long tables of
+  :mod:`seeds_dag.verification`;
+- :mod:`~seeds_dag.report.multivariate_figures`: the energy score by lead and the cross-variable
+  correlation of members by lead;
 - :mod:`~seeds_dag.report.html`: one HTML document with the figures embedded as data URIs and
   the tables side by side per model.
 """

@@ -6,40 +6,40 @@ with the Agg canvas, never through pyplot, so nothing global is touched and no f
 call. A model absent from part of a table is simply absent from those panels; a table lacking the
 columns or the lead asked for raises `ValueError` naming the figure and what is missing.
 
+The panel grid, colours, units and table checks they share are in `seeds_dag.report.panels`;
+the multivariate figures in `seeds_dag.report.multivariate_figures`.
+
 Units come from `seeds_dag.conventions.KNOWN_VARIABLES` (CF strings such as "m2 s-2", drawn as
 m² s⁻²); lead times are in days, quantiles are fractions (0.01 = the 1% quantile).
 """
 
 from __future__ import annotations
 
-import io
 import math
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
-from seeds_dag.conventions import KNOWN_VARIABLES
+from seeds_dag.report.panels import (
+    DPI,
+    by_variable,
+    checked_rows,
+    model_colours,
+    png_bytes,
+    units_label,
+    variable_units,
+    variables_in,
+    with_legend,
+)
 from seeds_dag.verification.field_table import POWER_RATIO_BAND
 
-DPI = 100
-PANEL_COLUMNS = 3
-PANEL_SIZE = (3.3, 2.6)  # inches per line-plot panel: three across make ~1000 px at DPI
 MAP_SIZE = (2.3, 1.35)  # inches per lat/lon map: 2:1 like the globe, plus room for titles
 EXAMPLE_COLUMNS = 4
 EXAMPLE_WIDTH = 10.0  # inches
-# One colour per model family (the name before "-N"), so a model keeps its colour in every figure;
-# the seeds and the physics ensemble are the reference, drawn in neutral greys.
-# The spectra table also carries the truth's own spectrum, the reference drawn in red.
-FAMILY_COLOURS = {"seeds": "tab:gray", "physics": "black", "gee": "tab:blue",
-                  "emulated": "tab:blue", "gpp": "tab:orange", "climatology": "tab:green",
-                  "truth": "tab:red"}
-OTHER_COLOURS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 REQUIRED = {
     "lead_time_scores": {"model", "variable", "lead_time_days"},
     "rank_histograms": {"model", "variable", "lead_time_days", "rank", "count"},
@@ -54,120 +54,59 @@ REQUIRED = {
 # Power ratios labelled on the log axis: the target band's edges and round factors around it.
 RATIO_TICKS = (0.001, 0.01, 0.1, 0.2, 0.5, POWER_RATIO_BAND[0], 1.0, POWER_RATIO_BAND[1], 2.0,
                5.0, 10.0, 100.0, 1000.0)
-METRIC_LABELS = {"crps": "CRPS", "rmse": "ensemble-mean RMSE", "spread": "ensemble spread",
+METRIC_LABELS = {"crps": "fair CRPS", "crps_standard": "standard CRPS",
+                 "rmse": "ensemble-mean RMSE", "spread": "ensemble spread",
                  "spread_skill": "spread/skill"}
 UNITLESS = {"spread_skill"}
 
 
-def units_label(units: str) -> str:
-    """CF units as mathtext: "m2 s-2" -> m$^{2}$ s$^{-2}$ (drawn m² s⁻²)."""
-    return re.sub(r"([A-Za-z]+)(-?\d+)", r"\1$^{\2}$", units)
-
-
-def variable_units(variable: str) -> str:
-    """Drawable units of a known variable, "" for an unknown one."""
-    known = KNOWN_VARIABLES.get(variable)
-    return units_label(known.units) if known else ""
-
-
-def model_colours(models: Iterable[str]) -> dict[str, str]:
-    """A colour per model: by family (see `FAMILY_COLOURS`), else the next unused spare colour."""
-    spare = iter(OTHER_COLOURS * 4)
-    return {m: FAMILY_COLOURS.get(m.split("-")[0]) or next(spare) for m in dict.fromkeys(models)}
-
-
-def png_bytes(fig: Figure) -> bytes:
-    """Render `fig` with the Agg canvas as PNG bytes."""
-    buffer = io.BytesIO()
-    FigureCanvasAgg(fig).print_png(buffer)
-    return buffer.getvalue()
-
-
 def _checked(table: pd.DataFrame, figure: str, lead_days: float | None = None) -> pd.DataFrame:
-    """`table` restricted to `lead_days` (all leads when None), after checking its columns."""
-    missing = REQUIRED[figure] - set(table.columns)
-    if missing:
-        raise ValueError(f"{figure}: table lacks column(s) {sorted(missing)}")
-    if lead_days is not None:
-        table = table[np.isclose(table["lead_time_days"], lead_days)]
-        if table.empty:
-            raise ValueError(f"{figure}: no rows at lead {lead_days:g} days")
-    if table.empty:
-        raise ValueError(f"{figure}: table is empty")
-    return table
+    """`table` restricted to `lead_days` (all leads when None), with the columns `figure` needs."""
+    return checked_rows(table, figure, REQUIRED[figure], lead_days)
 
 
-def _variables(table: pd.DataFrame) -> list[str]:
-    """Variables of `table`, the conventions' order first, then others as they appear."""
-    present = list(dict.fromkeys(table["variable"]))
-    return [v for v in KNOWN_VARIABLES if v in present] + [v for v in present if v not in KNOWN_VARIABLES]
-
-
-def _panel_grid(n_panels: int, title: str) -> tuple[Figure, list, object | None]:
-    """A figure of `n_panels` line-plot panels, `PANEL_COLUMNS` across; returns the figure, the
-    panels and a spare axes for the legend (None when the grid is full)."""
-    columns = min(PANEL_COLUMNS, n_panels)
-    rows = math.ceil(n_panels / columns)
-    fig = Figure(figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * rows + 0.4), dpi=DPI,
-                 layout="constrained")
-    axes = list(fig.subplots(rows, columns, squeeze=False).ravel())
-    for ax in axes[n_panels:]:
-        ax.set_axis_off()
-    fig.suptitle(title)
-    return fig, axes[:n_panels], (axes[n_panels] if n_panels < len(axes) else None)
-
-
-def _by_variable(table: pd.DataFrame, title: str) -> tuple[Figure, object | None, list]:
-    """A panel grid with one panel per variable of `table`: the figure, the spare axes (see
-    `_panel_grid`) and (axes, variable, that variable's rows) per panel."""
-    variables = _variables(table)
-    fig, axes, spare = _panel_grid(len(variables), title)
-    return fig, spare, [(ax, v, table[table["variable"] == v]) for ax, v in zip(axes, variables)]
-
-
-def _with_legend(fig: Figure, panels: list, spare) -> bytes:
-    """The PNG of `fig` with one legend of every labelled line of `panels`: in the spare grid
-    cell if any, else under the panels."""
-    handles = {}
-    for ax, *_ in panels:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    if spare is not None:
-        spare.legend(handles.values(), handles.keys(), loc="center", frameon=False)
-    else:
-        fig.legend(handles.values(), handles.keys(), loc="outside lower center",
-                   ncols=min(len(handles), 6), frameon=False)
-    return png_bytes(fig)
-
-
-def lead_time_scores(summary: pd.DataFrame, metric: str) -> bytes:
-    """One score against lead time, a line per model, a panel per variable.
+def lead_time_scores(summary: pd.DataFrame, metric: str, dashed: str | None = None) -> bytes:
+    """One score against lead time, a line per model, a panel per variable; with `dashed`, a
+    second score in the same units drawn dashed in each model's colour (e.g. the standard CRPS
+    beside the fair one: the gap is what a small ensemble's user pays for its size).
 
     Args:
-        summary: long summary table, columns variable, lead_time_days, model and `metric` (one
-            of crps, rmse, spread: the variable's units; spread_skill: unitless, where a dashed
-            line marks the calibrated ratio 1).
+        summary: long summary table, columns variable, lead_time_days, model, `metric` and
+            `dashed` (crps, crps_standard, rmse, spread: the variable's units; spread_skill:
+            unitless, where a dashed grey line marks the calibrated ratio 1).
     """
     table = _checked(summary, "lead_time_scores")
-    if metric not in table.columns:
-        raise ValueError(f"lead_time_scores: table has no column {metric!r}")
-    label = METRIC_LABELS.get(metric, metric)
+    metrics = [metric] if dashed is None else [metric, dashed]
+    absent = [m for m in metrics if m not in table.columns]
+    if absent:
+        raise ValueError(f"lead_time_scores: table has no column(s) {absent}")
+    labels = [METRIC_LABELS.get(m, m) for m in metrics]
+    styles = dict(zip(metrics, ("-", "--")))
+    title = (f"{labels[0]} by lead time" if dashed is None
+             else f"{labels[0]} (solid) and {labels[1]} (dashed) by lead time")
     colours = model_colours(table["model"])
-    fig, spare, panels = _by_variable(table, f"{label} by lead time")
+    fig, spare, panels = by_variable(table, title)
     for ax, variable, rows in panels:
         for model, line in rows.groupby("model", sort=False):
             line = line.sort_values("lead_time_days")
-            ax.plot(line["lead_time_days"], line[metric], marker="o", color=colours[model],
-                    label=model)
+            for m, style in styles.items():
+                # One legend entry per model: the dashed twin is labelled by the style key below.
+                ax.plot(line["lead_time_days"], line[m], marker="o", linestyle=style,
+                        color=colours[model], label=model if m == metric else None)
+        if dashed is not None:
+            for label, style in zip(labels, styles.values()):
+                ax.plot([], [], color="0.3", linestyle=style, label=label)
         if metric in UNITLESS:
             ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1, label="calibrated (1)")
-            ax.set_ylabel(label)
+            ax.set_ylabel(labels[0])
         else:
-            ax.set_ylabel(f"{label} ({variable_units(variable)})")
+            # Two scores share the axis: the title and the legend say which line is which.
+            quantity = labels[0] if dashed is None else "score"
+            ax.set_ylabel(f"{quantity} ({variable_units(variable)})")
         ax.set_title(variable)
         ax.set_xlabel("lead time (days)")
         ax.grid(alpha=0.3)
-    return _with_legend(fig, panels, spare)
+    return with_legend(fig, panels, spare)
 
 
 def rank_histograms(ranks: pd.DataFrame, lead_days: float) -> bytes:
@@ -179,7 +118,7 @@ def rank_histograms(ranks: pd.DataFrame, lead_days: float) -> bytes:
     """
     table = _checked(ranks, "rank_histograms", lead_days)
     colours = model_colours(table["model"])
-    fig, spare, panels = _by_variable(table, f"Rank histograms at lead {lead_days:g} days")
+    fig, spare, panels = by_variable(table, f"Rank histograms at lead {lead_days:g} days")
     for ax, variable, rows in panels:
         for model, group in rows.groupby("model", sort=False):
             counts = group.groupby("rank")["count"].sum().sort_index().to_numpy(dtype=float)
@@ -193,7 +132,7 @@ def rank_histograms(ranks: pd.DataFrame, lead_days: float) -> bytes:
         ax.set_xlim(0, 1)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-    return _with_legend(fig, panels, spare)
+    return with_legend(fig, panels, spare)
 
 
 def reliability_diagram(reliability: pd.DataFrame, quantile: float, lead_days: float) -> bytes:
@@ -211,7 +150,7 @@ def reliability_diagram(reliability: pd.DataFrame, quantile: float, lead_days: f
     colours = model_colours(table["model"])
     # The event convention of seeds_dag.verification.extremes: below a low quantile, above a high one.
     event = f"{'below' if quantile < 0.5 else 'above'} the {quantile:.0%} climatological quantile"
-    fig, spare, panels = _by_variable(
+    fig, spare, panels = by_variable(
         table, f"Reliability of values {event}, lead {lead_days:g} days "
         "(marker area ∝ forecasts in bin)")
     for ax, variable, rows in panels:
@@ -230,7 +169,7 @@ def reliability_diagram(reliability: pd.DataFrame, quantile: float, lead_days: f
         ax.set_ylim(-0.02, 1.02)
         ax.set_aspect("equal")
         ax.grid(alpha=0.3)
-    return _with_legend(fig, panels, spare)
+    return with_legend(fig, panels, spare)
 
 
 def _map_axes(ax, lat: np.ndarray, lon: np.ndarray, *, left: bool, bottom: bool) -> None:
@@ -259,7 +198,7 @@ def bias_maps(bias: pd.DataFrame, lead_days: float) -> bytes:
     """
     table = _checked(bias, "bias_maps", lead_days)
     models = list(dict.fromkeys(table["model"]))
-    variables = _variables(table)
+    variables = variables_in(table)
     fig = Figure(figsize=(MAP_SIZE[0] * len(variables) + 0.6,
                           MAP_SIZE[1] * len(models) + 1.2), dpi=DPI, layout="constrained")
     axes = fig.subplots(len(models), len(variables), squeeze=False)
@@ -300,7 +239,7 @@ def zonal_spectra(spectra: pd.DataFrame, lead_days: float) -> bytes:
     table = _checked(spectra, "zonal_spectra", lead_days)
     table = table[table["wavenumber"] > 0]
     colours = model_colours(table["model"])
-    fig, spare, panels = _by_variable(table, f"Zonal power spectra at lead {lead_days:g} days")
+    fig, spare, panels = by_variable(table, f"Zonal power spectra at lead {lead_days:g} days")
     for ax, variable, rows in panels:
         for model, line in rows.groupby("model", sort=False):
             line = line.groupby("wavenumber")["power"].mean()
@@ -312,7 +251,7 @@ def zonal_spectra(spectra: pd.DataFrame, lead_days: float) -> bytes:
         ax.set_xlabel("zonal wavenumber")
         ax.set_title(variable)
         ax.grid(alpha=0.3, which="both")
-    return _with_legend(fig, panels, spare)
+    return with_legend(fig, panels, spare)
 
 
 def power_ratio(ratios: pd.DataFrame, lead_days: float) -> bytes:
@@ -322,7 +261,7 @@ def power_ratio(ratios: pd.DataFrame, lead_days: float) -> bytes:
     table = _checked(ratios, "power_ratio", lead_days)
     colours = model_colours(table["model"])
     low, high = POWER_RATIO_BAND
-    fig, spare, panels = _by_variable(table, f"Zonal power / physics members' at lead "
+    fig, spare, panels = by_variable(table, f"Zonal power / physics members' at lead "
                                              f"{lead_days:g} days")
     for ax, variable, rows in panels:
         ax.axhspan(low, high, color="0.85", label=f"target {low:g}–{high:g}")
@@ -341,7 +280,7 @@ def power_ratio(ratios: pd.DataFrame, lead_days: float) -> bytes:
         ax.set_ylabel("power ratio")
         ax.set_title(variable)
         ax.grid(alpha=0.3, which="both")
-    return _with_legend(fig, panels, spare)
+    return with_legend(fig, panels, spare)
 
 
 def coherence_by_lead_pair(coherence: pd.DataFrame) -> bytes:
@@ -352,7 +291,7 @@ def coherence_by_lead_pair(coherence: pd.DataFrame) -> bytes:
     pairs = sorted(set(zip(table["first_lead_days"], table["second_lead_days"])))
     position = {pair: i for i, pair in enumerate(pairs)}
     colours = model_colours(table["model"])
-    fig, spare, panels = _by_variable(table, "Lead-to-lead coherence of members")
+    fig, spare, panels = by_variable(table, "Lead-to-lead coherence of members")
     for ax, variable, rows in panels:
         ax.axhline(0.0, color="0.3", linestyle=":", linewidth=1)
         for model, line in rows.groupby("model", sort=False):
@@ -365,7 +304,7 @@ def coherence_by_lead_pair(coherence: pd.DataFrame) -> bytes:
         ax.set_ylabel("correlation")
         ax.set_title(variable)
         ax.grid(alpha=0.3)
-    return _with_legend(fig, panels, spare)
+    return with_legend(fig, panels, spare)
 
 
 def example_members(panels: Mapping[str, xr.DataArray], variable: str, units: str) -> bytes:

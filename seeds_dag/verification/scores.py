@@ -66,13 +66,13 @@ def align_truth(truth: xr.Dataset, init_time, lead_time) -> xr.Dataset:
     return aligned.transpose(INIT, LEAD, ...)
 
 
-def _check_pair(forecast: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
+def _check_pair(forecast: xr.Dataset, truth: xr.Dataset, min_members: int = 2) -> xr.Dataset:
     """Raise unless ``truth`` verifies ``forecast`` point by point; return truth's matching fields.
 
     Arithmetic between xarray objects inner-joins coordinates silently, so a grid or time
     mismatch would otherwise shrink the verified sample without a word.
     """
-    _n_members(forecast)
+    _n_members(forecast, min_members)
     missing = [name for name in forecast.data_vars if name not in truth.data_vars]
     if missing:
         raise ValueError(
@@ -95,11 +95,11 @@ def _check_pair(forecast: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
     return truth[list(forecast.data_vars)]
 
 
-def _n_members(forecast: xr.Dataset) -> int:
+def _n_members(forecast: xr.Dataset, minimum: int = 2) -> int:
     """Ensemble size N; the fair CRPS and the unbiased variance need N >= 2."""
-    if MEMBER not in forecast.dims or forecast.sizes[MEMBER] < 2:
+    if MEMBER not in forecast.dims or forecast.sizes[MEMBER] < minimum:
         raise ValueError(
-            f"forecast needs a '{MEMBER}' dim with at least 2 members, got dims "
+            f"forecast needs a '{MEMBER}' dim with at least {minimum} member(s), got dims "
             f"{dict(forecast.sizes)}"
         )
     return forecast.sizes[MEMBER]
@@ -131,7 +131,32 @@ def fair_crps(
     """
     if estimator not in ("pwm", "fair"):
         raise ValueError(f"fair_crps: estimator must be 'pwm' or 'fair', got {estimator!r}")
-    truth = _check_pair(forecast, truth)
+    return _area_mean_crps(forecast, _check_pair(forecast, truth), estimator)
+
+
+def standard_crps(forecast: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
+    """Area-weighted mean of the standard ensemble CRPS, per variable, init and lead: the CRPS of
+    the members' empirical distribution, what a user who has these m members pays,
+
+        CRPS_m = 1/m sum_i |x_i - y|  -  1/(2 m^2) sum_i sum_j |x_i - x_j|
+
+    (``scoringrules.crps_ensemble`` estimator "nrg"). For members drawn from a distribution F its
+    expectation exceeds CRPS(F) by E|X - X'| / (2m): about a factor (1 + 1/m) for a Gaussian, so
+    it penalises small ensembles, which is the comparison SEEDS makes (K seeds against many
+    emulated members). One member is allowed (the CRPS is then its absolute error).
+
+    Args:
+        forecast: (init_time, lead_time, member, lat, lon), m = member >= 1.
+        truth: (init_time, lead_time, lat, lon), aligned to the forecast valid times.
+
+    Returns:
+        (init_time, lead_time) per variable, in the variable's units.
+    """
+    return _area_mean_crps(forecast, _check_pair(forecast, truth, min_members=1), "nrg")
+
+
+def _area_mean_crps(forecast: xr.Dataset, truth: xr.Dataset, estimator: str) -> xr.Dataset:
+    """scoringrules' ensemble CRPS with `estimator` at every point, then the area mean."""
     crps = xr.apply_ufunc(
         sr.crps_ensemble,
         truth,

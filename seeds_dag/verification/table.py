@@ -22,16 +22,18 @@ from seeds_dag.verification.scores import (
     rank_histogram,
     rank_histogram_flatness,
     spread_skill_ratio,
+    standard_crps,
 )
 
 VARIABLE = "variable"
 MODEL = "model"
 LEAD_DAYS = f"{LEAD}_days"  # what long_table makes of lead_time
 N_MEMBERS = "n_members"
-SCORES = ("crps", "rmse", "spread", "spread_skill")
+SCORES = ("crps", "crps_standard", "rmse", "spread", "spread_skill")
 # The one place listing what a summary shows, in order, with the heading format_summary prints.
 SUMMARY_METRICS = {
-    "crps": "CRPS (fair estimator)",
+    "crps": "CRPS (fair estimator: the ensemble's distribution, any size compares fairly)",
+    "crps_standard": "CRPS (standard estimator: what a user of these N members pays)",
     "rmse": "Ensemble-mean RMSE (sqrt of mean MSE over inits)",
     "spread": "Ensemble spread (sqrt of mean variance over inits)",
     "spread_skill": "Spread/skill, sqrt((N+1)/N)-corrected (1 = calibrated)",
@@ -41,9 +43,10 @@ SUMMARY_METRICS = {
 class ScoreTableSchema(pa.DataFrameModel):
     """Per-init scores, long format: one row per (model, variable, init_time, lead_time_days).
 
-    crps: area-weighted fair CRPS; rmse: ensemble-mean RMSE; spread: sqrt of the area-mean
-    unbiased variance; spread_skill: sqrt((N+1)/N) * spread / rmse of that init. Units of
-    crps/rmse/spread are the variable's.
+    crps: area-weighted fair CRPS; crps_standard: the standard ensemble CRPS (the members'
+    empirical distribution); rmse: ensemble-mean RMSE; spread: sqrt of the area-mean unbiased
+    variance; spread_skill: sqrt((N+1)/N) * spread / rmse of that init. Units of
+    crps/crps_standard/rmse/spread are the variable's.
     """
 
     init_time: Series[pa.DateTime]
@@ -53,6 +56,7 @@ class ScoreTableSchema(pa.DataFrameModel):
     # The fair CRPS and the unbiased variance are undefined for one member.
     n_members: Series[int] = pa.Field(ge=2)
     crps: Series[float] = pa.Field(ge=0)
+    crps_standard: Series[float] = pa.Field(ge=0)
     rmse: Series[float] = pa.Field(ge=0)
     spread: Series[float] = pa.Field(ge=0)
     spread_skill: Series[float] = pa.Field(ge=0)
@@ -93,6 +97,7 @@ def _model_scores(model: str, forecast: xr.Dataset, truth_aligned: xr.Dataset) -
     table = long_table(
         {
             "crps": fair_crps(forecast, truth_aligned),
+            "crps_standard": standard_crps(forecast, truth_aligned),
             "rmse": rmse,
             "spread": spread,
             "spread_skill": spread_skill_ratio(spread, rmse, n_members),
@@ -128,7 +133,7 @@ def score_table(ensembles: Mapping[str, xr.Dataset], truth_aligned: xr.Dataset) 
 def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Scores averaged over init_time, side by side per model.
 
-    crps is the mean over inits; rmse and spread are pooled as sqrt(mean over inits of their
+    crps and crps_standard are means over inits; rmse and spread are pooled as sqrt(mean over inits of their
     squares) (mean MSE, mean variance), and spread_skill is recomputed from those pooled values
     with the sqrt((N+1)/N) correction, *not* averaged from the per-init ratios.
 
@@ -149,7 +154,7 @@ def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
     keys = [MODEL, N_MEMBERS, VARIABLE, LEAD_DAYS]
     means = (
         scores.assign(mse=scores["rmse"] ** 2, variance=scores["spread"] ** 2)
-        .groupby(keys)[["crps", "mse", "variance"]]
+        .groupby(keys)[["crps", "crps_standard", "mse", "variance"]]
         .mean()
     )
     rmse = np.sqrt(means["mse"])
@@ -158,6 +163,7 @@ def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
     pooled = pd.DataFrame(
         {
             "crps": means["crps"],
+            "crps_standard": means["crps_standard"],
             "rmse": rmse,
             "spread": spread,
             "spread_skill": spread_skill_ratio(spread, rmse, n_members),

@@ -73,7 +73,9 @@ def _write_store(root: Path, *, extras: bool = True, emulated_models: list[str] 
     for name, table in {"extremes": synthetic.extremes(), "reliability": synthetic.reliability(),
                         "bias_maps": synthetic.bias_maps(), "spectra": synthetic.spectra(),
                         "power_ratio": synthetic.power_ratios(),
-                        "coherence": synthetic.coherence()}.items():
+                        "coherence": synthetic.coherence(), "crps_claim": synthetic.crps_claim(),
+                        "energy_score": synthetic.energy_score(),
+                        "variable_correlation": synthetic.variable_correlation()}.items():
         store.write_table(table, "verification_summary", name=SUMMARY_OBJECTS[name])
     for init in INITS:
         store.write_table(synthetic.ranks(n_inits=1), SCORES, init,
@@ -117,6 +119,9 @@ def test_every_figure_is_stored_and_shown_in_the_metadata(tmp_path):
         assert base64.b64encode(png).decode() in page
     assert "Brier skill score vs climatology" in page and "<th>gpp-128</th>" in page
     assert "Temporal realism" in page and "Lead-to-lead coherence of members" in page
+    assert "The paper&#x27;s claim: standard CRPS / the seeds&#x27; standard CRPS" in page
+    assert "CRPS (standard)" in page and "Multivariate realism" in page
+    assert "Cross-variable correlation of member deviations" in page
 
 
 def test_example_maps_show_truth_and_members_of_each_ensemble(tmp_path):
@@ -160,7 +165,8 @@ def test_a_lead_the_tables_lack_skips_the_single_lead_figures(tmp_path):
     _write_store(tmp_path, emulated_models=["gee", "gpp"])
     meta = metadata(_report(tmp_path, ReportConfig(lead_days=7.0)), REPORT)
     assert sorted(_images(meta)) == ["coherence_by_lead_pair", "crps_by_lead",
-                                     "spread_skill_by_lead"]
+                                     "energy_score_by_lead", "spread_skill_by_lead",
+                                     "variable_correlation_by_lead"]
     assert meta["skipped"]["power_ratio"] == "power_ratio: no rows at lead 7 days"
     assert meta["skipped"]["bias_maps"] == "bias_maps: no rows at lead 7 days"
     assert "no lead 7 days" in meta["skipped"]["example_members"]
@@ -176,3 +182,16 @@ def test_an_unknown_example_variable_is_refused(tmp_path):
     with pytest.raises(ValueError, match="example_variable 'q700'"):
         _report(tmp_path, ReportConfig(example_variable="q700"))
 
+
+
+def test_a_summary_scored_before_the_standard_crps_skips_the_crps_figure(tmp_path):
+    """An older pooled summary has no crps_standard column: the CRPS figure is skipped, naming
+    it, and the rest of the report is drawn."""
+    store = _write_store(tmp_path, extras=False)
+    store.write_table(synthetic.summary().drop(columns="crps_standard"), "verification_summary")
+    meta = metadata(_report(tmp_path), REPORT)
+    assert sorted(_images(meta)) == ["spread_skill_by_lead"]
+    assert meta["skipped"]["crps_by_lead"] == (
+        "lead_time_scores: table has no column(s) ['crps_standard']")
+    page = store.read_bytes(REPORT, "report.html").decode()
+    assert "CRPS (fair)" in page and "CRPS (standard)" not in page

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from tiny_experiment import SOURCE, materialise, metadata, tiny_source
+from tiny_experiment import SOURCE, copy_artifacts, materialise, metadata, tiny_source
 
 from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES
 from seeds_dag.store import ArtifactStore
@@ -22,10 +22,15 @@ from seeds_dag.verification.extremes_table import (
     extremes_tables,
 )
 from seeds_dag.verification.field_table import BiasMapTableSchema, SpectrumTableSchema
+from seeds_dag.verification.multivariate import climatological_scale, correlation, energy_score
+from seeds_dag.verification.multivariate_table import energy_score_summary
 from seeds_dag.verification.scores import align_truth
 
 INITS = ["2000-01-06", "2000-01-07"]
 N_PHYSICS, N_EMULATED = 6, 8
+MODELS = ["seeds-2", f"physics-{N_PHYSICS}", f"gee-{N_EMULATED}", f"gpp-{N_EMULATED}"]
+PHYSICS = MODELS[1]
+N_PAIRS = len(VARIABLES) * (len(VARIABLES) - 1) // 2
 LAT, LON = [-45.0, -15.0, 15.0, 45.0], list(np.arange(8) * 45.0)
 # The tiny source trains on inits 2000-01-01..02 with leads up to 2 days: truth 01-01..01-04.
 TRAINING_DAYS = 4
@@ -82,7 +87,7 @@ def stacked(tmp_path_factory):
 
 def test_stacked_emulators_are_scored_as_gee_and_gpp(stacked):
     store, results = stacked
-    models = ["seeds-2", f"physics-{N_PHYSICS}", f"gee-{N_EMULATED}", f"gpp-{N_EMULATED}"]
+    models = MODELS
     assert metadata(results[INITS[0]], "verification_scores")["models"] == models
     scores = store.read_table("verification_scores", INITS[0])
     assert list(scores["model"].unique()) == models
@@ -153,6 +158,108 @@ def test_summary_pools_coherence_and_power_ratios_into_text_tables_and_metadata(
     assert len(table.records) == len(coherence) // 4  # a row per variable and lead pair
     assert len(meta["power_ratio_table"].records) == 2 * len(VARIABLES)
     assert "gee-8 - physics-6" in metadata(results[INITS[0]], "verification_scores")["coherence"]
+
+
+def test_energy_scores_divide_each_variable_by_its_spread_in_the_training_window(stacked):
+    store, results = stacked
+    key = INITS[1]
+    variables = list(VARIABLES)
+    truth = store.load_dataset("truth")[variables]
+    scale = climatological_scale(truth.isel(time=slice(0, TRAINING_DAYS)))
+    assert metadata(results[key], "verification_scores")["energy_score_scale"] == (
+        pytest.approx(scale))
+    physics = store.load_dataset("operational_ensemble", key)[variables]
+    observed = align_truth(truth, physics["init_time"].values, physics["lead_time"].values)
+    stored = store.read_table("verification_scores", key, name="multivariate.parquet")
+    assert list(stored["model"].unique()) == MODELS
+    assert len(stored) == len(MODELS) * len(SOURCE.lead_days)
+    rows = stored.query(f"model == '{PHYSICS}'")
+    for column, estimator in (("energy_score", "fair"), ("energy_score_standard", "nrg")):
+        expected = energy_score(physics, observed, scale, estimator)
+        np.testing.assert_allclose(rows[column], expected.values.ravel(), rtol=1e-6)
+    moments = store.read_table("verification_scores", key, name="variable_moments.parquet")
+    assert list(moments["model"].unique()) == MODELS
+    assert len(moments) == len(MODELS) * N_PAIRS * len(SOURCE.lead_days)
+
+
+def test_summary_states_the_papers_claim_as_ratios_of_the_summary_table(stacked):
+    """Per lead, the mean over variables of each emulated model's standard CRPS over the seeds'
+    and of its fair CRPS over the physics ensemble's, recomputed here from the pooled table."""
+    store, results = stacked
+    pooled = store.read_table("verification_summary")
+    claim = store.read_table("verification_summary", name="crps_claim.parquet")
+    assert len(claim) == len(SOURCE.lead_days) * 2  # leads x (gee, gpp)
+    for _, row in claim.iterrows():
+        at = pooled[pooled["lead_time_days"] == row["lead_time_days"]].set_index(
+            ["model", "variable"])
+        seeds = at.loc[row["model"], "crps_standard"] / at.loc["seeds-2", "crps_standard"]
+        physics = at.loc[row["model"], "crps"] / at.loc[PHYSICS, "crps"]
+        assert len(seeds) == len(VARIABLES)
+        assert row["standard_crps_over_seeds"] == pytest.approx(seeds.mean())
+        assert row["fair_crps_over_physics"] == pytest.approx(physics.mean())
+    text = store.read_bytes("verification_summary", "summary.txt").decode()
+    block = text[text.index("The paper's claim"):]
+    assert f"{claim['standard_crps_over_seeds'].iloc[0]:#.4g}" in block.split("\n\n")[0]
+    assert "target <= 0.90" in block and f"fair CRPS of {PHYSICS}" in block
+    assert "CRPS (standard estimator" in text
+    table = metadata(results["summary"], "verification_summary")["crps_claim_table"]
+    assert len(table.records) == len(claim)
+
+
+def test_summary_pools_energy_scores_and_cross_variable_correlations(stacked):
+    store, results = stacked
+    per_init = {name: pd.concat([store.read_table("verification_scores", k, name=name)
+                                 for k in INITS], ignore_index=True)
+                for name in ("multivariate.parquet", "variable_moments.parquet")}
+    energy = store.read_table("verification_summary", name="energy_score.parquet")
+    pd.testing.assert_frame_equal(energy, energy_score_summary(per_init["multivariate.parquet"]))
+    assert len(energy) == len(MODELS) * len(SOURCE.lead_days)
+    first = per_init["multivariate.parquet"].query(f"model == 'gee-{N_EMULATED}' and "
+                                                   "lead_time_days == 1.0")
+    assert energy.query(f"model == 'gee-{N_EMULATED}' and lead_time_days == 1.0")[
+        "energy_score"].item() == pytest.approx(first["energy_score"].mean())
+    correlations = store.read_table("verification_summary", name="variable_correlation.parquet")
+    assert len(correlations) == N_PAIRS * len(SOURCE.lead_days) * len(MODELS)
+    # Pooled over inits as moments: mean covariance over the root of the mean variances.
+    moments = per_init["variable_moments.parquet"].query(
+        f"model == 'gpp-{N_EMULATED}' and first_variable == 'z500' and "
+        "second_variable == 't850' and lead_time_days == 2.0")
+    assert len(moments) == len(INITS)
+    pooled = correlations.query(f"model == 'gpp-{N_EMULATED}' and first_variable == 'z500' and "
+                                "second_variable == 't850' and lead_time_days == 2.0")
+    assert pooled["correlation"].item() == pytest.approx(correlation(
+        *(moments[m].mean() for m in ("covariance", "first_variance", "second_variance"))))
+    text = store.read_bytes("verification_summary", "summary.txt").decode()
+    assert "Energy score over the 5 variables (z500, t850, u850, v850, sp)" in text
+    assert "divided by its climatological std" in text
+    block = text[text.index("Cross-variable correlation"):]
+    assert f"gpp-{N_EMULATED} - {PHYSICS}" in block.splitlines()[1]
+    assert "(over the" not in text  # every init holds every table
+    meta = metadata(results["summary"], "verification_summary")
+    assert len(meta["energy_score_table"].records) == len(energy)
+    assert len(meta["variable_correlation_table"].records) == N_PAIRS * len(SOURCE.lead_days)
+    assert f"gee-{N_EMULATED} - {PHYSICS}" in meta["variable_correlation"]
+
+
+def test_partitions_scored_before_the_multivariate_tables_are_left_out_with_a_note(stacked,
+                                                                                  tmp_path):
+    store, _ = stacked
+    copy_artifacts(Path(store.root), tmp_path, ["verification_scores"])
+    older = ArtifactStore(str(tmp_path))
+    older.delete_bytes("verification_scores", "multivariate.parquet", INITS[0])
+    for key in INITS:
+        older.delete_bytes("verification_scores", "variable_moments.parquet", key)
+    meta = metadata(materialise(tmp_path, "verification_summary"), "verification_summary")
+    text = older.read_bytes("verification_summary", "summary.txt").decode()
+    energy_block = text[text.index("Energy score over"):]
+    assert "(over the 1 of 2 inits that hold it)" in energy_block
+    energy = older.read_table("verification_summary", name="energy_score.parquet")
+    pd.testing.assert_frame_equal(energy, energy_score_summary(older.read_table(
+        "verification_scores", INITS[1], name="multivariate.parquet")))
+    assert ("Cross-variable correlation: no verification_scores partition holds "
+            "variable_moments.parquet") in text
+    assert not older.exists_bytes("verification_summary", "variable_correlation.parquet")
+    assert "variable_correlation" not in meta and "energy_score" in meta
 
 
 def test_coherence_pools_whatever_leads_each_partition_holds(tmp_path):

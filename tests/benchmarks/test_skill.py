@@ -8,7 +8,7 @@ import xarray as xr
 
 from benchmarks.experiment_data import ExperimentCalendar
 from benchmarks.skill_sampling import SamplerTrial, fastest_within, sampler_trials
-from benchmarks.skill_scores import generator_choice, ideal_emulation, target_table
+from benchmarks.skill_scores import generator_choice, target_table
 from tests.synthetic_grid import forecast_coords
 
 
@@ -52,17 +52,19 @@ def test_stochastic_trials_churn_at_the_same_rate_per_step():
 def test_targets_average_ratios_over_variables_per_lead_for_every_emulator():
     rows = []
     for variable, scale in (("z500", 100.0), ("t850", 1.0)):
-        for model, crps, spread_skill, max_bin in (("seeds-2", 1.5, 0.7, 2.0), ("physics-31", 1.0, 0.95, 1.2),
-                                                   ("gee-crps-128", 1.01, 1.0, 1.3), ("gee-edm-128", 1.25, 1.0, 1.3),
-                                                   ("gee-edm-31", 1.5, 1.0, 1.3), ("gpp-crps-p1.0-31", 0.9, 1.0, 1.1),
-                                                   ("ideal-2", 1.0, 0.8, 1.4)):
+        for model, crps, standard, spread_skill, max_bin in (
+                ("seeds-2", 1.5, 2.0, 0.7, 2.0), ("physics-31", 1.0, 1.03, 0.95, 1.2),
+                ("gee-crps-128", 1.01, 1.02, 1.0, 1.3), ("gee-edm-128", 1.25, 1.26, 1.0, 1.3),
+                ("gee-edm-31", 1.5, 1.55, 1.0, 1.3), ("gpp-crps-p1.0-31", 0.9, 0.93, 1.0, 1.1),
+                ("ideal-2", 1.0, 1.1, 0.8, 1.4)):
             rows.append({"variable": variable, "lead_time_days": 1.0, "model": model, "crps": crps * scale,
-                         "spread_skill": spread_skill, "max_bin_ratio": max_bin})
+                         "crps_standard": standard * scale, "spread_skill": spread_skill, "max_bin_ratio": max_bin})
     table = target_table(pd.DataFrame(rows), members=128).set_index("model")
     assert list(table.index) == ["gee-crps-128", "gee-edm-128"]  # the N = 128 ensembles, not GEE-31
     row = table.loc["gee-crps-128"]
     assert row["crps_over_physics"] == pytest.approx(1.01)  # units cancel in the ratio
     assert row["crps_over_seeds"] == pytest.approx(1.01 / 1.5)
+    assert row["standard_crps_over_seeds"] == pytest.approx(1.02 / 2.0)
     assert row["crps_over_ideal"] == pytest.approx(1.01)
     assert row["gpp-crps-p1.0-31_crps_over_physics"] == pytest.approx(0.9)
     assert row["ideal_crps_over_physics"] == pytest.approx(1.0)
@@ -85,20 +87,31 @@ def test_the_default_generator_is_the_cheapest_within_one_percent_of_the_best_cr
     assert choice.loc["gee-edm-128", "chosen"] and choice.loc["gee-edm-128", "nfe_per_member"] == 7
 
 
-def test_ideal_emulation_spreads_about_the_seed_mean_as_a_new_member_would():
-    """Exchangeable members x = μ + ε: a new member differs from the mean of 2 seeds with variance
-    1.5·Var(ε); the ideal emulation's members are centred on the seed mean with that variance."""
-    rng = np.random.default_rng(0)
-    coords = forecast_coords(n_init=40, n_lead=2, n_member=31, n_lat=8, n_lon=16)
-    shape = tuple(len(coords[d]) for d in ("init_time", "lead_time", "member", "lat", "lon"))
-    mu = 10 * rng.standard_normal((*shape[:2], 1, *shape[3:]))
-    physics = xr.Dataset({"t850": (tuple(coords), mu + 2.0 * rng.standard_normal(shape))}, coords=coords)
-    ideal = ideal_emulation(physics)["t850"]
-    assert ideal.sizes["member"] == 29
-    seed_mean = physics["t850"].isel(member=[0, 1]).mean("member")
-    deviations = ideal - seed_mean
-    assert float(deviations.var("member", ddof=1).mean()) == pytest.approx(1.5 * 4.0, rel=0.03)
-    # Each member is the seed mean plus its physics member's scaled deviation from the full mean.
-    scale = np.sqrt(1.5)
-    expected = seed_mean + scale * (physics["t850"].isel(member=5) - physics["t850"].mean("member"))
-    np.testing.assert_allclose(ideal.isel(member=3), expected)
+
+
+def test_seed_count_table_averages_scores_over_sets_and_inits_before_the_ratios():
+    """Two disjoint seed sets of K = 2 with different luck: the ratios are of set- and init-mean
+    scores (not means of per-set ratios), averaged over variables; the per-set spread is shown."""
+    from benchmarks.skill_seeds import seed_count_table
+
+    rows = []
+    for variable, unit in (("z500", 100.0), ("t850", 1.0)):
+        for init in ("a", "b"):
+            rows.append(dict(k=0, set=0, init=init, role="physics", variable=variable, lead_time_days=3.0,
+                             crps_fair=1.0 * unit, crps_standard=1.02 * unit, es_fair=2.0, es_standard=2.1))
+            for index, luck in ((0, 1.0), (1, 1.2)):
+                for role, fair, standard, es in (("gee", 1.1, 1.12, 2.2), ("ideal", 1.0, 1.03, 2.0),
+                                                 ("seeds", 1.0, 1.5, 2.5)):
+                    rows.append(dict(k=2, set=index, init=init, role=role, variable=variable, lead_time_days=3.0,
+                                     crps_fair=fair * unit * (luck if role == "gee" else 1.0),
+                                     crps_standard=standard * unit, es_fair=es, es_standard=es))
+    table = seed_count_table(pd.DataFrame(rows)).set_index("k").loc[2]
+    assert table["sets"] == 2
+    assert table["gee_fair_over_ideal"] == pytest.approx(1.1 * 1.1)  # mean luck 1.1
+    assert table["gee_standard_over_seeds"] == pytest.approx(1.12 / 1.5)
+    assert table["gee_fair_over_physics"] == pytest.approx(1.21)
+    assert table["ideal_fair_over_physics"] == pytest.approx(1.0)
+    assert table["seeds_standard_over_physics_standard"] == pytest.approx(1.5 / 1.02)
+    assert table["gee_es_over_ideal"] == pytest.approx(1.1)
+    assert (table["set_ratio_min"], table["set_ratio_max"]) == pytest.approx((1.1, 1.32))
+    assert not table["meets_targets"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import report_tables as synthetic
 
-from seeds_dag.report import figures
+from seeds_dag.report import figures, multivariate_figures, panels
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LEAD = synthetic.LEADS[1]
@@ -31,7 +31,8 @@ def assert_readable(png: bytes) -> np.ndarray:
 
 
 FIGURES = {
-    "crps": lambda models: figures.lead_time_scores(synthetic.summary(models), "crps"),
+    "crps": lambda models: figures.lead_time_scores(synthetic.summary(models), "crps",
+                                                    dashed="crps_standard"),
     "spread_skill": lambda models: figures.lead_time_scores(synthetic.summary(models),
                                                             "spread_skill"),
     "ranks": lambda models: figures.rank_histograms(synthetic.ranks(models), LEAD),
@@ -41,6 +42,10 @@ FIGURES = {
     "spectra": lambda models: figures.zonal_spectra(synthetic.spectra(models), LEAD),
     "power_ratio": lambda models: figures.power_ratio(synthetic.power_ratios(models), LEAD),
     "coherence": lambda models: figures.coherence_by_lead_pair(synthetic.coherence(models)),
+    "energy_score": lambda models: multivariate_figures.energy_score_by_lead(
+        synthetic.energy_score(models)),
+    "variable_correlation": lambda models: multivariate_figures.variable_correlation_by_lead(
+        synthetic.variable_correlation(models)),
 }
 
 
@@ -104,12 +109,12 @@ def test_an_absent_quantile_is_named():
 
 
 def test_units_are_drawn_with_superscripts():
-    assert figures.units_label("m2 s-2") == "m$^{2}$ s$^{-2}$"
-    assert figures.units_label("K") == "K"
+    assert panels.units_label("m2 s-2") == "m$^{2}$ s$^{-2}$"
+    assert panels.units_label("K") == "K"
 
 
 def test_a_model_family_keeps_its_colour_and_others_get_distinct_ones():
-    colours = figures.model_colours(["gee-128", "gee-64", "mystery-1", "other-2"])
+    colours = panels.model_colours(["gee-128", "gee-64", "mystery-1", "other-2"])
     assert colours["gee-128"] == colours["gee-64"]
     assert len({colours["gee-128"], colours["mystery-1"], colours["other-2"]}) == 3
 
@@ -125,3 +130,37 @@ def test_power_ratio_needs_its_column_and_lead():
         figures.power_ratio(synthetic.power_ratios().drop(columns="power_ratio"), LEAD)
     with pytest.raises(ValueError, match="power_ratio: no rows at lead 7 days"):
         figures.power_ratio(synthetic.power_ratios(), 7.0)
+
+
+def test_the_standard_crps_is_drawn_dashed_beside_the_fair_one():
+    summary = synthetic.summary()
+    fair = decoded(figures.lead_time_scores(summary, "crps"))
+    both = decoded(figures.lead_time_scores(summary, "crps", dashed="crps_standard"))
+    assert fair.shape == both.shape and not np.array_equal(fair, both)
+    with pytest.raises(ValueError, match=r"lead_time_scores: table has no column\(s\) "
+                                         r"\['crps_standard'\]"):
+        figures.lead_time_scores(summary.drop(columns="crps_standard"), "crps",
+                                 dashed="crps_standard")
+
+
+def test_variable_correlation_draws_a_panel_per_pair_whatever_their_number():
+    """Two variables make one pair and one panel, the legend beside it; three make three panels
+    and the legend a row below; ten (five variables) fill four rows of three."""
+    one = decoded(multivariate_figures.variable_correlation_by_lead(
+        synthetic.variable_correlation(variables=("z500", "t850"))))
+    three = decoded(multivariate_figures.variable_correlation_by_lead(
+        synthetic.variable_correlation(variables=("z500", "t850", "u850"))))
+    ten = assert_readable(multivariate_figures.variable_correlation_by_lead(
+        synthetic.variable_correlation()))
+    assert one.shape[1] < three.shape[1] == ten.shape[1]
+    assert one.shape[0] < three.shape[0] < ten.shape[0]
+
+
+def test_multivariate_figures_name_a_missing_column():
+    with pytest.raises(ValueError, match=r"energy_score_by_lead: table lacks column\(s\) "
+                                         r"\['energy_score_standard'\]"):
+        multivariate_figures.energy_score_by_lead(
+            synthetic.energy_score().drop(columns="energy_score_standard"))
+    with pytest.raises(ValueError, match=r"variable_correlation_by_lead: table lacks column"):
+        multivariate_figures.variable_correlation_by_lead(
+            synthetic.variable_correlation().drop(columns="correlation"))

@@ -126,7 +126,7 @@ def test_variance_at_each_lead_is_the_ensemble_spread_squared():
     np.testing.assert_allclose(moments.second_variance["z500"], spread_squared.isel(lead_time=[1, 2]))
 
 
-@pytest.mark.parametrize("shape, message", [((1, 3, 1, 4, 8), "at least 2 members"),
+@pytest.mark.parametrize("shape, message", [((1, 3, 1, 4, 8), "at least 2 member"),
                                             ((1, 1, 4, 4, 8), "at least 2 leads")])
 def test_too_few_members_or_leads_are_refused(shape, message):
     with pytest.raises(ValueError, match=message):

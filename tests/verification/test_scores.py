@@ -189,3 +189,30 @@ def test_align_truth_selects_valid_times_and_names_missing_ones():
     np.testing.assert_array_equal(aligned["z500"].values[:, :, 0, 0], [[1.0, 3.0], [2.0, 4.0]])
     with pytest.raises(ValueError, match="2001-01-06"):
         align_truth(truth, init, pd.to_timedelta([1, 4], unit="D"))
+
+
+def test_standard_crps_is_scoringrules_nrg_and_the_fair_one_is_its_fair_estimator():
+    """Both estimators, area-weighted, against scoringrules' "nrg" and "fair" point by point."""
+    from seeds_dag.verification.scores import standard_crps
+
+    forecast, truth = synthetic(np.random.default_rng(3), n_member=5)
+    weights = area_weights(forecast["lat"])
+    for ours, estimator in ((standard_crps(forecast, truth), "nrg"), (fair_crps(forecast, truth), "fair")):
+        points = sr.crps_ensemble(truth["z500"].values, forecast["z500"].values, m_axis=2, estimator=estimator)
+        expected = (points * weights.values[:, None]).sum(axis=(-2, -1)) / (weights.sum().item() * points.shape[-1])
+        np.testing.assert_allclose(ours["z500"].values, expected, rtol=1e-5)
+
+
+def test_standard_crps_exceeds_the_fair_one_by_the_members_mean_distance_over_2m():
+    """CRPS_m − CRPS_fair = sum_ij |x_i − x_j| / (2 m^2 (m − 1)) at each point; one member: MAE."""
+    from seeds_dag.verification.scores import standard_crps
+
+    forecast, truth = synthetic(np.random.default_rng(4), n_member=3, n_lat=1, n_lon=1)
+    x, y = forecast["z500"].values[0, 0, :, 0, 0].astype(np.float64), float(truth["z500"].values[0, 0, 0, 0])
+    pairs = np.abs(x[:, None] - x[None, :]).sum()
+    gap = standard_crps(forecast, truth)["z500"].values[0, 0] - fair_crps(forecast, truth)["z500"].values[0, 0]
+    assert gap == pytest.approx(pairs / (2 * 9 * 2), rel=1e-4)
+    one = standard_crps(forecast.isel(member=[1]), truth)["z500"].values[0, 0]
+    assert one == pytest.approx(abs(x[1] - y), rel=1e-5)
+    with pytest.raises(ValueError, match="at least 2 member"):
+        fair_crps(forecast.isel(member=[1]), truth)

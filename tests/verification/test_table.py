@@ -63,7 +63,7 @@ def test_score_table_is_long_and_typed(table, inputs):
     truth, ensembles = inputs
     assert list(table.columns) == [
         "init_time", "lead_time_days", "variable", "model", "n_members",
-        "crps", "rmse", "spread", "spread_skill",
+        "crps", "crps_standard", "rmse", "spread", "spread_skill",
     ]
     assert len(table) == len(MODELS) * len(VARIABLES) * N_INIT * N_LEAD
     assert sorted(table["lead_time_days"].unique()) == [0.5, 1.5]

@@ -41,8 +41,12 @@ class EmbeddedSourceConfig:
     # Last days of spin-up kept as climate states for perturbations: 20 for analysis errors, 7
     # unused, 53 for members (PerturbationConfig.analysis_pool_days, min_separation_days).
     pool_days: int = 80
-    truth_days: int = 45
-    lead_days: tuple[int, ...] = (1, 3, 5, 7)
+    # Covers the reforecast window (24 inits), the gap of max(lead) + 1 days before the first
+    # operational init, three operational inits and their longest lead: 23 + 16 + 2 + 15 = 56.
+    truth_days: int = 60
+    # As SEEDS (1–16 days): the short range, where spread is ~22 % of the climatological std, to
+    # the medium range, where it reaches ~65 % and ensembles matter most.
+    lead_days: tuple[int, ...] = (1, 3, 5, 7, 10, 15)
     reforecast_members: int = 5
     operational_members: int = 31
     truth_model: ModelConfig = TRUTH_MODEL

@@ -6,8 +6,8 @@ Runs through the same Dagster definitions the UI loads, recording every run in $
 (default ./.dagster_home) so `dagster dev` shows their history, metadata and lineage afterwards.
 The physics (spin-up, truth, and the forecasts of the reforecast and operational partitions,
 two at a time) runs in `--lanes` worker processes of one thread each (see LANES); training and
-the other steps run in this process with every thread. `--quick` is a smoke-test configuration (a tiny experiment, minutes of
-training shortened to seconds): its scores mean nothing.
+the other steps run in this process with every thread. `--quick` is a smoke-test configuration
+(a tiny experiment, minutes of training shortened to seconds): its scores mean nothing.
 """
 
 import argparse
@@ -107,9 +107,10 @@ def main() -> None:
         timings[name] = timings.get(name, 0.0) + seconds
         print(f"  {name:<28} {partition_key or '':<11} {seconds:7.1f} s", flush=True)
 
-    def physics(pool: ProcessPoolExecutor | None, jobs: list[tuple[str, str | None]]) -> None:
+    def physics(pool: ProcessPoolExecutor | None, label: str, jobs: list[tuple[str, str | None]]) -> None:
         """Materialise physics `jobs` (asset, partition) in the one-thread worker processes, all
-        at once (in this process, one after another, without workers); timings are wall times."""
+        at once, their wall time timed as `label` (without workers: in this process, one after
+        another, each timed as its asset)."""
         if pool is None:
             for name, key in jobs:
                 step(name, key)
@@ -119,9 +120,9 @@ def main() -> None:
                    for name, key in jobs]
         for name, key, future in futures:
             print(f"  {name:<28} {key or '':<11} {future.result():7.1f} s (worker)", flush=True)
-        timings[jobs[0][0] if len(jobs) == 1 else "physics forecasts"] = time.perf_counter() - start
+        timings[label] = time.perf_counter() - start
         if len(jobs) > 1:
-            print(f"  {'physics forecasts, wall time':<40} {time.perf_counter() - start:7.1f} s", flush=True)
+            print(f"  {label + ', wall time':<40} {timings[label]:7.1f} s", flush=True)
 
     print(f"seeds-dag main job: storage {storage.store().root}, DAGSTER_HOME {home}")
     one_thread = {**settings, "source": (SourceResource, {**settings["source"][1], "threads": 1})}
@@ -131,10 +132,10 @@ def main() -> None:
             ProcessPoolExecutor(args.lanes, mp_context=multiprocessing.get_context("spawn")))
         # One member's spin-up and truth gain nothing from a second thread either (0.45 s a model
         # day with one, 0.50 with two), and one thread keeps them fast beside other load.
-        physics(pool, [("physics_spinup", None)])
-        physics(pool, [("truth", None)])
+        physics(pool, "physics_spinup", [("physics_spinup", None)])
+        physics(pool, "truth", [("truth", None)])
         # The 31-member operational forecasts first: the longest jobs first balance the workers.
-        physics(pool, [("operational_ensemble", key) for key in dates]
+        physics(pool, "physics forecasts", [("operational_ensemble", key) for key in dates]
                 + [("reforecast_shards", key) for key in source.reforecast_dates()])
     step("normalization_stats")
     step("trained_emulator")

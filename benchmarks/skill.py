@@ -237,17 +237,17 @@ def main() -> None:
     if seed_specs:
         print(f"seed-count study: K = {seed_counts}, {args.seed_sets} disjoint seed sets each", flush=True)
         start = time.perf_counter()
-        names, sets = {}, {}
+        seed_names, sets = {}, {}
         for k, spec in seed_specs.items():
             for index, seeds in enumerate(disjoint_seed_sets(config.operational_members, k, args.seed_sets)):
                 suffix = f"-{tag}" if kind_of(spec.objective) == "edm" else ""
-                names[(k, index)] = f"{spec.name}-{args.seed_study_members}{suffix}-seeds{'_'.join(map(str, seeds))}"
+                seed_names[(k, index)] = f"{spec.name}-{args.seed_study_members}{suffix}-seeds{'_'.join(map(str, seeds))}"
                 sets[(k, index)] = seeds
-                emulate_all(store, names[(k, index)], trained[spec.name], evaluated, stats, args.seed_study_members,
+                emulate_all(store, seed_names[(k, index)], trained[spec.name], evaluated, stats, args.seed_study_members,
                             sampler, args.sample_batch, device, seeds)
         timings["seed_study_sampling_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        per_set = seed_set_scores(store, evaluated, truth_aligned, names, sets, scale)
+        per_set = seed_set_scores(store, evaluated, truth_aligned, seed_names, sets, scale)
         args.out.mkdir(parents=True, exist_ok=True)
         per_set.to_csv(args.out / "seed_sets.csv", index=False)
         scores["seed counts"] = seed_count_table(per_set)

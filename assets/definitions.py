@@ -2,6 +2,8 @@
 
 from dagster import Definitions
 
+from assets.automation import automation_sensor
+from assets.climatology import climatology
 from assets.ensembles import daily_emulated_ensembles
 from assets.executors import executor_from_environment
 from assets.models import post_processor, trained_emulator
@@ -9,7 +11,8 @@ from assets.report import verification_report
 from assets.schedules import daily_emulation_job, daily_emulation_schedule
 from assets.sources import operational_ensemble, physics_spinup, reforecast_shards, truth
 from assets.statistics import normalization_stats
-from assets.verification import verification_scores, verification_summary
+from assets.summary import verification_summary
+from assets.verification import verification_scores
 from resources import ComputeResource, SourceResource, StorageResource
 
 ALL_ASSETS = [
@@ -18,6 +21,7 @@ ALL_ASSETS = [
     reforecast_shards,
     operational_ensemble,
     normalization_stats,
+    climatology,
     trained_emulator,
     post_processor,
     daily_emulated_ensembles,
@@ -30,6 +34,7 @@ defs = Definitions(
     assets=ALL_ASSETS,
     jobs=[daily_emulation_job],
     schedules=[daily_emulation_schedule],
+    sensors=[automation_sensor],
     executor=executor_from_environment(),
     resources={
         "storage": StorageResource(),

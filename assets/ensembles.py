@@ -1,8 +1,9 @@
-"""Daily emulated ensembles: K seed members of the operational ensemble → N generated member
-trajectories (all leads of a member one sample) by each model — the emulator (SEEDS-GEE, model "gee") and the post-processor (SEEDS-GPP, model
-"gpp") — from the same seeds, streamed to zarr batch by batch so memory does not grow with N.
-Dims (model, init_time, lead_time, member, lat, lon): `ds.sel(model="gpp")` is one ensemble in
-the forecast conventions."""
+"""Daily emulated ensembles: K seed members of the operational ensemble -> N generated member
+trajectories (all leads of a member one sample) by each model, the emulator (SEEDS-GEE, model
+"gee") and the post-processor (SEEDS-GPP, model "gpp"), from the same seeds, written by
+`seeds_dag.emulated_ensemble.write_emulated_ensemble` (streamed batch by batch, provenance in the
+artifact's attrs). Dims (model, init_time, lead_time, member, lat, lon): `ds.sel(model="gpp")` is
+one ensemble in the forecast conventions."""
 
 
 import time
@@ -20,24 +21,26 @@ from dagster import (
     asset,
 )
 
+from assets.automation import follows_dependencies
 from assets.metadata import dataset_metadata, validation_check
-from assets.models import EMULATOR, POST_PROCESSOR, load_model, post_processor, trained_emulator
+from assets.models import EMULATOR, MODEL, POST_PROCESSOR, post_processor, trained_emulator
 from assets.partitions import init_dates
+from assets.progress import progress_logger
 from assets.sources import operational_ensemble
 from assets.statistics import normalization_stats
+from assets.versions import CODE_VERSIONS
 from resources import ComputeResource, SourceResource, StorageResource
-from seeds_dag.conventions import FORECAST_DIMS, VARIABLES, validate
-from seeds_dag.emulation import (
-    MODEL_DIM,
-    SamplerConfig,
-    ensemble_template,
-    forecast_seed,
-    generate_members,
-    normalized_seeds,
+from seeds_dag.conventions import FORECAST_DIMS
+from seeds_dag.emulated_ensemble import (
+    DEFAULT_SEED_MEMBERS,
+    PROVENANCE_ATTR,
+    EnsembleProvenance,
+    check_seed_members,
+    model_version,
+    write_emulated_ensemble,
 )
-from seeds_dag.generators.kinds import model_kind
-from seeds_dag.generators.sampling import nfe
-from seeds_dag.normalization import from_normalized_array
+from seeds_dag.emulation import MODEL_DIM, SamplerConfig
+from seeds_dag.training import model_from_checkpoint
 
 _SAMPLER = SamplerConfig()
 CHECK = "valid_daily_emulated_ensembles"
@@ -50,7 +53,7 @@ class EmulationConfig(Config):
     (the one-pass generators, the default, ignore num_steps, S_churn and sigma_max)."""
 
     n_members: int = 32
-    seed_members: list[int] = [0, 1]  # which members of the operational ensemble are the seeds
+    seed_members: list[int] = list(DEFAULT_SEED_MEMBERS)  # which members of the operational ensemble are the seeds
     num_steps: int = _SAMPLER.num_steps
     S_churn: float = _SAMPLER.S_churn
     sigma_max: float = _SAMPLER.sigma_max  # top of the noise schedule, in units of the seed spread
@@ -58,13 +61,6 @@ class EmulationConfig(Config):
 
     def sampler(self) -> SamplerConfig:
         return SamplerConfig(num_steps=self.num_steps, S_churn=self.S_churn, sigma_max=self.sigma_max)
-
-
-def _check_seed_members(seed_members: list[int], n_members: int, where: str) -> None:
-    if not seed_members or len(set(seed_members)) != len(seed_members) or \
-            not all(0 <= m < n_members for m in seed_members):
-        raise ValueError(f"{where}: seed_members {seed_members} must be distinct members of the "
-                         f"{n_members}-member operational ensemble (0..{n_members - 1})")
 
 
 def ensemble_check(ds: xr.Dataset, where: str, n_members: int) -> AssetCheckResult:
@@ -81,9 +77,12 @@ def ensemble_check(ds: xr.Dataset, where: str, n_members: int) -> AssetCheckResu
 @asset(group_name="emulation", partitions_def=init_dates,
        deps=[operational_ensemble, trained_emulator, post_processor, normalization_stats],
        check_specs=[AssetCheckSpec(CHECK, asset="daily_emulated_ensembles", blocking=True)],
+       code_version=CODE_VERSIONS["daily_emulated_ensembles"],
+       automation_condition=follows_dependencies(),
        description="N members generated from K seed members of the day's operational ensemble "
        "by the emulator (SEEDS-GEE, model 'gee') and by the post-processor (SEEDS-GPP, model "
-       "'gpp') (GPU when the compute resource has one).")
+       "'gpp'), with what produced them recorded in the artifact (seed members, generators, "
+       "evaluations per member, model versions); GPU when the compute resource has one.")
 def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationConfig,
                              compute: ComputeResource, source: SourceResource,
                              storage: StorageResource) -> MaterializeResult:
@@ -92,50 +91,34 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
     key = context.partition_key
     source.check_operational_date(key)
     where = f"daily_emulated_ensembles[{key}]"
-    _check_seed_members(config.seed_members, source.operational_members, where)
+    check_seed_members(config.seed_members, source.operational_members, where)
     stats = store.load_dataset("normalization_stats")
     operational = store.load_dataset("operational_ensemble", key)
     lat, lon = operational["lat"].values, operational["lon"].values
-    seeds, spread, lead_days = normalized_seeds(operational, stats, config.seed_members)
+    lead_days = operational["lead_time"].values / np.timedelta64(1, "D")
     load_start = time.perf_counter()
-    models = {name: load_model(store, asset, lat, lon, lead_days, device) for name, asset in MODELS.items()}
+    models, versions = {}, {}
+    for name, asset_name in MODELS.items():
+        model_file = store.read_bytes(asset_name, MODEL)
+        models[name] = model_from_checkpoint(model_file, lat, lon, device, lead_days)
+        versions[name] = model_version(model_file)
     load_seconds = time.perf_counter() - load_start
-
-    batch = compute.sample_batch_size
-    # A network batch holds whole member trajectories, so each yielded piece has `batch` members:
-    # chunk the output by that, and every chunk is written exactly once.
-    template = ensemble_template(operational, config.n_members, batch, list(MODELS))
-    seconds = {}
-    with store.dataset_writer("daily_emulated_ensembles", key, template) as writer, \
-            compute.autocast(device):
-        for index, (name, model) in enumerate(models.items()):
-            start = time.perf_counter()
-            # Both models get the same noise: their ensembles differ by what the models learnt.
-            for members, normalized in generate_members(
-                model, seeds, spread, lead_days, config.n_members, batch, config.sampler(),
-                seed=forecast_seed(key, config.seed), device=device,
-            ):
-                fields = from_normalized_array(normalized, stats, list(VARIABLES),
-                                               operational["lead_time"].values)
-                piece = template.isel(model=[index], member=members).copy(data={
-                    n: fields[n].values[None, None].astype(np.float32) for n in VARIABLES
-                })
-                # Refuse a bad batch before it is committed: the previous version stays in place.
-                validate(piece.isel(model=0), FORECAST_DIMS,
-                         f"{where} model {name} members {members.start}..{members.stop - 1}")
-                writer.write_region(piece, region={MODEL_DIM: slice(index, index + 1), "member": members})
-            seconds[name] = time.perf_counter() - start
+    total_members = config.n_members * len(models)
+    with compute.autocast(device):
+        timing = write_emulated_ensemble(
+            store, "daily_emulated_ensembles", key, operational, stats, models, model_versions=versions,
+            seed_members=config.seed_members, n_members=config.n_members,
+            batch_size=compute.sample_batch_size, sampler=config.sampler(), seed=config.seed, device=device,
+            on_members=progress_logger(context, "members generated", total_members, "members"))
     stored = store.open_dataset("daily_emulated_ensembles", key)
-    total = sum(seconds.values())
+    provenance = EnsembleProvenance.of(stored, where)
     return MaterializeResult(
         metadata={"location": store.location("daily_emulated_ensembles", key),
-                  "sampling_seconds": MetadataValue.json({k: round(v, 2) for k, v in seconds.items()}),
-                  "seconds_per_member": round(total / (config.n_members * len(models)), 4),
+                  "sampling_seconds": MetadataValue.json({k: round(v, 2) for k, v in timing.model_seconds.items()}),
+                  "seconds_per_member": round(timing.seconds / total_members, 4),
                   "model_load_seconds": round(load_seconds, 2),
-                  "n_members": config.n_members, "seed_members": str(config.seed_members),
-                  "generator": MetadataValue.json({k: model_kind(m) for k, m in models.items()}),
-                  "nfe_per_member": MetadataValue.json({k: nfe(m, config.sampler()) for k, m in models.items()}),
-                  "sampler_steps": config.num_steps, "sigma_max": config.sigma_max,
+                  "n_members": config.n_members, "seed_members": str(list(provenance.seed_members)),
+                  "provenance": MetadataValue.json(provenance.attrs()[PROVENANCE_ATTR]),
                   **compute.describe(), **dataset_metadata(stored)},
         check_results=[ensemble_check(stored, where, config.n_members)],
     )

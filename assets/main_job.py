@@ -1,6 +1,6 @@
 """The main job: materialise the whole asset graph on the embedded source and print the summary.
 
-    python -m assets.main_job [--storage-root DIR] [--quick]
+    python -m assets.main_job [--storage-root DIR] [--quick] [--verbose]
 
 Runs through the same Dagster definitions the UI loads, recording every run in $DAGSTER_HOME
 (default ./.dagster_home) so `dagster dev` shows their history, metadata and lineage afterwards.
@@ -8,6 +8,9 @@ The physics (spin-up, truth, and the forecasts of the reforecast and operational
 two at a time) runs in `--lanes` worker processes of one thread each (see LANES); training and
 the other steps run in this process with every thread. `--quick` is a smoke-test configuration
 (a tiny experiment, minutes of training shortened to seconds): its scores mean nothing.
+The console shows the timing table and the assets' own INFO lines (a few progress lines per
+long stage, warnings); `--verbose` adds Dagster's DEBUG events (every step's start, inputs and
+outputs: hundreds of lines).
 """
 
 import argparse
@@ -57,6 +60,13 @@ def operational_dates(source: SourceResource, count: int) -> list[str]:
     return [d.strftime("%Y-%m-%d") for d in dates]
 
 
+def console_logger_config(log_level: str) -> dict:
+    """Run config of Dagster's default console logger printing records from `log_level` up. The
+    engine's events (step started, output handled, …) are DEBUG, the assets' `context.log.info`
+    lines INFO: at "INFO" the console keeps the assets' progress and warnings only."""
+    return {"console": {"config": {"log_level": log_level}}}
+
+
 @functools.cache
 def _instance() -> DagsterInstance:
     """This process's Dagster instance ($DAGSTER_HOME, which worker processes inherit)."""
@@ -64,15 +74,16 @@ def _instance() -> DagsterInstance:
 
 
 def _materialize_one(name: str, partition_key: str | None, resources: dict,
-                     op_configs: dict) -> float:
-    """Materialise asset `name` (one partition) in this process; returns its seconds.
-    `resources` maps each resource key to (class, settings), rebuilt here: resources do not
-    pickle across processes, their settings do."""
+                     op_configs: dict, log_level: str) -> float:
+    """Materialise asset `name` (one partition) in this process, its console log from `log_level`
+    up; returns its seconds. `resources` maps each resource key to (class, settings), rebuilt
+    here: resources do not pickle across processes, their settings do."""
     start = time.perf_counter()
     result = materialize(ALL_ASSETS, selection=[name], partition_key=partition_key,
                          resources={key: cls(**settings) for key, (cls, settings) in resources.items()},
                          instance=_instance(),
-                         run_config=RunConfig(ops={name: op_configs[name]} if name in op_configs else {}),
+                         run_config=RunConfig(ops={name: op_configs[name]} if name in op_configs else {},
+                                              loggers=console_logger_config(log_level)),
                          tags={"seeds_dag/job": "main"})
     if not result.success:
         raise SystemExit(f"materialisation of {name} [{partition_key}] failed")
@@ -86,7 +97,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration")
     parser.add_argument("--lanes", type=int, default=LANES,
                         help="processes forecasting physics partitions at once (1: all in this process)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print Dagster's DEBUG events too (hundreds of lines), not only the assets' own")
     args = parser.parse_args()
+    log_level = "DEBUG" if args.verbose else "INFO"
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
@@ -103,7 +117,7 @@ def main() -> None:
     settings = {key: (type(resource), resource.model_dump()) for key, resource in resources.items()}
 
     def step(name: str, partition_key: str | None = None) -> None:
-        seconds = _materialize_one(name, partition_key, settings, op_configs)
+        seconds = _materialize_one(name, partition_key, settings, op_configs, log_level)
         timings[name] = timings.get(name, 0.0) + seconds
         print(f"  {name:<28} {partition_key or '':<11} {seconds:7.1f} s", flush=True)
 
@@ -116,7 +130,8 @@ def main() -> None:
                 step(name, key)
             return
         start = time.perf_counter()
-        futures = [(name, key, pool.submit(_materialize_one, name, key, one_thread, op_configs))
+        futures = [(name, key, pool.submit(_materialize_one, name, key, one_thread, op_configs,
+                                           log_level))
                    for name, key in jobs]
         for name, key, future in futures:
             print(f"  {name:<28} {key or '':<11} {future.result():7.1f} s (worker)", flush=True)
@@ -138,6 +153,7 @@ def main() -> None:
         physics(pool, "physics forecasts", [("operational_ensemble", key) for key in dates]
                 + [("reforecast_shards", key) for key in source.reforecast_dates()])
     step("normalization_stats")
+    step("climatology")
     step("trained_emulator")
     step("post_processor")
     for key in dates:

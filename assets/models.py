@@ -19,14 +19,17 @@ import time
 
 import numpy as np
 import torch
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
 
 from assets.inputs import open_partitions
+from assets.progress import progress_logger
 from assets.sources import reforecast_shards, truth
 from assets.statistics import normalization_stats
+from assets.versions import CODE_VERSIONS
 from resources import ComputeResource, SourceResource, StorageResource
 from seeds_dag.checkpoints import StaleCheckpointError, StoreCheckpointIO
 from seeds_dag.conventions import VARIABLES
+from seeds_dag.emulated_ensemble import model_version
 from seeds_dag.diffusion.consistency import ConsistencyConfig
 from seeds_dag.generators.kinds import CRPSConfig, Objective, objective_for, samples_per_example
 from seeds_dag.networks.unet import DenoiserConfig
@@ -116,6 +119,7 @@ def load_model(store: ArtifactStore, asset: str, lat: np.ndarray, lon: np.ndarra
 
 
 @asset(group_name="training", deps=[reforecast_shards, normalization_stats],
+       code_version=CODE_VERSIONS[EMULATOR],
        description="SEEDS-GEE emulator: generator of one member's trajectory (all leads) given K "
        "seed members, trained on the reforecast window; EDM diffusion by default, one-pass CRPS or "
        "consistency generators on request (GPU when present).")
@@ -126,6 +130,7 @@ def trained_emulator(context: AssetExecutionContext, config: EmulatorTrainingCon
 
 
 @asset(group_name="training", deps=[reforecast_shards, normalization_stats, truth],
+       code_version=CODE_VERSIONS[POST_PROCESSOR],
        description="SEEDS-GPP post-processor: the emulator's model family trained to produce the "
        "truth at the valid time (with probability p, else another member) from K reforecast "
        "members, so its samples correct the physics model's bias (GPU when present).")
@@ -156,8 +161,11 @@ def _train(context: AssetExecutionContext, asset_name: str, config: EmulatorTrai
     if truth_fields is not None:
         data_id += f", truth {hashlib.sha256(truth_fields.tobytes()).hexdigest()[:16]}"
 
+    # The loop calls back every log_every steps with the mean loss since; about ten lines reach the log.
+    report = progress_logger(context, "training", config.steps, "steps")
+
     def log(step: int, loss: float) -> None:
-        context.log.info(f"step {step}: loss {loss:.4f}")
+        report(step, f"loss {loss:.4f}")
 
     spread = seed_spread(stats, list(VARIABLES), reforecasts["lead_time"].values)
     objective = config.objective()
@@ -184,7 +192,8 @@ def _train(context: AssetExecutionContext, asset_name: str, config: EmulatorTrai
         store.delete_bytes(asset_name, CHECKPOINT)
         result = train()
     seconds = time.perf_counter() - start
-    store.write_bytes(asset_name, MODEL, store.read_bytes(asset_name, CHECKPOINT))
+    model_file = store.read_bytes(asset_name, CHECKPOINT)
+    store.write_bytes(asset_name, MODEL, model_file)
     store.delete_bytes(asset_name, CHECKPOINT)
     losses = [loss for _, loss in result.losses]
     window = max(1, len(losses) // 20)
@@ -202,4 +211,4 @@ def _train(context: AssetExecutionContext, asset_name: str, config: EmulatorTrai
         "examples_per_step": examples,
         "parameters": sum(p.numel() for p in result.model.parameters()),
         **compute.describe(),
-    })
+    }, data_version=DataVersion(model_version(model_file)))

@@ -15,14 +15,17 @@ import xarray as xr
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from assets.automation import follows_dependencies
+from assets.summary import pooled_inits, verification_summary
 from assets.verification import (
     COHERENCE,
     CRPS_CLAIM,
     ENERGY_SCORE,
+    INITS_OBJECT,
     SCORES,
     VARIABLE_CORRELATION,
-    verification_summary,
 )
+from assets.versions import CODE_VERSIONS
 from resources import StorageResource
 from seeds_dag.conventions import KNOWN_VARIABLES
 from seeds_dag.emulation import MODEL_DIM
@@ -102,28 +105,34 @@ class ReportConfig(Config):
 
 def read_tables(store: ArtifactStore) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """The verification tables present in the store, and why each absent one is absent.
-    Rank counts are the verification_scores partitions' tables stacked (the figure sums them)."""
+    Rank counts are the tables of the verification_scores partitions the summary pooled, stacked
+    (the figure sums them)."""
     tables, missing = {}, {}
     for name, obj in SUMMARY_OBJECTS.items():
         try:
             tables[name] = store.read_table(SUMMARY, name=obj)
         except ArtifactNotFoundError:
             missing[name] = f"no {SUMMARY}/{obj} in the store"
-    keys = [k for k in store.partitions(SCORES) if store.exists_bytes(SCORES, RANK_OBJECT, k)]
+    try:
+        keys = [k for k in pooled_inits(store) if store.exists_bytes(SCORES, RANK_OBJECT, k)]
+    except ArtifactNotFoundError:
+        keys, missing["ranks"] = [], (f"no {SUMMARY}/{INITS_OBJECT} (a summary of an older "
+                                      f"version): rematerialise {SUMMARY}")
     if keys:
         tables["ranks"] = pd.concat([store.read_table(SCORES, k, name=RANK_OBJECT) for k in keys],
                                     ignore_index=True)
-    else:
-        missing["ranks"] = f"no {SCORES} partition holds {RANK_OBJECT}"
+    elif "ranks" not in missing:
+        missing["ranks"] = f"no {SCORES} partition pooled by {SUMMARY} holds {RANK_OBJECT}"
     return tables, missing
 
 
 def example_panels(store: ArtifactStore, variable: str, lead_days: float,
                    n_members: int) -> dict[str, xr.DataArray]:
-    """(lat, lon) fields of `variable` at one lead of the newest verified init: truth at the
+    """(lat, lon) fields of `variable` at one lead of the newest init the summary
+    pooled: truth at the
     valid time, then the first `n_members` members of the physics ensemble and of each emulated
     ensemble (one per value of a `model` dim, e.g. "gee" and "gpp", or one named "emulated")."""
-    keys = store.partitions(SCORES)
+    keys = pooled_inits(store)
     if not keys:
         raise ArtifactNotFoundError(f"no {SCORES} partition: no verified init to show")
     key = keys[-1]
@@ -169,6 +178,7 @@ def _sections(pngs: dict[str, bytes], tables: dict[str, pd.DataFrame],
 
 
 @asset(group_name="verification", deps=[verification_summary],
+       code_version=CODE_VERSIONS[REPORT], automation_condition=follows_dependencies(),
        description="Figures (fair and standard CRPS and spread/skill by lead, rank histograms, "
        "reliability of the 1%/99% events, bias maps, zonal spectra and power ratios to physics, "
        "lead-to-lead coherence, energy score by lead, cross-variable correlations, example "

@@ -7,18 +7,29 @@ An archive read that fails raises before anything is written, so the partition k
 version (or stays empty)."""
 
 
+import hashlib
 import time
 
 import pandas as pd
 import torch
-from dagster import AssetCheckSpec, AssetExecutionContext, MaterializeResult, asset
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    DataVersion,
+    MaterializeResult,
+    asset,
+)
 
 from assets.metadata import dataset_metadata, validation_check
 from assets.partitions import init_dates
+from assets.progress import progress_logger
+from assets.versions import CODE_VERSIONS
 from resources import SourceResource, StorageResource
 from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
 from seeds_dag.sources.archive.era5 import era5_truth
 from seeds_dag.sources.archive.gefs import gefs_forecast
+from seeds_dag.store import ArtifactStore
 from seeds_dag.sources.embedded.source import (
     run_forecast,
     run_spinup,
@@ -27,6 +38,8 @@ from seeds_dag.sources.embedded.source import (
 )
 
 GROUP = "sources"
+# The tags Dagster writes on every materialisation (not exported by name).
+DATA_VERSION_TAG, CODE_VERSION_TAG = "dagster/data_version", "dagster/code_version"
 
 
 def _set_threads(source: SourceResource) -> None:
@@ -34,8 +47,31 @@ def _set_threads(source: SourceResource) -> None:
         torch.set_num_threads(source.threads)
 
 
-@asset(group_name=GROUP, description="Spin-up of the truth model to a steady climate, with a pool "
-       "of climate states for ensemble perturbations (cached: reruns only when settings change).")
+def settings_version(settings: str) -> DataVersion:
+    """The data version of an artifact fully determined by its settings (and code version)."""
+    return DataVersion(hashlib.sha256(settings.encode()).hexdigest()[:16])
+
+
+def recorded_as_current(context: AssetExecutionContext, store: ArtifactStore, asset_name: str,
+                        version: DataVersion) -> bool:
+    """Whether Dagster's latest materialisation of `asset_name` recorded the artifact now in
+    storage (same version location) with data version `version` and the asset's current code
+    version: then materialising again would reproduce it."""
+    event = context.instance.get_latest_materialization_event(AssetKey(asset_name))
+    if event is None or event.asset_materialization is None or not store.has(asset_name):
+        return False
+    recorded = event.asset_materialization
+    location = recorded.metadata.get("location")
+    return (recorded.tags.get(DATA_VERSION_TAG) == version.value
+            and recorded.tags.get(CODE_VERSION_TAG) == CODE_VERSIONS[asset_name]
+            and location is not None and location.value == store.location(asset_name))
+
+
+@asset(group_name=GROUP, code_version=CODE_VERSIONS["physics_spinup"],
+       description="Spin-up of the truth model to a steady climate, with a pool of climate states "
+       "for ensemble perturbations. Its data version is a hash of its settings, so rematerialising "
+       "it with the settings and code of the artifact Dagster recorded in storage reuses that "
+       "artifact, and nothing downstream becomes stale.")
 def physics_spinup(context: AssetExecutionContext, source: SourceResource,
                    storage: StorageResource) -> MaterializeResult:
     if source.kind != "embedded":
@@ -45,20 +81,23 @@ def physics_spinup(context: AssetExecutionContext, source: SourceResource,
     _set_threads(source)
     store = storage.store()
     config = source.embedded_config()
-    if store.has("physics_spinup") and \
-            store.open_dataset("physics_spinup").attrs.get("settings") == spinup_settings(config):
+    version = settings_version(spinup_settings(config))
+    if recorded_as_current(context, store, "physics_spinup", version):
         return MaterializeResult(metadata={"location": store.location("physics_spinup"),
-                                           "cached": True})
+                                           "cached": True}, data_version=version)
     start = time.perf_counter()
-    spinup = run_spinup(config)
+    spinup = run_spinup(config, on_day=progress_logger(context, "spin-up", config.spinup_days,
+                                                       "model days"))
     seconds = time.perf_counter() - start
     url = store.write_dataset(spinup, "physics_spinup")
     return MaterializeResult(metadata={"location": url, "seconds": round(seconds, 1),
                                        "cached": False, "spinup_days": source.spinup_days,
-                                       "pool_states": spinup.sizes["pool_day"]})
+                                       "pool_states": spinup.sizes["pool_day"]},
+                             data_version=version)
 
 
 @asset(group_name=GROUP, deps=[physics_spinup],
+       code_version=CODE_VERSIONS["truth"],
        check_specs=[AssetCheckSpec("valid_truth", asset="truth", blocking=True)],
        description="Truth: one long nature run of the truth model (plays the role of reanalysis), "
        "daily fields on the output grid plus the daily model states forecasts start from.")
@@ -70,7 +109,9 @@ def truth(context: AssetExecutionContext, source: SourceResource,
     if source.kind == "gefs":
         ds = era5_truth(source.era5_store(), source.truth_times(), source.grid())
     else:
-        ds = run_truth(source.embedded_config(), store.load_dataset("physics_spinup"))
+        config = source.embedded_config()
+        ds = run_truth(config, store.load_dataset("physics_spinup"),
+                       on_day=progress_logger(context, "nature run", config.truth_days, "model days"))
     seconds = time.perf_counter() - start
     validate(ds, TRUTH_DIMS, "truth")
     url = store.write_dataset(ds, "truth")
@@ -115,6 +156,7 @@ def _forecast_asset_body(context: AssetExecutionContext, source: SourceResource,
 
 
 @asset(group_name=GROUP, partitions_def=init_dates, deps=[truth, physics_spinup],
+       code_version=CODE_VERSIONS["reforecast_shards"],
        check_specs=[AssetCheckSpec("valid_reforecast_shards", asset="reforecast_shards",
                                    blocking=True)],
        description="Reforecast shard for one init date: a small ensemble (5 members) of the "
@@ -126,6 +168,7 @@ def reforecast_shards(context: AssetExecutionContext, source: SourceResource,
 
 
 @asset(group_name=GROUP, partitions_def=init_dates, deps=[truth, physics_spinup],
+       code_version=CODE_VERSIONS["operational_ensemble"],
        check_specs=[AssetCheckSpec("valid_operational_ensemble", asset="operational_ensemble",
                                    blocking=True)],
        description="Operational ensemble for one init date: the full physics ensemble "

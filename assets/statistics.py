@@ -14,6 +14,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from assets.inputs import open_partitions
 from assets.sources import reforecast_shards
+from assets.versions import CODE_VERSIONS
 from resources import SourceResource, StorageResource
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.normalization import compute_normalization
@@ -39,7 +40,7 @@ def dask_scheduler() -> Iterator[str]:
         yield client.scheduler.address
 
 
-@asset(group_name="training", deps=[reforecast_shards],
+@asset(group_name="training", deps=[reforecast_shards], code_version=CODE_VERSIONS["normalization_stats"],
        description="Per variable and lead time, mean and std over the training reforecast window.")
 def normalization_stats(context: AssetExecutionContext, source: SourceResource,
                         storage: StorageResource) -> MaterializeResult:

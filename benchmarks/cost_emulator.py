@@ -1,6 +1,6 @@
 """Emulator side of the cost benchmark: K = 2 seed members of the physics forecast → N member
 trajectories with each generator, normalised, sampled (seeds_dag.emulation) and streamed to zarr
-member batch by member batch, as the daily_emulated_ensembles asset does, with the time split into
+member batch by member batch by the daily_emulated_ensembles asset's own function, with the time split into
 the network's forward passes, the sampler around them, normalisation and the zarr write.
 """
 
@@ -16,23 +16,16 @@ import numpy as np
 import torch
 import xarray as xr
 
-from seeds_dag.conventions import VARIABLES
-from seeds_dag.emulation import (
-    SamplerConfig,
-    ensemble_template,
-    forecast_seed,
-    generate_members,
-    normalized_seeds,
-)
+from seeds_dag.emulated_ensemble import DEFAULT_SEED_MEMBERS, emulated_ensemble, write_emulated_ensemble
+from seeds_dag.emulation import SamplerConfig
 from seeds_dag.generators.kinds import build_model, model_kind, network_config, objective_for
 from seeds_dag.generators.sampling import nfe
 from seeds_dag.networks.unet import DenoiserConfig
-from seeds_dag.normalization import from_normalized_array
 from seeds_dag.store import ArtifactStore
 from seeds_dag.training import model_from_checkpoint
 
 EMULATED_ASSET = "emulated_ensemble"
-SEED_MEMBERS = [0, 1]  # K = 2, as in the main job
+UNRECORDED_VERSION = "not recorded (cost benchmark)"  # what matters here is the cost, not the weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,38 +103,23 @@ def same_architecture(model: torch.nn.Module, lat: np.ndarray, lon: np.ndarray, 
     return net.to(device).eval().requires_grad_(False)
 
 
-def emulate_to_zarr(model: torch.nn.Module, forecast: xr.Dataset, stats: xr.Dataset, store: ArtifactStore,
-                    partition: str, n_members: int, batch: int, sampler: SamplerConfig,
+def emulate_to_zarr(model: torch.nn.Module, forecast: xr.Dataset, stats: xr.Dataset,
+                    store: ArtifactStore, partition: str, n_members: int, batch: int, sampler: SamplerConfig,
                     device: torch.device) -> EmulatorTiming:
-    """Seeds of `forecast` (one init) → `n_members` member trajectories written to `store`, timed."""
-    variables = list(VARIABLES)
+    """Seeds of `forecast` (one init) -> `n_members` member trajectories written to `store` by the
+    asset's own function (`write_emulated_ensemble`), timed."""
     start = time.perf_counter()
-    seeds, spread, lead_days = normalized_seeds(forecast, stats, SEED_MEMBERS)
-    normalisation = time.perf_counter() - start
-    lead_time = forecast["lead_time"].values
-    template = ensemble_template(forecast, n_members, batch)
-    seed = forecast_seed(forecast["init_time"].values[0])
-    zarr = 0.0
-    with timed_network(model, device) as network, store.dataset_writer(EMULATED_ASSET, partition, template) as writer:
-        for members, normalized in generate_members(model, seeds, spread, lead_days, n_members, batch, sampler, seed,
-                                                    device):
-            mark = time.perf_counter()
-            fields = from_normalized_array(normalized, stats, variables, lead_time)
-            piece = template.isel(member=members).copy(data={n: fields[n].values[None] for n in variables})
-            written = time.perf_counter()
-            writer.write_region(piece, region={"member": members})
-            normalisation += written - mark
-            zarr += time.perf_counter() - written
-        mark = time.perf_counter()
-    zarr += time.perf_counter() - mark  # the commit: chunk check and pointer
-    return EmulatorTiming(members=n_members, batch=batch, nfe=nfe(model, sampler),
-                          seconds=time.perf_counter() - start, network_s=network[0],
-                          normalisation_s=normalisation, zarr_s=zarr)
+    with timed_network(model, device) as network:
+        timing = write_emulated_ensemble(store, EMULATED_ASSET, partition, forecast, stats, {"emulated": model},
+                                         model_versions={"emulated": UNRECORDED_VERSION}, seed_members=DEFAULT_SEED_MEMBERS,
+                                         n_members=n_members, batch_size=batch, sampler=sampler, device=device,
+                                         stack_models=False)
+    return EmulatorTiming(members=n_members, batch=batch, nfe=nfe(model, sampler), seconds=time.perf_counter() - start,
+                          network_s=network[0], normalisation_s=timing.normalisation_s, zarr_s=timing.zarr_s)
 
 
 def warm_up(model: torch.nn.Module, forecast: xr.Dataset, stats: xr.Dataset, batch: int, device: torch.device) -> None:
     """One untimed batch of one step, so that one-off allocations and kernel choices are not
     charged to the first measurement."""
-    seeds, spread, lead_days = normalized_seeds(forecast, stats, SEED_MEMBERS)
-    for _ in generate_members(model, seeds, spread, lead_days, batch, batch, SamplerConfig(num_steps=1), 0, device):
-        pass
+    emulated_ensemble(model, forecast, stats, seed_members=DEFAULT_SEED_MEMBERS, n_members=batch, batch_size=batch,
+                      sampler=SamplerConfig(num_steps=1), device=device)

@@ -164,7 +164,7 @@ def main() -> None:
                                objective(generators[0]), dataclasses.replace(training, seed_counts=(k,)))
                   for k in seed_counts}
     models_dir = args.root / "models"
-    trained, train_rows = {}, []
+    trained, versions, train_rows = {}, {}, []
     to_train = specs + [spec for spec in seed_specs.values() if spec.name not in {s.name for s in specs}]
     if args.train_only:
         to_train = [spec for spec in to_train if spec.name in args.train_only.split(",")]
@@ -172,6 +172,7 @@ def main() -> None:
         print(f"training {spec.name}", flush=True)
         trained[spec.name], summary = train_model(spec, arrays, lead_days, spread, lat, lon, models_dir, device,
                                                   data_id)
+        versions[spec.name] = summary["model_version"]
         train_rows.append(summary)
     if args.train_only:
         print(pd.DataFrame(train_rows).to_string(index=False))
@@ -218,8 +219,8 @@ def main() -> None:
         suffix = f"-{tag}" if kind_of(spec.objective) == "edm" else ""
         names[spec.name] = f"{spec.name}-{n_members}{suffix}"
         nfes[spec.name] = nfe(trained[spec.name], sampler)
-        row = emulate_all(store, names[spec.name], trained[spec.name], evaluated, stats, n_members, sampler,
-                          args.sample_batch, device)
+        row = emulate_all(store, names[spec.name], trained[spec.name], versions[spec.name], evaluated, stats,
+                          n_members, sampler, args.sample_batch, device)
         sampling_rows.append({**row, "nfe_per_member": nfes[spec.name]})
 
     start = time.perf_counter()
@@ -243,8 +244,8 @@ def main() -> None:
                 suffix = f"-{tag}" if kind_of(spec.objective) == "edm" else ""
                 seed_names[(k, index)] = f"{spec.name}-{args.seed_study_members}{suffix}-seeds{'_'.join(map(str, seeds))}"
                 sets[(k, index)] = seeds
-                emulate_all(store, seed_names[(k, index)], trained[spec.name], evaluated, stats, args.seed_study_members,
-                            sampler, args.sample_batch, device, seeds)
+                emulate_all(store, seed_names[(k, index)], trained[spec.name], versions[spec.name], evaluated, stats,
+                            args.seed_study_members, sampler, args.sample_batch, device, seeds)
         timings["seed_study_sampling_s"] = time.perf_counter() - start
         start = time.perf_counter()
         per_set = seed_set_scores(store, evaluated, truth_aligned, seed_names, sets, scale)

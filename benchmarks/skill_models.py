@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from seeds_dag.emulated_ensemble import model_version
 from seeds_dag.checkpoints import LocalCheckpointIO
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.generators.kinds import Objective, kind_of, samples_per_example
@@ -44,7 +45,8 @@ def train_model(spec: ModelSpec, arrays: dict[str, np.ndarray], lead_days: np.nd
                 lat: np.ndarray, lon: np.ndarray, root: Path, device: torch.device,
                 data_id: str) -> tuple[torch.nn.Module, dict]:
     """Train (or resume, or just load when finished) `spec`; returns the EMA model and a summary
-    (seconds of this call's training, steps, final loss averaged over the last 100 steps)."""
+    (seconds of this call's training, steps, final loss averaged over the last 100 steps, the
+    model file's version)."""
     checkpoint = LocalCheckpointIO(root / f"{spec.name}.pt")
     start = time.perf_counter()
 
@@ -61,5 +63,6 @@ def train_model(spec: ModelSpec, arrays: dict[str, np.ndarray], lead_days: np.nd
                "steps": result.steps_done, "resumed_from_step": result.resumed_from_step,
                "final_loss": round(float(np.mean(losses[-100:])), 4),
                "parameters": sum(p.numel() for p in result.model.parameters())}
-    model = model_from_checkpoint(checkpoint.load(), lat, lon, device, lead_days)
-    return model, summary
+    model_file = checkpoint.load()
+    summary["model_version"] = model_version(model_file)
+    return model_from_checkpoint(model_file, lat, lon, device, lead_days), summary

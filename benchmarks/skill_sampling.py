@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,38 +14,27 @@ import torch
 import xarray as xr
 
 from seeds_dag.conventions import VARIABLES
-from seeds_dag.emulation import SamplerConfig, forecast_seed, generate_members, normalized_seeds
-from seeds_dag.normalization import from_normalized_array
+from seeds_dag.emulated_ensemble import DEFAULT_SEED_MEMBERS, emulated_ensemble, write_emulated_ensemble
+from seeds_dag.emulation import SamplerConfig
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.scores import fair_crps
 
 
-def emulate(model: torch.nn.Module, operational: xr.Dataset, stats: xr.Dataset, seed_members: list[int],
-            n_members: int, sampler: SamplerConfig, batch_size: int, device: torch.device) -> xr.Dataset:
-    """`n_members` generated from the seed members of one operational forecast (init_time = 1),
-    in physical units with dims (init_time, lead_time, member, lat, lon)."""
-    seeds, spread, lead_days = normalized_seeds(operational, stats, seed_members)
-    seed = forecast_seed(operational["init_time"].values[0])
-    pieces = [samples for _, samples in generate_members(model, seeds, spread, lead_days, n_members, batch_size,
-                                                         sampler, seed, device)]
-    fields = from_normalized_array(np.concatenate(pieces, axis=1), stats, list(VARIABLES),
-                                   operational["lead_time"].values, lat=operational["lat"].values,
-                                   lon=operational["lon"].values)
-    return fields.expand_dims(init_time=operational["init_time"].values).transpose("init_time", ...)
-
-
-def emulate_all(store: ArtifactStore, name: str, model: torch.nn.Module, operational: dict[str, xr.Dataset],
-                stats: xr.Dataset, n_members: int, sampler: SamplerConfig, batch_size: int,
-                device: torch.device, seed_members: tuple[int, ...] = (0, 1)) -> dict:
+def emulate_all(store: ArtifactStore, name: str, model: torch.nn.Module, version: str,
+                operational: dict[str, xr.Dataset], stats: xr.Dataset, n_members: int, sampler: SamplerConfig,
+                batch_size: int, device: torch.device, seed_members: Sequence[int] = DEFAULT_SEED_MEMBERS) -> dict:
     """Emulated ensembles of every init in `operational` (key -> forecast) from its
-    `seed_members`, stored as asset `name`, skipping inits already there. Returns the sampling
-    seconds and members made now."""
+    `seed_members`, written as asset `name` by the asset's own function
+    (`write_emulated_ensemble`, no model dim; `version`: the model file's), skipping inits already
+    there. Returns the sampling seconds and members made now."""
     start, made = time.perf_counter(), 0
     for i, (key, forecast) in enumerate(operational.items()):
         if store.has(name, key):
             continue
-        store.write_dataset(emulate(model, forecast, stats, list(seed_members), n_members, sampler, batch_size,
-                                    device), name, key)
+        write_emulated_ensemble(store, name, key, forecast, stats, {"emulated": model},
+                                model_versions={"emulated": version}, seed_members=seed_members,
+                                n_members=n_members, batch_size=batch_size, sampler=sampler, device=device,
+                                stack_models=False)
         made += n_members
         if (i + 1) % 10 == 0:
             print(f"  {name}: {i + 1}/{len(operational)} inits ({time.perf_counter() - start:.0f} s)", flush=True)
@@ -90,7 +80,9 @@ def sampler_study(model: torch.nn.Module, operational: dict[str, xr.Dataset], tr
         start = time.perf_counter()
         ratios = []
         for key in keys:
-            emulated = emulate(model, operational[key], stats, [0, 1], n_members, sampler, batch_size, device)
+            emulated = emulated_ensemble(model, operational[key], stats, seed_members=DEFAULT_SEED_MEMBERS,
+                                         n_members=n_members, batch_size=batch_size, sampler=sampler,
+                                         device=device)[list(VARIABLES)]
             crps = fair_crps(emulated, truth_aligned[key])
             ratios.append(np.mean([float((crps[v] / physics[key][v]).mean()) for v in VARIABLES]))
         rows.append({"num_steps": trial.num_steps, "nfe": sampler.nfe, "stochastic": trial.stochastic,

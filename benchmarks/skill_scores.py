@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from seeds_dag.emulated_ensemble import DEFAULT_SEED_MEMBERS, EnsembleProvenance
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, coherence_table
@@ -36,8 +37,20 @@ from seeds_dag.verification.weighting import spatial_mean
 
 SEEDS = "seeds-2"
 IDEAL = "ideal-2"
-SEED_MEMBERS = (0, 1)
+SEED_MEMBERS = DEFAULT_SEED_MEMBERS  # the emulators' seeds, and the reference's when none is emulated
 ORACLE = "oracle-gpp-2"
+
+
+def recorded_seed_members(emulated: dict[str, xr.Dataset], key: str) -> tuple[int, ...]:
+    """The seed members every emulated ensemble of one init records it was made from (K = 2, the
+    SEEDS and IDEAL baselines); ensembles that disagree, or that record none, are refused."""
+    recorded = {model: EnsembleProvenance.of(ds, f"{model}[{key}]").seed_members
+                for model, ds in emulated.items()}
+    seeds = set(recorded.values()) or {tuple(SEED_MEMBERS)}
+    if len(seeds) != 1 or len(next(iter(seeds))) != 2:
+        raise ValueError(f"init {key}: the emulated ensembles must all be made from the same 2 seed "
+                         f"members to be scored against {SEEDS} and {IDEAL}, they record {recorded}")
+    return next(iter(seeds))
 
 
 def init_ensembles(store: ArtifactStore, key: str, physics: xr.Dataset, names: dict[str, str],
@@ -48,12 +61,14 @@ def init_ensembles(store: ArtifactStore, key: str, physics: xr.Dataset, names: d
     oracle post-processing of the seeds (`ORACLE`, the reference GPP is held to)."""
     physics = physics[list(VARIABLES)]
     n_physics = physics.sizes["member"]
-    ensembles = {SEEDS: physics.isel(member=slice(0, 2)), f"physics-{n_physics}": physics,
-                 IDEAL: ideal_emulation(physics, SEED_MEMBERS)}
+    stored_ensembles = {model: store.load_dataset(stored, key) for model, stored in names.items()}
+    seed_members = recorded_seed_members(stored_ensembles, key)
+    ensembles = {SEEDS: physics.isel(member=list(seed_members)), f"physics-{n_physics}": physics,
+                 IDEAL: ideal_emulation(physics, seed_members)}
     if oracle is not None:
-        ensembles[ORACLE] = oracle_post_processing(physics, SEED_MEMBERS, oracle)
-    for model, stored in names.items():
-        emulated = store.load_dataset(stored, key)[list(VARIABLES)]
+        ensembles[ORACLE] = oracle_post_processing(physics, seed_members, oracle)
+    for model, stored in stored_ensembles.items():
+        emulated = stored[list(VARIABLES)]
         if model.startswith("gee") and members > n_physics:
             ensembles[f"{model}-{n_physics}"] = emulated.isel(member=slice(0, n_physics))
         ensembles[f"{model}-{members if model.startswith('gee') else gpp_members}"] = emulated

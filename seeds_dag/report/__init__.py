@@ -1,4 +1,5 @@
-"""The verification report: figures and a self-contained HTML page (DESIGN.md sections 4-5).
+"""The verification report: figures and a self-contained HTML page (ARCHITECTURE.md, Asset
+graph and Verification).
 
 - :mod:`~seeds_dag.report.panels`: what every figure shares: panel size, colours per model
   family, units, the check of a figure's table, a panel grid with one legend;

@@ -1,4 +1,4 @@
-"""Verification of forecast ensembles against truth at the valid time (DESIGN.md section 5).
+"""Verification of forecast ensembles against truth at the valid time (ARCHITECTURE.md, Verification).
 
 Every score is a small function over xarray with named dims
 ``(init_time, lead_time, member, lat, lon)``, cos(latitude)-weighted through the one helper in

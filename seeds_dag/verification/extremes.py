@@ -1,4 +1,5 @@
-"""Extreme events: exceedance of climatological quantiles of the truth (DESIGN.md section 5).
+"""Extreme events: exceedance of climatological quantiles of the truth (ARCHITECTURE.md,
+Verification).
 
 An event is defined per grid point by a threshold from the truth climatology at quantile q:
 "value < threshold" for q < 0.5 (a low extreme), "value > threshold" for q > 0.5 (a high one).
@@ -27,7 +28,8 @@ from seeds_dag.verification.weighting import LAT, LON, spatial_mean
 QUANTILE = "quantile"
 BIN = "bin"
 PROBABILITY_THRESHOLD = "probability_threshold"
-# The tails DESIGN.md section 5 names: 1% / 99% are the extremes, 5% / 95% have more samples.
+# The tails the verification judges (ARCHITECTURE.md, Verification): 1% / 99% are the extremes,
+# 5% / 95% have more samples.
 QUANTILES = (0.01, 0.05, 0.95, 0.99)
 # Ten bins of width 0.1 are the usual reliability diagram; ROC thresholds use the same edges.
 PROBABILITY_BINS = 10

@@ -1,4 +1,5 @@
-"""Ensemble scores against truth at the valid time, cos(latitude)-weighted (DESIGN.md section 5).
+"""Ensemble scores against truth at the valid time, cos(latitude)-weighted (ARCHITECTURE.md,
+Verification).
 
 Shapes: ``forecast`` is an ``xarray.Dataset`` with one variable per field and dims
 ``(init_time, lead_time, member, lat, lon)``; ``truth`` is the same fields aligned to the valid

@@ -1,9 +1,12 @@
 """The code location loads, with the lineage, partitions, job and schedule the design describes."""
 
-from dagster import AssetKey
+from dagster import AssetKey, DefaultSensorStatus
+
+from assets.automation import SENSOR, SENSOR_INTERVAL_S
 
 from assets.definitions import defs
 from assets.partitions import init_dates
+from assets.versions import CODE_VERSIONS
 
 LINEAGE = {
     "physics_spinup": set(),
@@ -11,11 +14,13 @@ LINEAGE = {
     "reforecast_shards": {"truth", "physics_spinup"},
     "operational_ensemble": {"truth", "physics_spinup"},
     "normalization_stats": {"reforecast_shards"},
+    "climatology": {"truth"},
     "trained_emulator": {"reforecast_shards", "normalization_stats"},
     "post_processor": {"reforecast_shards", "normalization_stats", "truth"},
     "daily_emulated_ensembles": {"operational_ensemble", "trained_emulator", "post_processor",
                                  "normalization_stats"},
-    "verification_scores": {"daily_emulated_ensembles", "operational_ensemble", "truth"},
+    "verification_scores": {"daily_emulated_ensembles", "operational_ensemble", "truth",
+                            "climatology"},
     "verification_summary": {"verification_scores"},
     "verification_report": {"verification_summary"},
 }
@@ -48,3 +53,21 @@ def test_daily_job_and_schedule_exist():
 
 def test_resources_are_bound():
     assert set(defs.resources) >= {"storage", "compute", "source"}
+
+
+def test_every_asset_has_a_code_version():
+    graph = defs.resolve_asset_graph()
+    versions = {key.path[-1]: graph.get(key).code_version for key in graph.get_all_asset_keys()}
+    assert versions == {name: CODE_VERSIONS[name] for name in LINEAGE}
+    assert all(versions.values())
+
+
+def test_what_follows_its_dependencies_and_the_sensor_that_runs_it():
+    graph = defs.resolve_asset_graph()
+    automated = {key.path[-1] for key in graph.get_all_asset_keys()
+                 if graph.get(key).automation_condition is not None}
+    assert automated == {"climatology", "daily_emulated_ensembles", "verification_scores",
+                         "verification_summary", "verification_report"}
+    sensor = defs.resolve_sensor_def(SENSOR)
+    assert sensor.default_status == DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == SENSOR_INTERVAL_S

@@ -33,8 +33,9 @@ def test_generator_trains_and_samples_through_the_assets(tiny_graph, tmp_path, g
     emulation = EmulationConfig(n_members=4, num_steps=4)
     result = materialise(tmp_path, "daily_emulated_ensembles", OPERATIONAL_INIT, config=emulation)
     recorded = metadata(result, "daily_emulated_ensembles")
-    assert recorded["generator"] == {"gee": generator, "gpp": generator}
-    assert recorded["nfe_per_member"] == {"gee": EXPECTED_NFE[generator], "gpp": EXPECTED_NFE[generator]}
+    models = recorded["provenance"]["models"]
+    assert {name: (m["generator"], m["nfe"]) for name, m in models.items()} == {
+        name: (generator, EXPECTED_NFE[generator]) for name in ("gee", "gpp")}
     assert all(check.passed for check in result.get_asset_check_evaluations())
 
 

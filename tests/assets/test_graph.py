@@ -5,19 +5,21 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from dagster import AssetKey
+from dagster import AssetCheckSeverity, AssetKey
 
 from assets.definitions import ALL_ASSETS
 from assets.ensembles import MODEL_DIM, MODELS
 from seeds_dag.checkpoints import checkpoint_from_bytes
 from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
-from seeds_dag.emulation import SamplerConfig
+from seeds_dag.emulated_ensemble import EnsembleProvenance, model_version
+from seeds_dag.emulation import SamplerConfig, forecast_seed
 from seeds_dag.diffusion.edm import EDMPrecond
 from seeds_dag.normalization import REDUCED_DIMS, STATISTIC
 from seeds_dag.store import POINTER
 from seeds_dag.training import model_from_checkpoint
 from seeds_dag.verification.table import ScoreTableSchema
 from tiny_experiment import (
+    EMULATION,
     GRAPH_STEPS,
     N_EMULATED,
     OPERATIONAL_INIT,
@@ -37,8 +39,9 @@ OBJECTS = {
                             "reliability.parquet", "roc.parquet", "spectra.parquet",
                             "table.parquet", "variable_moments.parquet"],
     "verification_summary": ["bias_maps.parquet", "coherence.parquet", "crps_claim.parquet",
-                             "energy_score.parquet", "extremes.parquet", "power_ratio.parquet",
-                             "reliability.parquet", "spectra.parquet", "summary.txt",
+                             "energy_score.parquet", "extremes.parquet", "inits.json",
+                             "power_ratio.parquet", "reliability.parquet", "spectra.parquet",
+                             "summary.txt",
                              "table.parquet", "variable_correlation.parquet"],
     "verification_report": ["bias_maps.png", "coherence_by_lead_pair.png", "crps_by_lead.png",
                             "energy_score_by_lead.png", "example_members.png", "power_ratio.png",
@@ -64,7 +67,8 @@ def test_every_asset_is_materialised(tiny_graph):
     assert {asset for asset, _ in GRAPH_STEPS} == {a.key.path[-1] for a in ALL_ASSETS}
 
 
-def test_every_declared_check_runs_and_passes(tiny_graph):
+def test_every_declared_check_runs_and_every_error_check_passes(tiny_graph):
+    """The skill checks (WARN) run too; on a model trained for 60 steps they may well warn."""
     declared = {
         (spec.asset_key.path[-1], spec.name)
         for definition in ALL_ASSETS for spec in definition.check_specs
@@ -72,7 +76,8 @@ def test_every_declared_check_runs_and_passes(tiny_graph):
     evaluated = set()
     for (asset, partition), result in tiny_graph.results.items():
         for evaluation in result.get_asset_check_evaluations():
-            assert evaluation.passed, (asset, partition, evaluation.metadata)
+            assert evaluation.passed or evaluation.severity == AssetCheckSeverity.WARN, \
+                (asset, partition, evaluation.metadata)
             evaluated.add((evaluation.asset_key.path[-1], evaluation.check_name, partition))
     expected = {(asset, name, partition) for asset, partition in GRAPH_STEPS
                 for checked, name in declared if checked == asset}
@@ -179,6 +184,24 @@ def test_emulated_ensembles_are_new_members_of_each_model_on_the_operational_gri
         assert not np.allclose(emulated[name].sel(model="gee"), emulated[name].sel(model="gpp")), name
 
 
+def test_emulated_ensembles_record_what_produced_them(tiny_graph):
+    store = tiny_graph.store
+    stored = store.open_dataset("daily_emulated_ensembles", OPERATIONAL_INIT)
+    provenance = EnsembleProvenance.of(stored, "test")
+    assert provenance.init_time == OPERATIONAL_INIT
+    assert provenance.seed_members == (0, 1) and provenance.seed_count == 2
+    assert provenance.n_members == N_EMULATED
+    assert provenance.sampling_seed == forecast_seed(OPERATIONAL_INIT, EMULATION.seed)
+    assert provenance.sampler == {"num_steps": 16, "sigma_max": SamplerConfig().sigma_max, "S_churn": 0.0}
+    for name, asset in MODELS.items():
+        assert provenance.models[name] == {
+            "generator": "edm", "nfe": 2 * 16 - 1,  # all leads together
+            "model_version": model_version(store.read_bytes(asset, "model.pt"))}
+        # The model asset's data version is the same content hash: lineage from model to members.
+        assert tiny_graph.results[(asset, None)].get_asset_materialization_events()[0] \
+            .materialization.tags["dagster/data_version"] == provenance.models[name]["model_version"]
+
+
 def test_verification_scores_compare_seeds_physics_and_emulation(tiny_graph):
     scores = tiny_graph.store.read_table("verification_scores", OPERATIONAL_INIT)
     ScoreTableSchema.validate(scores)
@@ -219,7 +242,6 @@ def test_materialisations_record_timings_and_losses(tiny_graph):
 
     emulation = tiny_graph.metadata("daily_emulated_ensembles", OPERATIONAL_INIT)
     assert emulation["n_members"] == N_EMULATED and emulation["seconds_per_member"] > 0
-    assert emulation["generator"] == {"gee": "edm", "gpp": "edm"}
-    assert emulation["nfe_per_member"] == {"gee": 2 * 16 - 1, "gpp": 2 * 16 - 1}  # all leads together
-    assert emulation["sampler_steps"] == 16 and emulation["sigma_max"] == SamplerConfig().sigma_max
+    assert emulation["provenance"] == tiny_graph.store.open_dataset(
+        "daily_emulated_ensembles", OPERATIONAL_INIT).attrs["provenance"]
     assert emulation["dims"]["member"] == N_EMULATED

@@ -6,7 +6,7 @@ import pytest
 import torch
 import xarray as xr
 
-import assets.ensembles
+import seeds_dag.emulated_ensemble
 import assets.models
 import assets.sources
 from seeds_dag.checkpoints import checkpoint_from_bytes
@@ -28,11 +28,18 @@ from tiny_experiment import (
 )
 
 
+def _data_version(result) -> str:
+    return result.get_asset_materialization_events()[0].materialization.tags["dagster/data_version"]
+
+
 def test_spinup_is_cached_for_the_same_settings(tiny_graph):
+    """Dagster recorded this artifact with these settings: it is reused, with the same data
+    version, so nothing downstream turns stale."""
     before = current_version(tiny_graph.root, "physics_spinup", None)
     listing = directory_listing(tiny_graph.root, "physics_spinup", None)
-    again = metadata(materialise(tiny_graph.root, "physics_spinup"), "physics_spinup")
-    assert again["cached"] is True
+    result = materialise(tiny_graph.root, "physics_spinup")
+    assert metadata(result, "physics_spinup")["cached"] is True
+    assert _data_version(result) == _data_version(tiny_graph.results[("physics_spinup", None)])
     assert current_version(tiny_graph.root, "physics_spinup", None) == before
     assert directory_listing(tiny_graph.root, "physics_spinup", None) == listing
 
@@ -44,15 +51,18 @@ def test_spinup_is_recomputed_when_its_settings_change(tiny_graph, tmp_path, mon
     stored = ArtifactStore(str(tmp_path)).load_dataset("physics_spinup")
     calls = []
 
-    def spin_up(config):
+    def spin_up(config, on_day=None):
         calls.append(config)
         return stored.assign_attrs(settings=spinup_settings(config))
 
     monkeypatch.setattr(assets.sources, "run_spinup", spin_up)
     before = current_version(tmp_path, "physics_spinup", None)
     changed = tiny_source(seed=SOURCE.seed + 1)
-    first = metadata(materialise(tmp_path, "physics_spinup", source=changed), "physics_spinup")
+    # A copied store that Dagster has no record of is not trusted, whatever its settings attribute.
+    first_result = materialise(tmp_path, "physics_spinup", source=changed)
+    first = metadata(first_result, "physics_spinup")
     assert first["cached"] is False
+    assert _data_version(first_result) != _data_version(tiny_graph.results[("physics_spinup", None)])
     assert [c.seed for c in calls] == [SOURCE.seed + 1]
     assert current_version(tmp_path, "physics_spinup", None) != before
     assert ArtifactStore(str(tmp_path)).open_dataset("physics_spinup").attrs["settings"] == \
@@ -76,20 +86,20 @@ def test_inits_inside_the_training_window_are_refused(tiny_graph, asset, init):
 
 def _nan_from_second_batch(monkeypatch):
     """generate_members whose second batch is NaN (the first is real): a failure mid-stream."""
-    real = assets.ensembles.generate_members
+    real = seeds_dag.emulated_ensemble.generate_members
 
     def generate(*args, **kwargs):
         for index, (members, normalized) in enumerate(real(*args, **kwargs)):
             yield members, (np.full_like(normalized, np.nan) if index == 1 else normalized)
 
-    monkeypatch.setattr(assets.ensembles, "generate_members", generate)
+    monkeypatch.setattr(seeds_dag.emulated_ensemble, "generate_members", generate)
 
 
 @pytest.mark.parametrize("break_it, config, error", [
     (_nan_from_second_batch, EMULATION, DataValidationError),
-    (None, EMULATION.model_copy(update={"seed_members": [0, SOURCE.operational_members]}),
-     (IndexError, ValueError)),
-], ids=["nan-batch", "seed-member-out-of-range"])
+    *[(None, EMULATION.model_copy(update={"seed_members": members}), ValueError)
+      for members in ([0, SOURCE.operational_members], [1, 1], [])],
+], ids=["nan-batch", "seed-member-out-of-range", "seed-members-repeated", "no-seed-members"])
 def test_failed_emulation_keeps_the_previous_version(tiny_graph, monkeypatch, break_it, config,
                                                       error):
     root, key = tiny_graph.root, OPERATIONAL_INIT
@@ -100,6 +110,9 @@ def test_failed_emulation_keeps_the_previous_version(tiny_graph, monkeypatch, br
         break_it(monkeypatch)
     with pytest.raises(error) as raised:
         materialise(root, "daily_emulated_ensembles", key, config=config)
+    if config is not EMULATION:  # refused by the asset's own check, before any work
+        assert f"daily_emulated_ensembles[{key}]: seed_members {config.seed_members} must be " \
+            f"distinct members of the {SOURCE.operational_members}-member forecast" in str(raised.value)
     if error is DataValidationError:
         # The first batch (members 0..3) passed; the failure is the NaN batch, named.
         assert f"daily_emulated_ensembles[{key}] model gee members 4..7" in str(raised.value)

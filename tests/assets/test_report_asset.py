@@ -3,6 +3,7 @@ PNGs and the HTML land under the storage root, the metadata carry each figure as
 shows, and whatever inputs are absent are skipped with a reason."""
 
 import base64
+import json
 import re
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def _write_store(root: Path, *, extras: bool = True, emulated_models: list[str] 
     for init in INITS:
         store.write_table(synthetic.ranks(n_inits=1), SCORES, init,
                           name="rank_histograms.parquet")
+    store.write_bytes("verification_summary", "inits.json", json.dumps(INITS).encode())
     store.write_dataset(_truth(), "truth")
     store.write_dataset(_forecast(INITS[-1], N_MEMBERS), "operational_ensemble", INITS[-1])
     store.write_dataset(_forecast(INITS[-1], N_MEMBERS, emulated_models),
@@ -152,8 +154,9 @@ def test_absent_tables_are_skipped_with_a_reason(tmp_path):
     assert sorted(skipped) == sorted(set(ALL_FIGURES) - {"crps_by_lead", "spread_skill_by_lead"})
     assert skipped["bias_maps"] == "no verification_summary/bias_maps.parquet in the store"
     assert skipped["rank_histograms"] == (
-        "no verification_scores partition holds rank_histograms.parquet")
-    assert "verification_scores" in skipped["example_members"]
+        "no verification_summary/inits.json (a summary of an older version): rematerialise "
+        "verification_summary")
+    assert "inits.json" in skipped["example_members"]
     for quantile in EVENT_QUANTILES:
         assert "reliability.parquet" in skipped[f"reliability_q{round(quantile * 100):02d}"]
     page = store.read_bytes(REPORT, "report.html").decode()

@@ -35,7 +35,8 @@ def test_training_processes_train_the_emulator_data_parallel(shards, tmp_path):
         2, TRAINING.steps, 0)
     # Rank 0's loss logs reach the Dagster event log of the run while it trains.
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    assert any(message.startswith(f"step {TRAINING.steps}: loss ") for message in messages)
+    finished = f"training: {TRAINING.steps}/{TRAINING.steps} steps (100%), "
+    assert any(message.startswith(finished) and ", loss " in message for message in messages)
     assert not shards.exists_bytes("trained_emulator", "checkpoint.pt")
     model_bytes = shards.read_bytes("trained_emulator", "model.pt")
     assert '"processes": 2' in checkpoint_from_bytes(model_bytes, "cpu")["fingerprint"]

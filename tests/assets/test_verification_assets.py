@@ -8,9 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from tiny_experiment import SOURCE, copy_artifacts, materialise, metadata, tiny_source
+from dagster import AssetCheckSeverity
+from tiny_experiment import (
+    SOURCE,
+    copy_artifacts,
+    materialise,
+    metadata,
+    record_materialised,
+    tiny_source,
+)
 
-from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES
+from assets.verification import VerificationConfig
+from seeds_dag.conventions import FORECAST_DIMS, KNOWN_VARIABLES, TRUTH_DIMS, VARIABLES
+from seeds_dag.emulated_ensemble import EnsembleProvenance
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.coherence_table import CoherenceTableSchema, coherence_summary
 from seeds_dag.verification.extremes import climatological_thresholds
@@ -25,6 +35,7 @@ from seeds_dag.verification.field_table import BiasMapTableSchema, SpectrumTable
 from seeds_dag.verification.multivariate import climatological_scale, correlation, energy_score
 from seeds_dag.verification.multivariate_table import energy_score_summary
 from seeds_dag.verification.scores import align_truth
+from seeds_dag.verification.table import summary_table
 
 INITS = ["2000-01-06", "2000-01-07"]
 N_PHYSICS, N_EMULATED = 6, 8
@@ -39,9 +50,12 @@ TABLES = {"extremes.parquet": ExtremesTableSchema, "reliability.parquet": Reliab
           "spectra.parquet": SpectrumTableSchema, "coherence.parquet": CoherenceTableSchema}
 
 
-def fields(rng, dims: tuple[str, ...], coords: dict, offset: float = 0.0) -> xr.Dataset:
+def fields(rng, dims: tuple[str, ...], coords: dict) -> xr.Dataset:
+    """Unit-variance noise around the middle of each variable's physical range (the verification
+    refuses unphysical ensembles)."""
     shape = tuple(len(coords[d]) for d in dims)
-    return xr.Dataset({name: (dims, offset + rng.normal(size=shape).astype(np.float32))
+    middle = {name: (var.valid_min + var.valid_max) / 2 for name, var in KNOWN_VARIABLES.items()}
+    return xr.Dataset({name: (dims, (middle[name] + rng.normal(size=shape)).astype(np.float32))
                        for name in VARIABLES}, coords=coords)
 
 
@@ -55,11 +69,19 @@ def forecast(rng, key: str, n_members: int, models: list[str] | None = None,
     return fields(rng, ("model", *FORECAST_DIMS), {"model": models, **coords})
 
 
+def provenance(key: str, models: list[str] | None, seed_members=(0, 1)) -> dict:
+    """The provenance attrs of an emulated ensemble of `models` made from `seed_members`."""
+    return EnsembleProvenance(
+        init_time=key, seed_members=tuple(seed_members), n_members=N_EMULATED, sampling_seed=0,
+        sampler={"num_steps": 4}, models={m: {"generator": "edm", "nfe": 7, "model_version": "test"}
+                                          for m in models or ["emulated"]}).attrs()
+
+
 def make_store(root: Path, models: list[str] | None,
-               lead_days: dict[str, list[int]] | None = None) -> ArtifactStore:
+               lead_days: dict[str, list[int]] | None = None, seed_members=(0, 1)) -> ArtifactStore:
     """Truth for 2000-01-01..12, shifted by +5 in the training window (so thresholds from it
-    differ from any others), and per init a physics and an emulated ensemble, at the source's
-    leads or at ``lead_days[init]``."""
+    differ from any others), its climatology materialised, and per init a physics and an
+    emulated ensemble made from `seed_members`, at the source's leads or at ``lead_days[init]``."""
     rng = np.random.default_rng(0)
     store = ArtifactStore(str(root))
     times = pd.date_range("2000-01-01", periods=12, freq="D")
@@ -70,8 +92,10 @@ def make_store(root: Path, models: list[str] | None,
         leads = (lead_days or {}).get(key, SOURCE.lead_days)
         store.write_dataset(forecast(rng, key, N_PHYSICS, lead_days=leads),
                             "operational_ensemble", key)
-        store.write_dataset(forecast(rng, key, N_EMULATED, models, lead_days=leads),
+        emulated = forecast(rng, key, N_EMULATED, models, lead_days=leads)
+        store.write_dataset(emulated.assign_attrs(provenance(key, models, seed_members)),
                             "daily_emulated_ensembles", key)
+    materialise(root, "climatology")
     return store
 
 
@@ -101,6 +125,7 @@ def test_thresholds_come_from_the_training_window_of_the_truth(stacked):
     store, results = stacked
     key = INITS[1]
     assert metadata(results[key], "verification_scores")["climatology_days"] == TRAINING_DAYS
+    assert store.load_dataset("climatology").attrs["days"] == TRAINING_DAYS
     variables = list(VARIABLES)  # the order the asset scores them in
     truth = store.load_dataset("truth")[variables]
     thresholds = climatological_thresholds(truth.isel(time=slice(0, TRAINING_DAYS)))
@@ -157,7 +182,8 @@ def test_summary_pools_coherence_and_power_ratios_into_text_tables_and_metadata(
                                                           "second_lead_days"]
     assert len(table.records) == len(coherence) // 4  # a row per variable and lead pair
     assert len(meta["power_ratio_table"].records) == 2 * len(VARIABLES)
-    assert "gee-8 - physics-6" in metadata(results[INITS[0]], "verification_scores")["coherence"]
+    per_init_table = metadata(results[INITS[0]], "verification_scores")["coherence"]
+    assert "gee-8 - physics-6" in [c.name for c in per_init_table.schema.columns]
 
 
 def test_energy_scores_divide_each_variable_by_its_spread_in_the_training_window(stacked):
@@ -245,6 +271,7 @@ def test_partitions_scored_before_the_multivariate_tables_are_left_out_with_a_no
                                                                                   tmp_path):
     store, _ = stacked
     copy_artifacts(Path(store.root), tmp_path, ["verification_scores"])
+    record_materialised(tmp_path, "verification_scores", INITS)
     older = ArtifactStore(str(tmp_path))
     older.delete_bytes("verification_scores", "multivariate.parquet", INITS[0])
     for key in INITS:
@@ -293,4 +320,53 @@ def test_thresholds_need_truth_in_the_training_window(tmp_path):
     make_store(tmp_path, None)
     before_truth = tiny_source(reforecast_start="1999-01-01", reforecast_end="1999-01-02")
     with pytest.raises(ValueError, match="training window 1999-01-01"):
-        materialise(tmp_path, "verification_scores", INITS[0], source=before_truth)
+        materialise(tmp_path, "climatology", source=before_truth)
+
+
+def test_the_summary_pools_the_partitions_dagster_recorded_not_whatever_is_stored(stacked,
+                                                                                 tmp_path):
+    """A scores partition in storage that Dagster does not record (wiped, or written by another
+    instance) is left out; a recorded one whose tables are gone is an error naming it."""
+    store, _ = stacked
+    copy_artifacts(Path(store.root), tmp_path, ["verification_scores"])
+    copied = ArtifactStore(str(tmp_path))
+    record_materialised(tmp_path, "verification_scores", INITS[:1])
+    meta = metadata(materialise(tmp_path, "verification_summary"), "verification_summary")
+    assert meta["inits"] == INITS[:1]
+    pooled = copied.read_table("verification_summary")
+    expected = summary_table(store.read_table("verification_scores", INITS[0]))
+    pd.testing.assert_frame_equal(pooled, expected.stack("model", future_stack=True).reset_index())
+    assert copied.read_bytes("verification_summary", "inits.json") == b'["2000-01-06"]'
+
+    record_materialised(tmp_path, "verification_scores", ["2000-01-09"])
+    with pytest.raises(FileNotFoundError, match=r"partitions \['2000-01-09'\] are recorded as "
+                       "materialised but their tables are not in"):
+        materialise(tmp_path, "verification_summary")
+
+
+def test_scores_carry_numeric_headlines_and_skill_checks_that_warn(stacked, tmp_path):
+    store, results = stacked
+    meta = metadata(results[INITS[0]], "verification_scores")
+    table = store.read_table("verification_scores", INITS[0])
+    physics = table[table["model"] == PHYSICS].set_index(["variable", "lead_time_days"])["crps"]
+    for model in (f"gee-{N_EMULATED}", f"gpp-{N_EMULATED}"):
+        ratio = table[table["model"] == model].set_index(["variable", "lead_time_days"])["crps"] / physics
+        assert meta[f"{model}_fair_crps_over_physics"] == pytest.approx(ratio.mean(), abs=1e-4)
+        assert isinstance(meta[f"{model}_spread_skill"], float)
+    assert isinstance(meta[f"{PHYSICS}_spread_skill"], float)
+    assert [c.name for c in meta["crps"].schema.columns] == ["variable", "lead_time_days", *MODELS]
+
+    # Noise against noise: every ratio is near 1, so the defaults pass and a tight bound warns.
+    checks = {e.check_name: e for e in results[INITS[0]].get_asset_check_evaluations()}
+    assert all(e.passed for e in checks.values()) and len(checks) == 2
+    copy_artifacts(Path(store.root), tmp_path, ["truth", "operational_ensemble",
+                                                 "daily_emulated_ensembles", "climatology"])
+    strict = VerificationConfig(max_crps_over_physics=0.5, spread_skill_range=[1.5, 3.0])
+    result = materialise(tmp_path, "verification_scores", INITS[0], config=strict)
+    assert result.success  # a warning, not a failure
+    warned = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    for name, problem in (("emulated_crps_within_bound", "fair CRPS / physics"),
+                          ("emulated_spread_skill_in_range", "outside [1.5, 3]")):
+        assert not warned[name].passed and warned[name].severity == AssetCheckSeverity.WARN
+        problems = warned[name].metadata["problems"].value
+        assert len(problems) == 2 and all(problem in p for p in problems), problems

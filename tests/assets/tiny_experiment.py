@@ -22,6 +22,7 @@ from typing import Any
 
 from dagster import (
     AssetKey,
+    AssetMaterialization,
     DagsterInstance,
     ExecuteInProcessResult,
     RunConfig,
@@ -59,6 +60,7 @@ GRAPH_STEPS: list[tuple[str, str | None]] = [
     ("truth", None),
     *[("reforecast_shards", key) for key in REFORECAST_INITS],
     ("normalization_stats", None),
+    ("climatology", None),
     ("trained_emulator", None),
     ("post_processor", None),
     ("operational_ensemble", OPERATIONAL_INIT),
@@ -74,19 +76,36 @@ def tiny_source(**changes: Any) -> SourceResource:
     return SourceResource(**{**SOURCE_SETTINGS, **changes})
 
 
+_INSTANCES: dict[Path, DagsterInstance] = {}
+
+
+def instance_for(root: Path) -> DagsterInstance:
+    """The Dagster instance recording the materialisations into the store at `root` (one per
+    root, in memory), as a deployment has one instance beside its storage."""
+    return _INSTANCES.setdefault(Path(root).resolve(), DagsterInstance.ephemeral())
+
+
+def record_materialised(root: Path, asset: str, partitions: list[str | None]) -> None:
+    """Record materialisations of artifacts written into `root` by hand (or copied there), as a
+    run would have, so that assets pooling what Dagster recorded see them."""
+    instance = instance_for(root)
+    for partition in partitions:
+        instance.report_runless_asset_event(AssetMaterialization(asset, partition=partition))
+
+
 def materialise(root: Path, asset: str, partition: str | None = None, *,
                 source: SourceResource = SOURCE, compute: ComputeResource = COMPUTE,
                 config: Any = None) -> ExecuteInProcessResult:
-    """Materialise one asset (one partition) of the real definitions into the store at `root`.
-    `config` replaces the tiny op config of trained_emulator / daily_emulated_ensembles. Errors
-    raised by the asset body propagate as themselves."""
+    """Materialise one asset (one partition) of the real definitions into the store at `root`,
+    recorded in `instance_for(root)`. `config` replaces the tiny op config of trained_emulator /
+    daily_emulated_ensembles. Errors raised by the asset body propagate as themselves."""
     op_config = config if config is not None else OP_CONFIGS.get(asset)
     return materialize(
         ALL_ASSETS, selection=[asset], partition_key=partition,
         resources={"storage": StorageResource(root=str(root)), "compute": compute,
                    "source": source},
         run_config=RunConfig(ops={asset: op_config} if op_config is not None else {}),
-        instance=DagsterInstance.ephemeral(),
+        instance=instance_for(root),
     )
 
 

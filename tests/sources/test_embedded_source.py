@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import xarray as xr
 
 from seeds_dag.conventions import (
@@ -21,6 +22,8 @@ from seeds_dag.conventions import (
 )
 from seeds_dag.sources.embedded import runs
 from seeds_dag.sources.embedded.config import PerturbationConfig
+from seeds_dag.sources.embedded.dycore import state_to_tensor
+from seeds_dag.sources.embedded.output_fields import OutputFields
 from seeds_dag.sources.embedded.source import (
     EmbeddedSourceConfig,
     run_forecast,
@@ -150,6 +153,25 @@ def test_spinup_settings_change_exactly_when_the_spinup_would():
         assert spinup_settings(changed) != base, changed
     # Settings that only the nature run and the forecasts use let a spin-up be reused.
     assert spinup_settings(dataclasses.replace(CONFIG, truth_days=10, lead_days=(1, 3, 5))) == base
+
+
+def test_spin_up_reports_every_model_day_and_integrates_as_one_long_run(truth_model):
+    days = []
+    spun = runs.spin_up(truth_model, days=4, pool_days=2, gap_days=1, seed=0, on_day=days.append)
+    assert days == [1, 2, 3, 4]
+    # Integrated day by day for the callback: the states are those of uninterrupted integrations.
+    initial = truth_model.initial_state(1, torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(spun.pool[0], state_to_tensor(truth_model.advance(initial, 2))[0])
+    np.testing.assert_array_equal(spun.state, state_to_tensor(truth_model.advance(initial, 4))[0])
+
+
+def test_nature_run_reports_every_model_day(truth_model, spinup, truth):
+    days = []
+    output = OutputFields(truth_model, CONFIG.grid)
+    initial = torch.from_numpy(spinup["final_state"].values)
+    _, states = runs.nature_run(truth_model, output, initial, 2, on_day=days.append)
+    assert days == [1, 2]
+    np.testing.assert_array_equal(states, truth["state"].isel(time=slice(0, 3)))
 
 
 def test_spin_up_refuses_a_pool_that_does_not_fit(truth_model):

@@ -12,91 +12,43 @@ Screenshots are saved under each test's tmp dir and copied to SCREENSHOT_COPY_DI
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import report_tables
 from dagster import AssetMaterialization, DagsterInstance
+from dagster_ui import (
+    ASSET_NODES_QUERY,
+    PAGE_S,
+    browser_page,
+    graphql,
+    requires_chromium,
+    served,
+    wait_for,
+    wait_for_success,
+    write_instance_config,
+)
 from forecast_shards import shard
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from assets.definitions import ALL_ASSETS
 from assets.report import FIGURES, REPORT, SUMMARY
 from resources import SourceResource
-from resources.storage import ROOT_ENV_VAR
 from seeds_dag.store import ArtifactStore
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-# Flags that work on machines with a closed network (no background connections to Google).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOT_COPY_DIR = Path("/tmp/ui_screens")
 ASSET = "normalization_stats"
 SINK = REPORT  # every asset is upstream of it
 # The report's figures drawn from the pooled summary table alone.
 REPORT_FIGURES_FROM_SUMMARY = [name for _, name, table, _ in FIGURES if table == "summary"]
 ELLIPSIS = "…"
-# Seconds: webserver start (loads torch and the definitions), page loads, the run.
-SERVER_START_S = 120
-PAGE_S = 60
-RUN_S = 180
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (.ci/run installs it)")
+pytestmark = requires_chromium
 
-ASSET_NODES_QUERY = """
-{ assetNodes { assetKey { path } dependencyKeys { path } } }
-"""
-RUN_QUERY = """
-query ($runId: ID!) {
-  runOrError(runId: $runId) { __typename ... on Run { status } }
-}
-"""
 RUNS_QUERY = """
 { runsOrError { __typename ... on Runs { results { runId status assetSelection { path } } } } }
 """
-# A run that ends in any of these will not succeed.
-FAILED_STATUSES = {"FAILURE", "CANCELED", "CANCELING"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def graphql(url: str, query: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(f"{url}/graphql", method="POST",
-                                     data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = json.load(response)
-    assert "errors" not in body, f"GraphQL errors: {body['errors']}"
-    return body["data"]
-
-
-def wait_for(condition, timeout_s: float, what: str, interval_s: float = 1.0):
-    """Poll `condition()` until it returns something truthy; fail naming `what` after timeout_s."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval_s)
-    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def write_upstream_artifacts(root: Path, dagster_home: Path) -> None:
@@ -116,47 +68,14 @@ def write_upstream_artifacts(root: Path, dagster_home: Path) -> None:
 
 @pytest.fixture
 def webserver(tmp_path: Path) -> Iterator[str]:
-    """URL of a dagster-webserver on a free port over the repository's workspace.yaml; stopped
-    (its whole process group) at teardown."""
+    """URL of a dagster-webserver over the repository's workspace.yaml (dagster_ui.served)."""
     home, storage = tmp_path / "dagster_home", tmp_path / "storage"
     home.mkdir()
     # Runs start at once: the default queued coordinator needs a daemon, which the webserver lacks.
-    (home / "dagster.yaml").write_text(
-        "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: DefaultRunCoordinator\n"
-        "telemetry:\n  enabled: false\n")
+    write_instance_config(home, run_coordinator="DefaultRunCoordinator")
     write_upstream_artifacts(storage, home)
-    port = free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), ROOT_ENV_VAR: str(storage),
-           "SEEDS_DAG_EXECUTOR": "in_process"}
-    log = (tmp_path / "webserver.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        def ready() -> bool:
-            assert server.poll() is None, \
-                f"dagster-webserver exited with {server.returncode}: {(tmp_path / 'webserver.log').read_text()[-3000:]}"
-            try:
-                return bool(graphql(url, ASSET_NODES_QUERY)["assetNodes"])
-            except (urllib.error.URLError, ConnectionError, AssertionError, KeyError):
-                return False
-        wait_for(ready, SERVER_START_S, "dagster-webserver to load the code location", interval_s=2)
-        # As if the "Join the Dagster community" dialog had been dismissed: it would cover the pages.
-        graphql(url, "mutation { setNuxSeen }")
+    with served(["dagster-webserver"], home, storage, tmp_path / "webserver.log") as url:
         yield url
-    finally:
-        # The webserver's code server and runs are its children, in the process group it leads.
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        log.close()
 
 
 def test_asset_graph_and_materialise_from_the_ui(webserver: str, tmp_path: Path):
@@ -221,36 +140,8 @@ def materialise_from_its_page(page: Page, webserver: str, asset: str) -> str:
     page.locator("button", has_text=re.compile(r"^Materialize$")).click()
     run_id = wait_for(lambda: _latest_run_of(webserver, asset), PAGE_S,
                       f"a run of {asset} launched from the UI")
-
-    def finished() -> str | None:
-        status = graphql(webserver, RUN_QUERY, {"runId": run_id})["runOrError"]["status"]
-        assert status not in FAILED_STATUSES, f"run {run_id} of {asset} ended {status}"
-        return status if status == "SUCCESS" else None
-    wait_for(finished, RUN_S, f"run {run_id} of {asset} to succeed", interval_s=2)
+    wait_for_success(webserver, run_id, asset)
     return run_id
-
-
-@contextlib.contextmanager
-def browser_page(tmp_path: Path) -> Iterator[tuple[Page, Path]]:
-    """A page of headless Chromium and the folder for its screenshots; at exit the browser
-    closes, and the screenshots are checked to be real pictures and copied where a person can
-    look (SCREENSHOT_COPY_DIR)."""
-    screens = tmp_path / "screens"
-    screens.mkdir()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1600, "height": 1000})
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(PAGE_S * 1000)
-            yield page, screens
-        finally:
-            browser.close()
-    SCREENSHOT_COPY_DIR.mkdir(exist_ok=True)
-    for picture in screens.iterdir():
-        assert picture.stat().st_size > 10_000, f"{picture} is suspiciously small"
-        shutil.copy(picture, SCREENSHOT_COPY_DIR / picture.name)
 
 
 def _node_labels(page, expected: set[str]) -> list[str] | None:

@@ -7,6 +7,7 @@ numpy arrays in the units of `conventions.VARIABLES`.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -25,34 +26,43 @@ class SpinUp:
     pool: torch.Tensor  # packed (n_pool, channels, m, l), one state a day at the end of spin-up
 
 
-def spin_up(model: Dycore, days: int, pool_days: int, gap_days: int, seed: int) -> SpinUp:
+def spin_up(model: Dycore, days: int, pool_days: int, gap_days: int, seed: int,
+            on_day: Callable[[int], None] | None = None) -> SpinUp:
     """Integrate from the perturbed equilibrium state for `days` in all. The pool is the `pool_days`
     daily states that end `gap_days` before the final state, so no pool state is correlated with
-    the weather the nature run then starts from."""
+    the weather the nature run then starts from. `on_day(d)` is called after model day d."""
     if pool_days < 2 or pool_days + gap_days > days:
         raise ValueError(f"need 2 <= pool_days ({pool_days}) and pool_days + gap_days "
                          f"({pool_days + gap_days}) <= days ({days})")
     generator = torch.Generator().manual_seed(seed)
-    state = model.advance(model.initial_state(1, generator), days - pool_days - gap_days)
+    state = model.initial_state(1, generator)
+    first_pool_day = days - gap_days - pool_days + 1
     pool = []
-    for _ in range(pool_days):
+    # Day by day, the same time steps as one long `advance`: only the callbacks are added.
+    for day in range(1, days + 1):
         state = model.advance(state, 1)
-        pool.append(state_to_tensor(state)[0])
-    state = model.advance(state, gap_days)
+        if first_pool_day <= day < first_pool_day + pool_days:
+            pool.append(state_to_tensor(state)[0])
+        if on_day is not None:
+            on_day(day)
     return SpinUp(state=state_to_tensor(state)[0], pool=torch.stack(pool))
 
 
 def nature_run(
-    model: Dycore, output: OutputFields, initial: torch.Tensor, days: int
+    model: Dycore, output: OutputFields, initial: torch.Tensor, days: int,
+    on_day: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], torch.Tensor]:
     """Integrate one member for `days`, returning daily output fields (days+1, lat, lon) and the
-    daily packed states (days+1, channels, m, l), both starting with the initial state."""
+    daily packed states (days+1, channels, m, l), both starting with the initial state.
+    `on_day(d)` is called after model day d."""
     state = tensor_to_state(initial[None], model.config.layers)
     fields, states = [output(state)], [initial]
-    for _ in range(days):
+    for day in range(1, days + 1):
         state = model.advance(state, 1)
         fields.append(output(state))
         states.append(state_to_tensor(state)[0])
+        if on_day is not None:
+            on_day(day)
     stacked = {name: np.concatenate([f[name] for f in fields]) for name in fields[0]}
     return stacked, torch.stack(states)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -35,8 +36,8 @@ class EmbeddedSourceConfig:
     """Everything that defines the embedded experiment. Defaults run the demo in minutes."""
 
     start_date: str = "2000-01-01"
-    # Statistically steady after ~100–160 days (notes/embedded-physics.md); the pool starts at
-    # day spinup − gap − pool = 155.
+    # From rest (0.1 K noise) eddies appear by day 60–70 and the run is statistically steady
+    # from ~day 100–160 (measured); the pool starts at day spinup − gap − pool = 155.
     spinup_days: int = 250
     # Last days of spin-up kept as climate states for perturbations: 20 for analysis errors, 7
     # unused, 53 for members (PerturbationConfig.analysis_pool_days, min_separation_days).
@@ -76,11 +77,13 @@ def spinup_settings(config: EmbeddedSourceConfig) -> str:
                  config.perturbation.gap_days, config.seed))
 
 
-def run_spinup(config: EmbeddedSourceConfig) -> xr.Dataset:
-    """Spin the truth model up; returns the final state and the pool of climate states."""
+def run_spinup(config: EmbeddedSourceConfig,
+               on_day: Callable[[int], None] | None = None) -> xr.Dataset:
+    """Spin the truth model up; returns the final state and the pool of climate states.
+    `on_day(d)` is called after model day d of `config.spinup_days`."""
     model = Dycore(config.truth_model)
     spun = runs.spin_up(model, config.spinup_days, config.pool_days,
-                        config.perturbation.gap_days, config.seed)
+                        config.perturbation.gap_days, config.seed, on_day)
     return xr.Dataset(
         {
             "final_state": (STATE_DIMS[1:], spun.state.numpy()),
@@ -90,13 +93,15 @@ def run_spinup(config: EmbeddedSourceConfig) -> xr.Dataset:
     )
 
 
-def run_truth(config: EmbeddedSourceConfig, spinup: xr.Dataset) -> xr.Dataset:
+def run_truth(config: EmbeddedSourceConfig, spinup: xr.Dataset,
+              on_day: Callable[[int], None] | None = None) -> xr.Dataset:
     """The nature run from the end of spin-up: output fields (time, lat, lon) and the daily
-    model states (time, channel, m, l) that forecasts start from."""
+    model states (time, channel, m, l) that forecasts start from. `on_day(d)` is called after
+    model day d of `config.truth_days`."""
     model = Dycore(config.truth_model)
     output = OutputFields(model, config.grid)
     initial = torch.from_numpy(spinup["final_state"].values)
-    fields, states = runs.nature_run(model, output, initial, config.truth_days)
+    fields, states = runs.nature_run(model, output, initial, config.truth_days, on_day)
     times = pd.date_range(config.start, periods=config.truth_days + 1, freq="D")
     ds = xr.Dataset(
         {name: (TRUTH_DIMS, values) for name, values in fields.items()}

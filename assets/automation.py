@@ -1,0 +1,47 @@
+"""Declarative automation: which assets follow their dependencies without a manual launch.
+
+The daily schedule materialises the day's operational ensemble, its emulated ensembles and their
+scores (`assets.schedules`); everything downstream of a change follows on its own, evaluated by
+the sensor below in the Dagster daemon (`dagster dev` runs one):
+  * the emulated ensembles of every init with an operational forecast follow a retrained
+    emulator or post-processor (and new normalisation statistics), and the scores of every init
+    follow its re-emulated ensembles (or a new truth / climatology);
+  * the verification summary follows any new or rematerialised scores partition, and the report
+    follows the summary.
+Nothing is requested while one of its dependencies, or itself, is being materialised, so a
+backfill of 100 scores partitions updates the summary once, after it.
+"""
+
+from dagster import AssetSelection, AutomationCondition, AutomationConditionSensorDefinition, DefaultSensorStatus
+
+SENSOR = "follow_dependencies"
+SENSOR_INTERVAL_S = 15
+"""Seconds between evaluations (Dagster's default is 30): the conditions are cheap to evaluate
+and a user who materialised scores sees the summary follow within a quarter minute."""
+
+
+def _after_updated_dependencies() -> AutomationCondition:
+    return (AutomationCondition.any_deps_updated().since_last_handled()
+            & ~AutomationCondition.any_deps_in_progress() & ~AutomationCondition.in_progress())
+
+
+def follows_dependencies() -> AutomationCondition:
+    """Materialise an asset (each partition on its own) after one of its dependencies is updated,
+    once all its dependencies exist: Dagster's `eager` without its restriction to the latest
+    time window (the embedded experiment's inits lie in 2000, and a retrained model concerns every
+    init)."""
+    return (_after_updated_dependencies() & ~AutomationCondition.any_deps_missing()).with_label(
+        "after its dependencies are updated")
+
+
+def follows_any_partition() -> AutomationCondition:
+    """For an asset pooling the partitions of a partitioned dependency: materialise it after any of
+    them is updated (`eager` would wait until every daily partition since 2000 exists)."""
+    return _after_updated_dependencies().with_label("after any dependency partition is updated")
+
+
+automation_sensor = AutomationConditionSensorDefinition(
+    SENSOR, target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=SENSOR_INTERVAL_S,
+    description="Materialises the assets whose automation condition holds: the emulated "
+    "ensembles and scores after a retrained model, the summary and report after new scores.")

@@ -1,0 +1,196 @@
+"""The verification summary: the scores of every init Dagster recorded as materialised, pooled
+into one summary per variable and lead, its text (which the main job prints) and the pooled tables
+the report draws."""
+
+import json
+
+import pandas as pd
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from assets.automation import follows_any_partition
+from assets.metadata import table_metadata
+from assets.verification import (
+    COHERENCE,
+    CRPS_CLAIM,
+    ENERGY_SCORE,
+    INITS_OBJECT,
+    MULTIVARIATE,
+    SCORES,
+    SEEDS,
+    SUMMARY,
+    VARIABLE_CORRELATION,
+    VARIABLE_MOMENTS,
+    physics_and_emulated,
+    reference_model,
+    verification_scores,
+)
+from assets.versions import CODE_VERSIONS
+from resources import StorageResource
+from seeds_dag.conventions import VARIABLES
+from seeds_dag.store import ArtifactStore
+from seeds_dag.verification.claims import crps_claim, format_claim
+from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, format_coherence
+from seeds_dag.verification.extremes_table import extremes_summary, format_extremes, reliability_diagram
+from seeds_dag.verification.field_table import (
+    MEAN_ERROR,
+    POWER,
+    average_over_inits,
+    format_mean_error,
+    format_power_ratio,
+    mean_error_summary,
+    power_ratio_range,
+    power_ratio_table,
+)
+from seeds_dag.verification.multivariate import variable_correlation_summary
+from seeds_dag.verification.multivariate_table import (
+    correlation_rows,
+    energy_score_summary,
+    format_energy_score,
+    format_variable_correlation,
+)
+from seeds_dag.verification.table import (
+    MODEL,
+    format_summary,
+    model_columns_text,
+    rank_flatness_table,
+    summary_table,
+)
+
+
+def _inits_note(held: list[str], keys: list[str]) -> str:
+    """The line ending a summary block whose table only some of the scored inits hold."""
+    return f"\n(over the {len(held)} of {len(keys)} inits that hold it)" if len(held) < len(keys) else ""
+
+
+def _absent_note(block: str, name: str) -> str:
+    """The summary block standing for one whose table no scored init holds."""
+    return (f"{block}: no {SCORES} partition holds {name} (scored by an older version); "
+            f"rematerialise {SCORES} to add it")
+
+
+def materialised_scores(context: AssetExecutionContext, store: ArtifactStore) -> list[str]:
+    """The scores partitions Dagster recorded as materialised, sorted: what the summary pools.
+    Tables in the store that Dagster does not record (a wiped partition, files from another
+    instance) are left out with a warning; a recorded partition whose table is gone is an error
+    naming it."""
+    recorded = sorted(context.instance.get_materialized_partitions(AssetKey(SCORES)))
+    if not recorded:
+        raise FileNotFoundError(f"{SUMMARY}: no {SCORES} partition is materialised yet")
+    lost = [k for k in recorded if not store.exists_bytes(SCORES, "table.parquet", k)]
+    if lost:
+        raise FileNotFoundError(f"{SUMMARY}: {SCORES} partitions {lost} are recorded as "
+                                f"materialised but their tables are not in {store.root}; "
+                                f"rematerialise them")
+    unrecorded = sorted(set(store.partitions(SCORES)) - set(recorded))
+    if unrecorded:
+        context.log.warning(f"{SUMMARY}: leaving out {len(unrecorded)} {SCORES} partitions found "
+                            f"in storage that Dagster has not recorded as materialised: "
+                            f"{unrecorded[:10]}")
+    return recorded
+
+
+def pooled_inits(store: ArtifactStore) -> list[str]:
+    """The scores partitions the stored summary pooled."""
+    return json.loads(store.read_bytes(SUMMARY, INITS_OBJECT))
+
+
+@asset(group_name="verification", deps=[verification_scores],
+       code_version=CODE_VERSIONS[SUMMARY], automation_condition=follows_any_partition(),
+       description="Scores of every verified init pooled into one summary per variable and "
+       "lead: fair and standard CRPS, the paper's claim (standard CRPS of each emulated "
+       "ensemble over the seeds', fair CRPS over the physics ensemble's), RMSE, spread/skill, "
+       "rank flatness, mean error, Brier skill and ROC area of the 1%/99% events, lead-to-lead "
+       "coherence of members, the emulated members' zonal power relative to the physics "
+       "members', the energy score over the variables and their cross-variable correlations; "
+       "pooled tables for the report. The main job prints the text.")
+def verification_summary(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
+    store = storage.store()
+    keys = materialised_scores(context, store)
+
+    def read(name: str, partitions: list[str] = keys) -> pd.DataFrame:
+        return pd.concat([store.read_table(SCORES, k, name=name) for k in partitions],
+                         ignore_index=True)
+
+    def held(name: str) -> list[str]:
+        return [k for k in keys if store.exists_bytes(SCORES, name, k)]
+
+    summary = summary_table(read("table.parquet"))
+    flatness = rank_flatness_table(read("rank_histograms.parquet"))
+    extremes = extremes_summary(read("extremes.parquet"), read("roc.parquet"))
+    bias_maps = read("bias_maps.parquet")
+    spectra = average_over_inits(read("spectra.parquet"), POWER)
+    physics, emulated = physics_and_emulated(spectra["model"])
+    seeds = reference_model(spectra["model"], SEEDS)
+    power_ratios = power_ratio_table(spectra, physics, emulated)
+    power_ranges = power_ratio_range(power_ratios)
+    claim = crps_claim(summary, seeds, physics, emulated)
+    blocks = [
+        format_summary(summary),
+        format_claim(claim, seeds, physics),
+        "Rank histogram max-bin share / uniform (1 = flat)\n"
+        + model_columns_text(flatness, ["variable", "lead_time_days"], "max_bin_ratio"),
+        format_mean_error(mean_error_summary(bias_maps)),
+        format_extremes(extremes),
+        format_power_ratio(power_ranges, physics),
+    ]
+    pooled = {
+        "extremes.parquet": extremes,
+        "reliability.parquet": reliability_diagram(read("reliability.parquet")),
+        "bias_maps.parquet": average_over_inits(bias_maps, MEAN_ERROR),
+        "spectra.parquet": spectra,
+        "power_ratio.parquet": power_ratios,
+        CRPS_CLAIM: claim,
+    }
+    metadata = {"crps_claim": MetadataValue.md(claim.to_markdown(index=False, floatfmt=".4g")),
+                "crps_claim_table": table_metadata(claim),
+                "power_ratio": MetadataValue.md(power_ranges.to_markdown(floatfmt=".4g")),
+                "power_ratio_table": table_metadata(power_ranges)}
+    # Partitions scored before a table existed (or, for coherence, with a single lead) lack it:
+    # its block pools the inits that hold it and says so.
+    coherent = held(COHERENCE)
+    if coherent:
+        pooled[COHERENCE] = coherence_summary(read(COHERENCE, coherent))
+        coherence = coherence_columns(pooled[COHERENCE], physics)
+        blocks.append(format_coherence(coherence) + _inits_note(coherent, keys))
+        metadata |= {"coherence": MetadataValue.md(coherence.to_markdown(floatfmt=".4g")),
+                     "coherence_table": table_metadata(coherence)}
+    energy_scored = held(MULTIVARIATE)
+    if energy_scored:
+        energy = energy_score_summary(read(MULTIVARIATE, energy_scored))
+        pooled[ENERGY_SCORE] = energy
+        blocks.append(format_energy_score(energy, list(VARIABLES))
+                      + _inits_note(energy_scored, keys))
+        metadata |= {"energy_score": MetadataValue.md(energy.to_markdown(index=False,
+                                                                         floatfmt=".4g")),
+                     "energy_score_table": table_metadata(energy)}
+    else:
+        blocks.append(_absent_note("Energy score", MULTIVARIATE))
+    correlated = held(VARIABLE_MOMENTS)
+    if correlated:
+        moments = read(VARIABLE_MOMENTS, correlated)
+        correlation = variable_correlation_summary(moments, physics)
+        pooled[VARIABLE_CORRELATION] = correlation_rows(correlation,
+                                                        list(dict.fromkeys(moments[MODEL])))
+        blocks.append(format_variable_correlation(correlation) + _inits_note(correlated, keys))
+        metadata |= {"variable_correlation": MetadataValue.md(correlation.to_markdown(
+                         floatfmt=".3f")),
+                     "variable_correlation_table": table_metadata(correlation)}
+    else:
+        blocks.append(_absent_note("Cross-variable correlation", VARIABLE_MOMENTS))
+    text = "\n\n".join(blocks)
+    store.write_bytes(SUMMARY, "summary.txt", text.encode())
+    store.write_bytes(SUMMARY, INITS_OBJECT, json.dumps(keys).encode())
+    pooled_scores = summary.stack("model", future_stack=True).reset_index()
+    store.write_table(pooled_scores, SUMMARY)
+    for name, table in pooled.items():
+        store.write_table(table, SUMMARY, name=name)
+    # One line: the text is in the metadata and summary.txt (the main job prints it once, at the end).
+    context.log.info(f"{SUMMARY}: {len(keys)} inits pooled, {len(text.splitlines())} lines of "
+                     f"summary at {store.location(SUMMARY)}/summary.txt")
+    return MaterializeResult(metadata={
+        "location": store.location(SUMMARY),
+        "inits": MetadataValue.json(keys),
+        "summary": MetadataValue.md(f"```\n{text}\n```"),
+        "scores": table_metadata(pooled_scores),
+        **metadata,
+    })

@@ -1,0 +1,22 @@
+"""Code versions of the assets (Dagster's `code_version`): bump an asset's entry when a change of
+its code changes what it produces from the same inputs and settings. The UI then marks it and
+everything downstream as stale ("code version changed"), and the automation
+(`assets.automation`) knows which results describe older code. Refactors that leave results
+unchanged keep the version."""
+
+CODE_VERSIONS = {
+    "physics_spinup": "1",
+    "truth": "1",
+    "reforecast_shards": "1",
+    "operational_ensemble": "1",
+    "normalization_stats": "1",
+    "climatology": "1",
+    "trained_emulator": "1",
+    "post_processor": "1",
+    # 2: provenance (seed members, models) recorded in the artifact.
+    "daily_emulated_ensembles": "2",
+    # 2: the seeds' ensemble read from the ensemble's provenance; climatology from its asset.
+    "verification_scores": "2",
+    "verification_summary": "2",
+    "verification_report": "1",
+}

@@ -1,0 +1,161 @@
+"""A Dagster UI served for a test and driven as a person would: a `dagster-webserver` or `dagster dev`
+process over the repository's workspace.yaml on a temporary DAGSTER_HOME and storage root, its
+GraphQL API, and headless Chromium (Debian's /usr/bin/chromium, driven by playwright) with
+screenshots saved under the test's tmp dir and copied to SCREENSHOT_COPY_DIR."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from resources.storage import ROOT_ENV_VAR
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CHROMIUM = Path("/usr/bin/chromium")
+# Flags that work on machines with a closed network (no background connections to Google).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOT_COPY_DIR = Path("/tmp/ui_screens")
+# Seconds: server start (loads torch and the definitions), page loads, a run, the server's stop
+# (`dagster dev` gives its webserver and daemon 60 s each).
+SERVER_START_S = 120
+PAGE_S = 60
+RUN_S = 180
+STOP_S = 150
+
+requires_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
+                                       reason=f"{CHROMIUM} missing (.ci/run installs it)")
+
+ASSET_NODES_QUERY = """
+{ assetNodes { assetKey { path } dependencyKeys { path } } }
+"""
+RUN_QUERY = """
+query ($runId: ID!) {
+  runOrError(runId: $runId) { __typename ... on Run { status } }
+}
+"""
+# A run that ends in any of these will not succeed.
+FAILED_STATUSES = {"FAILURE", "CANCELED", "CANCELING"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    request = urllib.request.Request(f"{url}/graphql", method="POST",
+                                     data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.load(response)
+    assert "errors" not in body, f"GraphQL errors: {body['errors']}"
+    return body["data"]
+
+
+def wait_for(condition, timeout_s: float, what: str, interval_s: float = 1.0):
+    """Poll `condition()` until it returns something truthy; fail naming `what` after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval_s)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def wait_for_success(url: str, run_id: str, what: str) -> None:
+    """Wait until run `run_id` succeeds; fail at once if it ends otherwise."""
+    def finished() -> str | None:
+        status = graphql(url, RUN_QUERY, {"runId": run_id})["runOrError"]["status"]
+        assert status not in FAILED_STATUSES, f"run {run_id} of {what} ended {status}"
+        return status if status == "SUCCESS" else None
+    wait_for(finished, RUN_S, f"run {run_id} of {what} to succeed", interval_s=2)
+
+
+def write_instance_config(home: Path, run_coordinator: str | None = None) -> None:
+    """dagster.yaml of a test instance: telemetry off, and `run_coordinator` (a class of
+    dagster.core.run_coordinator) in place of the default queued one when given."""
+    text = "telemetry:\n  enabled: false\n"
+    if run_coordinator is not None:
+        text += f"run_coordinator:\n  module: dagster.core.run_coordinator\n  class: {run_coordinator}\n"
+    (home / "dagster.yaml").write_text(text)
+
+
+@contextlib.contextmanager
+def served(command: list[str], home: Path, storage: Path, log_path: Path) -> Iterator[str]:
+    """URL of a Dagster UI that `command` ("dagster-webserver" or "dagster dev", a program of the
+    venv) serves from the repository's workspace.yaml on a free port, with DAGSTER_HOME `home`,
+    the storage root `storage` and the in-process executor, once the code location is loaded.
+    At exit the server is asked to stop (SIGTERM, which `dagster dev` passes on to its webserver
+    and daemon) and whatever is left of its process group (code servers, runs) is killed."""
+    port = free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), ROOT_ENV_VAR: str(storage),
+           "SEEDS_DAG_EXECUTOR": "in_process"}
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [str(BIN / command[0]), *command[1:], "-w", "workspace.yaml", "-h", "127.0.0.1",
+             "-p", str(port)],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            def ready() -> bool:
+                assert server.poll() is None, \
+                    f"{' '.join(command)} exited with {server.returncode}: {log_path.read_text()[-3000:]}"
+                try:
+                    return bool(graphql(url, ASSET_NODES_QUERY)["assetNodes"])
+                except (urllib.error.URLError, ConnectionError, AssertionError, KeyError):
+                    return False
+            wait_for(ready, SERVER_START_S, f"{' '.join(command)} to load the code location",
+                     interval_s=2)
+            # As if the "Join the Dagster community" dialog had been dismissed: it would cover the pages.
+            graphql(url, "mutation { setNuxSeen }")
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=STOP_S)
+            except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def browser_page(tmp_path: Path) -> Iterator[tuple[Page, Path]]:
+    """A page of headless Chromium and the folder for its screenshots; at exit the browser
+    closes, and the screenshots are checked to be real pictures and copied where a person can
+    look (SCREENSHOT_COPY_DIR)."""
+    screens = tmp_path / "screens"
+    screens.mkdir()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1600, "height": 1000})
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(PAGE_S * 1000)
+            yield page, screens
+        finally:
+            browser.close()
+    SCREENSHOT_COPY_DIR.mkdir(exist_ok=True)
+    for picture in screens.iterdir():
+        assert picture.stat().st_size > 10_000, f"{picture} is suspiciously small"
+        shutil.copy(picture, SCREENSHOT_COPY_DIR / picture.name)

@@ -28,7 +28,7 @@ from assets.versions import CODE_VERSIONS
 from resources import StorageResource
 from seeds_dag.conventions import FORECAST_DIMS, VARIABLES, DataValidationError, validate
 from seeds_dag.emulated_ensemble import EnsembleProvenance
-from seeds_dag.emulation import MODEL_DIM
+from seeds_dag.emulation import MODEL_DIM, forecast_seed
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, coherence_table
 from seeds_dag.verification.extremes_table import extremes_tables
@@ -174,7 +174,8 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
     extremes = extremes_tables(ensembles, observed, climate[variables])
     tables = {
         "table.parquet": scores,
-        "rank_histograms.parquet": rank_table(ensembles, observed),
+        # Ties broken by draws keyed by the init: a rematerialisation gives the same counts.
+        "rank_histograms.parquet": rank_table(ensembles, observed, forecast_seed(key)),
         "extremes.parquet": extremes.extremes,
         "reliability.parquet": extremes.reliability,
         "roc.parquet": extremes.roc,

@@ -7,6 +7,7 @@ import pandas as pd
 import xarray as xr
 
 from seeds_dag.emulated_ensemble import DEFAULT_SEED_MEMBERS, EnsembleProvenance
+from seeds_dag.emulation import forecast_seed
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, coherence_table
@@ -94,7 +95,7 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
         ensembles = init_ensembles(store, key, physics, names, members, gpp_members, oracle)
         observed = truth_aligned[key]
         scores.append(score_table(ensembles, observed))
-        ranks.append(rank_table(ensembles, observed))
+        ranks.append(rank_table(ensembles, observed, forecast_seed(key)))
         tables = extremes_tables(ensembles, observed, thresholds)
         extremes.append(tables.extremes)
         roc.append(tables.roc)

@@ -9,7 +9,9 @@ reduction is done, the reduction over initialisations is left to the caller, bec
 RMSE, spread and spread/skill it must average *squared* quantities (:func:`pool_over_inits`).
 """
 
+import contextlib
 import importlib.util
+from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -255,27 +257,43 @@ def spread_skill_over_inits(forecast: xr.Dataset, truth: xr.Dataset) -> xr.Datas
     return spread_skill_ratio(spread, rmse, _n_members(forecast))
 
 
-def rank_histogram(forecast: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
+@contextlib.contextmanager
+def _global_random_state(seed: int) -> Iterator[None]:
+    """numpy's global random state seeded with `seed` inside the block, and restored after it:
+    xskillscore draws its tie-breaking from the global state (``np.random.rand``) and takes no
+    generator. Not thread-safe: nothing else may draw from the global state meanwhile (the
+    verification runs its rank histograms in one thread)."""
+    state = np.random.get_state()
+    np.random.seed(np.random.SeedSequence(seed).generate_state(1))  # any non-negative int
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def rank_histogram(forecast: xr.Dataset, truth: xr.Dataset, seed: int = 0) -> xr.Dataset:
     """Rank histogram (Talagrand diagram) per variable and lead, pooled over inits and the grid.
 
     The rank of the truth is r = #{n : x_n < y} in 0..N; counts are not area-weighted (one
     count per grid point). Computed by ``xskillscore.rank_histogram``, which ranks with
     ``scipy.stats.rankdata`` and breaks ties between truth and members uniformly at random
-    (Hamill 2001) from numpy's *global* random state; continuous fields essentially never tie,
-    so with them the result is deterministic.
+    (Hamill 2001); the draws come from numpy's random state seeded with `seed` for the call
+    (e.g. keyed by the partition), so the same inputs and seed give the same histogram.
 
     Args:
         forecast: (init_time, lead_time, member, lat, lon), N = member.
         truth: (init_time, lead_time, lat, lon), aligned to the forecast valid times.
+        seed: of the tie-breaking draws, any non-negative int.
 
     Returns:
         counts (int), dims (lead_time, rank) with rank = 0..N; each lead sums to
         init_time * lat * lon.
     """
     truth = _check_pair(forecast, truth)
-    counts = xs.rank_histogram(
-        truth.reset_coords(drop=True), forecast, dim=[INIT, LAT, LON], member_dim=MEMBER
-    )
+    with _global_random_state(seed):
+        counts = xs.rank_histogram(
+            truth.reset_coords(drop=True), forecast, dim=[INIT, LAT, LON], member_dim=MEMBER
+        )
     # xskillscore labels ranks 1..N+1 as floats.
     return counts.assign_coords({RANK: np.arange(_n_members(forecast) + 1)})
 

@@ -206,11 +206,13 @@ RANK = "rank"
 COUNT = "count"
 
 
-def rank_table(ensembles: Mapping[str, xr.Dataset], truth_aligned: xr.Dataset) -> pd.DataFrame:
+def rank_table(ensembles: Mapping[str, xr.Dataset], truth_aligned: xr.Dataset,
+               seed: int = 0) -> pd.DataFrame:
     """Rank-histogram counts of each ensemble, long format: model, variable, lead_time_days,
-    rank, count (pooled over the inits and grid points given)."""
+    rank, count (pooled over the inits and grid points given); ties broken by draws seeded with
+    `seed` (the same for every ensemble: each histogram is reproducible on its own)."""
     frames = [
-        long_table({COUNT: rank_histogram(forecast, truth_aligned)}, model)
+        long_table({COUNT: rank_histogram(forecast, truth_aligned, seed)}, model)
         for model, forecast in ensembles.items()
     ]
     return pd.concat(frames, ignore_index=True)[[MODEL, VARIABLE, LEAD_DAYS, RANK, COUNT]]

@@ -26,8 +26,10 @@ def test_tiny_run_writes_the_promised_table(tmp_path):
     emulated = table[table["measurement"].str.startswith("emulator_")]
     assert np.isfinite(emulated["physics_over_emulator"]).all()
     fractions = emulated[["network_frac", "sampler_frac", "normalisation_frac", "zarr_frac"]]
-    np.testing.assert_allclose(fractions.sum(axis=1), 1.0, atol=0.01)
-    assert (fractions[["network_frac", "zarr_frac"]] > 0).all().all()
+    # Network, normalisation and zarr are timed apart; the sampler is the rest of the total, so a
+    # part counted twice (or timed outside the total) shows as a negative remainder.
+    assert (fractions[["network_frac", "normalisation_frac", "zarr_frac"]] > 0).all().all()
+    assert (fractions["sampler_frac"] >= 0).all()
     # One network pass per member for all leads (crps, the default consistency), 2·steps − 1 for edm.
     nfe = emulated.groupby("measurement")["nfe"].unique().map(list).to_dict()
     assert nfe == {"emulator_crps": [1], "emulator_consistency": [1], "emulator_edm": [2 * cost.TINY.num_steps - 1]}

@@ -216,3 +216,38 @@ def test_standard_crps_exceeds_the_fair_one_by_the_members_mean_distance_over_2m
     assert one == pytest.approx(abs(x[1] - y), rel=1e-5)
     with pytest.raises(ValueError, match="at least 2 member"):
         fair_crps(forecast.isel(member=[1]), truth)
+
+
+def _rank_by_brute_force(members: np.ndarray, truth: float) -> tuple[int, int]:
+    """(rank below, ties): the truth's rank is uniform in below .. below + ties."""
+    return int((members < truth).sum()), int((members == truth).sum())
+
+
+def test_rank_histogram_breaks_ties_reproducibly_and_uniformly():
+    """Rounded fields tie often: the same seed gives the same counts (whatever numpy's global
+    state, which is left as it was), another seed other counts, and every count agrees with a
+    brute-force bound of the tied ranks."""
+    forecast, truth = synthetic(np.random.default_rng(10), n_init=6, n_member=4, n_lat=8, n_lon=16)
+    forecast, truth = forecast.round(0), truth.round(0)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    first = rank_histogram(forecast, truth, seed=20000105)["z500"]
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+    np.random.rand(7)  # whatever the global state has drawn since
+    np.testing.assert_array_equal(rank_histogram(forecast, truth, seed=20000105)["z500"], first)
+    assert not np.array_equal(rank_histogram(forecast, truth, seed=1)["z500"], first)
+    # Brute force: each point's rank lies in [below, below + ties]; the lowest (highest)
+    # possible ranks bound the cumulative counts from above (below).
+    members = forecast["z500"].transpose("lead_time", "init_time", "lat", "lon", "member").values
+    observed = truth["z500"].transpose("lead_time", "init_time", "lat", "lon").values
+    for lead in range(members.shape[0]):
+        pairs = [_rank_by_brute_force(m, y) for m, y in
+                 zip(members[lead].reshape(-1, 4), observed[lead].ravel())]
+        low = np.bincount([b for b, _ in pairs], minlength=5)
+        high = np.bincount([b + t for b, t in pairs], minlength=5)
+        counts = first.isel(lead_time=lead).values
+        assert sum(t for _, t in pairs) > 50  # ties are common here
+        assert (np.cumsum(counts) <= np.cumsum(low)).all() and (np.cumsum(counts) >= np.cumsum(high)).all()
+        # A point with a unique rank lands in exactly that bin.
+        untied = np.bincount([b for b, t in pairs if t == 0], minlength=5)
+        assert (counts >= untied).all()

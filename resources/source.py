@@ -39,8 +39,9 @@ class GefsSettings(Config):
     perturbed_member: str = gefs.REFORECAST.perturbed_member
     endpoint_url: str | None = None
     anon: bool = _S3.anon
-    key: str | None = None
-    secret: str | None = None
+    # Left out of repr/str, which exceptions and debuggers show.
+    key: str | None = Field(default=None, repr=False)
+    secret: str | None = Field(default=None, repr=False)
     read_timeout_s: float = _S3.read_timeout_s
     retry_attempts: int = _RETRY.attempts
     retry_base_delay_s: float = _RETRY.base_delay_s
@@ -58,8 +59,8 @@ class Era5Settings(Config):
 
     url: str = era5.ARCO_ERA5_URL
     storage_options: dict[str, Any] = Field(default_factory=lambda: {"token": "anon"})
-    key: str | None = None
-    secret: str | None = None
+    key: str | None = Field(default=None, repr=False)
+    secret: str | None = Field(default=None, repr=False)
     times_per_read: int = era5.Era5Store.times_per_read
 
 

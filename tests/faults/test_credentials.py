@@ -10,6 +10,7 @@ from dagster import DagsterInstance, serialize_value
 from forecast_shards import materialise, metadata, write_shards
 
 from resources import StorageResource
+from resources.source import Era5Settings, GefsSettings
 from seeds_dag.store import ArtifactNotFoundError
 
 KEY_ID, SECRET = "AKIA-never-shown-4b1d", "s3cr3t-never-shown-77e0"
@@ -62,3 +63,11 @@ def test_s3_credentials_never_reach_logs_events_or_metadata(s3_storage, capfd, c
              "resource repr": repr(storage) + str(storage) + repr(store)}
     assert {where: leaks(text) for where, text in texts.items() if leaks(text)} == {}
     assert wire and SECRET not in "\n".join(wire)
+
+
+@pytest.mark.parametrize("settings", [GefsSettings, Era5Settings])
+def test_archive_credentials_are_not_in_the_settings_repr(settings):
+    configured = settings(key="AKIA-ARCHIVE-KEY-ID", secret="archive-secret-value")
+    assert configured.key == "AKIA-ARCHIVE-KEY-ID"  # kept, only not shown
+    for text in (repr(configured), str(configured)):
+        assert "AKIA-ARCHIVE-KEY-ID" not in text and "archive-secret-value" not in text

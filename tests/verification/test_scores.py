@@ -18,6 +18,7 @@ from seeds_dag.verification.scores import (
     rank_histogram_flatness,
     spread_skill_over_inits,
     spread_skill_ratio,
+    standard_crps,
 )
 from seeds_dag.verification.weighting import area_weights, spatial_mean
 
@@ -251,3 +252,32 @@ def test_rank_histogram_breaks_ties_reproducibly_and_uniformly():
         # A point with a unique rank lands in exactly that bin.
         untied = np.bincount([b for b, t in pairs if t == 0], minlength=5)
         assert (counts >= untied).all()
+
+
+def brute_force_standard_crps(members: np.ndarray, y: float) -> float:
+    """mean_i |x_i - y| - 1/(2 m^2) sum_i sum_j |x_i - x_j|: the CRPS of the members' empirical
+    distribution, in float64 loops."""
+    m = len(members)
+    return (sum(abs(x - y) for x in members) / m
+            - sum(abs(xi - xj) for xi in members for xj in members) / (2 * m * m))
+
+
+@pytest.mark.parametrize("n_member", [2, 3, 5, 8])
+def test_both_crps_estimators_match_brute_force_with_ties(n_member):
+    """Independent of scoringrules: random ensembles of several sizes, rounded so that members
+    tie with each other and with the truth, area-weighted by hand."""
+    forecast, truth = synthetic(np.random.default_rng(20 + n_member), n_init=1, n_lead=1,
+                                n_member=n_member, n_lat=3, n_lon=4)
+    forecast, truth = forecast.round(0), truth.round(0)
+    fct = forecast["z500"].values[0, 0].astype(np.float64)  # (member, lat, lon)
+    obs = truth["z500"].values[0, 0].astype(np.float64)
+    assert any(len(np.unique(fct[:, i, j])) < n_member or obs[i, j] in fct[:, i, j]
+               for i in range(3) for j in range(4))  # some point has a tie
+    weights = np.cos(np.deg2rad(forecast["lat"].values))
+    for score, brute_force in ((fair_crps, brute_force_fair_crps),
+                               (standard_crps, brute_force_standard_crps)):
+        per_point = np.array([[brute_force(fct[:, i, j], obs[i, j]) for j in range(4)]
+                              for i in range(3)])
+        expected = (per_point * weights[:, None]).sum() / (weights.sum() * 4)
+        assert float(score(forecast, truth)["z500"].squeeze()) == pytest.approx(expected, rel=1e-5,
+                                                                                abs=1e-6)

@@ -2,13 +2,11 @@
 
 from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
 
-from assets.partitions import init_dates
 
 daily_emulation_job = define_asset_job(
     "daily_emulation",
     selection=AssetSelection.assets("operational_ensemble", "daily_emulated_ensembles",
                                      "verification_scores"),
-    partitions_def=init_dates,
     description="For one init date: the operational ensemble, its emulated ensemble, the scores.",
 )
 

@@ -196,8 +196,11 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
     crps = scores.pivot_table(index=["variable", "lead_time_days"], columns="model",
                               values="crps")[list(ensembles)]
     headline = headline_scores(scores, seeds, physics_name, emulated_names)
-    # Plain floats per model and ratio: the asset page's Plots chart them across partitions.
-    numbers = {f"{model}_{column}": float(round(value, 4))
+    # Plain floats per model family and ratio ("gee_fair_crps_over_physics", named without the
+    # ensemble size so a series survives a change of N): the asset page's Plots chart them over
+    # the materialisations ("Events"; its "Partitions" view shows the latest 120 daily partitions
+    # before today only).
+    numbers = {f"{_families([model])[model]}_{column}": float(round(value, 4))
                for model, row in headline.iterrows() for column, value in row.items()
                if np.isfinite(value)}
     return MaterializeResult(

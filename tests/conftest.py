@@ -1,10 +1,23 @@
-"""Shared fixtures: one torch thread for the whole suite, a local S3 server (moto) for anything
-that reads or writes s3:// URLs, a writer for it, and flaky proxies in front of it."""
+"""Shared fixtures: one torch thread for the whole suite, the tiny experiment materialised once
+(for the asset tests and the UI tests), a local S3 server (moto) for anything that reads or
+writes s3:// URLs, a writer for it, and flaky proxies in front of it."""
 
+from __future__ import annotations
+
+import sys
 import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
+
+# tests/assets/tiny_experiment.py, importable from every test package (pytest puts a test's own
+# folder on sys.path only when it collects it).
+sys.path.append(str(Path(__file__).parent / "assets"))
+
+if TYPE_CHECKING:
+    from tiny_experiment import TinyGraph
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -15,6 +28,19 @@ def single_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_graph(tmp_path_factory: pytest.TempPathFactory) -> TinyGraph:
+    """Every asset of the tiny experiment materialised once, in the main job's order (about a
+    minute on one thread, so the session shares it: tests copy what they change)."""
+    # Imported here: tiny_experiment loads the definitions (about 10 s), which most tests skip.
+    from tiny_experiment import GRAPH_STEPS, TinyGraph, materialise
+
+    root = tmp_path_factory.mktemp("tiny_graph").resolve()
+    results = {(asset, partition): materialise(root, asset, partition)
+               for asset, partition in GRAPH_STEPS}
+    return TinyGraph(root=root, results=results)
 
 
 @pytest.fixture

@@ -1,11 +1,8 @@
-"""Fixtures of the asset tests: the tiny experiment (see `tiny_experiment`) materialised once."""
+"""Fixtures of the asset tests (the tiny experiment, `tiny_graph`, is the session's: tests/conftest.py)."""
 
 
 import pytest
 import torch
-
-
-from tiny_experiment import GRAPH_STEPS, TinyGraph, materialise  # noqa: E402
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -15,12 +12,3 @@ def one_torch_thread():
     previous = torch.get_num_threads()
     yield
     torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="package")
-def tiny_graph(tmp_path_factory: pytest.TempPathFactory) -> TinyGraph:
-    """Every asset of the graph materialised once, in the main job's order."""
-    root = tmp_path_factory.mktemp("tiny_graph").resolve()
-    results = {(asset, partition): materialise(root, asset, partition)
-               for asset, partition in GRAPH_STEPS}
-    return TinyGraph(root=root, results=results)

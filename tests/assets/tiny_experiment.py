@@ -1,6 +1,6 @@
 """A tiny experiment materialised once through the real Dagster definitions, shared by the asset
-tests: the same `materialize` calls the main job makes, on the embedded physics, into a temporary
-store root.
+and UI tests (the session's `tiny_graph`, tests/conftest.py): the same `materialize` calls the
+main job makes, on the embedded physics, into a temporary store root.
 
 The tiny experiment (30-40 s on one CPU thread; its scores mean nothing):
   * spin-up 18 days with a pool of 3 days: the smallest that `runs.spin_up` accepts, since the
@@ -109,12 +109,17 @@ def materialise(root: Path, asset: str, partition: str | None = None, *,
     )
 
 
-def metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    """Plain values of the metadata of the one materialisation of `asset` in `result`."""
+def materialization(result: ExecuteInProcessResult, asset: str) -> AssetMaterialization:
+    """The one materialisation of `asset` in `result`, as the run recorded it."""
     events = [e for e in result.get_asset_materialization_events()
               if e.asset_key == AssetKey(asset)]
     assert len(events) == 1, f"{asset}: {len(events)} materialisation events, expected 1"
-    return {name: value.value for name, value in events[0].materialization.metadata.items()}
+    return events[0].materialization
+
+
+def metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    """Plain values of the metadata of the one materialisation of `asset` in `result`."""
+    return {name: value.value for name, value in materialization(result, asset).metadata.items()}
 
 
 def partition_dir(root: Path, asset: str, partition: str | None) -> Path:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from playwright.sync_api import Page, sync_playwright
 
 from resources.storage import ROOT_ENV_VAR
@@ -31,12 +32,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOT_COPY_DIR = Path("/tmp/ui_screens")
-# Seconds: server start (loads torch and the definitions), page loads, a run, the server's stop
-# (`dagster dev` gives its webserver and daemon 60 s each).
+# Seconds: server start (loads torch and the definitions), page loads, a run, and the wait for a
+# server to stop on SIGTERM before its process group is killed (they stop in seconds; one started
+# with SIGINT ignored, as by a shell without job control, ignores SIGTERM too).
 SERVER_START_S = 120
 PAGE_S = 60
 RUN_S = 180
-STOP_S = 150
+STOP_S = 30
 
 requires_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
                                        reason=f"{CHROMIUM} missing (.ci/run installs it)")
@@ -89,13 +91,14 @@ def wait_for_success(url: str, run_id: str, what: str) -> None:
     wait_for(finished, RUN_S, f"run {run_id} of {what} to succeed", interval_s=2)
 
 
-def write_instance_config(home: Path, run_coordinator: str | None = None) -> None:
+def write_instance_config(home: Path, run_coordinator: str, **config) -> None:
     """dagster.yaml of a test instance: telemetry off, and `run_coordinator` (a class of
-    dagster.core.run_coordinator) in place of the default queued one when given."""
-    text = "telemetry:\n  enabled: false\n"
-    if run_coordinator is not None:
-        text += f"run_coordinator:\n  module: dagster.core.run_coordinator\n  class: {run_coordinator}\n"
-    (home / "dagster.yaml").write_text(text)
+    dagster.core.run_coordinator) with `config`."""
+    coordinator = {"module": "dagster.core.run_coordinator", "class": run_coordinator}
+    if config:
+        coordinator["config"] = config
+    (home / "dagster.yaml").write_text(yaml.safe_dump({"run_coordinator": coordinator,
+                                                      "telemetry": {"enabled": False}}))
 
 
 @contextlib.contextmanager

@@ -72,7 +72,7 @@ def webserver(tmp_path: Path) -> Iterator[str]:
     home, storage = tmp_path / "dagster_home", tmp_path / "storage"
     home.mkdir()
     # Runs start at once: the default queued coordinator needs a daemon, which the webserver lacks.
-    write_instance_config(home, run_coordinator="DefaultRunCoordinator")
+    write_instance_config(home, "DefaultRunCoordinator")
     write_upstream_artifacts(storage, home)
     with served(["dagster-webserver"], home, storage, tmp_path / "webserver.log") as url:
         yield url

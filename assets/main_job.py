@@ -104,6 +104,11 @@ def main() -> None:
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
+    instance_config = home / "dagster.yaml"
+    if not instance_config.exists():
+        # Dagster's defaults; without the file every process says so on the console.
+        instance_config.write_text("# The Dagster instance of seeds-dag's main job: Dagster's default settings\n"
+                                   "# (runs, events and logs stored in this folder).\n")
     if args.quick:
         source, training, emulation = _quick_settings()
     else:

@@ -310,3 +310,15 @@ def test_s3_credentials_never_shown(s3_server, caplog):
     assert caplog.records and not any(SECRET in message for message in messages)
     assert "ArtifactStore(root='s3://artifacts/runs/demo'" in repr(store)
     assert "'secret': '***'" in repr(store)
+
+
+@pytest.mark.parametrize("garbage", [b"not-a-version\n", b"../../etc/passwd", b"\xff\xfe"])
+def test_a_current_pointer_holding_garbage_is_corruption_named_by_asset_and_partition(tmp_path, garbage):
+    store = ArtifactStore(str(tmp_path))
+    store.write_dataset(forecast(), "shards", "2001-01-01")
+    pointer = Path(store.root) / "shards" / "2001-01-01" / POINTER
+    pointer.write_bytes(garbage)
+    for read in (store.open_dataset, store.load_dataset, store.has):
+        with pytest.raises(CorruptArtifactError, match=r"asset 'shards', partition '2001-01-01'.*"
+                           r"not a version name"):
+            read("shards", "2001-01-01")

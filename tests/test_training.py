@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+import seeds_dag.training as training_module
+
 from seeds_dag.checkpoints import (
     CHECKPOINT_FORMAT,
     CheckpointError,
@@ -342,3 +344,27 @@ def test_trained_crps_generator_learns_the_members_spread(tmp_path):
     generated = (samples - seeds.mean(axis=1, keepdims=True)).std()
     expected = (data[:, :, 2:] - data[:, :, :2].mean(axis=2, keepdims=True)).std()
     assert 0.5 * expected < generated < 1.5 * expected, (generated, expected)
+
+
+def test_a_non_finite_loss_stops_training_naming_the_step(tmp_path, monkeypatch):
+    """A loss that turns NaN (an exploding run) stops the run at that step, naming it, before
+    any weight is updated from it."""
+    real = training_module.training_loss
+
+    def nan_from_step_3(*args, **kwargs):
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if args[-1] >= 3 else loss
+
+    monkeypatch.setattr(training_module, "training_loss", nan_from_step_3)
+    config = dataclasses.replace(TINY, steps=6, checkpoint_every=2)
+    with pytest.raises(FloatingPointError, match="training loss is nan at step 3"):
+        train(LocalCheckpointIO(tmp_path / "checkpoint.pt"), config=config)
+
+
+@pytest.mark.parametrize("probability", [-0.1, 1.5])
+def test_truth_probability_outside_zero_one_is_refused(tmp_path, probability):
+    data = reforecast()
+    config = dataclasses.replace(TINY, steps=2, truth_probability=probability)
+    with pytest.raises(ValueError, match=rf"truth_probability must lie in \[0, 1\], got {probability}"):
+        train_generator(data, LEAD_DAYS, member_spread(data), LAT, LON, DENOISER, EDM, config,
+                        LocalCheckpointIO(tmp_path / "x.pt"), CPU, truth=data[:, :, 0])

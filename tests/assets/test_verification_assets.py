@@ -2,6 +2,7 @@
 score, the climatological thresholds from the training window, every per-init table and the
 pooled summary tables, whatever leads the partitions hold."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,13 @@ from tiny_experiment import (
 )
 
 from assets.verification import VerificationConfig
-from seeds_dag.conventions import FORECAST_DIMS, KNOWN_VARIABLES, TRUTH_DIMS, VARIABLES
+from seeds_dag.conventions import (
+    FORECAST_DIMS,
+    KNOWN_VARIABLES,
+    TRUTH_DIMS,
+    VARIABLES,
+    DataValidationError,
+)
 from seeds_dag.emulated_ensemble import EnsembleProvenance
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.coherence_table import CoherenceTableSchema, coherence_summary
@@ -371,3 +378,19 @@ def test_scores_carry_numeric_headlines_and_skill_checks_that_warn(stacked, tmp_
         assert not warned[name].passed and warned[name].severity == AssetCheckSeverity.WARN
         problems = warned[name].metadata["problems"].value
         assert len(problems) == 2 and all(problem in p for p in problems), problems
+
+
+@pytest.mark.parametrize("asset, model", [("operational_ensemble", None),
+                                          ("daily_emulated_ensembles", "gpp")])
+def test_a_damaged_ensemble_is_refused_by_name_not_scored(tmp_path, asset, model):
+    """Damage done after an ensemble's own check passed (a NaN written into the stored data)
+    stops the scoring with an error naming the artifact, the model and the variable."""
+    store = make_store(tmp_path, ["gee", "gpp"])
+    damaged = store.load_dataset(asset, INITS[0])
+    where = {"model": model} if model else {}
+    damaged["t850"].loc[where] = damaged["t850"].loc[where].where(damaged["member"] != 1)
+    store.write_dataset(damaged, asset, INITS[0])
+    named = f"{asset}[{INITS[0]}]" + (f" model {model}" if model else "")
+    with pytest.raises(DataValidationError, match=re.escape(named) + r".*'t850'.*NaN"):
+        materialise(tmp_path, "verification_scores", INITS[0])
+    assert not store.exists_bytes("verification_scores", "table.parquet", INITS[0])

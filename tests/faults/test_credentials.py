@@ -3,12 +3,14 @@
 stdout/stderr or Python log, in no materialisation metadata, and not in the resource's repr."""
 
 import logging
+from pathlib import Path
 
 import boto3
 import pytest
-from dagster import DagsterInstance, serialize_value
-from forecast_shards import materialise, metadata, write_shards
+from dagster import DagsterInstance, EnvVar, materialize, serialize_value
+from forecast_shards import COMPUTE, SOURCE, materialise, metadata, write_shards
 
+from assets.definitions import ALL_ASSETS
 from resources import StorageResource
 from resources.source import Era5Settings, GefsSettings
 from seeds_dag.store import ArtifactNotFoundError
@@ -71,3 +73,63 @@ def test_archive_credentials_are_not_in_the_settings_repr(settings):
     assert configured.key == "AKIA-ARCHIVE-KEY-ID"  # kept, only not shown
     for text in (repr(configured), str(configured)):
         assert "AKIA-ARCHIVE-KEY-ID" not in text and "archive-secret-value" not in text
+
+
+ENV_KEY, ENV_SECRET = "SEEDS_DAG_TEST_S3_KEY", "SEEDS_DAG_TEST_S3_SECRET"
+
+
+def _every_file(root: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_credentials_from_the_environment_appear_nowhere_dagster_keeps_them(
+        s3_storage, tmp_path, monkeypatch, capfd):
+    """The README's two ways to give the storage credentials, each in a real run recorded in a
+    DAGSTER_HOME on disk: `dg.EnvVar` in code, and `{env: NAME}` in run config (what the
+    Launchpad takes). Afterwards the secret's value is in no file of the instance (runs, event
+    log, compute logs, schedules: every file, sqlite included), in no object of the storage root
+    and not on the console; the key id neither."""
+    monkeypatch.setenv(ENV_KEY, KEY_ID)
+    monkeypatch.setenv(ENV_SECRET, SECRET)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    root = f"s3://{BUCKET}/env"
+    write_shards(StorageResource(root=root, endpoint_url=s3_storage, key=KEY_ID, secret=SECRET).store())
+    with DagsterInstance.from_config(str(home)) as instance:
+        in_code = StorageResource(root=root, endpoint_url=s3_storage, key=EnvVar(ENV_KEY),
+                                  secret=EnvVar(ENV_SECRET))
+        assert materialise(in_code, "normalization_stats", instance=instance).success
+        at_launch = materialize(
+            ALL_ASSETS, selection=["normalization_stats"], instance=instance,
+            resources={"storage": StorageResource.configure_at_launch(), "compute": COMPUTE,
+                       "source": SOURCE},
+            run_config={"resources": {"storage": {"config": {
+                "root": root, "endpoint_url": s3_storage,
+                "key": {"env": ENV_KEY}, "secret": {"env": ENV_SECRET}}}}})
+        assert at_launch.success and len(instance.get_runs()) == 2
+    captured = capfd.readouterr()
+    import s3fs
+    bucket = s3fs.S3FileSystem(key=KEY_ID, secret=SECRET, client_kwargs={"endpoint_url": s3_storage})
+    stored = {path: bucket.cat_file(path) for path in bucket.find(BUCKET)}
+    files = {**_every_file(home), **stored}
+    assert len(files) > 10  # the instance's databases and logs, the shards and statistics
+    found = {path for path, data in files.items() if SECRET.encode() in data or KEY_ID.encode() in data}
+    assert found == set()
+    assert not leaks(captured.out + captured.err)
+
+
+def test_a_literal_secret_in_run_config_is_kept_by_dagster_as_the_readme_warns(s3_storage, tmp_path):
+    """The other side, and proof that the search above finds what is there: a secret pasted as a
+    literal into run config (the Launchpad) is stored in the instance's run records."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    root = f"s3://{BUCKET}/literal"
+    write_shards(StorageResource(root=root, endpoint_url=s3_storage, key=KEY_ID, secret=SECRET).store())
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert materialize(
+            ALL_ASSETS, selection=["normalization_stats"], instance=instance,
+            resources={"storage": StorageResource.configure_at_launch(), "compute": COMPUTE,
+                       "source": SOURCE},
+            run_config={"resources": {"storage": {"config": {
+                "root": root, "endpoint_url": s3_storage, "key": KEY_ID, "secret": SECRET}}}}).success
+    assert [path for path, data in _every_file(home).items() if SECRET.encode() in data]

@@ -21,7 +21,6 @@ import functools
 import io
 import logging
 import os
-import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -41,6 +40,8 @@ from seeds_dag.store.layout import (
     parse_root,
     partition_segment,
     redacted,
+    temporary_name,
+    temporary_pattern,
     where,
     writing_marker,
 )
@@ -209,10 +210,16 @@ class ArtifactStore:
         return self._fs.isfile(path)
 
     def delete_bytes(self, asset: str, name: str, partition: str | None = None) -> None:
-        """Remove one object if it exists (a finished run's checkpoint, say)."""
-        path = f"{self._dir(asset, partition)}/{check_object_name(name)}"
+        """Remove one object if it exists (a finished run's checkpoint, say), and what writes of it
+        killed mid-way left behind (their temporary files): deleting an object means no writer
+        of it is still at work."""
+        directory = self._dir(asset, partition)
+        path = f"{directory}/{check_object_name(name)}"
         if self._fs.isfile(path):
             self._fs.rm(path)
+        if self._protocol != "s3":  # an S3 object appears whole or not at all: nothing is left
+            for leftover in self._fs.glob(f"{directory}/{temporary_pattern(name)}"):
+                self._remove(leftover, f"temporary file of {name!r} of {where(asset, partition)}")
         self._fs.invalidate_cache(path)
 
     def write_table(
@@ -334,7 +341,7 @@ class ArtifactStore:
             return
         directory, name = path.rsplit("/", 1)
         os.makedirs(directory, exist_ok=True)
-        temporary = f"{directory}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
+        temporary = f"{directory}/{temporary_name(name)}"
         try:
             with open(temporary, "wb") as file:
                 file.write(data)

@@ -69,6 +69,17 @@ def writing_marker(version: str) -> str:
     return f".{version}.writing"
 
 
+def temporary_name(name: str) -> str:
+    """Where an object is written before it is renamed into place (local roots): hidden, and
+    unique per write."""
+    return f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+
+
+def temporary_pattern(name: str) -> str:
+    """A glob matching every `temporary_name(name)`."""
+    return f".{name}.tmp-*"
+
+
 def is_abandoned(version: str) -> bool:
     """Whether a version name's creation time is more than `ABANDONED_AFTER` ago."""
     created = datetime.datetime.strptime(version[:25], _VERSION_TIME).replace(tzinfo=datetime.UTC)

@@ -1,8 +1,19 @@
 """A small training run with its checkpoint in the artifact store, as the trained_emulator asset
-keeps it. test_killed_training starts it as its own process (`python training_run.py ROOT`) to
-kill it with SIGKILL, then runs it again in the test's process to resume it."""
+keeps it. test_killed_training starts it as its own process to kill it with SIGKILL, then runs it
+again in the test's process to resume it:
 
+    python training_run.py ROOT                        train
+    python training_run.py ROOT STEP MARKER            train, and stop inside the write of the
+                                                       checkpoint of step STEP: its bytes are in
+                                                       the temporary file, not yet renamed into
+                                                       place; MARKER is created to say so
+"""
+
+import itertools
+import os
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,5 +54,23 @@ def run(root: str) -> TrainingResult:
                            checkpoint(root), torch.device("cpu"))
 
 
+def stop_inside_checkpoint_write(step: int, marker: str) -> None:
+    """Make the local store's write of the `step`-th checkpoint (one is written every step) hang
+    after its data is flushed and before the rename that would put it in place."""
+    import seeds_dag.store.artifacts as artifacts
+
+    writes, fsync = itertools.count(1), os.fsync
+
+    def hanging_fsync(descriptor: int) -> None:
+        fsync(descriptor)
+        if next(writes) == step:
+            Path(marker).touch()
+            time.sleep(3600)
+
+    artifacts.os.fsync = hanging_fsync
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 4:
+        stop_inside_checkpoint_write(int(sys.argv[2]), sys.argv[3])
     run(sys.argv[1])

@@ -30,7 +30,7 @@ from assets.sources import operational_ensemble
 from assets.statistics import normalization_stats
 from assets.versions import CODE_VERSIONS
 from resources import ComputeResource, SourceResource, StorageResource
-from seeds_dag.conventions import FORECAST_DIMS
+from seeds_dag.conventions import FORECAST_DIMS, validate
 from seeds_dag.emulated_ensemble import (
     DEFAULT_SEED_MEMBERS,
     PROVENANCE_ATTR,
@@ -93,7 +93,9 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
     where = f"daily_emulated_ensembles[{key}]"
     check_seed_members(config.seed_members, source.operational_members, where)
     stats = store.load_dataset("normalization_stats")
-    operational = store.load_dataset("operational_ensemble", key)
+    # Validated as read: damage done after the forecast's own check is refused by name.
+    operational = validate(store.load_dataset("operational_ensemble", key), FORECAST_DIMS,
+                           f"{where}: operational_ensemble[{key}]", n_members=source.operational_members)
     lat, lon = operational["lat"].values, operational["lon"].values
     lead_days = operational["lead_time"].values / np.timedelta64(1, "D")
     load_start = time.perf_counter()

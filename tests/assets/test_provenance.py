@@ -1,11 +1,14 @@
 """What the emulated ensemble records is what its consumers use: the seeds' baseline of the
 verification is the seed members the ensemble was made from, read from the artifact."""
 
+import re
+
 import numpy as np
 import pandas as pd
+import pytest
 from tiny_experiment import EMULATION, OPERATIONAL_INIT, copy_artifacts, materialise, metadata
 
-from seeds_dag.conventions import VARIABLES
+from seeds_dag.conventions import VARIABLES, DataValidationError
 from seeds_dag.emulated_ensemble import EnsembleProvenance
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.scores import align_truth, fair_crps, standard_crps
@@ -47,3 +50,16 @@ def test_the_seeds_baseline_is_the_members_the_ensemble_was_made_from(tiny_graph
     np.testing.assert_allclose(seeds["crps_standard"], expected["standard"], rtol=1e-6)
     # Members 0 and 1, the default, score otherwise: the test tells the two apart.
     assert not np.allclose(seeds["crps"], _seed_scores(store, [0, 1])["fair"], rtol=1e-3)
+
+
+def test_a_damaged_operational_forecast_is_refused_before_emulation(tiny_graph, tmp_path):
+    copy_artifacts(tiny_graph.root, tmp_path, INPUTS)
+    store = ArtifactStore(str(tmp_path))
+    damaged = store.load_dataset("operational_ensemble", OPERATIONAL_INIT)
+    damaged["z500"] = damaged["z500"].where(damaged["member"] != 3)
+    store.write_dataset(damaged, "operational_ensemble", OPERATIONAL_INIT)
+    with pytest.raises(DataValidationError, match=re.escape(
+            f"daily_emulated_ensembles[{OPERATIONAL_INIT}]: operational_ensemble[{OPERATIONAL_INIT}]")
+            + r".*'z500'.*NaN"):
+        materialise(tmp_path, "daily_emulated_ensembles", OPERATIONAL_INIT, config=EMULATION)
+    assert not store.has("daily_emulated_ensembles", OPERATIONAL_INIT)

@@ -23,7 +23,7 @@ from dagster import (
 
 from assets.automation import follows_dependencies
 from assets.metadata import dataset_metadata, validation_check
-from assets.models import EMULATOR, MODEL, POST_PROCESSOR, post_processor, trained_emulator
+from assets.models import EMULATOR, POST_PROCESSOR, load_model, post_processor, trained_emulator
 from assets.partitions import init_dates
 from assets.progress import progress_logger
 from assets.sources import operational_ensemble
@@ -36,11 +36,9 @@ from seeds_dag.emulated_ensemble import (
     PROVENANCE_ATTR,
     EnsembleProvenance,
     check_seed_members,
-    model_version,
     write_emulated_ensemble,
 )
 from seeds_dag.emulation import MODEL_DIM, SamplerConfig
-from seeds_dag.training import model_from_checkpoint
 
 _SAMPLER = SamplerConfig()
 CHECK = "valid_daily_emulated_ensembles"
@@ -101,9 +99,7 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
     load_start = time.perf_counter()
     models, versions = {}, {}
     for name, asset_name in MODELS.items():
-        model_file = store.read_bytes(asset_name, MODEL)
-        models[name] = model_from_checkpoint(model_file, lat, lon, device, lead_days)
-        versions[name] = model_version(model_file)
+        models[name], versions[name] = load_model(store, asset_name, lat, lon, lead_days, device)
     load_seconds = time.perf_counter() - load_start
     total_members = config.n_members * len(models)
     with compute.autocast(device):

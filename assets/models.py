@@ -112,10 +112,12 @@ class PostProcessorTrainingConfig(EmulatorTrainingConfig):
 
 
 def load_model(store: ArtifactStore, asset: str, lat: np.ndarray, lon: np.ndarray, lead_days: np.ndarray,
-               device: torch.device) -> torch.nn.Module:
+               device: torch.device) -> tuple[torch.nn.Module, str]:
     """A committed generator (EMA weights) of `asset` (EMULATOR or POST_PROCESSOR), read with
-    torch.load(weights_only=True); refused unless it generates trajectories at `lead_days`."""
-    return model_from_checkpoint(store.read_bytes(asset, MODEL), lat, lon, device, lead_days)
+    torch.load(weights_only=True) and refused unless it generates trajectories at `lead_days`,
+    and the version of its file (`model_version`, the asset's data version)."""
+    model_file = store.read_bytes(asset, MODEL)
+    return model_from_checkpoint(model_file, lat, lon, device, lead_days), model_version(model_file)
 
 
 @asset(group_name="training", deps=[reforecast_shards, normalization_stats],

@@ -28,7 +28,7 @@ from assets.verification import (
 from assets.versions import CODE_VERSIONS
 from resources import StorageResource
 from seeds_dag.conventions import KNOWN_VARIABLES
-from seeds_dag.emulation import MODEL_DIM
+from seeds_dag.emulation import model_ensembles
 from seeds_dag.report import figures, multivariate_figures
 from seeds_dag.report.html import Section, png_data_uri, render_report, wide_table
 from seeds_dag.store import ArtifactStore
@@ -144,11 +144,7 @@ def example_panels(store: ArtifactStore, variable: str, lead_days: float,
     truth = align_truth(store.open_dataset("truth")[[variable]], physics["init_time"].values[None],
                         [lead])[variable].isel(init_time=0, lead_time=0)
     emulated = store.open_dataset("daily_emulated_ensembles", key)[variable].isel(init_time=0)
-    ensembles = {"physics": physics}
-    if MODEL_DIM in emulated.dims:
-        ensembles |= {str(m): emulated.sel({MODEL_DIM: m}) for m in emulated[MODEL_DIM].values}
-    else:
-        ensembles["emulated"] = emulated
+    ensembles = {"physics": physics, **model_ensembles(emulated)}
     panels = {"truth": truth}
     for name, ensemble in ensembles.items():
         for member in range(min(n_members, ensemble.sizes["member"])):

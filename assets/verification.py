@@ -28,7 +28,7 @@ from assets.versions import CODE_VERSIONS
 from resources import StorageResource
 from seeds_dag.conventions import FORECAST_DIMS, VARIABLES, DataValidationError, validate
 from seeds_dag.emulated_ensemble import EnsembleProvenance
-from seeds_dag.emulation import MODEL_DIM, forecast_seed
+from seeds_dag.emulation import forecast_seed, model_ensembles
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, coherence_table
 from seeds_dag.verification.extremes_table import extremes_tables
@@ -86,15 +86,17 @@ def ensembles_to_verify(physics: xr.Dataset, emulated: xr.Dataset,
         f"{PHYSICS}-{physics.sizes['member']}": physics,
     }
     n = emulated.sizes["member"]
-    if MODEL_DIM not in emulated.dims:
-        return {**ensembles, f"emulated-{n}": emulated}
-    return {**ensembles, **{f"{model}-{n}": emulated.sel({MODEL_DIM: model}, drop=True)
-                            for model in emulated[MODEL_DIM].values.astype(str)}}
+    return {**ensembles, **{f"{model}-{n}": ensemble for model, ensemble in model_ensembles(emulated).items()}}
+
+
+def _family(model: str) -> str:
+    """The name before the ensemble size ("physics-31" -> "physics")."""
+    return model.rsplit("-", 1)[0]
 
 
 def _families(models) -> dict[str, str]:
-    """Model name -> its family, the name before the ensemble size ("physics-31" -> "physics")."""
-    return {model: model.rsplit("-", 1)[0] for model in dict.fromkeys(models)}
+    """Model name -> its family, each name once, in order."""
+    return {model: _family(model) for model in dict.fromkeys(models)}
 
 
 def reference_model(models, family: str) -> str:
@@ -126,10 +128,8 @@ def read_verified_ensembles(store: ArtifactStore, key: str) -> dict[str, xr.Data
     emulated_ds = store.load_dataset("daily_emulated_ensembles", key)
     provenance = EnsembleProvenance.of(emulated_ds, f"{where}: daily_emulated_ensembles[{key}]")
     emulated = emulated_ds[variables]
-    for model in emulated[MODEL_DIM].values.astype(str) if MODEL_DIM in emulated.dims else [None]:
-        one = emulated if model is None else emulated.sel({MODEL_DIM: model}, drop=True)
-        validate(one, FORECAST_DIMS, f"{where}: daily_emulated_ensembles[{key}]"
-                 + ("" if model is None else f" model {model}"))
+    for model, ensemble in model_ensembles(emulated).items():
+        validate(ensemble, FORECAST_DIMS, f"{where}: daily_emulated_ensembles[{key}] model {model}")
     if max(provenance.seed_members) >= physics.sizes["member"]:
         raise DataValidationError(f"{where}: the emulated ensemble's seed members "
                                   f"{list(provenance.seed_members)} are not all members of the "
@@ -200,7 +200,7 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
     # ensemble size so a series survives a change of N): the asset page's Plots chart them over
     # the materialisations ("Events"; its "Partitions" view shows the latest 120 daily partitions
     # before today only).
-    numbers = {f"{_families([model])[model]}_{column}": float(round(value, 4))
+    numbers = {f"{_family(model)}_{column}": float(round(value, 4))
                for model, row in headline.iterrows() for column, value in row.items()
                if np.isfinite(value)}
     return MaterializeResult(

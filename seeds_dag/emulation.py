@@ -30,6 +30,16 @@ from seeds_dag.training import flatten_leads, seeded_generator
 
 MODEL_DIM = "model"
 """The dim along which a dataset holds the ensembles of several models (e.g. "gee", "gpp")."""
+UNSTACKED_MODEL = "emulated"
+"""The name of the one ensemble of an artifact without a MODEL_DIM."""
+
+
+def model_ensembles(emulated: xr.Dataset | xr.DataArray) -> dict[str, xr.Dataset | xr.DataArray]:
+    """Model name -> its ensemble in an emulated artifact: one per value of MODEL_DIM (the dim
+    dropped), or the artifact itself as UNSTACKED_MODEL when it has no such dim."""
+    if MODEL_DIM not in emulated.dims:
+        return {UNSTACKED_MODEL: emulated}
+    return {str(model): emulated.sel({MODEL_DIM: model}, drop=True) for model in emulated[MODEL_DIM].values}
 
 
 def forecast_seed(init_time: np.datetime64 | str, seed: int = 0) -> int:

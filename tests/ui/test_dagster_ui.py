@@ -49,6 +49,13 @@ pytestmark = requires_chromium
 RUNS_QUERY = """
 { runsOrError { __typename ... on Runs { results { runId status assetSelection { path } } } } }
 """
+LATEST_MATERIALISATION_QUERY = """
+query ($key: AssetKeyInput!) {
+  assetOrError(assetKey: $key) { ... on Asset { assetMaterializations(limit: 1) {
+    runId metadataEntries { label ... on TextMetadataEntry { text } ... on IntMetadataEntry { intValue } }
+  } } }
+}
+"""
 
 
 def write_upstream_artifacts(root: Path, dagster_home: Path) -> None:
@@ -99,8 +106,11 @@ def test_asset_graph_and_materialise_from_the_ui(webserver: str, tmp_path: Path)
         for name in sorted(expected):
             shown = [label for label in labels if _shows(label, name)]
             assert len(shown) == 1, f"asset {name}: graph node labels {shown} of {labels}"
-        # The lineage edges are drawn as SVG paths between the nodes.
-        assert page.locator("svg path").count() >= len(expected_edges)
+        # Every dependency is drawn as an edge from its node to the dependent's node, and no
+        # other edge is drawn.
+        drawn_edges = _edges_drawn(page, expected)
+        assert drawn_edges == expected_edges, (
+            f"missing {expected_edges - drawn_edges}, extra {drawn_edges - expected_edges}")
         page.screenshot(path=str(screens / "asset_graph.png"), full_page=True)
 
         run_id = materialise_from_its_page(page, webserver, ASSET)
@@ -108,6 +118,20 @@ def test_asset_graph_and_materialise_from_the_ui(webserver: str, tmp_path: Path)
         page.get_by_text("Success", exact=True).first.wait_for(state="visible")
         page.get_by_text("RUN_SUCCESS").first.wait_for(state="visible")
         page.screenshot(path=str(screens / "run_success.png"), full_page=True)
+
+        # The asset's page shows that run's materialisation with its metadata: the location it
+        # wrote (versioned, so new with every materialisation) and the training window's size.
+        event = _latest_materialisation(webserver, ASSET)
+        assert event["runId"] == run_id, f"latest materialisation of {ASSET}: {event}"
+        entries = {e["label"]: e.get("text", e.get("intValue")) for e in event["metadataEntries"]}
+        assert entries["training_inits"] == len(SourceResource().reforecast_dates())
+        page.goto(f"{webserver}/assets/{ASSET}?view=events", wait_until="domcontentloaded")
+        page.get_by_text(run_id[:8]).first.wait_for(state="visible")
+        page.get_by_text(entries["location"]).first.wait_for(state="visible")
+        row = page.locator("tr", has_text="training_inits").first
+        row.wait_for(state="visible")
+        assert str(entries["training_inits"]) in row.inner_text()
+        page.screenshot(path=str(screens / "materialisation_metadata.png"), full_page=True)
 
 
 def test_report_figures_show_on_the_materialisation(webserver: str, tmp_path: Path):
@@ -152,12 +176,56 @@ def _node_labels(page, expected: set[str]) -> list[str] | None:
     return labels if len(labels) >= len(expected) else None
 
 
+# An edge of the lineage graph: an SVG path stroked in the lineage-edge colour (the arrow-head
+# markers are filled, not stroked, and icons are neither).
+EDGE_PATHS = "svg path[stroke*='lineage-edge']"
+# An edge starts at its source node's right side and ends this close to its target's left side
+# (the arrow head's room), in the graph's SVG units.
+EDGE_END_SLACK = 12
+
+
+def _edges_drawn(page: Page, expected: set[str]) -> set[tuple[str, str]]:
+    """The (source, target) asset names of every edge drawn in the lineage graph, read from the
+    geometry: the node whose box an edge leaves at its right side and the node whose box it enters
+    at its left side. A path that touches no node's side, or more than one, fails the test."""
+    nodes = page.evaluate("""() => [...document.querySelectorAll('svg foreignObject')].map(f => ({
+        label: f.textContent.trim(), x: +f.getAttribute('x'), y: +f.getAttribute('y'),
+        w: +f.getAttribute('width'), h: +f.getAttribute('height')}))""")
+    boxes = {}
+    for node in nodes:
+        names = [name for name in expected if _shows(node["label"], name)]
+        if names:
+            boxes[names[0]] = node
+    assert set(boxes) == expected, f"node boxes found for {sorted(boxes)}"
+    ends = page.evaluate(f"""() => [...document.querySelectorAll("{EDGE_PATHS}")].map(p => {{
+        const a = p.getPointAtLength(0), b = p.getPointAtLength(p.getTotalLength());
+        return [a.x, a.y, b.x, b.y];}})""")
+    assert ends, f"no lineage edge ({EDGE_PATHS}) on the page"
+
+    def node_at(x: float, y: float, side: str) -> str:
+        touching = [name for name, box in boxes.items()
+                    if box["y"] <= y <= box["y"] + box["h"]
+                    and (0 <= x - (box["x"] + box["w"]) <= EDGE_END_SLACK if side == "right"
+                         else 0 <= box["x"] - x <= EDGE_END_SLACK)]
+        assert len(touching) == 1, f"edge end ({x}, {y}) on the {side} side of {touching}"
+        return touching[0]
+    return {(node_at(x0, y0, "right"), node_at(x1, y1, "left")) for x0, y0, x1, y1 in ends}
+
+
 def _shows(label: str, name: str) -> bool:
     """Whether a node label is `name`, whole or middle-truncated."""
     if ELLIPSIS not in label:
         return label == name
     head, tail = label.split(ELLIPSIS, 1)
     return name.startswith(head) and name.endswith(tail) and len(head) + len(tail) < len(name)
+
+
+def _latest_materialisation(url: str, asset: str) -> dict:
+    """The run id and metadata entries of `asset`'s latest materialisation, from GraphQL."""
+    result = graphql(url, LATEST_MATERIALISATION_QUERY, {"key": {"path": [asset]}})
+    events = result["assetOrError"]["assetMaterializations"]
+    assert events, f"no materialisation of {asset}"
+    return events[0]
 
 
 def _latest_run_of(url: str, asset: str) -> str | None:

@@ -101,3 +101,5 @@ def flaky_s3(s3_server):
     yield make
     for proxy in proxies:
         proxy.stop()
+        print(f"fault proxy: {proxy.requests} requests, {len(proxy.injected)} faults, "
+              f"slowest answer {proxy.slowest_forward_s:.3f} s")

@@ -20,6 +20,7 @@ import http.client
 import http.server
 import itertools
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 
@@ -48,6 +49,9 @@ class FaultProxy:
         self.requests = 0
         self.selected = 0
         self.injected: list[tuple[str, str, str]] = []  # (fault, method, path)
+        # The longest the upstream took to answer a forwarded request: how close a healthy
+        # request came to the client's read timeout (a slow one would be a fault nobody injected).
+        self.slowest_forward_s = 0.0
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever,
@@ -90,12 +94,15 @@ class FaultProxy:
     def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes
                  ) -> tuple[int, list[tuple[str, str]], bytes]:
         connection = http.client.HTTPConnection(*self.upstream, timeout=30)
+        started = time.monotonic()
         try:
             connection.request(method, path, body=body or None, headers=headers)
             response = connection.getresponse()
             return response.status, response.getheaders(), response.read()
         finally:
             connection.close()
+            with self._lock:
+                self.slowest_forward_s = max(self.slowest_forward_s, time.monotonic() - started)
 
     def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         proxy = self

@@ -6,6 +6,7 @@ from assets.automation import automation_sensor
 from assets.climatology import climatology
 from assets.ensembles import daily_emulated_ensembles
 from assets.executors import executor_from_environment
+from assets.gpu import training_processes_from_environment
 from assets.models import post_processor, trained_emulator
 from assets.report import verification_report
 from assets.schedules import daily_emulation_job, daily_emulation_schedule
@@ -38,7 +39,8 @@ defs = Definitions(
     executor=executor_from_environment(),
     resources={
         "storage": StorageResource(),
-        "compute": ComputeResource(),
+        # The training steps request this many GPUs (assets/gpu.py): the same number by default.
+        "compute": ComputeResource(training_processes=training_processes_from_environment()),
         "source": SourceResource(),
     },
 )

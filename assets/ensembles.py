@@ -22,6 +22,7 @@ from dagster import (
 )
 
 from assets.automation import follows_dependencies
+from assets.gpu import SAMPLING_GPUS, gpu_step
 from assets.metadata import dataset_metadata, validation_check
 from assets.models import EMULATOR, POST_PROCESSOR, load_model, post_processor, trained_emulator
 from assets.partitions import init_dates
@@ -76,7 +77,7 @@ def ensemble_check(ds: xr.Dataset, where: str, n_members: int) -> AssetCheckResu
        deps=[operational_ensemble, trained_emulator, post_processor, normalization_stats],
        check_specs=[AssetCheckSpec(CHECK, asset="daily_emulated_ensembles", blocking=True)],
        code_version=CODE_VERSIONS["daily_emulated_ensembles"],
-       automation_condition=follows_dependencies(),
+       automation_condition=follows_dependencies(), **gpu_step(SAMPLING_GPUS),
        description="N members generated from K seed members of the day's operational ensemble "
        "by the emulator (SEEDS-GEE, model 'gee') and by the post-processor (SEEDS-GPP, model "
        "'gpp'), with what produced them recorded in the artifact (seed members, generators, "

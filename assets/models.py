@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
 
+from assets.gpu import gpu_step, training_processes_from_environment
 from assets.inputs import open_partitions
 from assets.progress import progress_logger
 from assets.sources import reforecast_shards, truth
@@ -120,8 +121,12 @@ def load_model(store: ArtifactStore, asset: str, lat: np.ndarray, lon: np.ndarra
     return model_from_checkpoint(model_file, lat, lon, device, lead_days), model_version(model_file)
 
 
+# One GPU per training process (assets/gpu.py).
+TRAINING_GPU_STEP = gpu_step(training_processes_from_environment())
+
+
 @asset(group_name="training", deps=[reforecast_shards, normalization_stats],
-       code_version=CODE_VERSIONS[EMULATOR],
+       code_version=CODE_VERSIONS[EMULATOR], **TRAINING_GPU_STEP,
        description="SEEDS-GEE emulator: generator of one member's trajectory (all leads) given K "
        "seed members, trained on the reforecast window; EDM diffusion by default, one-pass CRPS or "
        "consistency generators on request (GPU when present).")
@@ -132,7 +137,7 @@ def trained_emulator(context: AssetExecutionContext, config: EmulatorTrainingCon
 
 
 @asset(group_name="training", deps=[reforecast_shards, normalization_stats, truth],
-       code_version=CODE_VERSIONS[POST_PROCESSOR],
+       code_version=CODE_VERSIONS[POST_PROCESSOR], **TRAINING_GPU_STEP,
        description="SEEDS-GPP post-processor: the emulator's model family trained to produce the "
        "truth at the valid time (with probability p, else another member) from K reforecast "
        "members, so its samples correct the physics model's bias (GPU when present).")

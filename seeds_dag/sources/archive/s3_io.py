@@ -5,7 +5,9 @@ Two guarantees:
   (429, SlowDown), timeouts, connection resets/refusals, and transfers cut short. Attempt k waits
   between d/2 and d with d = min(base·multiplier^(k−1), max) ("equal jitter", so parallel
   downloads do not retry in lockstep). A missing object (404) or refused access (403) is not
-  retried: it will not heal, and the error says which object.
+  retried: it will not heal, and the error says which object. The loop is tenacity's
+  (`Retrying`, stop after `attempts`, our wait and our `is_transient`), so the policy is the
+  only thing written here.
 * **No partial object is ever decoded.** An object is downloaded to a temporary file, and its size
   is compared with the object's ContentLength from a HEAD request; where the ETag is a plain MD5
   (single-part uploads), the file's MD5 is compared too. A mismatch counts as a transient failure
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import fsspec
+import tenacity
 
 from seeds_dag.sources.archive.errors import (
     ArchiveError,
@@ -127,26 +130,32 @@ def with_retries(operation: Callable[[], T], what: str, policy: RetryPolicy,
     any other error `ArchiveTransferError`; both messages start with `what` (the object and what
     it was read for). `ArchiveError`s raised by the operation itself propagate unchanged.
     """
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            return operation()
-        except ArchiveError:
-            raise
-        except FileNotFoundError as err:
-            raise ArchiveObjectMissing(f"{what}: no such object ({err})") from err
-        except Exception as err:
-            if not is_transient(err):
-                raise ArchiveTransferError(f"{what}: {type(err).__name__}: {err}") from err
-            if attempt == policy.attempts:
-                raise ArchiveTransferError(
-                    f"{what}: still failing after {policy.attempts} attempts; last error "
-                    f"{type(err).__name__}: {err}"
-                ) from err
-            wait = policy.delay(attempt)
-            logger.warning("%s: transient %s (%s); retry %d of %d in %.2f s", what,
-                           type(err).__name__, err, attempt, policy.attempts - 1, wait)
-            sleep(wait)
-    raise AssertionError("unreachable")
+
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        err = state.outcome.exception()
+        logger.warning("%s: transient %s (%s); retry %d of %d in %.2f s", what,
+                       type(err).__name__, err, state.attempt_number, policy.attempts - 1,
+                       state.upcoming_sleep)
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(
+            lambda err: not isinstance(err, ArchiveError) and is_transient(err)),
+        stop=tenacity.stop_after_attempt(policy.attempts),
+        wait=lambda state: policy.delay(state.attempt_number),
+        sleep=sleep, before_sleep=log_retry, reraise=True)
+    try:
+        return retrying(operation)
+    except ArchiveError:
+        raise
+    except FileNotFoundError as err:
+        raise ArchiveObjectMissing(f"{what}: no such object ({err})") from err
+    except Exception as err:
+        if is_transient(err):
+            raise ArchiveTransferError(
+                f"{what}: still failing after {policy.attempts} attempts; last error "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        raise ArchiveTransferError(f"{what}: {type(err).__name__}: {err}") from err
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

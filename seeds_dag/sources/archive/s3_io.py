@@ -1,6 +1,6 @@
-"""Reading archive objects whole and surviving a flaky object store.
+"""Reading archive objects, whole or by byte ranges, and surviving a flaky object store.
 
-Two guarantees:
+Three guarantees:
 * **Retries with exponential backoff** on transient failures only: HTTP 5xx and throttling
   (429, SlowDown), timeouts, connection resets/refusals, and transfers cut short. Attempt k waits
   between d/2 and d with d = min(base·multiplier^(k−1), max) ("equal jitter", so parallel
@@ -12,6 +12,10 @@ Two guarantees:
   is compared with the object's ContentLength from a HEAD request; where the ETag is a plain MD5
   (single-part uploads), the file's MD5 is compared too. A mismatch counts as a transient failure
   and the whole object is fetched again.
+* **No short range is ever decoded.** `read_ranges` compares every range received with the
+  length asked for, a mismatch again being transient. An S3 ETag covers the whole object, so a
+  range has no checksum of its own: its bytes are checked as GRIB2 messages by the caller
+  (`grib2_messages.check_message`), and in transit by TLS on the real (https) endpoints.
 
 For GRIB objects this is the one retry policy: `S3Access` turns botocore's own request retries
 off (`total_max_attempts: 1`), so `RetryPolicy` alone decides how often and how long to wait, and
@@ -31,12 +35,13 @@ import random
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import fsspec
 import tenacity
+from fsspec.utils import merge_offset_ranges
 
 from seeds_dag.sources.archive.errors import (
     ArchiveError,
@@ -206,12 +211,17 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fetch_once(fs: fsspec.AbstractFileSystem, path: str, target: Path, check_md5: bool) -> None:
+def _head(fs: fsspec.AbstractFileSystem, path: str) -> tuple[int, dict[str, Any]]:
+    """The object's size and what else a fresh HEAD request says of it (not s3fs's cache)."""
     fs.invalidate_cache(path)
     info = fs.info(path)
-    expected = info.get("size")
-    if expected is None:
+    if info.get("size") is None:
         raise OSError(f"the store reports no size for {path}")
+    return int(info["size"]), info
+
+
+def _fetch_once(fs: fsspec.AbstractFileSystem, path: str, target: Path, check_md5: bool) -> None:
+    expected, info = _head(fs, path)
     fs.get_file(path, str(target))
     got = target.stat().st_size
     if got != expected:
@@ -235,3 +245,34 @@ def download_whole(fs: fsspec.AbstractFileSystem, path: str, directory: str | os
         target.unlink(missing_ok=True)
         raise
     return target
+
+
+def object_size(fs: fsspec.AbstractFileSystem, path: str, what: str, policy: RetryPolicy) -> int:
+    """The size in bytes of the object `path` (bucket/key), from a HEAD request."""
+    return with_retries(lambda: _head(fs, path)[0], what, policy)
+
+
+def read_ranges(fs: fsspec.AbstractFileSystem, path: str, ranges: Sequence[tuple[int, int]],
+                what: str, policy: RetryPolicy) -> list[bytes]:
+    """The bytes [start, end) of the object `path` for each of `ranges`, only once every range
+    received is as long as asked. Adjacent ranges are fetched by one request; the requests of one
+    call run concurrently, and a failure retries them all."""
+    if not ranges:
+        return []
+    _, starts, ends = merge_offset_ranges([path] * len(ranges), [r[0] for r in ranges],
+                                          [r[1] for r in ranges])
+
+    def fetch() -> list[bytes]:
+        blobs = fs.cat_ranges([path] * len(starts), starts, ends, on_error="raise")
+        for start, end, blob in zip(starts, ends, blobs):
+            if len(blob) != end - start:
+                raise IncompleteDownload(f"received {len(blob)} of {end - start} bytes of the "
+                                         f"range {start}–{end}")
+        return blobs
+
+    blobs = with_retries(fetch, what, policy)
+    pieces = []
+    for start, end in ranges:
+        block = next(i for i, (s, e) in enumerate(zip(starts, ends)) if s <= start and end <= e)
+        pieces.append(blobs[block][start - starts[block]:end - starts[block]])
+    return pieces

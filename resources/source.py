@@ -46,6 +46,8 @@ class GefsSettings(Config):
     retry_attempts: int = _RETRY.attempts
     retry_base_delay_s: float = _RETRY.base_delay_s
     download_workers: int = gefs.REFORECAST.download_workers
+    # "ranged": only the GRIB messages a partition needs (byte ranges); "whole": every object whole.
+    read_mode: Literal["ranged", "whole"] = gefs.REFORECAST.read_mode
 
 
 class Era5Settings(Config):
@@ -133,7 +135,8 @@ class SourceResource(ConfigurableResource):
         return dataclasses.replace(
             base, bucket=bucket, key_template=key, control_member=settings.control_member,
             perturbed_member=settings.perturbed_member, variables=self.archive_variables(),
-            access=access, retry=retry, download_workers=settings.download_workers)
+            access=access, retry=retry, download_workers=settings.download_workers,
+            read_mode=settings.read_mode)
 
     def era5_store(self) -> era5.Era5Store:
         settings = self.era5

@@ -1,7 +1,8 @@
 """Small stand-ins for the real archives, written the way the real ones are: GEFS ensemble GRIB2
 messages encoded with ecCodes as NCEP encodes them (discipline/category/number, fixed-surface
-types, product template 1 with perturbationNumber) under the real key layouts, and an
-ARCO-ERA5-like zarr (v2, consolidated, one time per chunk, descending latitudes, `level` in hPa).
+types, product template 1 with perturbationNumber) under the real key layouts, wgrib2-style `.idx`
+sidecars beside the operational objects (as NOAA publishes them), and an ARCO-ERA5-like zarr (v2,
+consolidated, one time per chunk, descending latitudes, `level` in hPa).
 
 Grids are coarser than the archives' (1° GRIB, 2° zarr) to keep tests fast; they still do not
 nest in the 5.625° model grid, and they straddle the 0°/360° seam, like the real ones.
@@ -18,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from seeds_dag.conventions import regular_latitudes, regular_longitudes
-from seeds_dag.sources.archive.gefs import GefsArchive
+from seeds_dag.sources.archive.gefs import OPERATIONAL_KEY, GefsArchive
 from seeds_dag.sources.archive.regrid import ConservativeRegridder
 from seeds_dag.sources.archive.s3_io import RetryPolicy, S3Access
 from seeds_dag.sources.archive.variables import G0, GEFS_FIELDS
@@ -53,17 +54,19 @@ class NcepEncoding:
     level: int | None  # scaledValueOfFirstFixedSurface (Pa for isobaric, m for heights)
     base: float  # a typical value in the GRIB units
     amplitude: float
+    wgrib2: tuple[str, str]  # variable and level as wgrib2 names them in an inventory
 
 
 NCEP: dict[str, NcepEncoding] = {
-    "z500": NcepEncoding(0, 3, 5, 100, 50_000, 5_500.0, 300.0),  # HGT, gpm
-    "t850": NcepEncoding(0, 0, 0, 100, 85_000, 275.0, 15.0),  # TMP, K
-    "u850": NcepEncoding(0, 2, 2, 100, 85_000, 0.0, 15.0),  # UGRD
-    "v850": NcepEncoding(0, 2, 3, 100, 85_000, 0.0, 10.0),  # VGRD
-    "sp": NcepEncoding(0, 3, 0, 1, None, 98_000.0, 3_000.0),  # PRES, surface
-    "msl": NcepEncoding(0, 3, 1, 101, None, 101_000.0, 2_000.0),  # PRMSL
-    "t2m": NcepEncoding(0, 0, 0, 103, 2, 285.0, 20.0),  # TMP, 2 m above ground
-    "tcwv": NcepEncoding(0, 1, 3, 200, None, 25.0, 20.0),  # PWAT, entire atmosphere
+    "z500": NcepEncoding(0, 3, 5, 100, 50_000, 5_500.0, 300.0, ("HGT", "500 mb")),  # gpm
+    "t850": NcepEncoding(0, 0, 0, 100, 85_000, 275.0, 15.0, ("TMP", "850 mb")),  # K
+    "u850": NcepEncoding(0, 2, 2, 100, 85_000, 0.0, 15.0, ("UGRD", "850 mb")),
+    "v850": NcepEncoding(0, 2, 3, 100, 85_000, 0.0, 10.0, ("VGRD", "850 mb")),
+    "sp": NcepEncoding(0, 3, 0, 1, None, 98_000.0, 3_000.0, ("PRES", "surface")),
+    "msl": NcepEncoding(0, 3, 1, 101, None, 101_000.0, 2_000.0, ("PRMSL", "mean sea level")),
+    "t2m": NcepEncoding(0, 0, 0, 103, 2, 285.0, 20.0, ("TMP", "2 m above ground")),
+    "tcwv": NcepEncoding(0, 1, 3, 200, None, 25.0, 20.0,
+                         ("PWAT", "entire atmosphere (considered as a single layer)")),
 }
 
 
@@ -82,10 +85,26 @@ def field_in_grib_units(name: str, member: int, lead_hours: int, lat: np.ndarray
     return enc.base + enc.amplitude * (pattern + shift)
 
 
+def _set_product(handle, enc: NcepEncoding, lead_hours: int) -> None:
+    """What the message holds: the field (sections 0 and 4) and its lead."""
+    for key, value in {"discipline": enc.discipline, "parameterCategory": enc.category,
+                       "parameterNumber": enc.number, "typeOfFirstFixedSurface": enc.surface,
+                       "indicatorOfUnitOfTimeRange": 1, "forecastTime": lead_hours}.items():
+        eccodes.codes_set(handle, key, value)
+    if enc.level is None:
+        eccodes.codes_set_missing(handle, "scaleFactorOfFirstFixedSurface")
+        eccodes.codes_set_missing(handle, "scaledValueOfFirstFixedSurface")
+    else:
+        eccodes.codes_set(handle, "scaleFactorOfFirstFixedSurface", 0)
+        eccodes.codes_set(handle, "scaledValueOfFirstFixedSurface", enc.level)
+
+
 def grib_message(name: str, values: np.ndarray, init: pd.Timestamp, member: int,
-                 lead_hours: int, n_members: int, step: float = GRIB_STEP_DEG) -> bytes:
-    """One ensemble GRIB2 message (product template 4.1) as NCEP writes GEFS."""
-    enc = NCEP[name]
+                 lead_hours: int, n_members: int, step: float = GRIB_STEP_DEG,
+                 enc: NcepEncoding | None = None) -> bytes:
+    """One ensemble GRIB2 message (product template 4.1) as NCEP writes GEFS: `name`'s field, or
+    the one `enc` describes."""
+    enc = enc or NCEP[name]
     nj, ni = values.shape
     handle = eccodes.codes_grib_new_from_samples("regular_ll_sfc_grib2")
     try:
@@ -95,26 +114,65 @@ def grib_message(name: str, values: np.ndarray, init: pd.Timestamp, member: int,
             "longitudeOfLastGridPointInDegrees": 360.0 - step,
             "iDirectionIncrementInDegrees": step, "jDirectionIncrementInDegrees": step,
             "dataDate": int(f"{init:%Y%m%d}"), "dataTime": int(f"{init:%H}00"),
-            "productDefinitionTemplateNumber": 1, "discipline": enc.discipline,
-            "parameterCategory": enc.category, "parameterNumber": enc.number,
-            "typeOfFirstFixedSurface": enc.surface,
+            "productDefinitionTemplateNumber": 1,
             "typeOfEnsembleForecast": 1 if member == 0 else 3, "perturbationNumber": member,
-            "numberOfForecastsInEnsemble": n_members, "indicatorOfUnitOfTimeRange": 1,
-            "forecastTime": lead_hours,
+            "numberOfForecastsInEnsemble": n_members,
         }.items():
             eccodes.codes_set(handle, key, value)
-        if enc.level is None:
-            eccodes.codes_set_missing(handle, "scaleFactorOfFirstFixedSurface")
-            eccodes.codes_set_missing(handle, "scaledValueOfFirstFixedSurface")
-        else:
-            eccodes.codes_set(handle, "scaleFactorOfFirstFixedSurface", 0)
-            eccodes.codes_set(handle, "scaledValueOfFirstFixedSurface", enc.level)
+        _set_product(handle, enc, lead_hours)
         eccodes.codes_set(handle, "bitsPerValue", BITS_PER_VALUE)
         eccodes.codes_set(handle, "packingType", "grid_complex_spatial_differencing")
         eccodes.codes_set_values(handle, values.ravel())
         return eccodes.codes_get_message(handle)
     finally:
         eccodes.codes_release(handle)
+
+
+def retagged(message: bytes, enc: NcepEncoding, lead_hours: int) -> bytes:
+    """`message` saying it holds `enc`'s field at `lead_hours`, its packed data kept: a quick
+    stand-in for the many messages of a full-size object that a read skips (encoding each anew
+    takes ~60 ms at 0.5°)."""
+    handle = eccodes.codes_new_from_message(message)
+    try:
+        _set_product(handle, enc, lead_hours)
+        return eccodes.codes_get_message(handle)
+    finally:
+        eccodes.codes_release(handle)
+
+
+def grib1_message(values: np.ndarray) -> bytes:
+    """A GRIB edition 1 message (ecCodes' GRIB1 sample) holding `values` on the 1° grid."""
+    handle = eccodes.codes_grib_new_from_samples("GRIB1")
+    try:
+        nj, ni = values.shape
+        for key, value in {"Ni": ni, "Nj": nj, "latitudeOfFirstGridPointInDegrees": 90.0,
+                           "longitudeOfFirstGridPointInDegrees": 0.0,
+                           "latitudeOfLastGridPointInDegrees": -90.0,
+                           "longitudeOfLastGridPointInDegrees": 360.0 - GRIB_STEP_DEG,
+                           "iDirectionIncrementInDegrees": GRIB_STEP_DEG,
+                           "jDirectionIncrementInDegrees": GRIB_STEP_DEG}.items():
+            eccodes.codes_set(handle, key, value)
+        eccodes.codes_set_values(handle, values.ravel())
+        return eccodes.codes_get_message(handle)
+    finally:
+        eccodes.codes_release(handle)
+
+
+def idx_line(index: int, offset: int, enc: NcepEncoding, init: pd.Timestamp, member: int,
+             lead_hours: int) -> str:
+    """One line of a wgrib2 inventory, as in NOAA's GEFS `.idx` files."""
+    fcst = "anl" if lead_hours == 0 else f"{lead_hours} hour fcst"
+    ens = "low-res ctl" if member == 0 else f"+{member}"
+    return f"{index}:{offset}:d={init:%Y%m%d%H}:{enc.wgrib2[0]}:{enc.wgrib2[1]}:{fcst}:ENS={ens}"
+
+
+def idx_text(messages: list[bytes], lines: list[tuple[NcepEncoding, int, int]],
+             init: pd.Timestamp) -> str:
+    """The .idx of the object `b"".join(messages)`; `lines`: (encoding, member, lead hours) of
+    each message."""
+    offsets = np.cumsum([0, *map(len, messages)])[:-1]
+    return "".join(idx_line(i, int(offset), enc, init, member, hours) + "\n"
+                   for i, (offset, (enc, member, hours)) in enumerate(zip(offsets, lines), 1))
 
 
 def public_bucket(fs, bucket: str) -> None:
@@ -155,12 +213,17 @@ class WrittenForecast:
 
 
 def write_gefs(fs, archive: GefsArchive, init: pd.Timestamp, members: list[int],
-               lead_hours: list[int], variables: tuple[str, ...]) -> WrittenForecast:
+               lead_hours: list[int], variables: tuple[str, ...],
+               idx_sidecars: bool | None = None) -> WrittenForecast:
     """Upload GEFS GRIB2 objects for `init` under `archive`'s bucket and key layout: one object per
-    key the layout gives, holding every (variable, lead) that maps to it."""
+    key the layout gives, holding every (variable, lead) that maps to it, and beside each its
+    wgrib2 `.idx` (`<key>.idx`) if `idx_sidecars`, by default for the operational layout only."""
+    if idx_sidecars is None:
+        idx_sidecars = archive.key_template == OPERATIONAL_KEY
     lat, lon = grib_grid()
     written = WrittenForecast(lat, lon)
     objects: dict[str, list[bytes]] = {}
+    inventories: dict[str, list[tuple[NcepEncoding, int, int]]] = {}
     n_members = archive.max_members
     for member in members:
         for name in variables:
@@ -170,9 +233,13 @@ def write_gefs(fs, archive: GefsArchive, init: pd.Timestamp, members: list[int],
                 key = archive.key(init, member, GEFS_FIELDS[name], hours)
                 objects.setdefault(key, []).append(
                     grib_message(name, values, init, member, hours, n_members))
+                inventories.setdefault(key, []).append((NCEP[name], member, hours))
     public_bucket(fs, archive.bucket)
     for key, messages in objects.items():
         fs.pipe_file(f"{archive.bucket}/{key}", b"".join(messages))
+        if idx_sidecars:
+            fs.pipe_file(f"{archive.bucket}/{key}.idx",
+                         idx_text(messages, inventories[key], init).encode())
         written.keys.append(key)
     return written
 

@@ -5,9 +5,11 @@ Faults, one per broken request, taken in turn from `faults`:
   "503"      an S3 SlowDown response (HTTP 503);
   "reset"    the connection is closed without a response;
   "timeout"  no response for `hang_s` seconds (longer than the client's read timeout), then close;
-  "truncate" a GET body cut in half after a Content-Length for the whole (the peer hangs up);
+  "truncate" a GET body (whole or ranged) cut in half after a Content-Length for the whole (the
+             peer hangs up);
   "short"    a GET body cut in half with a Content-Length for the half: a well-formed but short
-             response that only a size check against the object's HEAD can catch;
+             response that only a size check against the object's HEAD (or the range asked
+             for) can catch;
   "flip"     a GET body of the right length with one byte changed (caught by checksums/MD5).
 Every `fail_every`-th request that `breaks(method, path)` selects is broken (1 = all of them),
 up to `max_faults`. The server binds 127.0.0.1 only, makes no request of its own except the
@@ -136,7 +138,8 @@ class FaultProxy:
                     self.send_header("Content-Length", full)
                     self.end_headers()
                     return
-                damaged = self.command == "GET" and status == 200 and bool(payload)
+                # 206: a ranged GET's body (Partial Content) is cut or flipped like a whole one.
+                damaged = self.command == "GET" and status in (200, 206) and bool(payload)
                 sent = payload
                 if damaged and fault in ("truncate", "short"):
                     sent = payload[: len(payload) // 2]

@@ -1,15 +1,21 @@
-"""Reading archive objects whole and surviving a flaky object store.
+"""Reading archive objects, whole or by byte ranges, and surviving a flaky object store.
 
-Two guarantees:
+Three guarantees:
 * **Retries with exponential backoff** on transient failures only: HTTP 5xx and throttling
   (429, SlowDown), timeouts, connection resets/refusals, and transfers cut short. Attempt k waits
   between d/2 and d with d = min(base·multiplier^(k−1), max) ("equal jitter", so parallel
   downloads do not retry in lockstep). A missing object (404) or refused access (403) is not
-  retried: it will not heal, and the error says which object.
+  retried: it will not heal, and the error says which object. The loop is tenacity's
+  (`Retrying`, stop after `attempts`, our wait and our `is_transient`), so the policy is the
+  only thing written here.
 * **No partial object is ever decoded.** An object is downloaded to a temporary file, and its size
   is compared with the object's ContentLength from a HEAD request; where the ETag is a plain MD5
   (single-part uploads), the file's MD5 is compared too. A mismatch counts as a transient failure
   and the whole object is fetched again.
+* **No short range is ever decoded.** `read_ranges` compares every range received with the
+  length asked for, a mismatch again being transient. An S3 ETag covers the whole object, so a
+  range has no checksum of its own: its bytes are checked as GRIB2 messages by the caller
+  (`grib2_messages.check_message`), and in transit by TLS on the real (https) endpoints.
 
 For GRIB objects this is the one retry policy: `S3Access` turns botocore's own request retries
 off (`total_max_attempts: 1`), so `RetryPolicy` alone decides how often and how long to wait, and
@@ -29,11 +35,13 @@ import random
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import fsspec
+import tenacity
+from fsspec.utils import merge_offset_ranges
 
 from seeds_dag.sources.archive.errors import (
     ArchiveError,
@@ -127,26 +135,32 @@ def with_retries(operation: Callable[[], T], what: str, policy: RetryPolicy,
     any other error `ArchiveTransferError`; both messages start with `what` (the object and what
     it was read for). `ArchiveError`s raised by the operation itself propagate unchanged.
     """
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            return operation()
-        except ArchiveError:
-            raise
-        except FileNotFoundError as err:
-            raise ArchiveObjectMissing(f"{what}: no such object ({err})") from err
-        except Exception as err:
-            if not is_transient(err):
-                raise ArchiveTransferError(f"{what}: {type(err).__name__}: {err}") from err
-            if attempt == policy.attempts:
-                raise ArchiveTransferError(
-                    f"{what}: still failing after {policy.attempts} attempts; last error "
-                    f"{type(err).__name__}: {err}"
-                ) from err
-            wait = policy.delay(attempt)
-            logger.warning("%s: transient %s (%s); retry %d of %d in %.2f s", what,
-                           type(err).__name__, err, attempt, policy.attempts - 1, wait)
-            sleep(wait)
-    raise AssertionError("unreachable")
+
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        err = state.outcome.exception()
+        logger.warning("%s: transient %s (%s); retry %d of %d in %.2f s", what,
+                       type(err).__name__, err, state.attempt_number, policy.attempts - 1,
+                       state.upcoming_sleep)
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(
+            lambda err: not isinstance(err, ArchiveError) and is_transient(err)),
+        stop=tenacity.stop_after_attempt(policy.attempts),
+        wait=lambda state: policy.delay(state.attempt_number),
+        sleep=sleep, before_sleep=log_retry, reraise=True)
+    try:
+        return retrying(operation)
+    except ArchiveError:
+        raise
+    except FileNotFoundError as err:
+        raise ArchiveObjectMissing(f"{what}: no such object ({err})") from err
+    except Exception as err:
+        if is_transient(err):
+            raise ArchiveTransferError(
+                f"{what}: still failing after {policy.attempts} attempts; last error "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        raise ArchiveTransferError(f"{what}: {type(err).__name__}: {err}") from err
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -197,12 +211,17 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fetch_once(fs: fsspec.AbstractFileSystem, path: str, target: Path, check_md5: bool) -> None:
+def _head(fs: fsspec.AbstractFileSystem, path: str) -> tuple[int, dict[str, Any]]:
+    """The object's size and what else a fresh HEAD request says of it (not s3fs's cache)."""
     fs.invalidate_cache(path)
     info = fs.info(path)
-    expected = info.get("size")
-    if expected is None:
+    if info.get("size") is None:
         raise OSError(f"the store reports no size for {path}")
+    return int(info["size"]), info
+
+
+def _fetch_once(fs: fsspec.AbstractFileSystem, path: str, target: Path, check_md5: bool) -> None:
+    expected, info = _head(fs, path)
     fs.get_file(path, str(target))
     got = target.stat().st_size
     if got != expected:
@@ -226,3 +245,34 @@ def download_whole(fs: fsspec.AbstractFileSystem, path: str, directory: str | os
         target.unlink(missing_ok=True)
         raise
     return target
+
+
+def object_size(fs: fsspec.AbstractFileSystem, path: str, what: str, policy: RetryPolicy) -> int:
+    """The size in bytes of the object `path` (bucket/key), from a HEAD request."""
+    return with_retries(lambda: _head(fs, path)[0], what, policy)
+
+
+def read_ranges(fs: fsspec.AbstractFileSystem, path: str, ranges: Sequence[tuple[int, int]],
+                what: str, policy: RetryPolicy) -> list[bytes]:
+    """The bytes [start, end) of the object `path` for each of `ranges`, only once every range
+    received is as long as asked. Adjacent ranges are fetched by one request; the requests of one
+    call run concurrently, and a failure retries them all."""
+    if not ranges:
+        return []
+    _, starts, ends = merge_offset_ranges([path] * len(ranges), [r[0] for r in ranges],
+                                          [r[1] for r in ranges])
+
+    def fetch() -> list[bytes]:
+        blobs = fs.cat_ranges([path] * len(starts), starts, ends, on_error="raise")
+        for start, end, blob in zip(starts, ends, blobs):
+            if len(blob) != end - start:
+                raise IncompleteDownload(f"received {len(blob)} of {end - start} bytes of the "
+                                         f"range {start}–{end}")
+        return blobs
+
+    blobs = with_retries(fetch, what, policy)
+    pieces = []
+    for start, end in ranges:
+        block = next(i for i, (s, e) in enumerate(zip(starts, ends)) if s <= start and end <= e)
+        pieces.append(blobs[block][start - starts[block]:end - starts[block]])
+    return pieces

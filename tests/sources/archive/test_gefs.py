@@ -14,7 +14,7 @@ from archive_fakes import (
 )
 
 from seeds_dag.conventions import FORECAST_DIMS
-from seeds_dag.sources.archive.errors import ArchiveDecodeError
+from seeds_dag.sources.archive.errors import ArchiveDamagedError, ArchiveDecodeError
 from seeds_dag.sources.archive.gefs import OPERATIONAL, REFORECAST, gefs_forecast
 from seeds_dag.sources.archive.variables import CORE_VARIABLES
 from seeds_dag.sources.embedded.config import OutputGrid
@@ -71,12 +71,14 @@ def test_operational_layout_and_optional_variables(s3_server, s3_writer):
     assert_matches(ds, written, variables, members, lead_days)
 
 
-def test_objects_that_do_not_hold_what_the_layout_promises_are_refused(s3_server, s3_writer):
+@pytest.mark.parametrize("read_mode", ["ranged", "whole"])
+def test_objects_that_do_not_hold_what_the_layout_promises_are_refused(s3_server, s3_writer,
+                                                                       read_mode):
     """A truncated GRIB, an object holding another member, a lead the object lacks: each an
     ArchiveDecodeError naming the key, init, member and what is wrong (a missing member: see
-    tests/assets/test_archive_sources.py)."""
+    tests/assets/test_archive_sources.py; damaged messages: test_grib2_reads.py)."""
     written = write_gefs(s3_writer, REFORECAST, INIT, [0, 1, 2], [24], CORE_VARIABLES)
-    archive = archive_at(REFORECAST, s3_server)
+    archive = archive_at(REFORECAST, s3_server, read_mode=read_mode)
     path = lambda key: f"{REFORECAST.bucket}/{key}"
     key_of = lambda member, stem: next(k for k in written.keys
                                        if f"/{member}/" in k and f"/{stem}_" in k)
@@ -84,10 +86,11 @@ def test_objects_that_do_not_hold_what_the_layout_promises_are_refused(s3_server
     truncated = key_of("p01", "tmp_pres")
     good = s3_writer.cat_file(path(truncated))
     s3_writer.pipe_file(path(truncated), good[: len(good) // 2])
-    with pytest.raises(ArchiveDecodeError) as raised:
+    with pytest.raises(ArchiveDamagedError) as raised:
         gefs_forecast(archive, INIT, [0, 1], [1], GRID)
     assert truncated in str(raised.value)
-    for part in ("member p01", "init 2000-01-05", "cannot decode t850"):
+    for part in ("member p01", "init 2000-01-05", "for t850", "the object is damaged: message 1 "
+                 f"at byte 0 declares {len(good)} bytes but the object ends {len(good) // 2}"):
         assert part in str(raised.value)
     s3_writer.pipe_file(path(truncated), good)
 

@@ -1,0 +1,17 @@
+"""The GEFS reads benchmark's tiny configuration end to end, against its own moto server: the
+table it promises, both read modes of both archives, and ranged reads moving fewer bytes (the run
+itself stops if the two modes' forecasts differ by a bit)."""
+
+from benchmarks import gefs_reads
+
+
+def test_tiny_run_prints_the_promised_table():
+    table = gefs_reads.main(["--tiny"])
+
+    assert list(table.columns) == list(gefs_reads.COLUMNS)
+    rows = {(row.archive, row.read_mode): row for row in table.itertuples()}
+    for archive in ("GEFSv12 reforecast", "GEFS operational"):
+        whole, ranged = rows[(archive, "whole")], rows[(archive, "ranged")]
+        assert whole.requests == 2 * whole.objects  # a HEAD and a GET per object
+        assert ranged.mb < whole.mb and ranged.mb_whole_over_ranged == whole.mb / ranged.mb
+        assert ranged.requests_per_init / ranged.requests == gefs_reads.MEMBERS_PER_INIT[archive]

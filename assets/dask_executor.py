@@ -2,8 +2,8 @@
 dask.distributed cluster, run by `dagster_dask.executor.query_on_dask_worker` in a worker process.
 
 dagster-dask's own `dask_executor` (0.29, the release of Dagster 1.13) fails on the dask these
-machines run (2026.8) and is unsafe on a shared cluster; this one keeps its worker function and
-config and changes two things:
+machines run (2026.8) and is unsafe on a shared cluster; this one keeps its worker function, and
+of its `cluster` config the kinds `existing` and `local`, and changes two things:
   * the run (and the known state of a re-execution) is handed to the task serialised, and so
     are the events it returns: dask ≥ 2024.12 walks every tuple among a task's arguments (and
     its results, to size them), and Dagster's records, tuples that forbid iteration, end a

@@ -1,6 +1,7 @@
-"""A backfill of `daily_emulation` on a real distributed engine: Dagster's dask executor
-(dagster-dask) sending every step to the worker processes of a dask.distributed cluster, the
-storage root on an S3 server (moto) that the workers share, as a cluster's machines would.
+"""A backfill of `daily_emulation` on a real distributed engine: the dask executor
+(assets/dask_executor.py, on dagster-dask) sending every step to the worker processes of a
+dask.distributed cluster, the storage root on an S3 server (moto) that the workers share, as a
+cluster's machines would.
 
 The code location is configured as a deployment configures it: SEEDS_DAG_EXECUTOR=dask in the
 environment of the run process (backfill_runs.py, one run per partition), the cluster's address
@@ -40,7 +41,8 @@ from resources import StorageResource
 from seeds_dag.store import ArtifactNotFoundError, ArtifactStore
 
 JOB = "daily_emulation"
-DAILY = sorted(key.to_user_string() for key in defs.resolve_job_def(JOB).asset_layer.executable_asset_keys)
+DAILY = sorted(key.to_user_string()
+               for key in defs.resolve_job_def(JOB).asset_layer.executable_asset_keys)
 EMULATED, SCORES = "daily_emulated_ensembles", "verification_scores"
 # Inputs of the job's assets, copied from the tiny experiment; truth is rerun longer.
 UPSTREAM = ["physics_spinup", "normalization_stats", "climatology", "trained_emulator", "post_processor"]
@@ -49,7 +51,7 @@ PARTITIONS = operational_dates(SOURCE, 2)
 KILLED_PARTITION = PARTITIONS[-1]
 BUCKET, PREFIX = "cluster", "seeds"
 REPOSITORY = Path(__file__).resolve().parents[2]
-RUN_SECONDS = 240  # the run process's limit; the backfill takes about a minute
+RUN_SECONDS = 240  # the run process's limit; the backfill took 60-80 s on 2 busy cores
 
 
 def single_process_runs(root: Path) -> None:
@@ -82,6 +84,7 @@ def wait_for_hold(signals: Path, run: subprocess.Popen, log: Path) -> dict:
 
 
 def step_events(instance: DagsterInstance, run_id: str, step: str) -> list[DagsterEventType]:
+    """The types of the events of one step of a run, in order."""
     return [entry.dagster_event.event_type for entry in instance.all_logs(run_id)
             if entry.dagster_event is not None and entry.dagster_event.step_key == step]
 

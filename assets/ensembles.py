@@ -23,7 +23,7 @@ from dagster import (
 
 from assets.automation import follows_dependencies
 from assets.gpu import SAMPLING_GPUS, gpu_step
-from assets.metadata import dataset_metadata, validation_check
+from assets.metadata import dataset_metadata, validation_check, worker_metadata
 from assets.models import EMULATOR, POST_PROCESSOR, load_model, post_processor, trained_emulator
 from assets.partitions import init_dates
 from assets.progress import progress_logger
@@ -118,6 +118,6 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
                   "model_load_seconds": round(load_seconds, 2),
                   "n_members": config.n_members, "seed_members": str(list(provenance.seed_members)),
                   "provenance": MetadataValue.json(provenance.attrs()[PROVENANCE_ATTR]),
-                  **compute.describe(), **dataset_metadata(stored)},
+                  **compute.describe(), **worker_metadata(), **dataset_metadata(stored)},
         check_results=[ensemble_check(stored, where, config.n_members)],
     )

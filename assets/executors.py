@@ -8,9 +8,13 @@ code: SEEDS_DAG_EXECUTOR names it, run config configures it (`execution: config:
   celery                  dagster_celery.celery_executor: steps queued to Celery workers
   celery_k8s              dagster_celery_k8s.celery_k8s_job_executor (with CeleryK8sRunLauncher)
   docker                  dagster_docker.docker_executor: each step in its own container
+  dask                    assets.dask_executor (dagster-dask's, made to work with today's dask):
+                          steps as tasks of a dask.distributed cluster
+                          (`execution: config: cluster: existing: address: tcp://…`)
 
 The integrations are not dependencies of seeds-dag: install the one you name (pip install
-dagster-k8s, …) in the image or environment that loads the code location.
+dagster-k8s, …) in the image or environment that loads the code location; the `cluster` extra
+brings dagster-dask.
 """
 
 import importlib
@@ -28,6 +32,7 @@ EXECUTORS = {
     "celery": ("dagster_celery", "celery_executor", "dagster-celery"),
     "celery_k8s": ("dagster_celery_k8s", "celery_k8s_job_executor", "dagster-celery-k8s"),
     "docker": ("dagster_docker", "docker_executor", "dagster-docker"),
+    "dask": ("assets.dask_executor", "dask_executor", "dagster-dask"),
 }
 
 

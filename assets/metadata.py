@@ -1,5 +1,9 @@
-"""Metadata and check results the assets attach: sizes, summaries, validation outcomes."""
+"""Metadata and check results the assets attach: sizes, summaries, validation outcomes, and the
+process that ran the step."""
 
+
+import os
+import socket
 
 import pandas as pd
 import xarray as xr
@@ -24,6 +28,12 @@ def dataset_metadata(ds: xr.Dataset) -> dict:
             {name: round(float(ds[name].mean()), 4) for name in ds.data_vars}
         ),
     }
+
+
+def worker_metadata() -> dict[str, str | int]:
+    """The host and process id of the process running the step: with a distributed executor
+    (dask, Celery, k8s) they tell which worker made a materialisation."""
+    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
 
 
 def _column_type(column: pd.Series) -> str:

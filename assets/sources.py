@@ -21,7 +21,7 @@ from dagster import (
     asset,
 )
 
-from assets.metadata import dataset_metadata, validation_check
+from assets.metadata import dataset_metadata, validation_check, worker_metadata
 from assets.partitions import init_dates
 from assets.progress import progress_logger
 from assets.versions import CODE_VERSIONS
@@ -149,7 +149,7 @@ def _forecast_asset_body(context: AssetExecutionContext, source: SourceResource,
     return MaterializeResult(
         metadata={"location": url, "seconds": round(seconds, 2),
                   timing: round(seconds / n_members, 3), "source": ds.attrs.get("source"),
-                  "members": n_members, **dataset_metadata(ds)},
+                  "members": n_members, **worker_metadata(), **dataset_metadata(ds)},
         check_results=[validation_check(f"valid_{asset_name}", stored, FORECAST_DIMS, where,
                                         n_members=n_members)],
     )

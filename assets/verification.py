@@ -21,7 +21,7 @@ from pydantic import Field
 from assets.automation import follows_dependencies
 from assets.climatology import CLIMATOLOGY, climatological_scale_of, climatology
 from assets.ensembles import daily_emulated_ensembles
-from assets.metadata import table_metadata
+from assets.metadata import table_metadata, worker_metadata
 from assets.partitions import init_dates
 from assets.sources import operational_ensemble, truth
 from assets.versions import CODE_VERSIONS
@@ -215,6 +215,7 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
             "seeds": seeds,
             "climatology_days": int(climate.attrs["days"]),
             "energy_score_scale": MetadataValue.json(scale),
+            **worker_metadata(),
         },
         check_results=[
             _skill_check(CRPS_CHECK, crps_alarms(headline, emulated_names, bounds), headline),

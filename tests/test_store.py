@@ -162,6 +162,22 @@ def test_a_version_still_being_written_survives_a_newer_writers_prune(store):
     assert len(partition_listing(store, "ensembles", "p1")) == 3
 
 
+def test_a_commit_by_another_process_is_seen_by_a_store_that_listed_before_it(s3_server):
+    """Processes sharing an S3 root (a cluster's workers): a reader that looked at a partition
+    while another process was writing it sees that writer's commit afterwards; s3fs, caching its
+    listing, reported the committed CURRENT as missing (test_dask_backfill met it)."""
+    reader = s3_store(s3_server)
+    # Another process's store: its own s3fs instance, as in another process.
+    writer = ArtifactStore(reader.root,
+                           storage_options={**reader.storage_options, "skip_instance_cache": True})
+    template = xr.zeros_like(forecast(1).chunk({"member": 2}))
+    with writer.dataset_writer("ensembles", "p1", template) as stream:
+        stream.write_region(forecast(1), region={"member": slice(0, 4)})
+        assert (reader.partitions("ensembles"), reader.has("ensembles", "p1")) == ([], False)
+    assert (reader.partitions("ensembles"), reader.has("ensembles", "p1")) == (["p1"], True)
+    xr.testing.assert_identical(reader.load_dataset("ensembles", "p1"), forecast(1))
+
+
 def test_a_killed_writers_version_is_pruned_once_abandoned(tmp_path, monkeypatch):
     store = ArtifactStore(str(tmp_path))
     stale = "v-20000101T000000.000000Z-0badc0de.zarr"

@@ -170,7 +170,6 @@ class ArtifactStore:
     def partitions(self, asset: str) -> list[str]:
         """Sorted partition keys of `asset` holding a committed dataset or object ('_all' excluded)."""
         base = f"{self._base}/{check_key('asset name', asset)}"
-        self._fs.invalidate_cache(base)
         try:
             # Depth 2 reaches {partition}/CURRENT and {partition}/{name}, not version contents.
             files = self._fs.find(base, maxdepth=2)
@@ -206,7 +205,6 @@ class ArtifactStore:
 
     def exists_bytes(self, asset: str, name: str, partition: str | None = None) -> bool:
         path = f"{self._dir(asset, partition)}/{check_object_name(name)}"
-        self._fs.invalidate_cache(path)
         return self._fs.isfile(path)
 
     def delete_bytes(self, asset: str, name: str, partition: str | None = None) -> None:
@@ -220,7 +218,6 @@ class ArtifactStore:
         if self._protocol != "s3":  # an S3 object appears whole or not at all: nothing is left
             for leftover in self._fs.glob(f"{directory}/{temporary_pattern(name)}"):
                 self._remove(leftover, f"temporary file of {name!r} of {where(asset, partition)}")
-        self._fs.invalidate_cache(path)
 
     def write_table(
         self,
@@ -241,15 +238,22 @@ class ArtifactStore:
 
     # ---- internals -----------------------------------------------------------------------------
 
+    @property
+    def _fs_options(self) -> dict[str, Any]:
+        # No listing is cached: other processes (a cluster's workers) commit into the same root,
+        # and s3fs reports a file written after its listing of the directory as missing, a
+        # CURRENT included, even to cat_file.
+        return {**self.storage_options, "use_listings_cache": False}
+
     @functools.cached_property
     def _fs(self) -> fsspec.AbstractFileSystem:
-        return fsspec.filesystem(self._protocol, **self.storage_options)
+        return fsspec.filesystem(self._protocol, **self._fs_options)
 
     @property
     def _zarr_options(self) -> dict[str, Any] | None:
         # xarray hands these to zarr's FsspecStore.from_url for s3:// URLs; a local path must
         # get none (zarr rejects storage_options for a LocalStore).
-        return self.storage_options if self._protocol == "s3" else None
+        return self._fs_options if self._protocol == "s3" else None
 
     def _url(self, path: str) -> str:
         return path if self._protocol == "file" else f"s3://{path}"
@@ -310,7 +314,6 @@ class ArtifactStore:
         `ABANDONED_AFTER` is a killed writer's). CURRENT is read after the listing: a writer whose
         version is listed without its marker committed before that read."""
         directory, what = self._dir(asset, partition), where(asset, partition)
-        self._fs.invalidate_cache(directory)
         try:
             names = [path.rsplit("/", 1)[-1] for path in self._fs.ls(directory, detail=False)]
         except OSError as error:
@@ -370,7 +373,6 @@ class ArtifactStore:
         Each array is opened on its own, so that with `naming` (asset, partition) an array whose
         metadata is damaged raises CorruptArtifactError naming it."""
         path = url.removeprefix("s3://")
-        self._fs.invalidate_cache(path)
         names = sorted(
             entry["name"].rstrip("/").rsplit("/", 1)[-1]
             for entry in self._fs.ls(path, detail=True)

@@ -26,7 +26,7 @@ import scoringrules as sr
 import xarray as xr
 
 from seeds_dag.verification.scores import CRPS_BACKEND, INIT, LEAD, MEMBER, TIME, _check_pair, _n_members
-from seeds_dag.verification.table import LEAD_DAYS, MODEL
+from seeds_dag.verification.table import LEAD_DAYS, MODEL, frame_of
 from seeds_dag.verification.weighting import spatial_mean
 
 VARIABLE_AXIS = "variable"
@@ -103,7 +103,7 @@ def variable_moments(forecast: xr.Dataset) -> pd.DataFrame:
         covariance = spatial_mean((deviation[a] * deviation[b]).sum(MEMBER) / (n_members - 1))
         moments = xr.Dataset({"covariance": covariance, "first_variance": variance[a],
                               "second_variance": variance[b]}).transpose(INIT, LEAD)
-        frame = moments.to_dataframe().reset_index()
+        frame = frame_of(moments).reset_index()
         frame[LEAD_DAYS] = frame.pop(LEAD) / pd.Timedelta(days=1)
         frames.append(frame.assign(**{FIRST_VARIABLE: a, SECOND_VARIABLE: b}))
     table = pd.concat(frames, ignore_index=True)

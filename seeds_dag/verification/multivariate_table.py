@@ -20,7 +20,7 @@ from seeds_dag.verification.multivariate import (
     energy_score,
 )
 from seeds_dag.verification.scores import INIT, LEAD, MEMBER
-from seeds_dag.verification.table import LEAD_DAYS, MODEL, model_columns_text
+from seeds_dag.verification.table import LEAD_DAYS, MODEL, frame_of, model_columns_text
 
 # Column -> scoringrules estimator. The fair one compares ensembles of any size and needs two
 # members; the standard one is what a user of these N members pays (cf. crps_standard).
@@ -51,7 +51,7 @@ def energy_score_table(ensembles: Mapping[str, xr.Dataset], truth_aligned: xr.Da
         scores = {column: energy_score(forecast, truth_aligned, scale, estimator)
                   for column, estimator in ENERGY_SCORES.items()
                   if estimator != "fair" or forecast.sizes[MEMBER] >= 2}
-        frame = xr.Dataset(scores).reset_coords(drop=True).to_dataframe().reset_index()
+        frame = frame_of(xr.Dataset(scores).reset_coords(drop=True)).reset_index()
         frame[LEAD_DAYS] = frame.pop(LEAD) / pd.Timedelta(days=1)
         frames.append(frame.assign(**{MODEL: model}))
     table = pd.concat(frames, ignore_index=True).reindex(

@@ -289,13 +289,17 @@ def rank_histogram(forecast: xr.Dataset, truth: xr.Dataset, seed: int = 0) -> xr
         counts (int), dims (lead_time, rank) with rank = 0..N; each lead sums to
         init_time * lat * lon.
     """
-    truth = _check_pair(forecast, truth)
-    with _global_random_state(seed):
-        counts = xs.rank_histogram(
-            truth.reset_coords(drop=True), forecast, dim=[INIT, LAT, LON], member_dim=MEMBER
-        )
+    truth = _check_pair(forecast, truth).reset_coords(drop=True)
+    # One variable at a time, each from the seeded state, in the forecast's order: given a
+    # Dataset, xskillscore orders its variables by a set (by the process's string hashes, so a
+    # stored table's rows changed between processes) and draws each one's ties after the others'.
+    counts = {}
+    for name in forecast.data_vars:
+        with _global_random_state(seed):
+            counts[name] = xs.rank_histogram(truth[name], forecast[name], dim=[INIT, LAT, LON],
+                                             member_dim=MEMBER)
     # xskillscore labels ranks 1..N+1 as floats.
-    return counts.assign_coords({RANK: np.arange(_n_members(forecast) + 1)})
+    return xr.Dataset(counts).assign_coords({RANK: np.arange(_n_members(forecast) + 1)})
 
 
 class RankFlatness(NamedTuple):

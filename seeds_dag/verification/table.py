@@ -66,6 +66,15 @@ class ScoreTableSchema(pa.DataFrameModel):
         unique = [MODEL, VARIABLE, "init_time", LEAD_DAYS]
 
 
+def frame_of(ds: xr.Dataset) -> pd.DataFrame:
+    """`ds.to_dataframe()` with the rows in the order of its first data variable's dims. A
+    Dataset's own order of dims can follow the process's string hashes (xarray merges
+    coordinates through sets): a stored table's rows came out in another order in another
+    process (a cluster's worker)."""
+    first = next(iter(ds.data_vars.values()))
+    return ds.to_dataframe(dim_order=[*first.dims, *(d for d in ds.dims if d not in first.dims)])
+
+
 def long_table(statistics: Mapping[str, xr.Dataset], model: str) -> pd.DataFrame:
     """Statistics of one model as a long frame: a row per variable and point of their shared
     dims, a column per statistic, each lead turned into float days, and a model column.
@@ -81,7 +90,7 @@ def long_table(statistics: Mapping[str, xr.Dataset], model: str) -> pd.DataFrame
         non-index coordinates (valid_time) are dropped.
     """
     data = xr.Dataset({name: ds.to_dataarray(VARIABLE) for name, ds in statistics.items()})
-    table = data.reset_coords(drop=True).to_dataframe().reset_index()
+    table = frame_of(data.reset_coords(drop=True)).reset_index()
     for column in [c for c in table if pd.api.types.is_timedelta64_dtype(table[c])]:
         table[f"{column}_days"] = table.pop(column) / pd.Timedelta(days=1)
     table[VARIABLE] = table[VARIABLE].astype(str)

@@ -63,6 +63,7 @@ def test_statistics_on_a_dask_cluster_equal_the_in_memory_ones(shards, tmp_path)
 def test_the_executor_is_chosen_by_the_environment(monkeypatch):
     import dagster
 
+    from assets.dask_executor import dask_executor
     from assets.definitions import defs
     from assets.executors import EXECUTOR_ENV_VAR, executor_from_environment
 
@@ -70,6 +71,8 @@ def test_the_executor_is_chosen_by_the_environment(monkeypatch):
     assert defs.executor is executor_from_environment() is dagster.multi_or_in_process_executor
     monkeypatch.setenv(EXECUTOR_ENV_VAR, "in_process")
     assert executor_from_environment() is dagster.in_process_executor
+    monkeypatch.setenv(EXECUTOR_ENV_VAR, "dask")
+    assert executor_from_environment() is dask_executor
     monkeypatch.setenv(EXECUTOR_ENV_VAR, "kubernetes")
     with pytest.raises(ValueError, match="'kubernetes': expected one of multiprocess, in_process, k8s"):
         executor_from_environment()

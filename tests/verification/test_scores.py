@@ -254,6 +254,20 @@ def test_rank_histogram_breaks_ties_reproducibly_and_uniformly():
         assert (counts >= untied).all()
 
 
+def test_each_variables_rank_histogram_is_its_own_whatever_the_others_and_their_order():
+    """With ties, a variable's counts are those of its histogram alone, and the variables come
+    in the forecast's order: neither depends on the process (test_dask_backfill compares a
+    cluster worker's stored table with this process's, row by row)."""
+    variables = ("z500", "t850", "u850", "sp")
+    forecast, truth = synthetic(np.random.default_rng(11), n_init=4, n_member=4, n_lat=8, n_lon=16,
+                                variables=variables)
+    forecast, truth = forecast.round(0), truth.round(0)
+    counts = rank_histogram(forecast, truth, seed=3)
+    assert list(counts.data_vars) == list(variables)
+    for name in variables:
+        xr.testing.assert_identical(counts[name], rank_histogram(forecast[[name]], truth, seed=3)[name])
+
+
 def brute_force_standard_crps(members: np.ndarray, y: float) -> float:
     """mean_i |x_i - y| - 1/(2 m^2) sum_i sum_j |x_i - x_j|: the CRPS of the members' empirical
     distribution, in float64 loops."""

@@ -10,6 +10,7 @@ from seeds_dag.verification.scores import fair_crps, spread_skill_over_inits
 from seeds_dag.verification.table import (
     ScoreTableSchema,
     format_summary,
+    long_table,
     score_table,
     summary_table,
 )
@@ -112,3 +113,16 @@ def test_schema_rejects_bad_values(table, column, bad):
 def test_schema_rejects_duplicate_rows(table):
     with pytest.raises(pa.errors.SchemaError):
         ScoreTableSchema.validate(pd.concat([table, table.iloc[:1]], ignore_index=True))
+
+
+def test_a_long_tables_rows_follow_the_statistics_dims_not_the_datasets():
+    """A Dataset's own order of dims can differ from its variables' (xarray builds it from sets of
+    coordinates, so it changed between processes): the rows follow the variables' dims."""
+    lead, lat = pd.to_timedelta([1, 2], unit="D"), [-30.0, 30.0, 60.0]
+    values = np.arange(6.0).reshape(2, 3)
+    stats = xr.Dataset(coords={"lat": lat, "lead_time": lead}).assign(
+        z500=(("lead_time", "lat"), values))
+    assert list(stats.sizes) == ["lat", "lead_time"]
+    table = long_table({"mean": stats}, "physics-5")
+    assert table["lead_time_days"].tolist() == [1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
+    assert table["lat"].tolist() == lat * 2 and table["mean"].tolist() == values.ravel().tolist()

@@ -277,8 +277,8 @@ def train_two(checkpoint, config=PARALLEL, on_log=None):
 
 
 def test_two_gloo_processes_learn_checkpoint_and_resume(tmp_path):
-    """DDP over 2 CPU processes: the loss falls, rank 0's checkpoint holds the bare model and loads,
-    and a longer run resumes from it exactly."""
+    """DDP over 2 CPU processes: the loss falls, rank 0's logs reach the caller, its checkpoint
+    holds the bare model and loads, and a 1-process run refuses to continue it."""
     checkpoint = LocalCheckpointIO(tmp_path / "checkpoint.pt")
     logs = []
     result = train_two(checkpoint, on_log=lambda step, loss: logs.append((step, loss)))
@@ -304,9 +304,8 @@ def test_two_gloo_processes_learn_checkpoint_and_resume(tmp_path):
     # Two processes take two batches a step: a one-process run would not continue this one.
     with pytest.raises(StaleCheckpointError, match=r"training.processes \(checkpoint 2, now 1\)"):
         train(checkpoint, PARALLEL, objective=CRPS)
-    longer = train_two(checkpoint, dataclasses.replace(PARALLEL, steps=PARALLEL.steps + 20))
-    assert (longer.resumed_from_step, longer.steps_done) == (PARALLEL.steps, PARALLEL.steps + 20)
-    assert longer.losses[:PARALLEL.steps] == result.losses
+    # A 2-process run resuming from a checkpoint continues as an uninterrupted one does:
+    # tests/faults/test_killed_training.py (killed inside a checkpoint write, then resumed).
 
 
 @pytest.mark.parametrize("kind", ["crps", "consistency"])

@@ -45,6 +45,7 @@ from seeds_dag.store.layout import (
     where,
     writing_marker,
 )
+from seeds_dag.store.strings import with_fixed_width_strings, with_specified_strings
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,9 @@ class ArtifactStore:
     def write_dataset(self, ds: xr.Dataset, asset: str, partition: str | None = None) -> str:
         """Write `ds` as a new zarr v3 version and commit it; returns the version URL."""
         with self._new_version(asset, partition) as url:
-            ds.to_zarr(url, mode="w", storage_options=self._zarr_options, **_ZARR_WRITE)
+            with_specified_strings(ds).to_zarr(
+                url, mode="w", storage_options=self._zarr_options, **_ZARR_WRITE
+            )
         return url
 
     @contextlib.contextmanager
@@ -120,7 +123,7 @@ class ArtifactStore:
                 "make them dask arrays (their chunks become the zarr chunks)"
             )
         with self._new_version(asset, partition) as url:
-            template.to_zarr(
+            with_specified_strings(template).to_zarr(
                 url, mode="w", compute=False, storage_options=self._zarr_options, **_ZARR_WRITE
             )
             yield DatasetWriter(url, self._zarr_options)
@@ -357,7 +360,7 @@ class ArtifactStore:
             raise
 
     def _open(self, url: str, chunks: Any) -> xr.Dataset:
-        return xr.open_dataset(
+        ds = xr.open_dataset(
             url,
             engine="zarr",
             chunks=chunks,
@@ -365,6 +368,7 @@ class ArtifactStore:
             zarr_format=3,
             storage_options=self._zarr_options,
         )
+        return with_fixed_width_strings(ds)
 
     def _missing_chunks(
         self, url: str, naming: tuple[str, str | None] | None = None
@@ -428,7 +432,7 @@ class DatasetWriter:
         """Write `ds` at `region` (e.g. {"member": slice(a, b)}); variables without a region dim
         (lat, lon, ...) were written with the template and are dropped here, as zarr requires."""
         unrelated = [name for name, var in ds.variables.items() if not set(var.dims) & set(region)]
-        ds.drop_vars(unrelated).to_zarr(
+        with_specified_strings(ds.drop_vars(unrelated)).to_zarr(
             self.url,
             mode="r+",
             region=dict(region),

@@ -34,6 +34,7 @@ import argparse
 import dataclasses
 import logging
 import multiprocessing
+import signal
 import time
 from collections.abc import Iterator
 
@@ -71,6 +72,8 @@ INIT = pd.Timestamp("2019-06-01")
 MEMBERS_PER_INIT = {REFORECAST.name: REFORECAST.max_members, OPERATIONAL.name: OPERATIONAL.max_members}
 _COUNTED = ("GET", "HEAD")
 MB = 1e6
+STOP_SECONDS = 10
+"""How long the S3 server process gets to stop on SIGTERM before it is killed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,6 +187,10 @@ def _keep_object_bytes() -> None:
 
 def _serve(port, counts, lock) -> None:
     """The child process: moto behind a WSGI layer counting requests and response bytes."""
+    # Stoppable by SIGTERM whoever started us: a process in which Dagster ran maps SIGTERM to
+    # SIGINT's handler, which is "ignore" under a shell without job control, and an ignored
+    # signal stays ignored across exec (the suite hung here on `terminate()`).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -236,7 +243,10 @@ class CountingS3:
 
     def __exit__(self, *exc) -> None:
         self._process.terminate()
-        self._process.join()
+        self._process.join(timeout=STOP_SECONDS)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
 
     def reset(self) -> None:
         with self._lock:

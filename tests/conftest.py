@@ -1,9 +1,10 @@
-"""Shared fixtures: one torch thread for the whole suite, the tiny experiment materialised once
+"""Shared fixtures: SIGINT as in a terminal, one torch thread for the whole suite, the tiny experiment materialised once
 (for the asset tests and the UI tests), a local S3 server (moto) for anything that reads or
 writes s3:// URLs, a writer for it, and flaky proxies in front of it."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import urllib.request
 from pathlib import Path
@@ -18,6 +19,24 @@ sys.path.append(str(Path(__file__).parent / "assets"))
 
 if TYPE_CHECKING:
     from tiny_experiment import TinyGraph
+
+
+@pytest.fixture(autouse=True, scope="session")
+def sigint_as_in_a_terminal():
+    """The suite behaves the same however it is started. A shell without job control (a script's
+    `cmd &`, nohup) starts it with SIGINT ignored, and every process it starts inherits that;
+    Dagster then maps SIGTERM to SIGINT's handler, so SIGTERM is ignored too, in the test process
+    and in the dask workers, and the `tail` that captures a step's logs outlives each step by a
+    60 s timeout (measured: the dask backfill test ran past its limit). Python's own handler is
+    put back, which a child, after exec, does not inherit as "ignore"."""
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    if previous[signal.SIGINT] == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if previous[signal.SIGTERM] == signal.SIG_IGN:  # Dagster ran before the session began
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for number, handler in previous.items():
+        signal.signal(number, handler)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -2,6 +2,8 @@
 table it promises, both read modes of both archives, and ranged reads moving fewer bytes (the run
 itself stops if the two modes' forecasts differ by a bit)."""
 
+import signal
+
 from benchmarks import gefs_reads
 
 
@@ -15,3 +17,17 @@ def test_tiny_run_prints_the_promised_table():
         assert whole.requests == 2 * whole.objects  # a HEAD and a GET per object
         assert ranged.mb < whole.mb and ranged.mb_whole_over_ranged == whole.mb / ranged.mb
         assert ranged.requests_per_init / ranged.requests == gefs_reads.MEMBERS_PER_INIT[archive]
+
+
+def test_the_s3_server_stops_on_sigterm_even_where_sigterm_is_ignored():
+    """A process in which Dagster ran has SIGTERM mapped to SIGINT's handler: "ignore" under a
+    shell without job control (CI's, nohup's), and the server's process inherited it, so leaving
+    the benchmark's server hung the suite. Its process stops on the SIGTERM itself, not on the
+    SIGKILL that follows a timeout."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with gefs_reads.CountingS3() as server:
+            process = server._process
+        assert process.exitcode == -signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -46,8 +46,8 @@ POLL_SECONDS = 0.2
 # the same).
 RENDEZVOUS_ENDPOINT = "127.0.0.1:0"
 STOP_SECONDS = 30
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 """How long stopped processes get to exit after SIGTERM before they are killed."""
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def backend(device_type: str) -> str:

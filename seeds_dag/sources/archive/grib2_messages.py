@@ -88,6 +88,24 @@ class MessageHeader:
         return f"message {self.index} at byte {self.offset} ({what})"
 
 
+def damaged(where: str, index: int, offset: int, problem: str) -> ArchiveDamagedError:
+    """The error for message `index` at byte `offset` of the object `where` names; `problem`
+    says what is wrong with it."""
+    return ArchiveDamagedError(f"{where}: the object is damaged: message {index} at byte {offset} "
+                               f"{problem}")
+
+
+def check_fits(index: int, offset: int, length: int, size: int, where: str) -> None:
+    """Refuse message `index` at `offset` when the `length` it declares runs past the end of the
+    object (`size` bytes)."""
+    if offset + length > size:
+        raise damaged(where, index, offset, f"declares {length} bytes but the object ends "
+                      f"{size - offset} bytes after its start")
+
+
+NO_SECTION_4 = "has no section 4"
+
+
 def _uint(data: bytes, start: int, size: int) -> int:
     return int.from_bytes(data[start:start + size], "big")
 
@@ -103,20 +121,17 @@ def message_length(section0: bytes, index: int, offset: int, where: str) -> int:
     """The total length section 0 of message `index` at `offset` declares; refuses GRIB1 and
     anything that is not a GRIB section 0."""
     if len(section0) < SECTION0_BYTES or section0[:4] != _MAGIC:
-        raise ArchiveDamagedError(
-            f"{where}: the object is damaged: message {index} at byte {offset} does not start "
-            f"with 'GRIB' (found {bytes(section0[:4])!r})")
+        raise damaged(where, index, offset,
+                      f"does not start with 'GRIB' (found {bytes(section0[:4])!r})")
     edition = section0[7]
     if edition == 1:
         raise ArchiveDecodeError(f"{where}: message {index} at byte {offset} is GRIB edition 1; "
                                  "this reader reads GRIB2 only (the GEFSv12 archives are GRIB2)")
     if edition != 2:
-        raise ArchiveDamagedError(f"{where}: the object is damaged: message {index} at byte "
-                                  f"{offset} declares GRIB edition {edition}")
+        raise damaged(where, index, offset, f"declares GRIB edition {edition}")
     length = _uint(section0, 8, 8)
     if length < SECTION0_BYTES + len(END_MARKER):
-        raise ArchiveDamagedError(f"{where}: the object is damaged: message {index} at byte "
-                                  f"{offset} declares a length of {length} bytes")
+        raise damaged(where, index, offset, f"declares a length of {length} bytes")
     return length
 
 
@@ -130,10 +145,9 @@ def parse_header(head: bytes, index: int, offset: int, where: str) -> MessageHea
             return None
         size, number = _uint(head, start, 4), head[start + 4]
         if size < _SECTION_HEAD_BYTES or start + size > length - len(END_MARKER) or number > 7:
-            raise ArchiveDamagedError(
-                f"{where}: the object is damaged: message {index} at byte {offset} has a "
-                f"section {number} of {size} bytes at byte {offset + start} that does not fit "
-                f"its declared length {length}")
+            raise damaged(where, index, offset,
+                          f"has a section {number} of {size} bytes at byte {offset + start} that "
+                          f"does not fit its declared length {length}")
         if number == 4:
             if start + size > len(head):
                 return None
@@ -159,20 +173,20 @@ def check_message(message: bytes, header: MessageHeader, where: str) -> None:
     """Refuse `message` unless it is whole: the declared length, the end marker, sections that
     chain up to it, and values ecCodes decodes."""
     declared = message_length(message, header.index, header.offset, where)
-    damaged = f"{where}: the object is damaged: {header.describe()}"
+    prefix = f"{where}: the object is damaged: {header.describe()}"
     if declared != len(message):
-        raise ArchiveDamagedError(f"{damaged} declares {declared} bytes, {len(message)} held")
+        raise ArchiveDamagedError(f"{prefix} declares {declared} bytes, {len(message)} held")
     if message[-len(END_MARKER):] != END_MARKER:
-        raise ArchiveDamagedError(f"{damaged} lacks its end marker '7777'")
+        raise ArchiveDamagedError(f"{prefix} lacks its end marker '7777'")
     start = SECTION0_BYTES
     while start < declared - len(END_MARKER):
         size = _uint(message, start, 4)
         if size < _SECTION_HEAD_BYTES:
-            raise ArchiveDamagedError(f"{damaged} has a section of {size} bytes at byte "
+            raise ArchiveDamagedError(f"{prefix} has a section of {size} bytes at byte "
                                       f"{header.offset + start}")
         start += size
     if start != declared - len(END_MARKER):
-        raise ArchiveDamagedError(f"{damaged}: its sections do not end at the end marker")
+        raise ArchiveDamagedError(f"{prefix}: its sections do not end at the end marker")
     try:
         handle = eccodes.codes_new_from_message(bytes(message))
         try:
@@ -180,7 +194,7 @@ def check_message(message: bytes, header: MessageHeader, where: str) -> None:
         finally:
             eccodes.codes_release(handle)
     except Exception as err:
-        raise ArchiveDamagedError(f"{damaged} does not decode ({type(err).__name__}: {err})"
+        raise ArchiveDamagedError(f"{prefix} does not decode ({type(err).__name__}: {err})"
                                   ) from err
 
 
@@ -194,20 +208,15 @@ def split_messages(data: bytes | mmap.mmap, where: str) -> list[MessageHeader]:
         index = len(headers) + 1
         head = data[offset:offset + SECTION0_BYTES]
         length = message_length(head, index, offset, where)
-        if offset + length > len(data):
-            raise ArchiveDamagedError(
-                f"{where}: the object is damaged: message {index} at byte {offset} declares "
-                f"{length} bytes but the object ends {len(data) - offset} bytes after its start")
+        check_fits(index, offset, length, len(data), where)
         if data[offset + length - len(END_MARKER):offset + length] != END_MARKER:
-            raise ArchiveDamagedError(f"{where}: the object is damaged: message {index} at byte "
-                                      f"{offset} lacks its end marker '7777'")
+            raise damaged(where, index, offset, "lacks its end marker '7777'")
         # Sections 0–4 first, from a prefix: slicing an mmap copies, and a message is ~1000× longer.
         header = (parse_header(data[offset:offset + min(length, HEADER_BYTES)], index, offset,
                                where)
                   or parse_header(data[offset:offset + length], index, offset, where))
         if header is None:
-            raise ArchiveDamagedError(f"{where}: the object is damaged: message {index} at byte "
-                                      f"{offset} has no section 4")
+            raise damaged(where, index, offset, NO_SECTION_4)
         headers.append(header)
         offset += length
     return headers

@@ -33,15 +33,18 @@ from pathlib import Path
 import fsspec
 
 from seeds_dag.sources.archive.errors import (
-    ArchiveDamagedError,
     ArchiveDecodeError,
     ArchiveObjectMissing,
     lacks_leads,
 )
 from seeds_dag.sources.archive.grib2_messages import (
     HEADER_BYTES,
+    NO_SECTION_4,
     MessageHeader,
+    check_fits,
     check_message,
+    damaged,
+    message_length,
     parse_header,
     split_messages,
 )
@@ -190,14 +193,10 @@ def _hop_headers(fs: fsspec.AbstractFileSystem, path: str, size: int, wanted: Se
             header = parse_header(head, index, offset, where)
             if header is not None:
                 break
-            if end == size or len(head) >= int.from_bytes(head[8:16], "big"):
-                raise ArchiveDamagedError(f"{where}: the object is damaged: message {index} at "
-                                          f"byte {offset} has no section 4")
+            if end == size or len(head) >= message_length(head, index, offset, where):
+                raise damaged(where, index, offset, NO_SECTION_4)
             read *= _GROWTH
-        if offset + header.length > size:
-            raise ArchiveDamagedError(
-                f"{where}: the object is damaged: message {index} at byte {offset} declares "
-                f"{header.length} bytes but the object ends {size - offset} bytes after its start")
+        check_fits(index, offset, header.length, size, where)
         headers.append(header)
         unfound = [w for w in unfound if not w.found_in(header)]
         offset += header.length

@@ -1,6 +1,6 @@
-"""Shared fixtures: SIGINT as in a terminal, one torch thread for the whole suite, the tiny experiment materialised once
-(for the asset tests and the UI tests), a local S3 server (moto) for anything that reads or
-writes s3:// URLs, a writer for it, and flaky proxies in front of it."""
+"""Shared fixtures: SIGINT as in a terminal, one torch thread for the whole suite, the tiny
+experiment materialised once (for the asset tests and the UI tests), a local S3 server (moto) for
+anything that reads or writes s3:// URLs, a writer for it, and flaky proxies in front of it."""
 
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ def sigint_as_in_a_terminal():
     """The suite behaves the same however it is started. A shell without job control (a script's
     `cmd &`, nohup) starts it with SIGINT ignored, and every process it starts inherits that;
     Dagster then maps SIGTERM to SIGINT's handler, so SIGTERM is ignored too, in the test process
-    and in the dask workers, and the `tail` that captures a step's logs outlives each step by a
-    60 s timeout (measured: the dask backfill test ran past its limit). Python's own handler is
-    put back, which a child, after exec, does not inherit as "ignore"."""
+    and in the dask workers, also by the processes Dagster starts to capture a step's logs, which
+    it then stops only through its timeouts (measured: 60.0 s between one step's end and the
+    next's start; the dask backfill test ran past its limit). Python's own handler is put back,
+    which a child, after exec, does not inherit as "ignore"."""
     previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     if previous[signal.SIGINT] == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -211,10 +211,7 @@ def test_text_is_stored_as_zarr_v3_string_and_read_back_as_written(store):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # zarr's UnstableSpecificationWarning included
         whole = store.write_dataset(ds, "whole")
-        streamed_template = xr.zeros_like(ds.chunk({"member": 2}))
-        with store.dataset_writer("streamed", None, streamed_template) as writer:
-            for a, b in [(0, 2), (2, 4)]:
-                writer.write_region(ds.isel(member=slice(a, b)), region={"member": slice(a, b)})
+        stream(store, "streamed", None, ds, [(0, 2), (2, 4)])
     stored = zarr.open_group(whole, mode="r", zarr_format=3, storage_options=store.storage_options or None)
     assert [str(stored[name].metadata.data_type) for name in ("model", "statistic")] == [
         "VariableLengthUTF8()", "VariableLengthUTF8()"

@@ -31,8 +31,8 @@ from resources import ComputeResource, SourceResource, StorageResource
 from seeds_dag.checkpoints import StaleCheckpointError, StoreCheckpointIO
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.emulated_ensemble import model_version
-from seeds_dag.diffusion.consistency import ConsistencyConfig
-from seeds_dag.generators.kinds import CRPSConfig, Objective, objective_for, samples_per_example
+from seeds_dag.generators.kinds import CRPSConfig, Objective, samples_per_example
+from seeds_dag.generators.recipes import CONSISTENCY_EVALUATIONS, CRPS_FINETUNE_STEPS, generator_objective
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import to_normalized_array, truth_at_valid_times
 from seeds_dag.seed_anomalies import seed_spread
@@ -46,10 +46,7 @@ MODEL = "model.pt"
 _TRAINING = TrainingConfig()
 _DENOISER = DenoiserConfig()
 _CRPS = CRPSConfig()
-_CONSISTENCY = ConsistencyConfig()
 DEFAULT_GENERATOR = "edm"
-CONSISTENCY_SIGMA_MID = 0.8
-"""The second level of two-step consistency sampling (iCT's 0.821 on images, rounded)."""
 """The cheapest generator within 1% of the best fair CRPS in the skill benchmark (README: 30
 held-out inits, 1500 training steps each, fair CRPS over ideal-2 averaged over variables and
 leads): edm 1.039 at 7 network evaluations per member, consistency 1.059 and crps 1.062 at one.
@@ -58,20 +55,20 @@ per trajectory: 7 evaluations for all four leads, not 7 per lead)."""
 
 
 class EmulatorTrainingConfig(Config):
-    """Mirrors `TrainingConfig`, `DenoiserConfig` and the generator's objective; defaults train the
-    demo in minutes on CPU. `generator`: "crps" (one pass, afCRPS over `crps_members` members),
-    "consistency" (`consistency_evaluations` passes, 1 or 2: consistency training, then
-    `crps_finetune_steps` steps of afCRPS fine-tuning) or "edm" (SEEDS's diffusion model, sampled with the Heun schedule of
-    `daily_emulated_ensembles`)."""
+    """Exposes `TrainingConfig`, `DenoiserConfig` and the arguments of `generator_objective`, their
+    defaults taken from there; they train the demo in minutes on CPU. `generator`: "crps" (one
+    pass, afCRPS over `crps_members` members), "consistency" (`consistency_evaluations` passes, 1
+    or 2: consistency training, then `crps_finetune_steps` steps of afCRPS fine-tuning) or "edm"
+    (SEEDS's diffusion model, sampled with the Heun schedule of `daily_emulated_ensembles`)."""
 
     generator: str = DEFAULT_GENERATOR
     crps_members: int = _CRPS.members
     crps_alpha: float = _CRPS.alpha
-    crps_finetune_steps: int = 200
-    consistency_evaluations: int = len(_CONSISTENCY.sample_sigmas)
-    steps: int = 800
+    crps_finetune_steps: int = CRPS_FINETUNE_STEPS
+    consistency_evaluations: int = CONSISTENCY_EVALUATIONS
+    steps: int = _TRAINING.steps
     learning_rate: float = _TRAINING.learning_rate
-    ema_decay: float = 0.995
+    ema_decay: float = _TRAINING.ema_decay
     seed_counts: list[int] = list(_TRAINING.seed_counts)
     checkpoint_every: int = _TRAINING.checkpoint_every
     seed: int = _TRAINING.seed
@@ -92,17 +89,10 @@ class EmulatorTrainingConfig(Config):
                               num_variables=len(VARIABLES), num_leads=num_leads)
 
     def objective(self) -> Objective:
-        """The generator's objective settings; an unknown `generator` is refused by name."""
-        if self.generator == "crps":
-            return objective_for("crps", members=self.crps_members, alpha=self.crps_alpha)
-        if self.generator == "consistency":
-            if self.consistency_evaluations not in (1, 2):
-                raise ValueError(f"consistency_evaluations must be 1 or 2, got {self.consistency_evaluations}")
-            sigmas = (_CONSISTENCY.sigma_max, CONSISTENCY_SIGMA_MID)[: self.consistency_evaluations]
-            return objective_for("consistency", consistency_steps=max(0, self.steps - self.crps_finetune_steps),
-                                 crps_members=self.crps_members, crps_alpha=self.crps_alpha,
-                                 sample_sigmas=sigmas)
-        return objective_for(self.generator)
+        """The generator's objective settings (`generator_objective`, as the skill benchmark's)."""
+        return generator_objective(self.generator, self.steps, crps_members=self.crps_members,
+                                   crps_alpha=self.crps_alpha, crps_finetune_steps=self.crps_finetune_steps,
+                                   consistency_evaluations=self.consistency_evaluations)
 
 
 class PostProcessorTrainingConfig(EmulatorTrainingConfig):

@@ -46,7 +46,8 @@ from benchmarks.skill_scores import (
     target_table,
 )
 from seeds_dag.conventions import VARIABLES
-from seeds_dag.generators.kinds import GENERATORS, kind_of, objective_for
+from seeds_dag.generators.kinds import GENERATORS, Objective, kind_of
+from seeds_dag.generators.recipes import CRPS_FINETUNE_STEPS, generator_objective
 from seeds_dag.generators.sampling import nfe
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import compute_normalization
@@ -81,7 +82,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--generators", default=",".join(GENERATORS),
                         help=f"comma-separated generators of GEE, of {list(GENERATORS)}")
     parser.add_argument("--gpp-generator", default="crps", choices=GENERATORS)
-    parser.add_argument("--crps-finetune-steps", type=int, default=500,
+    parser.add_argument("--crps-finetune-steps", type=int, default=CRPS_FINETUNE_STEPS,
                         help="the consistency generator's final steps of afCRPS fine-tuning")
     parser.add_argument("--gpp-probabilities", default="1.0",
                         help="comma-separated p of the post-processors; empty: no GPP")
@@ -145,23 +146,24 @@ def main() -> None:
 
     denoiser = DenoiserConfig(channels=tuple(int(c) for c in args.channels.split(",")), num_leads=len(lead_days))
     training = TrainingConfig(steps=args.train_steps, batch_size=args.train_batch, learning_rate=args.learning_rate,
-                              ema_decay=0.998, checkpoint_every=250)
+                              checkpoint_every=250)
 
-    def objective(kind: str):
-        if kind == "consistency":
-            return objective_for(kind, consistency_steps=max(0, args.train_steps - args.crps_finetune_steps))
-        return objective_for(kind)
+    def objective(kind: str, steps: int) -> Objective:
+        """As the training assets build it (`generator_objective`), for a run of `steps` steps."""
+        return generator_objective(kind, steps, crps_finetune_steps=args.crps_finetune_steps)
 
     generators = args.generators.split(",")
-    specs = [ModelSpec(f"gee-{kind}", denoiser, objective(kind), training) for kind in generators] + [
-        ModelSpec(f"gpp-{args.gpp_generator}-p{p}", denoiser, objective(args.gpp_generator),
+    specs = [ModelSpec(f"gee-{kind}", denoiser, objective(kind, args.train_steps), training)
+             for kind in generators] + [
+        ModelSpec(f"gpp-{args.gpp_generator}-p{p}", denoiser, objective(args.gpp_generator, args.gpp_steps),
                   dataclasses.replace(training, steps=args.gpp_steps, truth_probability=float(p)))
         for p in filter(None, args.gpp_probabilities.split(","))
     ]
     seed_counts = [int(k) for k in filter(None, args.seed_counts.split(","))]
     # The study's GEE of K = 2 is the main one; every other K trains its own.
     seed_specs = {k: ModelSpec(f"gee-{generators[0]}" + ("" if k == 2 else f"-k{k}"), denoiser,
-                               objective(generators[0]), dataclasses.replace(training, seed_counts=(k,)))
+                               objective(generators[0], args.train_steps),
+                               dataclasses.replace(training, seed_counts=(k,)))
                   for k in seed_counts}
     models_dir = args.root / "models"
     trained, versions, train_rows = {}, {}, []

@@ -21,27 +21,29 @@ from seeds_dag.networks.unet import DenoiserConfig
 class CRPSConfig:
     """The one-pass generator's objective: the almost fair CRPS (`generators.crps`) of `members`
     members generated per training example (AIFS-CRPS: 4; FGN: 2), alpha = 1 fully fair
-    (AIFS-CRPS: 0.95), plus `increment_weight` times the afCRPS of the members' increments from
-    one lead to the next.
+    (AIFS-CRPS: 0.95), plus `lead_pair_weight` times the afCRPS of the sums and differences of
+    consecutive leads (`crps.lead_pair_crps`, each on the per-lead scale).
 
-    Why the increment term: the CRPS of each lead is a score of its marginal distribution and
+    Why the lead-pair term: the CRPS of each lead is a score of its marginal distribution and
     says nothing about how a member's leads relate; trained on it alone (skill benchmark, 4
     held-out inits) members were 0.41 / -0.01 / 0.01 correlated between leads 1→3 / 3→5 / 5→7 days
-    against the physics members' 0.24 / 0.21 / 0.19. An increment's spread depends on that
-    correlation, so a proper score of increments rewards the physics ensemble's coherence (as
-    FourCastNet 3's spectral CRPS term rewards its spatial structure)."""
+    against the physics members' 0.24 / 0.21 / 0.19. The spread of a sum and of a difference of
+    two leads depends on their correlation, so a proper score of both rewards the physics
+    ensemble's coherence (as FourCastNet 3's spectral CRPS term rewards its spatial structure).
+    Differences alone, the term before, reward anticorrelated leads where the spread per lead is
+    too small (`lead_pair_crps` says why)."""
 
     members: int = 4
     alpha: float = 0.95
-    increment_weight: float = 1.0
+    lead_pair_weight: float = 1.0
 
 
 @dataclass(frozen=True)
 class ConsistencyCRPSConfig(ConsistencyConfig):
     """Consistency training for `consistency_steps` steps (its curriculum spans them), then every
     further step on the afCRPS of `crps_members` members sampled as at inference (Swift's
-    recipe). Fixed here rather than derived from the run's length, so that a run extended by
-    raising its steps continues exactly (more fine-tuning)."""
+    recipe). A count of steps, not a fraction of the run: `generators.recipes` sets it to the
+    run's steps less its fine-tuning steps."""
 
     consistency_steps: int = 1000
     crps_members: int = 4

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from seeds_dag.diffusion.consistency import consistency_sample, consistency_training_loss
 from seeds_dag.diffusion.edm import edm_loss
-from seeds_dag.generators.crps import almost_fair_crps, lead_increments
+from seeds_dag.generators.crps import almost_fair_crps, lead_pair_crps
 from seeds_dag.generators.kinds import ConsistencyCRPSConfig, CRPSConfig, Objective, kind_of
 from seeds_dag.networks.unet import DenoiserConfig
 
@@ -26,7 +26,8 @@ def _members(sample_one, cond: Tensor, members: int) -> Tensor:
 def crps_generator_loss(model: nn.Module, target: Tensor, cond: Tensor, weights: Tensor, objective: CRPSConfig,
                         generator: torch.Generator | None) -> Tensor:
     """afCRPS of `objective.members` one-pass members G(z, cond), z ~ N(0, I), against the target,
-    plus `objective.increment_weight` times that of their lead-to-lead increments."""
+    plus `objective.lead_pair_weight` times that of the sums and differences of consecutive leads
+    (`lead_pair_crps`: how a member's leads go together)."""
     config = network_config(model)
 
     def sample_one(repeated: Tensor) -> Tensor:
@@ -35,9 +36,9 @@ def crps_generator_loss(model: nn.Module, target: Tensor, cond: Tensor, weights:
 
     members = _members(sample_one, cond, objective.members)
     loss = almost_fair_crps(members, target, weights, objective.alpha)
-    if objective.increment_weight > 0 and config.num_leads > 1:
-        increments = lead_increments(members, config.num_leads), lead_increments(target, config.num_leads)
-        loss = loss + objective.increment_weight * almost_fair_crps(*increments, weights, objective.alpha)
+    if objective.lead_pair_weight > 0 and config.num_leads > 1:
+        loss = loss + objective.lead_pair_weight * lead_pair_crps(members, target, weights, objective.alpha,
+                                                                  config.num_leads)
     return loss
 
 

@@ -1,0 +1,45 @@
+"""A training run's objective settings for each generator, from the few numbers a run is given.
+
+The training assets (`assets/models.py`) and the skill benchmark (`benchmarks/skill.py`) both build
+their objectives here, so that the benchmark measures what ships. The settings' own defaults stay
+with their dataclasses (`generators.kinds`, `diffusion.consistency`); what lives here is how a
+run's length and choices map onto them.
+"""
+
+from seeds_dag.diffusion.consistency import ConsistencyConfig
+from seeds_dag.generators.kinds import CRPSConfig, Objective, objective_for
+
+CRPS_FINETUNE_STEPS = 200
+"""The consistency generator's last steps, trained on the afCRPS of members sampled as at
+inference (Swift's recipe) after consistency training: the skill run of the README (issues 3, 4,
+13: consistency 1.059 against edm's 1.039) fine-tuned 200 of 1500 steps."""
+CONSISTENCY_SIGMA_MID = 0.8
+"""The second noise level of two-step consistency sampling (iCT's 0.821 on images, rounded)."""
+CONSISTENCY_EVALUATIONS = len(ConsistencyConfig.sample_sigmas)
+"""Network evaluations per consistency member unless asked otherwise: ConsistencyConfig's one."""
+
+
+def generator_objective(generator: str, steps: int, *, crps_members: int = CRPSConfig.members,
+                        crps_alpha: float = CRPSConfig.alpha, crps_finetune_steps: int = CRPS_FINETUNE_STEPS,
+                        consistency_evaluations: int = CONSISTENCY_EVALUATIONS) -> Objective:
+    """The objective settings of a `steps`-step run of `generator` ("edm", "crps", "consistency").
+
+    crps: the afCRPS of `crps_members` members an example with `crps_alpha` (and CRPSConfig's
+        lead-pair term). consistency: consistency training for steps − `crps_finetune_steps`
+        steps (its curriculum spans them; none when fine-tuning takes the whole run), then
+        afCRPS fine-tuning of `crps_members` members with `crps_alpha`, sampling as at inference
+        with `consistency_evaluations` (1: σ_max; 2: σ_max, then CONSISTENCY_SIGMA_MID). edm:
+        EDMConfig's defaults; it takes none of the other settings.
+    Raising `steps` extends a finished crps or edm run, but changes a consistency run's
+    consistency training, so its checkpoint is stale and it trains afresh. An unknown generator or
+    evaluation count is refused by name.
+    """
+    if generator == "crps":
+        return objective_for("crps", members=crps_members, alpha=crps_alpha)
+    if generator == "consistency":
+        if consistency_evaluations not in (1, 2):
+            raise ValueError(f"consistency_evaluations must be 1 or 2, got {consistency_evaluations}")
+        sigmas = (ConsistencyConfig.sigma_max, CONSISTENCY_SIGMA_MID)[:consistency_evaluations]
+        return objective_for("consistency", consistency_steps=max(0, steps - crps_finetune_steps),
+                             crps_members=crps_members, crps_alpha=crps_alpha, sample_sigmas=sigmas)
+    return objective_for(generator)

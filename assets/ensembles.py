@@ -20,6 +20,7 @@ from dagster import (
     MetadataValue,
     asset,
 )
+from pydantic import Field
 
 from assets.automation import follows_dependencies
 from assets.gpu import SAMPLING_GPUS, gpu_step
@@ -39,7 +40,7 @@ from seeds_dag.emulated_ensemble import (
     check_seed_members,
     write_emulated_ensemble,
 )
-from seeds_dag.emulation import MODEL_DIM, SamplerConfig
+from seeds_dag.emulation import MODEL_DIM, SOLVER_STEPS, SOLVERS, SamplerConfig
 
 _SAMPLER = SamplerConfig()
 CHECK = "valid_daily_emulated_ensembles"
@@ -48,18 +49,22 @@ MODELS = {"gee": EMULATOR, "gpp": POST_PROCESSOR}
 
 
 class EmulationConfig(Config):
-    """How many members to generate from which seeds, and the Heun schedule of an `edm` generator
-    (the one-pass generators, the default, ignore num_steps, S_churn and sigma_max)."""
+    """How many members to generate from which seeds, and the solver of an `edm` generator
+    (`SamplerConfig`; the one-pass generators ignore solver, num_steps, S_churn and sigma_max)."""
 
     n_members: int = 32
     seed_members: list[int] = list(DEFAULT_SEED_MEMBERS)  # which members of the operational ensemble are the seeds
-    num_steps: int = _SAMPLER.num_steps
-    S_churn: float = _SAMPLER.S_churn
-    sigma_max: float = _SAMPLER.sigma_max  # top of the noise schedule, in units of the seed spread
+    solver: str = Field(default=_SAMPLER.solver, description=f"the edm generator's ODE solver, one of {list(SOLVERS)}")
+    num_steps: int | None = Field(default=_SAMPLER.num_steps, description="the solver's steps; empty: its default "
+                                  f"({SOLVER_STEPS})")
+    S_churn: float = Field(default=_SAMPLER.S_churn, description="Heun's churn (EDM Algorithm 2); 0: deterministic")
+    sigma_max: float = Field(default=_SAMPLER.sigma_max,
+                             description="top of the noise schedule, in units of the seed spread")
     seed: int = 0  # combined with the init date, so every date draws its own noise
 
     def sampler(self) -> SamplerConfig:
-        return SamplerConfig(num_steps=self.num_steps, S_churn=self.S_churn, sigma_max=self.sigma_max)
+        return SamplerConfig(solver=self.solver, num_steps=self.num_steps, S_churn=self.S_churn,
+                             sigma_max=self.sigma_max)
 
 
 def ensemble_check(ds: xr.Dataset, where: str, n_members: int) -> AssetCheckResult:

@@ -11,10 +11,12 @@ CODE_VERSIONS = {
     "operational_ensemble": "1",
     "normalization_stats": "1",
     "climatology": "1",
-    "trained_emulator": "1",
-    "post_processor": "1",
-    # 2: provenance (seed members, models) recorded in the artifact.
-    "daily_emulated_ensembles": "2",
+    # 2: the crps generator's lead term scores lead sums and differences (was increments).
+    "trained_emulator": "2",
+    "post_processor": "2",
+    # 2: provenance (seed members, models) recorded in the artifact. 3: the edm generator's
+    # solver is DPM-Solver++(2M), 16 steps log-uniform from σ = 80 (was 4 Heun steps from 10).
+    "daily_emulated_ensembles": "3",
     # 2: the seeds' ensemble read from the ensemble's provenance; climatology from its asset.
     "verification_scores": "2",
     "verification_summary": "2",

@@ -46,6 +46,7 @@ from benchmarks.skill_scores import (
     target_table,
 )
 from seeds_dag.conventions import VARIABLES
+from seeds_dag.emulation import SamplerConfig
 from seeds_dag.generators.kinds import GENERATORS, Objective, kind_of
 from seeds_dag.generators.recipes import CRPS_FINETUNE_STEPS, generator_objective
 from seeds_dag.generators.sampling import nfe
@@ -185,7 +186,7 @@ def main() -> None:
     truth_aligned = {k: align_truth(truth[list(VARIABLES)], f["init_time"].values, f["lead_time"].values).load()
                      for k, f in operational.items()}
 
-    sampler = SamplerTrial(4, False, 10.0).config(args.churn_per_step)
+    sampler = SamplerConfig()
     study = pd.DataFrame()
     if "gee-edm" in trained:
         print("sampler study (edm generator)", flush=True)
@@ -203,7 +204,7 @@ def main() -> None:
                                   args.churn_per_step, args.sample_batch, device)
             study.to_csv(study_file, index=False)
         chosen = fastest_within(study)
-        sampler = SamplerTrial(int(chosen["num_steps"]), bool(chosen["stochastic"]),
+        sampler = SamplerTrial(str(chosen["solver"]), int(chosen["num_steps"]), bool(chosen["stochastic"]),
                                float(chosen["sigma_max"])).config(args.churn_per_step)
         print(f"edm sampler chosen: {sampler} (NFE {sampler.nfe})", flush=True)
 

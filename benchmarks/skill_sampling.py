@@ -15,7 +15,7 @@ import xarray as xr
 
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.emulated_ensemble import DEFAULT_SEED_MEMBERS, emulated_ensemble, write_emulated_ensemble
-from seeds_dag.emulation import SamplerConfig
+from seeds_dag.emulation import SOLVERS, SamplerConfig
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.scores import fair_crps
 
@@ -45,23 +45,25 @@ def emulate_all(store: ArtifactStore, name: str, model: torch.nn.Module, version
 
 @dataclasses.dataclass(frozen=True)
 class SamplerTrial:
+    solver: str
     num_steps: int
     stochastic: bool
     sigma_max: float = SamplerConfig.sigma_max
 
     def config(self, churn_per_step: float) -> SamplerConfig:
         # EDM's per-step churn is γ = min(S_churn / N, √2 − 1): S_churn = γ·N gives γ at every step.
-        return SamplerConfig(num_steps=self.num_steps, sigma_max=self.sigma_max,
+        return SamplerConfig(solver=self.solver, num_steps=self.num_steps, sigma_max=self.sigma_max,
                              S_churn=churn_per_step * self.num_steps if self.stochastic else 0.0)
 
 
 def sampler_trials(steps: list[int], sigma_maxes: list[float]) -> list[SamplerTrial]:
-    """Every step count deterministic and with churn at the first sigma_max, and deterministic at
-    the others: churn is compared where EDM's defaults are, the schedule's top where it matters
-    most, at few steps."""
+    """Every step count with each solver at the first sigma_max (Heun also with churn, which only
+    it has), and deterministic at the others: churn is compared where EDM's defaults are, the
+    schedule's top where it matters most, at few steps."""
     first, *others = sigma_maxes
-    return [SamplerTrial(n, stochastic, first) for n in steps for stochastic in (False, True)] + [
-        SamplerTrial(n, False, sigma_max) for sigma_max in others for n in steps]
+    return [SamplerTrial(solver, n, stochastic, first) for n in steps
+            for solver, stochastic in (("dpm_solver_2m", False), ("heun", False), ("heun", True))] + [
+        SamplerTrial(solver, n, False, sigma_max) for sigma_max in others for n in steps for solver in SOLVERS]
 
 
 def sampler_study(model: torch.nn.Module, operational: dict[str, xr.Dataset], truth_aligned: dict[str, xr.Dataset],
@@ -85,7 +87,7 @@ def sampler_study(model: torch.nn.Module, operational: dict[str, xr.Dataset], tr
                                          device=device)[list(VARIABLES)]
             crps = fair_crps(emulated, truth_aligned[key])
             ratios.append(np.mean([float((crps[v] / physics[key][v]).mean()) for v in VARIABLES]))
-        rows.append({"num_steps": trial.num_steps, "nfe": sampler.nfe, "stochastic": trial.stochastic,
+        rows.append({"solver": trial.solver, "num_steps": trial.num_steps, "nfe": sampler.nfe, "stochastic": trial.stochastic,
                      "S_churn": sampler.S_churn, "sigma_max": sampler.sigma_max,
                      "crps_over_physics": float(np.mean(ratios)),
                      "seconds": round(time.perf_counter() - start, 1)})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
@@ -96,7 +97,10 @@ class EnsembleProvenance:
 
 
 def _sampler_settings(sampler: SamplerConfig) -> dict:
-    return {"num_steps": sampler.num_steps, "sigma_max": sampler.sigma_max, "S_churn": sampler.S_churn}
+    # JSON has no infinity: the log-uniform schedule's rho is recorded as the string "inf".
+    rho = sampler.rho if math.isfinite(sampler.rho) else "inf"
+    return {"solver": sampler.solver, "num_steps": sampler.steps, "sigma_min": sampler.sigma_min,
+            "sigma_max": sampler.sigma_max, "rho": rho, "S_churn": sampler.S_churn}
 
 
 @dataclasses.dataclass

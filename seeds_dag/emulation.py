@@ -11,6 +11,7 @@ Reproducibility: the noise of member m comes from its own generator keyed by (se
 is therefore the same whatever the batch size.
 """
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -51,47 +52,82 @@ def forecast_seed(init_time: np.datetime64 | str, seed: int = 0) -> int:
     return int(day.replace("-", "")) * 1000 + seed
 
 
+SOLVERS = ("dpm_solver_2m", "heun")
+"""The ODE solvers of the `edm` generator: DPM-Solver++(2M) (`diffusion.dpm_solver`, the default)
+and EDM's Heun sampler (`diffusion.sampler`, Algorithm 2, with churn)."""
+SOLVER_STEPS = {"dpm_solver_2m": 16, "heun": 24}
+"""Each solver's default number of steps on the default schedule (log-uniform from σ = 80 to
+0.002), with room inside the ±10 % an exact Gaussian denoiser allows every mode's variance
+(tests/diffusion/test_exact_gaussian.py): DPM-Solver++(2M) is within 7–8 % at 12–14 steps and 5 %
+at 16; Heun within 10 % at 20 steps and 6 % at 24 (scanned over 8–40 steps, σ_max 40–160, ρ 7 to
+log-uniform, 100 000 draws)."""
+
+
 @dataclass(frozen=True)
 class SamplerConfig:
-    """EDM sampler settings (Karras et al. 2022, Algorithm 2 and eq. 5) of the `edm` generator;
-    S_churn = 0 is the deterministic ODE solver. num_steps trades cost (`nfe` network evaluations)
-    against skill. The one-pass generators (`crps`, `consistency`) ignore these settings.
+    """The `edm` generator's solver and noise schedule (Karras et al. 2022, eq. 5; Algorithm 2 for
+    Heun's churn); the one-pass generators (`crps`, `consistency`) ignore these settings.
+    num_steps None takes the solver's default (`SOLVER_STEPS`); `nfe` is the network evaluations
+    per member.
 
-    The study below was made with SEEDS's per-lead model (one sample per lead); the trajectory
-    model's study is in the README.
+    Chosen against a known answer, not against a score: with the exact denoiser of Gaussian data,
+    D(x; σ) = λ/(λ + σ²)·x, every mode of variance λ must come back with variance λ
+    (tests/diffusion/test_exact_gaussian.py; 20 000 members drawn as the asset draws them).
+    Variance returned / λ for λ = 100, 10, 1, 0.1, 0.01, 1e-3, 1e-4 (network evaluations):
 
-    The default is the fewest evaluations within 1% of the best CRPS in the skill benchmark's
-    sampler study (benchmarks/skill.py, 8 held-out inits × 16 members, CRPS relative to the
-    physics ensemble's). With the schedule topped at sigma_max = 80 (EDM's image default):
-    2, 4, 8, 16 Heun steps give 41.8, 1.190, 1.079 (best), 1.086 deterministic, and 50.2, 1.264,
-    1.079, 1.090 with churn 0.2 per step. Topped at 10: 3.87, 1.086, 1.110, 1.116. The members
-    are anomalies in units of the seed spread (variance ≈ 1), so σ = 10 is already pure noise and
-    a 4-step schedule from there spends its steps where the anomalies take shape: 4 steps (7
-    evaluations) from σ = 10 are within 0.7% of the best at half its cost. (More steps do
-    slightly worse: the coarse solver's error adds spread to a slightly under-dispersed model.)
-    The price is small-scale noise: zonal power of z500 members over the physics members' at
-    wavenumbers 12 / 16 / 21 is 2.3 / 19 / 2720 at 4 steps from 10, 1.3 / 2.5 / 272 at 8 from
-    80 and 1.1 / 1.3 / 99 at 16 from 10 (CRPS does not see it); take 16 steps for realistic
-    small scales.
+        Heun, 4 steps from σ = 10, ρ = 7 (7, the default before):  0.55 2.00 2.90 5.63 7.93 7.44 32.5
+        Heun, 16 steps from σ = 10, ρ = 7 (31):                     0.51 0.94 1.02 1.07 1.09 1.14 1.14
+        Heun, 32 steps from σ = 80, ρ = 7 (63):                     1.00 1.02 1.01 1.04 1.04 1.07 1.04
+        Heun, 24 steps from σ = 80, log-uniform (47):               1.05 1.06 1.05 1.06 1.05 1.06 1.00
+        DPM-Solver++(2M), 16 from σ = 10, ρ = 7 (16):               0.50 0.94 1.03 1.08 1.10 1.10 0.96
+        DPM-Solver++(2M), 16 from σ = 80, log-uniform (16, default): 1.03 1.05 1.04 1.05 1.04 1.04 0.95
+
+    The small-variance modes are the small scales: a solver that inflates them paints grid-point
+    noise on every member (zonal power up to 10³ × the physics members' at wavenumber 15 with the
+    old default) and loosens the relations between variables. σ_max = 80 because the leading
+    modes of a trajectory (30 correlated fields on 2048 points) hold variances of 10–100, which a
+    start at σ = 10 does not yet cover. A log-uniform schedule spends the steps evenly over the
+    noise levels where the modes of 1e-4 … 100 take shape. The old default had been picked by
+    CRPS against a truth the physics ensemble under-disperses, which rewards spread, so the
+    solver's error scored as skill; the generator is now judged by perfect-model scores and
+    realism (README, Benchmarks).
+
+    S_churn, S_tmin, S_tmax, S_noise: Heun's churn (Algorithm 2); 0 is its deterministic solver.
     """
 
-    num_steps: int = 4
+    solver: str = "dpm_solver_2m"
+    num_steps: int | None = None
     sigma_min: float = 0.002
-    sigma_max: float = 10.0
-    rho: float = 7.0
+    sigma_max: float = 80.0
+    rho: float = math.inf
     S_churn: float = 0.0
     S_tmin: float = 0.0
     S_tmax: float = float("inf")
     S_noise: float = 1.0
 
+    def __post_init__(self) -> None:
+        if self.solver not in SOLVERS:
+            raise ValueError(f"unknown solver {self.solver!r}: choose one of {list(SOLVERS)}")
+        if self.num_steps is not None and self.num_steps < 1:
+            raise ValueError(f"num_steps must be at least 1 (or None for the solver's default), got {self.num_steps}")
+        if self.S_churn and self.solver != "heun":
+            raise ValueError(f"S_churn is Heun's; the {self.solver} solver is deterministic")
+        if not 0 < self.sigma_min < self.sigma_max:
+            raise ValueError(f"need 0 < sigma_min < sigma_max, got {self.sigma_min} and {self.sigma_max}")
+
+    @property
+    def steps(self) -> int:
+        """The steps this sampler takes: num_steps, or the solver's default."""
+        return SOLVER_STEPS[self.solver] if self.num_steps is None else self.num_steps
+
     @property
     def nfe(self) -> int:
-        """Denoiser evaluations per sample."""
-        return number_of_denoiser_evaluations(self.num_steps)
+        """Denoiser evaluations per sample: one a step for DPM-Solver++(2M), Heun's 2 a step less one."""
+        return self.steps if self.solver == "dpm_solver_2m" else number_of_denoiser_evaluations(self.steps)
 
     def sigmas(self) -> Tensor:
-        """The Karras schedule, (num_steps + 1,) float64 ending in 0."""
-        return karras_sigmas(self.num_steps, self.sigma_min, self.sigma_max, self.rho)
+        """The noise schedule, (steps + 1,) float64 ending in 0."""
+        return karras_sigmas(self.steps, self.sigma_min, self.sigma_max, self.rho)
 
 
 def normalized_seeds(forecast: xr.Dataset, stats: xr.Dataset,

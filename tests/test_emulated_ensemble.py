@@ -76,7 +76,8 @@ def test_the_written_ensemble_is_the_one_made_in_memory_and_says_what_made_it(fo
     provenance = EnsembleProvenance.of(stored, "test")
     assert provenance == EnsembleProvenance(
         init_time=INIT, seed_members=(3, 1), n_members=6, sampling_seed=forecast_seed(INIT, 7),
-        sampler={"num_steps": 2, "sigma_max": sampler.sigma_max, "S_churn": 0.0},
+        sampler={"solver": "dpm_solver_2m", "num_steps": 2, "sigma_min": sampler.sigma_min,
+                 "sigma_max": sampler.sigma_max, "rho": "inf", "S_churn": 0.0},
         models={"gee": {"generator": "crps", "nfe": 1, "model_version": "abc"}})
     assert provenance.seed_count == 2
 

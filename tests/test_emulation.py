@@ -20,7 +20,7 @@ LEAD_DAYS = np.array([0.25, 1.0, 3.5])
 # 8 steps keep samples of this untrained model at unit scale; with 4 the coarse schedule leaves them
 # of size ~10, where float32 rounding that depends on the batch shape exceeds the 1e-5 tolerances.
 FAST = SamplerConfig(num_steps=8)
-CHURNED = dataclasses.replace(FAST, S_churn=10.0, S_tmin=0.05, S_tmax=50.0)
+CHURNED = dataclasses.replace(FAST, solver="heun", S_churn=10.0, S_tmin=0.05, S_tmax=50.0)
 CPU = torch.device("cpu")
 # The anomaly scale per (lead, variable, latitude), varied so that a lead or row mixed up shows.
 SPREAD = np.linspace(0.2, 1.0, N_LEAD * N_VAR * len(LAT), dtype=np.float32).reshape(N_LEAD, N_VAR, len(LAT))

@@ -15,11 +15,15 @@ Denoiser = Callable[[Tensor, Tensor], Tensor]
 def karras_sigmas(num_steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> Tensor:
     """EDM eq. 5: σ_i = (σ_max^(1/ρ) + i/(N−1)·(σ_min^(1/ρ) − σ_max^(1/ρ)))^ρ, i = 0..N−1, then σ_N = 0.
 
+    rho = inf is the limit of eq. 5, log-uniform levels: ln σ_i = ln σ_max + i/(N−1)·(ln σ_min − ln σ_max).
     Returns a float64 tensor of shape (num_steps + 1,), decreasing from sigma_max to sigma_min, then 0.
     """
     if num_steps < 1:
         raise ValueError(f"karras_sigmas needs num_steps >= 1, got {num_steps}")
     ramp = torch.linspace(0, 1, num_steps, dtype=torch.float64)
+    if math.isinf(rho):
+        log_sigmas = math.log(sigma_max) + ramp * (math.log(sigma_min) - math.log(sigma_max))
+        return torch.cat([log_sigmas.exp(), log_sigmas.new_zeros(1)])
     max_inv_rho = sigma_max ** (1 / rho)
     min_inv_rho = sigma_min ** (1 / rho)
     sigmas = (max_inv_rho + ramp * (min_inv_rho - max_inv_rho)) ** rho

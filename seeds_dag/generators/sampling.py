@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from seeds_dag.diffusion.consistency import ConsistencyModel, consistency_sample
+from seeds_dag.diffusion.dpm_solver import dpm_solver_2m
 from seeds_dag.diffusion.sampler import heun_sample
 from seeds_dag.generators.kinds import model_kind
 from seeds_dag.networks.generator import NoiseGenerator
@@ -38,7 +39,7 @@ def nfe(model: nn.Module, sampler) -> int:
 def sample_anomalies(model: nn.Module, cond: Tensor, generators: list[torch.Generator], sampler) -> Tensor:
     """Anomaly trajectories (B, C, H, W) of B members, one generator each, given the seeds'
     summary cond (B, 2C, H, W); `sampler` (`emulation.SamplerConfig`) sets the edm generator's
-    Heun schedule and churn."""
+    solver and schedule."""
     field_shape = (cond.shape[1] // 2, *cond.shape[2:])
     device = cond.device
     if isinstance(model, NoiseGenerator):
@@ -51,5 +52,8 @@ def sample_anomalies(model: nn.Module, cond: Tensor, generators: list[torch.Gene
         return model(x, sigma, cond)
 
     sigmas = sampler.sigmas()
-    return heun_sample(denoiser, sigmas[0].item() * noise(), sigmas, S_churn=sampler.S_churn, S_tmin=sampler.S_tmin,
+    x_T = sigmas[0].item() * noise()
+    if sampler.solver == "dpm_solver_2m":
+        return dpm_solver_2m(denoiser, x_T, sigmas)
+    return heun_sample(denoiser, x_T, sigmas, S_churn=sampler.S_churn, S_tmin=sampler.S_tmin,
                        S_tmax=sampler.S_tmax, S_noise=sampler.S_noise, noise=noise)

@@ -192,10 +192,12 @@ def test_emulated_ensembles_record_what_produced_them(tiny_graph):
     assert provenance.seed_members == (0, 1) and provenance.seed_count == 2
     assert provenance.n_members == N_EMULATED
     assert provenance.sampling_seed == forecast_seed(OPERATIONAL_INIT, EMULATION.seed)
-    assert provenance.sampler == {"num_steps": 16, "sigma_max": SamplerConfig().sigma_max, "S_churn": 0.0}
+    default = SamplerConfig()
+    assert provenance.sampler == {"solver": "dpm_solver_2m", "num_steps": 16, "sigma_min": default.sigma_min,
+                                  "sigma_max": default.sigma_max, "rho": "inf", "S_churn": 0.0}
     for name, asset in MODELS.items():
         assert provenance.models[name] == {
-            "generator": "edm", "nfe": 2 * 16 - 1,  # all leads together
+            "generator": "edm", "nfe": 16,  # all leads together, one evaluation a DPM-Solver++(2M) step
             "model_version": model_version(store.read_bytes(asset, "model.pt"))}
         # The model asset's data version is the same content hash: lineage from model to members.
         assert tiny_graph.results[(asset, None)].get_asset_materialization_events()[0] \

@@ -47,7 +47,7 @@ TINY_NETWORK: dict[str, Any] = dict(steps=60, learning_rate=3e-3, channels=[8, 1
 TRAINING = EmulatorTrainingConfig(**TINY_NETWORK)
 POST_PROCESSING = PostProcessorTrainingConfig(**TINY_NETWORK, truth_probability=1.0)
 N_EMULATED = 8
-EMULATION = EmulationConfig(n_members=N_EMULATED, num_steps=16)
+EMULATION = EmulationConfig(n_members=N_EMULATED)
 OP_CONFIGS = {"trained_emulator": TRAINING, "post_processor": POST_PROCESSING,
               "daily_emulated_ensembles": EMULATION}
 

@@ -26,27 +26,31 @@ def test_no_reforecast_valid_time_reaches_an_evaluation_init_and_the_truth_cover
 
 
 def test_the_fewest_evaluations_within_one_percent_of_the_best_are_chosen():
-    study = pd.DataFrame({"num_steps": [2, 2, 4, 4, 8, 8, 4], "nfe": [3, 3, 7, 7, 15, 15, 7],
+    study = pd.DataFrame({"solver": ["heun"] * 6 + ["dpm_solver_2m"], "num_steps": [2, 2, 4, 4, 8, 8, 7],
+                          "nfe": [3, 3, 7, 7, 15, 15, 7],
                           "stochastic": [False, True] * 3 + [False], "sigma_max": [80.0] * 6 + [10.0],
                           "crps_over_physics": [1.30, 1.25, 1.065, 1.06, 1.052, 1.05, 1.059]})
     chosen = fastest_within(study)
     # 1.059 and 1.06 are ≤ 1.01 · 1.05, 1.065 is not; of the two the deterministic one.
-    assert (chosen["num_steps"], chosen["stochastic"], chosen["sigma_max"]) == (4, False, 10.0)
+    assert (chosen["solver"], chosen["num_steps"], chosen["stochastic"]) == ("dpm_solver_2m", 7, False)
     assert fastest_within(study, tolerance=0.0)["num_steps"] == 8
 
 
-def test_trials_cover_churn_at_the_first_schedule_top_and_determinism_at_the_others():
+def test_trials_cover_both_solvers_churn_at_the_first_schedule_top_and_determinism_at_the_others():
     trials = sampler_trials([2, 8], [80.0, 10.0])
-    assert [(t.num_steps, t.stochastic, t.sigma_max) for t in trials] == [
-        (2, False, 80.0), (2, True, 80.0), (8, False, 80.0), (8, True, 80.0), (2, False, 10.0), (8, False, 10.0)]
+    assert [(t.solver, t.num_steps, t.stochastic, t.sigma_max) for t in trials] == [
+        ("dpm_solver_2m", 2, False, 80.0), ("heun", 2, False, 80.0), ("heun", 2, True, 80.0),
+        ("dpm_solver_2m", 8, False, 80.0), ("heun", 8, False, 80.0), ("heun", 8, True, 80.0),
+        ("dpm_solver_2m", 2, False, 10.0), ("heun", 2, False, 10.0),
+        ("dpm_solver_2m", 8, False, 10.0), ("heun", 8, False, 10.0)]
     assert trials[-1].config(0.2).sigma_max == 10.0
 
 
 def test_stochastic_trials_churn_at_the_same_rate_per_step():
     for steps in (4, 16):
-        config = SamplerTrial(steps, stochastic=True).config(0.2)
+        config = SamplerTrial("heun", steps, stochastic=True).config(0.2)
         assert config.S_churn / config.num_steps == pytest.approx(0.2)
-        assert SamplerTrial(steps, stochastic=False).config(0.2).S_churn == 0
+        assert SamplerTrial("heun", steps, stochastic=False).config(0.2).S_churn == 0
 
 
 def test_targets_average_ratios_over_variables_per_lead_for_every_emulator():

@@ -13,8 +13,12 @@ In one process, on the main job's grid (32x64, T21) and leads (1, 3, 5, 7, 10, 1
     fresh process (target: N=512 within 10% of N=32);
   * growth: both costs again at T42 on 64x128 (an untrained network of the same architecture).
 
-    .venv/bin/python -m benchmarks.cost [--checkpoint crps=gee-crps.pt ...] [--device auto]
-        [--threads 2] [--compile] [--out data/benchmarks/cost] [--tiny]
+The timings (physics and emulators, with the ratios) are written and printed before the memory
+runs start, so a failure there or in the growth runs does not lose them. Emulated members are
+timed whatever their values (see `cost_emulator.validation_recorded`).
+
+    .venv/bin/python -m benchmarks.cost [--checkpoint crps=gee-crps.pt ...] [--generators crps,consistency,edm]
+        [--device auto] [--threads 2] [--compile] [--no-growth] [--out data/benchmarks/cost] [--tiny]
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ COLUMNS = ("measurement", "grid", "device", "batch", "members", "num_steps", "nf
            "peak_rss_mib", "peak_cuda_mib")
 """measurement: physics | physics_compiled | emulator_<generator> | memory. batch: members
 integrated together (physics) or member trajectories per network call (emulator); num_steps: the
-edm generator's Heun steps (nfe: network evaluations per member, all leads)."""
+edm generator's solver steps (nfe: network evaluations per member, all leads)."""
 PHYSICS = ("physics", "physics_compiled")  # the physics measurements the ratio picks the cheapest of
 RATIO_TARGET = 100.0
 MEMORY_TOLERANCE = 0.10
@@ -65,7 +69,7 @@ class CostSettings:
     emulator_batches: tuple[int, ...] = (16, 32, 64)
     generators: tuple[str, ...] = GENERATORS
     members: int = 64  # emulated per timing
-    num_steps: int = SamplerConfig().num_steps
+    num_steps: int = SamplerConfig().steps
     memory_members: tuple[int, ...] = (32, 128, 512)
     # Peak memory is set by the batch, not the number of steps, so memory runs sample with few.
     memory_steps: int = 2
@@ -110,9 +114,10 @@ def physics_rows(case: GridCase, settings: CostSettings, batches: tuple[int, ...
 
 
 def emulator_rows(model: torch.nn.Module, forecast: xr.Dataset, case: GridCase, batches: tuple[int, ...],
-                  members: int, num_steps: int, store: ArtifactStore, device: torch.device) -> tuple[list[dict], int]:
+                  members: int, num_steps: int, store: ArtifactStore, device: torch.device,
+                  notes: list[str]) -> tuple[list[dict], int]:
     """Rows of emulating `members` with `model` at every batch (the edm generator with `num_steps`
-    Heun steps); returns (rows, the cheapest batch)."""
+    solver steps); returns (rows, the cheapest batch)."""
     stats = compute_normalization(forecast)
     cost_emulator.warm_up(model, forecast, stats, max(batches), device)
     measurement = f"emulator_{model_kind(model)}"
@@ -121,6 +126,7 @@ def emulator_rows(model: torch.nn.Module, forecast: xr.Dataset, case: GridCase, 
         sampler = SamplerConfig(num_steps=num_steps)
         timing = cost_emulator.emulate_to_zarr(model, forecast, stats, store, f"{case.name}-{measurement}-b{batch}",
                                                members, batch, sampler, device)
+        notes.extend(cost_emulator.refusal_note(f"{case.name} {measurement} batch {batch}", timing))
         return dict(measurement=measurement, grid=case.name, device=device.type, batch=batch, members=members,
                     num_steps=num_steps, nfe=timing.nfe, seconds=timing.seconds,
                     s_per_member=timing.seconds / members, **timing.fractions())
@@ -130,12 +136,13 @@ def emulator_rows(model: torch.nn.Module, forecast: xr.Dataset, case: GridCase, 
 
 
 def memory_rows(settings: CostSettings, store: ArtifactStore, partition: str, batch: int, device: torch.device,
-                threads: int, checkpoint: Path | None, generator: str) -> list[dict]:
+                threads: int, checkpoint: Path | None, generator: str, notes: list[str]) -> list[dict]:
     """Peak memory of emulating each of `settings.memory_members` at `batch`, a process each."""
     rows = []
     for n in settings.memory_members:
         peak = peak_memory(Path(store.root), partition, n, batch, settings.memory_steps, device, threads, checkpoint,
                            generator)
+        notes.extend(peak["notes"])
         rows.append(dict(measurement="memory", grid=settings.grid.name, device=device.type, batch=batch, members=n,
                          num_steps=settings.memory_steps, seconds=peak["seconds"], s_per_member=peak["seconds"] / n,
                          peak_rss_mib=peak["peak_rss_mib"], peak_cuda_mib=peak["peak_cuda_mib"]))
@@ -194,7 +201,8 @@ def summary(table: pd.DataFrame, settings: CostSettings, notes: list[str]) -> st
 
 def run(settings: CostSettings, out: Path, device: torch.device, threads: int, checkpoints: dict[str, Path],
         compile_step: bool, growth: bool) -> tuple[pd.DataFrame, str]:
-    """Every measurement; writes cost.csv, cost.json and summary.txt to `out`; returns (table, summary).
+    """Every measurement; writes cost.csv, cost.json and summary.txt to `out` (and prints the summary)
+    once the timings are done, then again with memory and growth; returns (table, summary).
     checkpoints: generator -> its trained model.pt (the others are measured untrained)."""
     store = ArtifactStore(str(out / "zarr"))
     notes = [f"threads {torch.get_num_threads()}; physics on the CPU; emulator on {device}"]
@@ -207,21 +215,30 @@ def run(settings: CostSettings, out: Path, device: torch.device, threads: int, c
             checkpoints.get(generator), generator, lat, lon, lead_days, device)
         notes += [model_note, f"{generator}: model loading {load_seconds:.2f} s, not counted"]
         emulated, best[generator] = emulator_rows(models[generator], forecast, settings.grid, settings.emulator_batches,
-                                                  settings.members, settings.num_steps, store, device)
+                                                  settings.members, settings.num_steps, store, device, notes)
         rows += emulated
+    _, timings = write_results(rows, settings, notes, out)
+    print(f"timings (in {out}; memory runs next):\n{timings}", end="", flush=True)
     default = DEFAULT_GENERATOR if DEFAULT_GENERATOR in models else settings.generators[0]
     # The batch of the memory runs is one that the smallest N fills, else it would use less memory
     # for its smaller batch, not for its fewer members.
     memory_batch = min(best[default], min(settings.memory_members))
-    rows += memory_rows(settings, store, partition, memory_batch, device, threads, checkpoints.get(default), default)
+    rows += memory_rows(settings, store, partition, memory_batch, device, threads, checkpoints.get(default), default,
+                        notes)
     if growth:
         finer, forecast, _ = physics_rows(settings.finer_grid, settings, (settings.growth_physics_batch,), store,
                                           False, notes)
         for generator, model in models.items():
             model = cost_emulator.same_architecture(model, forecast["lat"].values, forecast["lon"].values, device)
             finer += emulator_rows(model, forecast, settings.finer_grid, (best[generator],), settings.growth_members,
-                                   settings.num_steps, store, device)[0]
+                                   settings.num_steps, store, device, notes)[0]
         rows += finer
+    return write_results(rows, settings, notes, out)
+
+
+def write_results(rows: list[dict], settings: CostSettings, notes: list[str], out: Path) -> tuple[pd.DataFrame, str]:
+    """The table of `rows` with its ratios and its summary, written to `out` (cost.csv, cost.json,
+    summary.txt); returns (table, summary)."""
     table = with_ratios(rows)
     text = summary(table, settings, notes)
     out.mkdir(parents=True, exist_ok=True)
@@ -245,7 +262,7 @@ def profile(table: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", action="append", default=[], metavar="GENERATOR=PATH",
                         help="a trained model.pt of a generator (repeat for several); others: untrained networks")
     parser.add_argument("--generators", default=",".join(GENERATORS), help="comma-separated generators to time")

@@ -2,8 +2,9 @@
 peak resident memory only grows, so N values measured in one process would hide each other).
 
 The child (`python -m benchmarks.cost_memory ...`) reads the physics forecast the parent stored,
-emulates N members into the same store and prints one JSON line: peak_rss_mib (getrusage
-ru_maxrss), peak_cuda_mib (torch.cuda.max_memory_allocated, CUDA only) and seconds.
+emulates N members into the same store (members outside the physical range are written and noted,
+not refused: `cost_emulator.validation_recorded`) and prints one JSON line: peak_rss_mib (getrusage
+ru_maxrss), peak_cuda_mib (torch.cuda.max_memory_allocated, CUDA only), seconds and notes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.cost_emulator import emulate_to_zarr, load_emulator
+from benchmarks.cost_emulator import emulate_to_zarr, load_emulator, refusal_note
 from benchmarks.cost_physics import PHYSICS_ASSET
 from seeds_dag.emulation import SamplerConfig
 from seeds_dag.normalization import compute_normalization
@@ -29,7 +30,7 @@ MIB = 2**20
 
 
 def peak_memory(root: Path, physics_partition: str, n_members: int, batch: int, num_steps: int,
-                device: torch.device, threads: int, checkpoint: Path | None, generator: str) -> dict[str, float]:
+                device: torch.device, threads: int, checkpoint: Path | None, generator: str) -> dict:
     """Run the child for one N; returns its JSON line as a dict."""
     command = [sys.executable, "-m", "benchmarks.cost_memory", "--root", str(root),
                "--physics-partition", physics_partition, "--n-members", str(n_members), "--batch", str(batch),
@@ -67,7 +68,8 @@ def main() -> None:
     # ru_maxrss is in KiB on Linux.
     peak_cuda = torch.cuda.max_memory_allocated(device) / MIB if device.type == "cuda" else float("nan")
     print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "peak_cuda_mib": peak_cuda, "seconds": timing.seconds}))
+                      "peak_cuda_mib": peak_cuda, "seconds": timing.seconds,
+                      "notes": refusal_note(f"memory N={args.n_members}", timing)}))
 
 
 if __name__ == "__main__":

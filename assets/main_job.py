@@ -27,9 +27,10 @@ from dagster import DagsterInstance, RunConfig, materialize
 
 from assets.definitions import ALL_ASSETS
 from assets.ensembles import EmulationConfig
-from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
+from assets.models import DEFAULT_GENERATOR, EmulatorTrainingConfig, PostProcessorTrainingConfig
 from resources import ComputeResource, SourceResource, StorageResource
 from resources.storage import DEFAULT_ROOT, ROOT_ENV_VAR
+from seeds_dag.generators.kinds import GENERATORS
 
 DEFAULT_OPERATIONAL_INITS = 3
 LANES = 2
@@ -97,6 +98,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration")
     parser.add_argument("--lanes", type=int, default=LANES,
                         help="processes forecasting physics partitions at once (1: all in this process)")
+    parser.add_argument("--generator", choices=GENERATORS, default=None,
+                        help=f"the generator of both trained models (default: {DEFAULT_GENERATOR})")
     parser.add_argument("--verbose", action="store_true",
                         help="print Dagster's DEBUG events too (hundreds of lines), not only the assets' own")
     args = parser.parse_args()
@@ -115,6 +118,8 @@ def main() -> None:
         source, emulation = SourceResource(), EmulationConfig()
         training = {"trained_emulator": EmulatorTrainingConfig(),
                     "post_processor": PostProcessorTrainingConfig()}
+    if args.generator:
+        training = {name: config.model_copy(update={"generator": args.generator}) for name, config in training.items()}
     storage = StorageResource(root=args.storage_root)
     resources = {"storage": storage, "compute": ComputeResource(), "source": source}
     op_configs = {**training, "daily_emulated_ensembles": emulation}

@@ -1,0 +1,82 @@
+"""The realism targets of emulated members, one scorecard row per model and target: do the
+members look like the physics members they emulate?
+
+Each target compares an emulated ensemble with the physics ensemble it was made from, so none
+needs the truth (a biased, under-dispersive truth rewards added spread; a realism target cannot
+be met by an error of the solver). The targets, and the pooled summary tables they read:
+
+- zonal power of members / the physics members' within POWER_RATIO_BAND at wavenumbers 1..15,
+  every variable and lead (`field_table.power_ratio_table`);
+- members' variance about the seeds' mean / the physics members', all scales together, within
+  VARIANCE_RATIO_RANGE per lead and variable (`calibration.calibration_summary`);
+- correlation of member deviations between two variables within CORRELATION_TOLERANCE of the
+  physics members', every pair and lead (`multivariate.variable_correlation_summary`);
+- lead-to-lead coherence within COHERENCE_TOLERANCE of the physics members', every variable and
+  pair of consecutive leads (`coherence_table.coherence_columns`).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from seeds_dag.verification.calibration import BAND, TOTAL, VARIANCE_RATIO_RANGE
+from seeds_dag.verification.field_table import POWER_RATIO, POWER_RATIO_BAND
+
+CORRELATION_TOLERANCE = 0.10
+COHERENCE_TOLERANCE = 0.05
+SCORECARD_COLUMNS = ("model", "target", "bounds", "lowest", "highest", "met")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A bound on one statistic of a model: met when every value lies within [low, high]."""
+
+    name: str
+    low: float
+    high: float
+
+    def row(self, model: str, values: pd.Series) -> dict:
+        values = values.dropna()
+        met = bool(len(values)) and bool(values.between(self.low, self.high).all())
+        return {"model": model, "target": self.name, "bounds": f"{self.low:g} .. {self.high:g}", "lowest": float(values.min()) if len(values) else float("nan"),
+                "highest": float(values.max()) if len(values) else float("nan"), "met": met}
+
+
+POWER_TARGET = Target("zonal power / physics, k 1-15", *POWER_RATIO_BAND)
+VARIANCE_TARGET = Target("variance about seeds / physics", *VARIANCE_RATIO_RANGE)
+CORRELATION_TARGET = Target("cross-variable correlation - physics", -CORRELATION_TOLERANCE, CORRELATION_TOLERANCE)
+COHERENCE_TARGET = Target("lead-to-lead coherence - physics", -COHERENCE_TOLERANCE, COHERENCE_TOLERANCE)
+
+
+def realism_scorecard(models: list[str], physics: str, power_ratios: pd.DataFrame | None = None,
+                      calibration: pd.DataFrame | None = None, variable_correlation: pd.DataFrame | None = None,
+                      coherence: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (model, target) of the tables given (a table not given, e.g. scored by an
+    older version, leaves its target out): the lowest and highest value over variables, leads
+    (and scales or pairs) and whether all lie within the target's bounds.
+
+    Args:
+        models: the emulated models, in order.
+        physics: the physics ensemble's name, the reference of the difference columns.
+        power_ratios: `power_ratio_table`; calibration: `calibration_summary`;
+        variable_correlation: `variable_correlation_summary`; coherence: `coherence_columns`.
+    """
+    readers: list[tuple[Target, pd.DataFrame | None, Callable[[pd.DataFrame, str], pd.Series]]] = [
+        (POWER_TARGET, power_ratios, lambda t, m: t.loc[t["model"] == m, POWER_RATIO]),
+        (VARIANCE_TARGET, calibration,
+         lambda t, m: t.loc[(t["model"] == m) & (t[BAND] == TOTAL), "variance_ratio"]),
+        (CORRELATION_TARGET, variable_correlation, lambda t, m: t.get(f"{m} - {physics}", pd.Series(dtype=float))),
+        (COHERENCE_TARGET, coherence, lambda t, m: t.get(f"{m} - {physics}", pd.Series(dtype=float))),
+    ]
+    rows = [target.row(model, read(table, model)) for model in models
+            for target, table, read in readers if table is not None]
+    return pd.DataFrame(rows, columns=list(SCORECARD_COLUMNS))
+
+
+def format_scorecard(scorecard: pd.DataFrame, physics: str) -> str:
+    """Fixed-width text of `realism_scorecard`, with its heading."""
+    shown = scorecard.assign(met=scorecard["met"].map({True: "met", False: "MISSED"}))
+    return (f"Realism of members against the {physics} members (no truth needed): lowest and highest over "
+            f"variables, leads, scales and pairs\n"
+            f"{shown.to_string(index=False, float_format=lambda x: f'{x:.3g}')}")

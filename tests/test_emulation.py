@@ -25,13 +25,16 @@ CPU = torch.device("cpu")
 # The anomaly scale per (lead, variable, latitude), varied so that a lead or row mixed up shows.
 SPREAD = np.linspace(0.2, 1.0, N_LEAD * N_VAR * len(LAT), dtype=np.float32).reshape(N_LEAD, N_VAR, len(LAT))
 NETWORK = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=N_VAR, num_leads=N_LEAD, noise_dim=8)
-GENERATORS = {"crps": {}, "consistency": {}, "consistency-2": {"sample_sigmas": (80.0, 0.8)}, "edm": {}}
+GENERATORS = {"crps": {}, "crps-spatial": {}, "consistency": {},
+              "consistency-2": {"sample_sigmas": (80.0, 0.8)}, "edm": {}}
+# crps-spatial: members also draw 4 fields of spatial noise on the U-Net's coarsest (4 × 8) grid.
+NETWORKS = {"crps-spatial": dataclasses.replace(NETWORK, noise_channels=4)}
 
 
 def untrained(name):
     torch.manual_seed(0)
     objective = objective_for(name.split("-")[0], **GENERATORS[name])
-    return build_model(objective, NETWORK, LAT, LON).eval().requires_grad_(False)
+    return build_model(objective, NETWORKS.get(name, NETWORK), LAT, LON).eval().requires_grad_(False)
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +79,10 @@ def test_shapes_dtype_and_streaming(any_model, seeds, batch_size):
     assert all(not np.allclose(out[lead, 0], out[lead, 1]) for lead in range(N_LEAD))
 
 
-def test_members_do_not_depend_on_the_batch_size(any_model, seeds):
-    np.testing.assert_allclose(members(any_model, seeds, batch_size=3), members(any_model, seeds, batch_size=10),
-                               atol=1e-5, rtol=1e-5)
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_members_do_not_depend_on_the_batch_size(any_model, seeds, batch_size):
+    np.testing.assert_allclose(members(any_model, seeds, batch_size=batch_size),
+                               members(any_model, seeds, batch_size=10), atol=1e-5, rtol=1e-5)
 
 
 def test_churned_edm_members_do_not_depend_on_the_batch_size(model, seeds):

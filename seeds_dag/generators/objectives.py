@@ -12,6 +12,7 @@ from seeds_dag.diffusion.consistency import consistency_sample, consistency_trai
 from seeds_dag.diffusion.edm import edm_loss
 from seeds_dag.generators.crps import almost_fair_crps, lead_pair_crps
 from seeds_dag.generators.kinds import ConsistencyCRPSConfig, CRPSConfig, Objective, kind_of
+from seeds_dag.networks.generator import noise_shapes
 from seeds_dag.networks.unet import DenoiserConfig
 
 
@@ -31,8 +32,10 @@ def crps_generator_loss(model: nn.Module, target: Tensor, cond: Tensor, weights:
     config = network_config(model)
 
     def sample_one(repeated: Tensor) -> Tensor:
-        z = torch.randn(repeated.shape[0], config.noise_dim, generator=generator, device=repeated.device)
-        return model(z, repeated)
+        batch, device = repeated.shape[0], repeated.device
+        z, *coarse_noise = (torch.randn(batch, *shape, generator=generator, device=device)
+                            for shape in noise_shapes(config, repeated.shape[-2:]))
+        return model(z, repeated, *coarse_noise)
 
     members = _members(sample_one, cond, objective.members)
     loss = almost_fair_crps(members, target, weights, objective.alpha)

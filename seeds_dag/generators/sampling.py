@@ -13,7 +13,7 @@ from seeds_dag.diffusion.consistency import ConsistencyModel, consistency_sample
 from seeds_dag.diffusion.dpm_solver import dpm_solver_2m
 from seeds_dag.diffusion.sampler import heun_sample
 from seeds_dag.generators.kinds import model_kind
-from seeds_dag.networks.generator import NoiseGenerator
+from seeds_dag.networks.generator import NoiseGenerator, noise_shapes
 
 
 def member_noise(generators: list[torch.Generator], shape: tuple[int, ...], device: torch.device | str
@@ -43,7 +43,10 @@ def sample_anomalies(model: nn.Module, cond: Tensor, generators: list[torch.Gene
     field_shape = (cond.shape[1] // 2, *cond.shape[2:])
     device = cond.device
     if isinstance(model, NoiseGenerator):
-        return model(member_noise(generators, (model.config.noise_dim,), device)(), cond)
+        # z, then the spatial noise (if any): each member's from its own generator, in this order.
+        z, *coarse_noise = (member_noise(generators, shape, device)()
+                            for shape in noise_shapes(model.config, model.unet.grid))
+        return model(z, cond, *coarse_noise)
     noise = member_noise(generators, field_shape, device)
     if isinstance(model, ConsistencyModel):
         return consistency_sample(model, cond, noise, model.config.sample_sigmas, model.config.sigma_min)

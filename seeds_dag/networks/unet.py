@@ -38,6 +38,10 @@ class DenoiserConfig:
     embedding_periods: (min, max) periods of the Fourier features of the noise level; covers
         c_noise = ln(σ)/4 in about [-1.6, 1.1] for σ in [0.002, 80].
     noise_dim: size of the noise vector of the one-pass generator (FGN's is 32).
+    noise_channels: fields of spatial N(0, 1) noise per member that the one-pass generator adds at
+        the coarsest U-Net level (FourCastNet 3's spatially correlated noise); the diffusion models
+        ignore it. The default, 0, builds the network of checkpoints that predate the field: they
+        lack it and are rebuilt with the default.
     """
 
     channels: tuple[int, ...] = (16, 32, 64)
@@ -51,6 +55,7 @@ class DenoiserConfig:
     norm_groups: int = 8
     embedding_periods: tuple[float, float] = (0.1, 8.0)
     noise_dim: int = 32
+    noise_channels: int = 0
 
     @property
     def num_static_channels(self) -> int:
@@ -73,6 +78,13 @@ def check_grid(num_lat: int, num_lon: int, num_levels: int) -> None:
         )
 
 
+def coarse_grid(grid: tuple[int, int], num_levels: int) -> tuple[int, int]:
+    """(lat, lon) of the coarsest level of a `num_levels`-level U-Net on `grid`: halved num_levels − 1
+    times."""
+    factor = 2 ** (num_levels - 1)
+    return grid[0] // factor, grid[1] // factor
+
+
 def static_channels(lat_deg: np.ndarray, lon_deg: np.ndarray, use_lon_channels: bool) -> Tensor:
     """sin/cos of latitude (and of longitude) broadcast to the grid: (2 or 4, H, W) float32."""
     lat = torch.as_tensor(np.deg2rad(lat_deg), dtype=torch.float32)[:, None].expand(len(lat_deg), len(lon_deg))
@@ -91,10 +103,18 @@ def check_conditioning(cond: Tensor, batch: int, config: DenoiserConfig, grid: t
 
 class UNet(nn.Module):
     """(B, C_in, H, W) fields and (B, embed_dim) embedding -> (B, C_out, H, W), on a fixed lat-lon
-    grid given in degrees at construction; static channels are appended to the input."""
+    grid given in degrees at construction; static channels are appended to the input.
+
+    Built with coarse_noise_channels = k > 0, it also takes k fields of noise on the coarsest grid,
+    projected (1×1) onto the coarsest features and added to them between the bottom self-attention
+    and the bottom block: the same as concatenating them and mixing with a linear map that leaves
+    the features as they are. After the attention, so that a cell's noise is not spread over the
+    sphere at once; the 3×3 convolutions after it correlate the noise over neighbouring cells, and
+    the decoder maps it to every output channel (all leads and variables).
+    """
 
     def __init__(self, config: DenoiserConfig, in_channels: int, out_channels: int,
-                 lat_deg: np.ndarray, lon_deg: np.ndarray) -> None:
+                 lat_deg: np.ndarray, lon_deg: np.ndarray, coarse_noise_channels: int = 0) -> None:
         super().__init__()
         check_grid(len(lat_deg), len(lon_deg), len(config.channels))
         self.config = config
@@ -127,12 +147,26 @@ class UNet(nn.Module):
             self.upsamplers.append(Upsample(width, width_in) if level > 0 else nn.Identity())
 
         self.head = nn.Sequential(group_norm(width_in, groups), nn.SiLU(), sphere_conv3x3(width_in, out_channels))
+        # Built last, so the other weights are initialised as without it; k = 0 adds no parameter,
+        # so the diffusion models and checkpoints that predate the noise are unchanged.
+        self.coarse_noise_in = nn.Conv2d(coarse_noise_channels, bottom, 1) if coarse_noise_channels else None
 
     @property
     def grid(self) -> tuple[int, int]:
         return tuple(self.static.shape[-2:])
 
-    def forward(self, fields: Tensor, emb: Tensor) -> Tensor:
+    @property
+    def coarse_grid(self) -> tuple[int, int]:
+        return coarse_grid(self.grid, len(self.config.channels))
+
+    def forward(self, fields: Tensor, emb: Tensor, coarse_noise: Tensor | None = None) -> Tensor:
+        """coarse_noise: (B, k, *coarse_grid), required exactly when built with k > 0."""
+        expected = None if self.coarse_noise_in is None else (
+            fields.shape[0], self.coarse_noise_in.in_channels, *self.coarse_grid)
+        got = None if coarse_noise is None else tuple(coarse_noise.shape)
+        if got != expected:
+            raise ValueError(f"coarse_noise: expected {'shape ' + str(expected) if expected else 'none'} (noise "
+                             f"fields on the coarsest U-Net grid, (batch, channels, lat, lon)), got {got}")
         static = self.static.expand(fields.shape[0], -1, -1, -1)
         h = self.stem(torch.cat([fields, static], dim=1))
         skips = []
@@ -142,7 +176,10 @@ class UNet(nn.Module):
             for block in blocks:
                 h = block(h, emb)
             skips.append(h)
-        h = self.bottom_block(self.bottom_attention(h), emb)
+        h = self.bottom_attention(h)
+        if coarse_noise is not None:
+            h = h + self.coarse_noise_in(coarse_noise)
+        h = self.bottom_block(h, emb)
         for blocks, upsample in zip(self.decoder, self.upsamplers):
             h = torch.cat([h, skips.pop()], dim=1)
             for block in blocks:

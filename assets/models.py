@@ -75,6 +75,7 @@ class EmulatorTrainingConfig(Config):
     channels: list[int] = list(_DENOISER.channels)
     embed_dim: int = _DENOISER.embed_dim
     attention_at_bottom: bool = _DENOISER.attention_at_bottom
+    noise_channels: int = _DENOISER.noise_channels
 
     def training(self, batch_size: int, truth_probability: float = 0.0) -> TrainingConfig:
         return TrainingConfig(steps=self.steps, batch_size=batch_size,
@@ -85,7 +86,7 @@ class EmulatorTrainingConfig(Config):
 
     def denoiser(self, num_leads: int) -> DenoiserConfig:
         return DenoiserConfig(channels=tuple(self.channels), embed_dim=self.embed_dim,
-                              attention_at_bottom=self.attention_at_bottom,
+                              attention_at_bottom=self.attention_at_bottom, noise_channels=self.noise_channels,
                               num_variables=len(VARIABLES), num_leads=num_leads)
 
     def objective(self) -> Objective:

@@ -6,8 +6,10 @@ import dataclasses
 import pytest
 
 from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
+from seeds_dag.conventions import VARIABLES
 from seeds_dag.generators.kinds import GENERATORS
 from seeds_dag.generators.recipes import generator_objective
+from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.training import TrainingConfig
 
 
@@ -21,3 +23,9 @@ def test_default_training_is_training_configs_defaults(config):
 def test_default_objective_of_every_generator_is_generator_objectives(generator):
     config = EmulatorTrainingConfig(generator=generator)
     assert config.objective() == generator_objective(generator, TrainingConfig().steps)
+
+
+@pytest.mark.parametrize("num_leads", [2, 6])
+def test_default_network_is_denoiser_configs_defaults(num_leads):
+    assert EmulatorTrainingConfig().denoiser(num_leads) == DenoiserConfig(num_variables=len(VARIABLES),
+                                                                          num_leads=num_leads)

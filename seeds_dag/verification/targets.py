@@ -80,3 +80,29 @@ def format_scorecard(scorecard: pd.DataFrame, physics: str) -> str:
     return (f"Realism of members against the {physics} members (no truth needed): lowest and highest over "
             f"variables, leads, scales and pairs\n"
             f"{shown.to_string(index=False, float_format=lambda x: f'{x:.3g}')}")
+
+
+CRPS_TOLERANCE = 0.01
+"""How much worse than the best perfect-model fair CRPS the chosen generator may be."""
+
+
+def choose_generator(candidates: pd.DataFrame, tolerance: float = CRPS_TOLERANCE) -> pd.Series:
+    """The default generator by the written rule, realism first:
+
+    1. keep the generators that meet the most realism targets (all of them, where any does);
+    2. among those, keep the ones whose perfect-model fair CRPS over ideal-K is within
+       `tolerance` of the best of them (scored against held-out physics members, so added spread
+       is not rewarded as it is against a biased, under-dispersive truth);
+    3. of those, the cheapest: fewest network evaluations per member, then the lower CRPS.
+
+    Args:
+        candidates: a row per generator with columns generator, nfe, targets_met (count of
+            `realism_scorecard` targets met) and perfect_model_crps (fair CRPS / ideal-K, the
+            mean over variables and leads).
+    Returns:
+        the chosen row.
+    """
+    realistic = candidates[candidates["targets_met"] == candidates["targets_met"].max()]
+    best = realistic["perfect_model_crps"].min()
+    skilful = realistic[realistic["perfect_model_crps"] <= (1 + tolerance) * best]
+    return skilful.sort_values(["nfe", "perfect_model_crps"]).iloc[0]

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from seeds_dag.verification.targets import format_scorecard, realism_scorecard
+from seeds_dag.verification.targets import choose_generator, format_scorecard, realism_scorecard
 
 PHYSICS = "physics-31"
 
@@ -38,3 +38,14 @@ def test_a_missing_table_leaves_its_target_out_and_the_text_names_misses():
     assert len(card) == 3 and "lead-to-lead" not in " ".join(card["target"])
     text = format_scorecard(card, PHYSICS)
     assert "MISSED" in text and "0.8 .. 1.25" in text
+
+
+def test_the_rule_puts_realism_first_then_skill_then_cost():
+    candidates = pd.DataFrame({"generator": ["edm", "crps", "consistency"], "nfe": [16, 1, 1],
+                               "targets_met": [4, 4, 2], "perfect_model_crps": [1.00, 1.009, 0.95]})
+    # consistency scores best but misses two realism targets; crps is within 1 % of edm and cheaper.
+    assert choose_generator(candidates)["generator"] == "crps"
+    candidates.loc[1, "perfect_model_crps"] = 1.02
+    assert choose_generator(candidates)["generator"] == "edm"
+    candidates["targets_met"] = [2, 3, 1]
+    assert choose_generator(candidates)["generator"] == "crps"

@@ -1,9 +1,9 @@
 """The verification report: PNG figures and one self-contained HTML page drawn from the pooled
 verification tables, with every figure attached as metadata so the Dagster UI shows it.
 
-Only the summary table is required. The other tables (the paper's CRPS claim, extremes,
-reliability, bias maps, spectra, power ratios, lead-to-lead coherence, energy score,
-cross-variable correlation, rank histograms) and the example maps' datasets are drawn
+Only the summary table is required. The other tables (the paper's CRPS claim, the perfect-model
+scores, extremes, reliability, bias maps, spectra, power ratios, lead-to-lead coherence, energy
+score, cross-variable correlation, rank histograms) and the example maps' datasets are drawn
 when present; a figure whose inputs are absent or lack the lead asked for is skipped, and the
 metadata say which and why.
 """
@@ -22,6 +22,7 @@ from assets.verification import (
     CRPS_CLAIM,
     ENERGY_SCORE,
     INITS_OBJECT,
+    PERFECT_MODEL,
     SCORES,
     VARIABLE_CORRELATION,
 )
@@ -29,12 +30,17 @@ from assets.versions import CODE_VERSIONS
 from resources import StorageResource
 from seeds_dag.conventions import KNOWN_VARIABLES
 from seeds_dag.emulation import model_ensembles
-from seeds_dag.report import figures, multivariate_figures
+from seeds_dag.report import figures, multivariate_figures, perfect_model_figures
 from seeds_dag.report.html import Section, png_data_uri, render_report, wide_table
 from seeds_dag.store import ArtifactStore
 from seeds_dag.store.artifacts import ArtifactNotFoundError
 from seeds_dag.verification.claims import CLAIM_TARGET, FAIR_OVER_PHYSICS, STANDARD_OVER_SEEDS
 from seeds_dag.verification.multivariate import CORRELATION, FIRST_VARIABLE, SECOND_VARIABLE
+from seeds_dag.verification.perfect_model_summary import (
+    FAIR_OVER_IDEAL,
+    PERFECT_MODEL_TARGET,
+    STANDARD_OVER_IDEAL,
+)
 from seeds_dag.verification.scores import align_truth
 
 REPORT = "verification_report"
@@ -44,7 +50,8 @@ SUMMARY_OBJECTS = {"summary": "table.parquet", "extremes": "extremes.parquet",
                    "reliability": "reliability.parquet", "bias_maps": "bias_maps.parquet",
                    "spectra": "spectra.parquet", "power_ratio": "power_ratio.parquet",
                    "coherence": COHERENCE, "crps_claim": CRPS_CLAIM,
-                   "energy_score": ENERGY_SCORE, "variable_correlation": VARIABLE_CORRELATION}
+                   "energy_score": ENERGY_SCORE, "variable_correlation": VARIABLE_CORRELATION,
+                   "perfect_model": PERFECT_MODEL}
 RANK_OBJECT = "rank_histograms.parquet"
 # The two tails SEEDS judges extremes by.
 EVENT_QUANTILES = (0.01, 0.99)
@@ -55,6 +62,8 @@ FIGURES: list[tuple[str, str, str, Draw]] = [
      lambda t, lead: figures.lead_time_scores(t, "crps", dashed="crps_standard")),
     ("Scores by lead time", "spread_skill_by_lead", "summary",
      lambda t, lead: figures.lead_time_scores(t, "spread_skill")),
+    ("Perfect model", "perfect_model_crps_over_ideal", "perfect_model",
+     lambda t, lead: perfect_model_figures.crps_over_ideal_by_lead(t)),
     ("Calibration", "rank_histograms", "ranks", figures.rank_histograms),
     *[("Extremes", f"reliability_q{round(q * 100):02d}", "reliability",
        lambda t, lead, q=q: figures.reliability_diagram(t, q, lead)) for q in EVENT_QUANTILES],
@@ -80,6 +89,13 @@ TABLES = [
      ("lead_time_days",)),
     ("Scores by lead time", "Fair CRPS / the physics ensemble's fair CRPS, mean over variables",
      "crps_claim", FAIR_OVER_PHYSICS, ("lead_time_days",)),
+    *[("Perfect model", caption, "perfect_model", value, ("variable", "lead_time_days"))
+      for value, caption in (
+          (FAIR_OVER_IDEAL, f"Fair CRPS / ideal-K's fair CRPS, a physics member as the truth "
+                            f"(target <= {PERFECT_MODEL_TARGET:.2f})"),
+          (STANDARD_OVER_IDEAL, "Standard CRPS / ideal-K's standard CRPS, a physics member as "
+                                "the truth"),
+          ("spread_skill", "Spread/skill, a physics member as the truth"))],
     *[("Extremes", caption, "extremes", value, ("variable", "lead_time_days", "quantile"))
       for value, caption in (("bss", "Brier skill score vs climatology"),
                              ("roc_auc", "ROC AUC"), ("brier", "Brier score"))],
@@ -175,7 +191,8 @@ def _sections(pngs: dict[str, bytes], tables: dict[str, pd.DataFrame],
 
 @asset(group_name="verification", deps=[verification_summary],
        code_version=CODE_VERSIONS[REPORT], automation_condition=follows_dependencies(),
-       description="Figures (fair and standard CRPS and spread/skill by lead, rank histograms, "
+       description="Figures (fair and standard CRPS and spread/skill by lead, the perfect-model "
+       "fair CRPS over ideal-K's by lead with its target, rank histograms, "
        "reliability of the 1%/99% events, bias maps, zonal spectra and power ratios to physics, "
        "lead-to-lead coherence, energy score by lead, cross-variable correlations, example "
        "members) and one self-contained HTML report from the pooled verification tables, with "

@@ -14,7 +14,10 @@ from assets.verification import (
     CRPS_CLAIM,
     ENERGY_SCORE,
     INITS_OBJECT,
+    IDEAL,
     MULTIVARIATE,
+    PERFECT_MODEL,
+    PERFECT_MODEL_RANKS,
     SCORES,
     SEEDS,
     SUMMARY,
@@ -47,6 +50,11 @@ from seeds_dag.verification.multivariate_table import (
     energy_score_summary,
     format_energy_score,
     format_variable_correlation,
+)
+from seeds_dag.verification.perfect_model_summary import (
+    format_perfect_model,
+    perfect_model_by_lead,
+    perfect_model_summary,
 )
 from seeds_dag.verification.table import (
     MODEL,
@@ -98,7 +106,9 @@ def pooled_inits(store: ArtifactStore) -> list[str]:
        code_version=CODE_VERSIONS[SUMMARY], automation_condition=follows_any_partition(),
        description="Scores of every verified init pooled into one summary per variable and "
        "lead: fair and standard CRPS, the paper's claim (standard CRPS of each emulated "
-       "ensemble over the seeds', fair CRPS over the physics ensemble's), RMSE, spread/skill, "
+       "ensemble over the seeds', fair CRPS over the physics ensemble's), the perfect-model "
+       "scores (fair and standard CRPS over ideal-K's, spread/skill and rank flatness against each "
+       "non-seed physics member in turn), RMSE, spread/skill, "
        "rank flatness, mean error, Brier skill and ROC area of the 1%/99% events, lead-to-lead "
        "coherence of members, the emulated members' zonal power relative to the physics "
        "members', the energy score over the variables and their cross-variable correlations; "
@@ -124,16 +134,34 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
     power_ratios = power_ratio_table(spectra, physics, emulated)
     power_ranges = power_ratio_range(power_ratios)
     claim = crps_claim(summary, seeds, physics, emulated)
+    pooled, metadata = {}, {}
+    # Partitions scored before a table existed (or, for coherence, with a single lead) lack it:
+    # its block pools the inits that hold it and says so.
+    perfect_scored = held(PERFECT_MODEL)
+    if perfect_scored:
+        perfect_scores = read(PERFECT_MODEL, perfect_scored)
+        ideal = reference_model(perfect_scores[MODEL], IDEAL)
+        pooled[PERFECT_MODEL] = perfect_model_summary(
+            perfect_scores, read(PERFECT_MODEL_RANKS, perfect_scored), seeds, ideal)
+        perfect_block = (format_perfect_model(pooled[PERFECT_MODEL], ideal)
+                         + _inits_note(perfect_scored, keys))
+        by_lead = perfect_model_by_lead(pooled[PERFECT_MODEL])
+        metadata |= {"perfect_model": MetadataValue.md(by_lead.to_markdown(index=False,
+                                                                          floatfmt=".4g")),
+                     "perfect_model_table": table_metadata(by_lead)}
+    else:
+        perfect_block = _absent_note("Perfect model", PERFECT_MODEL)
     blocks = [
         format_summary(summary),
         format_claim(claim, seeds, physics),
+        perfect_block,
         "Rank histogram max-bin share / uniform (1 = flat)\n"
         + model_columns_text(flatness, ["variable", "lead_time_days"], "max_bin_ratio"),
         format_mean_error(mean_error_summary(bias_maps)),
         format_extremes(extremes),
         format_power_ratio(power_ranges, physics),
     ]
-    pooled = {
+    pooled |= {
         "extremes.parquet": extremes,
         "reliability.parquet": reliability_diagram(read("reliability.parquet")),
         "bias_maps.parquet": average_over_inits(bias_maps, MEAN_ERROR),
@@ -141,12 +169,10 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
         "power_ratio.parquet": power_ratios,
         CRPS_CLAIM: claim,
     }
-    metadata = {"crps_claim": MetadataValue.md(claim.to_markdown(index=False, floatfmt=".4g")),
-                "crps_claim_table": table_metadata(claim),
-                "power_ratio": MetadataValue.md(power_ranges.to_markdown(floatfmt=".4g")),
-                "power_ratio_table": table_metadata(power_ranges)}
-    # Partitions scored before a table existed (or, for coherence, with a single lead) lack it:
-    # its block pools the inits that hold it and says so.
+    metadata |= {"crps_claim": MetadataValue.md(claim.to_markdown(index=False, floatfmt=".4g")),
+                 "crps_claim_table": table_metadata(claim),
+                 "power_ratio": MetadataValue.md(power_ranges.to_markdown(floatfmt=".4g")),
+                 "power_ratio_table": table_metadata(power_ranges)}
     coherent = held(COHERENCE)
     if coherent:
         pooled[COHERENCE] = coherence_summary(read(COHERENCE, coherent))

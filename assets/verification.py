@@ -3,6 +3,8 @@ against truth, the daily headline numbers and the skill checks (the summary over
 is `assets.summary`)."""
 
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -41,6 +43,12 @@ from seeds_dag.verification.monitoring import (
 )
 from seeds_dag.verification.multivariate import variable_correlation_table
 from seeds_dag.verification.multivariate_table import energy_score_table
+from seeds_dag.verification.perfect_model import perfect_model_tables
+from seeds_dag.verification.perfect_model_summary import (
+    FAIR_OVER_IDEAL,
+    perfect_model_by_lead,
+    perfect_model_summary,
+)
 from seeds_dag.verification.scores import align_truth
 from seeds_dag.verification.table import MODEL, rank_table, score_table
 
@@ -51,10 +59,13 @@ COHERENCE = "coherence.parquet"
 MULTIVARIATE, VARIABLE_MOMENTS = "multivariate.parquet", "variable_moments.parquet"
 ENERGY_SCORE, VARIABLE_CORRELATION = "energy_score.parquet", "variable_correlation.parquet"
 CRPS_CLAIM = "crps_claim.parquet"
+# Per-init perfect-model scores and rank counts, and the pooled table the report draws.
+PERFECT_MODEL, PERFECT_MODEL_RANKS = "perfect_model.parquet", "perfect_model_ranks.parquet"
 INITS_OBJECT = "inits.json"
 """The scores partitions a summary pooled (the report draws from exactly those)."""
 # The model-name families of the reference ensembles; every other verified model is emulated.
-SEEDS, PHYSICS = "seeds", "physics"
+# ideal-K, the ideal emulation of the K seeds, is scored in the perfect-model tables only.
+SEEDS, PHYSICS, IDEAL = "seeds", "physics", "ideal"
 _BOUNDS = SkillBounds()
 CRPS_CHECK, SPREAD_SKILL_CHECK = "emulated_crps_within_bound", "emulated_spread_skill_in_range"
 
@@ -113,11 +124,19 @@ def physics_and_emulated(models) -> tuple[str, list[str]]:
     """The physics ensemble's name and the emulated ensembles' names, in order, among the model
     names of :func:`ensembles_to_verify` (and the spectra table's "truth")."""
     emulated = [model for model, name in _families(models).items()
-                if name not in (SEEDS, PHYSICS, TRUTH)]
+                if name not in (SEEDS, PHYSICS, IDEAL, TRUTH)]
     return reference_model(models, PHYSICS), emulated
 
 
-def read_verified_ensembles(store: ArtifactStore, key: str) -> dict[str, xr.Dataset]:
+class VerifiedEnsembles(NamedTuple):
+    """The ensembles of one init by model name (:func:`ensembles_to_verify`), and the indices of
+    the seed members in the physics ensemble."""
+
+    ensembles: dict[str, xr.Dataset]
+    seed_members: tuple[int, ...]
+
+
+def read_verified_ensembles(store: ArtifactStore, key: str) -> VerifiedEnsembles:
     """The ensembles to verify for one init, each validated as the conventions require (so
     damage done to a stored ensemble is refused by name, not scored), the seeds being the
     members the emulated ensemble's provenance names."""
@@ -134,7 +153,9 @@ def read_verified_ensembles(store: ArtifactStore, key: str) -> dict[str, xr.Data
         raise DataValidationError(f"{where}: the emulated ensemble's seed members "
                                   f"{list(provenance.seed_members)} are not all members of the "
                                   f"{physics.sizes['member']}-member operational ensemble")
-    return ensembles_to_verify(physics, emulated, list(provenance.seed_members))
+    seed_members = tuple(provenance.seed_members)
+    return VerifiedEnsembles(ensembles_to_verify(physics, emulated, list(seed_members)),
+                             seed_members)
 
 
 def _skill_check(name: str, problems: list[str], headline: pd.DataFrame) -> AssetCheckResult:
@@ -155,6 +176,8 @@ def _skill_check(name: str, problems: list[str], headline: pd.DataFrame) -> Asse
        "lead-to-lead coherence of members, the energy score over the variables and the "
        "cross-variable moments of members of the seeds (the members the emulated ensemble was "
        "made from), the physics ensemble and the emulated ensembles for one init, against truth; "
+       "perfect-model scores (fair and standard CRPS, spread/skill, rank counts) of the seeds, "
+       "ideal-K and the emulated ensembles against each non-seed physics member in turn; "
        "skill checks warn when an emulated ensemble degrades.")
 def verification_scores(context: AssetExecutionContext, config: VerificationConfig,
                         storage: StorageResource) -> MaterializeResult:
@@ -162,7 +185,7 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
     store = storage.store()
     key = context.partition_key
     variables = list(VARIABLES)
-    ensembles = read_verified_ensembles(store, key)
+    ensembles, seed_members = read_verified_ensembles(store, key)
     physics_name, emulated_names = physics_and_emulated(ensembles)
     physics = ensembles[physics_name]
     seeds = reference_model(ensembles, SEEDS)
@@ -171,6 +194,11 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
     climate = store.load_dataset(CLIMATOLOGY)
     scale = climatological_scale_of(climate)
     scores = score_table(ensembles, observed)
+    # Perfect model: each non-seed physics member plays the truth; ideal-K is built without it.
+    ideal = f"{IDEAL}-{len(seed_members)}"
+    perfect = perfect_model_tables(physics, seed_members,
+                                   {model: ensembles[model] for model in (seeds, *emulated_names)},
+                                   ideal, forecast_seed(key))
     extremes = extremes_tables(ensembles, observed, climate[variables])
     tables = {
         "table.parquet": scores,
@@ -183,6 +211,8 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
         "spectra.parquet": spectrum_table(ensembles, observed),
         MULTIVARIATE: energy_score_table(ensembles, observed, scale),
         VARIABLE_MOMENTS: variable_correlation_table(ensembles),
+        PERFECT_MODEL: perfect.scores,
+        PERFECT_MODEL_RANKS: perfect.ranks,
     }
     coherence = {}
     if physics.sizes["lead_time"] >= 2:
@@ -203,6 +233,11 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
     numbers = {f"{_family(model)}_{column}": float(round(value, 4))
                for model, row in headline.iterrows() for column, value in row.items()
                if np.isfinite(value)}
+    # The perfect-model figure of merit, a mean over variables and leads as the headline's.
+    perfect_ratio = perfect_model_by_lead(perfect_model_summary(
+        perfect.scores, perfect.ranks, seeds, ideal)).groupby(MODEL)[FAIR_OVER_IDEAL].mean()
+    numbers |= {f"{_family(model)}_perfect_model_{FAIR_OVER_IDEAL}":
+                float(round(perfect_ratio[model], 4)) for model in emulated_names}
     return MaterializeResult(
         metadata={
             "location": store.location(SCORES, key),

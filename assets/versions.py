@@ -18,7 +18,8 @@ CODE_VERSIONS = {
     # solver is DPM-Solver++(2M), 16 steps log-uniform from σ = 80 (was 4 Heun steps from 10).
     "daily_emulated_ensembles": "3",
     # 2: the seeds' ensemble read from the ensemble's provenance; climatology from its asset.
-    "verification_scores": "2",
-    "verification_summary": "2",
-    "verification_report": "1",
+    # 3: perfect-model scores (each non-seed physics member plays the truth).
+    "verification_scores": "3",
+    "verification_summary": "3",
+    "verification_report": "2",
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -33,6 +35,14 @@ from seeds_dag.verification.table import (
 )
 from seeds_dag.verification.multivariate import variable_correlation_summary, variable_correlation_table
 from seeds_dag.verification.multivariate_table import energy_score_summary, energy_score_table
+from seeds_dag.verification.perfect_model import perfect_model_tables
+from seeds_dag.verification.perfect_model_summary import (
+    FAIR_OVER_IDEAL,
+    PERFECT_MODEL_TARGET,
+    emulated_models,
+    perfect_model_by_lead,
+    perfect_model_summary,
+)
 from seeds_dag.verification.seed_sets import PostProcessingOracle, ideal_emulation, oracle_post_processing
 from seeds_dag.verification.weighting import spatial_mean
 
@@ -54,8 +64,16 @@ def recorded_seed_members(emulated: dict[str, xr.Dataset], key: str) -> tuple[in
     return next(iter(seeds))
 
 
+class InitEnsembles(NamedTuple):
+    """The ensembles of one init by model name, and the seed members' indices in its physics."""
+
+    ensembles: dict[str, xr.Dataset]
+    seed_members: tuple[int, ...]
+
+
 def init_ensembles(store: ArtifactStore, key: str, physics: xr.Dataset, names: dict[str, str],
-                   members: int, gpp_members: int, oracle: PostProcessingOracle | None = None) -> dict[str, xr.Dataset]:
+                   members: int, gpp_members: int,
+                   oracle: PostProcessingOracle | None = None) -> InitEnsembles:
     """model name -> forecast of one init: the seeds, the physics ensemble, the ideal emulation of
     the seeds (`ideal_emulation`), and for every emulator in `names` ("gee-<generator>" -> stored
     asset) its first 31 members ("gee-<generator>-31") and all N, and each GPP; with `oracle`, the
@@ -73,7 +91,7 @@ def init_ensembles(store: ArtifactStore, key: str, physics: xr.Dataset, names: d
         if model.startswith("gee") and members > n_physics:
             ensembles[f"{model}-{n_physics}"] = emulated.isel(member=slice(0, n_physics))
         ensembles[f"{model}-{members if model.startswith('gee') else gpp_members}"] = emulated
-    return ensembles
+    return InitEnsembles(ensembles, seed_members)
 
 
 def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], truth_aligned: dict[str, xr.Dataset],
@@ -88,11 +106,16 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
     - spectra: zonal power spectra of members and truth;
     - coherence: lead-to-lead correlation of member deviations, side by side, minus physics';
     - energy score: over the variables (each divided by `scale`), fair and standard, per lead;
-    - cross-variable correlation of member deviations per pair of variables and lead."""
+    - cross-variable correlation of member deviations per pair of variables and lead;
+    - perfect model: the seeds, every GEE and GPP and the ideal emulation of the seeds (`IDEAL`,
+      built without the member playing truth) against each non-seed physics member in turn
+      (`perfect_model_tables`), and per emulator and lead the target on its fair CRPS over
+      IDEAL's."""
     scores, ranks, extremes, roc, bias, spectra, coherence = [], [], [], [], [], [], []
-    energy, moments = [], []
+    energy, moments, perfect_scores, perfect_ranks = [], [], [], []
     for key, physics in operational.items():
-        ensembles = init_ensembles(store, key, physics, names, members, gpp_members, oracle)
+        ensembles, seed_members = init_ensembles(store, key, physics, names, members, gpp_members,
+                                                 oracle)
         observed = truth_aligned[key]
         scores.append(score_table(ensembles, observed))
         ranks.append(rank_table(ensembles, observed, forecast_seed(key)))
@@ -104,9 +127,18 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
         coherence.append(coherence_table({m: f for m, f in ensembles.items() if f.sizes["member"] > 1}))
         energy.append(energy_score_table(ensembles, observed, scale))
         moments.append(variable_correlation_table(ensembles))
+        # Made from the seeds alone: not the physics ensemble, IDEAL (rebuilt per member playing
+        # truth) nor ORACLE (built from every physics member).
+        from_seeds = {m: f for m, f in ensembles.items() if m == SEEDS or m.startswith(("gee", "gpp"))}
+        perfect = perfect_model_tables(physics[list(VARIABLES)], seed_members, from_seeds, IDEAL,
+                                       forecast_seed(key))
+        perfect_scores.append(perfect.scores)
+        perfect_ranks.append(perfect.ranks)
     summary = summary_table(pd.concat(scores, ignore_index=True)).stack(MODEL, future_stack=True).reset_index()
     flatness = rank_flatness_table(pd.concat(ranks, ignore_index=True))
     table = summary.merge(flatness, on=[MODEL, VARIABLE, LEAD_DAYS])
+    perfect_model = perfect_model_summary(pd.concat(perfect_scores, ignore_index=True),
+                                          pd.concat(perfect_ranks, ignore_index=True), SEEDS, IDEAL)
     return {
         "per variable and lead": _ordered(table),
         "extremes": _ordered(extremes_summary(pd.concat(extremes, ignore_index=True),
@@ -118,8 +150,20 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
         "energy score": energy_score_summary(pd.concat(energy, ignore_index=True)),
         "cross-variable correlation": variable_correlation_summary(
             pd.concat(moments, ignore_index=True), f"physics-{physics.sizes['member']}").reset_index(),
+        "perfect model (each non-seed physics member as the truth)": perfect_model,
+        "perfect-model targets (averaged over variables)": perfect_model_target_table(perfect_model),
     }
 
+
+
+def perfect_model_target_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per emulated model (every one but the seeds and IDEAL) and lead, the means over variables
+    of its perfect-model scores (`perfect_model_by_lead`: fair and standard CRPS over IDEAL's,
+    spread/skill, rank-histogram max-bin share), and `meets_target`: fair CRPS over IDEAL's
+    ≤ PERFECT_MODEL_TARGET."""
+    by_lead = perfect_model_by_lead(summary)
+    rows = by_lead[by_lead[MODEL].isin(emulated_models(summary))].reset_index(drop=True)
+    return rows.assign(meets_target=rows[FAIR_OVER_IDEAL] <= PERFECT_MODEL_TARGET)
 
 
 def _ordered(table: pd.DataFrame) -> pd.DataFrame:

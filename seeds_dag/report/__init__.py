@@ -9,6 +9,8 @@ graph and Verification).
   :mod:`seeds_dag.verification`;
 - :mod:`~seeds_dag.report.multivariate_figures`: the energy score by lead and the cross-variable
   correlation of members by lead;
+- :mod:`~seeds_dag.report.perfect_model_figures`: each emulated ensemble's fair CRPS over
+  ideal-K's by lead against a physics member as the truth, with the target;
 - :mod:`~seeds_dag.report.html`: one HTML document with the figures embedded as data URIs and
   the tables side by side per model.
 """

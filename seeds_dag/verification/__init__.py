@@ -13,5 +13,9 @@ Every score is a small function over xarray with named dims
 - :mod:`~seeds_dag.verification.coherence` and ``coherence_table``: correlation of a member's
   deviation from its ensemble mean between consecutive leads, its per-init moments and pooling;
 - :mod:`~seeds_dag.verification.spectra` and ``field_table``: zonal power spectra, and the
-  members' power relative to the physics members' at wavenumbers 1..15.
+  members' power relative to the physics members' at wavenumbers 1..15;
+- :mod:`~seeds_dag.verification.perfect_model` and ``perfect_model_summary``: the seeds, ideal-K
+  (built without the member playing truth) and the emulated ensembles scored against each
+  non-seed physics member in turn, per init, pooled over inits, and the figure of merit (fair
+  CRPS over ideal-K's).
 """

@@ -7,6 +7,7 @@ emulator of p(member | K seeds) would produce, and :func:`fit_post_processing_or
 post-processor of them could at best reach.
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -30,6 +31,18 @@ def disjoint_seed_sets(n_members: int, k: int, count: int) -> list[tuple[int, ..
     return [tuple(range(i * k, (i + 1) * k)) for i in range(count)]
 
 
+def non_seed_members(n_members: int, seeds: tuple[int, ...]) -> list[int]:
+    """The members of an `n_members` ensemble that are not seeds, in order; seeds that are not
+    distinct member indices, or that leave no other member, are refused by name."""
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) >= n_members:
+        raise ValueError(f"seeds {seeds} must be distinct member indices of the {n_members}-member ensemble")
+    others = [m for m in range(n_members) if m not in seeds]
+    if not others:
+        raise ValueError(f"seeds {seeds} leave no other member of the {n_members}-member ensemble")
+    return others
+
+
 def ideal_emulation(physics: xr.Dataset, seeds: tuple[int, ...]) -> xr.Dataset:
     """What a perfect emulator of p(member | K seeds) would give, as a reference: the seeds' mean
     plus the other physics members' deviations from the full ensemble mean, scaled to the
@@ -50,16 +63,12 @@ def ideal_emulation(physics: xr.Dataset, seeds: tuple[int, ...]) -> xr.Dataset:
     Returns:
         the M − K ideal members, same dims.
     """
-    n_members = physics.sizes[MEMBER]
     seeds = tuple(int(s) for s in seeds)
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) >= n_members:
-        raise ValueError(f"seeds {seeds} must be distinct member indices of the {n_members}-member ensemble")
-    others = [m for m in range(n_members) if m not in seeds]
-    if not others:
-        raise ValueError(f"seeds {seeds} leave no other member of the {n_members}-member ensemble")
+    others = non_seed_members(physics.sizes[MEMBER], seeds)
     deviations = physics.isel({MEMBER: others}) - physics.mean(MEMBER)
     seed_mean = physics.isel({MEMBER: list(seeds)}).mean(MEMBER)
-    return seed_mean + np.sqrt(1 + 1 / len(seeds)) * deviations
+    # A Python float keeps float32 members float32 (a numpy float64 would promote all of them).
+    return seed_mean + math.sqrt(1 + 1 / len(seeds)) * deviations
 
 
 class PostProcessingOracle(NamedTuple):

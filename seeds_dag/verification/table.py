@@ -103,7 +103,8 @@ def _model_scores(model: str, forecast: xr.Dataset, truth_aligned: xr.Dataset) -
     n_members = forecast.sizes[MEMBER]
     rmse = ensemble_mean_rmse(forecast, truth_aligned)
     spread = ensemble_spread(forecast)
-    table = long_table(
+    return score_rows(
+        model,
         {
             "crps": fair_crps(forecast, truth_aligned),
             "crps_standard": standard_crps(forecast, truth_aligned),
@@ -111,8 +112,14 @@ def _model_scores(model: str, forecast: xr.Dataset, truth_aligned: xr.Dataset) -
             "spread": spread,
             "spread_skill": spread_skill_ratio(spread, rmse, n_members),
         },
-        model,
+        n_members,
     )
+
+
+def score_rows(model: str, scores: Mapping[str, xr.Dataset], n_members: int) -> pd.DataFrame:
+    """The rows of :class:`ScoreTableSchema` of one ensemble of `n_members` members, from its
+    ``SCORES`` as Datasets with dims (init_time, lead_time) per variable."""
+    table = long_table(scores, model)
     table[N_MEMBERS] = n_members
     table[list(SCORES)] = table[list(SCORES)].astype(np.float64)
     return table[[INIT, LEAD_DAYS, VARIABLE, MODEL, N_MEMBERS, *SCORES]]
@@ -220,11 +227,15 @@ def rank_table(ensembles: Mapping[str, xr.Dataset], truth_aligned: xr.Dataset,
     """Rank-histogram counts of each ensemble, long format: model, variable, lead_time_days,
     rank, count (pooled over the inits and grid points given); ties broken by draws seeded with
     `seed` (the same for every ensemble: each histogram is reproducible on its own)."""
-    frames = [
-        long_table({COUNT: rank_histogram(forecast, truth_aligned, seed)}, model)
-        for model, forecast in ensembles.items()
-    ]
-    return pd.concat(frames, ignore_index=True)[[MODEL, VARIABLE, LEAD_DAYS, RANK, COUNT]]
+    return pd.concat([rank_rows(model, rank_histogram(forecast, truth_aligned, seed))
+                      for model, forecast in ensembles.items()], ignore_index=True)
+
+
+def rank_rows(model: str, counts: xr.Dataset) -> pd.DataFrame:
+    """Rank counts of one model (dims lead_time, rank per variable, from
+    :func:`~seeds_dag.verification.scores.rank_histogram`) as long rows: model, variable,
+    lead_time_days, rank, count."""
+    return long_table({COUNT: counts}, model)[[MODEL, VARIABLE, LEAD_DAYS, RANK, COUNT]]
 
 
 def rank_flatness_table(ranks: pd.DataFrame) -> pd.DataFrame:

@@ -35,16 +35,18 @@ OBJECTS = {
     "trained_emulator": ["model.pt"],  # the finished run's checkpoint is removed
     "post_processor": ["model.pt"],
     "verification_scores": ["bias_maps.parquet", "coherence.parquet", "extremes.parquet",
-                            "multivariate.parquet", "rank_histograms.parquet",
+                            "multivariate.parquet", "perfect_model.parquet",
+                            "perfect_model_ranks.parquet", "rank_histograms.parquet",
                             "reliability.parquet", "roc.parquet", "spectra.parquet",
                             "table.parquet", "variable_moments.parquet"],
     "verification_summary": ["bias_maps.parquet", "coherence.parquet", "crps_claim.parquet",
                              "energy_score.parquet", "extremes.parquet", "inits.json",
-                             "power_ratio.parquet", "reliability.parquet", "spectra.parquet",
-                             "summary.txt",
+                             "perfect_model.parquet", "power_ratio.parquet",
+                             "reliability.parquet", "spectra.parquet", "summary.txt",
                              "table.parquet", "variable_correlation.parquet"],
     "verification_report": ["bias_maps.png", "coherence_by_lead_pair.png", "crps_by_lead.png",
-                            "energy_score_by_lead.png", "example_members.png", "power_ratio.png",
+                            "energy_score_by_lead.png", "example_members.png",
+                            "perfect_model_crps_over_ideal.png", "power_ratio.png",
                             "rank_histograms.png", "reliability_q01.png", "reliability_q99.png",
                             "report.html", "spread_skill_by_lead.png",
                             "variable_correlation_by_lead.png", "zonal_spectra.png"],
@@ -224,7 +226,8 @@ def test_verification_summary_reports_every_variable(tiny_graph):
     for model in ("seeds-2", f"physics-{SOURCE.operational_members}", f"gee-{N_EMULATED}", f"gpp-{N_EMULATED}"):
         assert model in text
     for heading in ("Lead-to-lead coherence", "Zonal power of members / physics-",
-                    "The paper's claim", "Energy score over the", "Cross-variable correlation"):
+                    "The paper's claim", "Energy score over the", "Cross-variable correlation",
+                    "Perfect model: each of the 4 non-seed members"):
         assert heading in text
     assert tiny_graph.metadata("verification_summary")["inits"] == [OPERATIONAL_INIT]
 

@@ -76,7 +76,8 @@ def _write_store(root: Path, *, extras: bool = True, emulated_models: list[str] 
                         "power_ratio": synthetic.power_ratios(),
                         "coherence": synthetic.coherence(), "crps_claim": synthetic.crps_claim(),
                         "energy_score": synthetic.energy_score(),
-                        "variable_correlation": synthetic.variable_correlation()}.items():
+                        "variable_correlation": synthetic.variable_correlation(),
+                        "perfect_model": synthetic.perfect_model()}.items():
         store.write_table(table, "verification_summary", name=SUMMARY_OBJECTS[name])
     for init in INITS:
         store.write_table(synthetic.ranks(n_inits=1), SCORES, init,
@@ -124,6 +125,7 @@ def test_every_figure_is_stored_and_shown_in_the_metadata(tmp_path):
     assert "The paper&#x27;s claim: standard CRPS / the seeds&#x27; standard CRPS" in page
     assert "CRPS (standard)" in page and "Multivariate realism" in page
     assert "Cross-variable correlation of member deviations" in page
+    assert "Perfect model" in page and "Fair CRPS / ideal-K&#x27;s fair CRPS" in page
 
 
 def test_example_maps_show_truth_and_members_of_each_ensemble(tmp_path):
@@ -168,8 +170,8 @@ def test_a_lead_the_tables_lack_skips_the_single_lead_figures(tmp_path):
     _write_store(tmp_path, emulated_models=["gee", "gpp"])
     meta = metadata(_report(tmp_path, ReportConfig(lead_days=7.0)), REPORT)
     assert sorted(_images(meta)) == ["coherence_by_lead_pair", "crps_by_lead",
-                                     "energy_score_by_lead", "spread_skill_by_lead",
-                                     "variable_correlation_by_lead"]
+                                     "energy_score_by_lead", "perfect_model_crps_over_ideal",
+                                     "spread_skill_by_lead", "variable_correlation_by_lead"]
     assert meta["skipped"]["power_ratio"] == "power_ratio: no rows at lead 7 days"
     assert meta["skipped"]["bias_maps"] == "bias_maps: no rows at lead 7 days"
     assert "no lead 7 days" in meta["skipped"]["example_members"]

@@ -28,6 +28,7 @@ from seeds_dag.conventions import (
     DataValidationError,
 )
 from seeds_dag.emulated_ensemble import EnsembleProvenance
+from seeds_dag.emulation import forecast_seed
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.coherence_table import CoherenceTableSchema, coherence_summary
 from seeds_dag.verification.extremes import climatological_thresholds
@@ -41,6 +42,8 @@ from seeds_dag.verification.extremes_table import (
 from seeds_dag.verification.field_table import BiasMapTableSchema, SpectrumTableSchema
 from seeds_dag.verification.multivariate import climatological_scale, correlation, energy_score
 from seeds_dag.verification.multivariate_table import energy_score_summary
+from seeds_dag.verification.perfect_model import PerfectModelTableSchema, perfect_model_tables
+from seeds_dag.verification.perfect_model_summary import perfect_model_summary
 from seeds_dag.verification.scores import align_truth
 from seeds_dag.verification.table import summary_table
 
@@ -274,6 +277,52 @@ def test_summary_pools_energy_scores_and_cross_variable_correlations(stacked):
     assert f"gee-{N_EMULATED} - {PHYSICS}" in meta["variable_correlation"]
 
 
+def test_perfect_model_tables_are_written_pooled_and_printed(stacked):
+    """Per init, the seeds, ideal-K and both emulated ensembles against each of the 4 non-seed
+    physics members (as `perfect_model_tables` scores them from the stored ensembles); the
+    summary pools them, prints the section and gives the figure of merit as metadata."""
+    store, results = stacked
+    variables = list(VARIABLES)
+    physics = store.load_dataset("operational_ensemble", INITS[0])[variables]
+    emulated = store.load_dataset("daily_emulated_ensembles", INITS[0])[variables]
+    scores = PerfectModelTableSchema.validate(
+        store.read_table("verification_scores", INITS[0], name="perfect_model.parquet"))
+    perfect_models = ["ideal-2", "seeds-2", f"gee-{N_EMULATED}", f"gpp-{N_EMULATED}"]
+    assert list(scores["model"].unique()) == perfect_models
+    assert (scores["n_truth_members"] == N_PHYSICS - 2).all()
+    assert set(scores.query("model == 'ideal-2'")["n_members"]) == {N_PHYSICS - 3}
+    expected = perfect_model_tables(physics, (0, 1), {
+        "seeds-2": physics.isel(member=[0, 1]),
+        **{f"{m}-{N_EMULATED}": emulated.sel(model=m, drop=True) for m in ("gee", "gpp")}},
+        "ideal-2", seed=forecast_seed(INITS[0]))
+    pd.testing.assert_frame_equal(scores, expected.scores, check_dtype=False)
+    ranks = store.read_table("verification_scores", INITS[0], name="perfect_model_ranks.parquet")
+    totals = ranks.groupby(["model", "variable", "lead_time_days"])["count"].sum()
+    assert (totals == (N_PHYSICS - 2) * len(LAT) * len(LON)).all()
+    assert len(totals) == len(perfect_models) * len(VARIABLES) * len(SOURCE.lead_days)
+
+    per_init = {name: pd.concat([store.read_table("verification_scores", k, name=name)
+                                 for k in INITS], ignore_index=True)
+                for name in ("perfect_model.parquet", "perfect_model_ranks.parquet")}
+    pooled = store.read_table("verification_summary", name="perfect_model.parquet")
+    pd.testing.assert_frame_equal(pooled, perfect_model_summary(
+        per_init["perfect_model.parquet"], per_init["perfect_model_ranks.parquet"], "seeds-2",
+        "ideal-2"))
+    text = store.read_bytes("verification_summary", "summary.txt").decode()
+    block = text[text.index("Perfect model: each of the 4 non-seed members"):]
+    assert "Fair CRPS / fair CRPS of ideal-2; target <= 1.02" in block
+    assert text.index("The paper's claim") < text.index("Perfect model") < text.index(
+        "Mean error of the ensemble mean")
+    gee = pooled.query(f"model == 'gee-{N_EMULATED}'")
+    mean_ratio = gee.groupby("lead_time_days")["fair_crps_over_ideal"].mean()
+    assert f"{mean_ratio.iloc[0]:#.4g}" in block.split("\n\n")[1]
+    meta = metadata(results["summary"], "verification_summary")
+    assert len(meta["perfect_model_table"].records) == len(perfect_models) * len(SOURCE.lead_days)
+    scored = metadata(results[INITS[0]], "verification_scores")
+    for family in ("gee", "gpp"):
+        assert isinstance(scored[f"{family}_perfect_model_fair_crps_over_ideal"], float)
+
+
 def test_partitions_scored_before_the_multivariate_tables_are_left_out_with_a_note(stacked,
                                                                                   tmp_path):
     store, _ = stacked
@@ -283,8 +332,14 @@ def test_partitions_scored_before_the_multivariate_tables_are_left_out_with_a_no
     older.delete_bytes("verification_scores", "multivariate.parquet", INITS[0])
     for key in INITS:
         older.delete_bytes("verification_scores", "variable_moments.parquet", key)
+    for name in ("perfect_model.parquet", "perfect_model_ranks.parquet"):
+        older.delete_bytes("verification_scores", name, INITS[1])
     meta = metadata(materialise(tmp_path, "verification_summary"), "verification_summary")
     text = older.read_bytes("verification_summary", "summary.txt").decode()
+    perfect_block = text[text.index("Perfect model"):text.index("Mean error of the ensemble mean")]
+    assert "(over the 1 of 2 inits that hold it)" in perfect_block
+    assert set(older.read_table("verification_summary", name="perfect_model.parquet")[
+        "n_truth_members"]) == {N_PHYSICS - 2}
     energy_block = text[text.index("Energy score over"):]
     assert "(over the 1 of 2 inits that hold it)" in energy_block
     energy = older.read_table("verification_summary", name="energy_score.parquet")

@@ -8,7 +8,20 @@ import xarray as xr
 
 from benchmarks.experiment_data import ExperimentCalendar
 from benchmarks.skill_sampling import SamplerTrial, fastest_within, sampler_trials
-from benchmarks.skill_scores import generator_choice, target_table
+from benchmarks.skill_scores import (
+    IDEAL,
+    SEEDS,
+    generator_choice,
+    perfect_model_target_table,
+    score_ensembles,
+    target_table,
+)
+from seeds_dag.conventions import VARIABLES
+from seeds_dag.emulated_ensemble import EnsembleProvenance
+from seeds_dag.store import ArtifactStore
+from seeds_dag.verification.extremes import climatological_thresholds
+from seeds_dag.verification.multivariate import climatological_scale
+from seeds_dag.verification.scores import align_truth
 from tests.synthetic_grid import forecast_coords
 
 
@@ -76,6 +89,64 @@ def test_targets_average_ratios_over_variables_per_lead_for_every_emulator():
     rows[2]["spread_skill"] = 0.5
     rows[9]["spread_skill"] = 0.5
     assert not bool(target_table(pd.DataFrame(rows), members=128).iloc[0]["meets_targets"])
+
+
+def test_perfect_model_targets_average_over_variables_for_every_emulator_per_lead():
+    """GEE and GPP rows only (ideal-2 and the seeds have no fair ratio); the fair CRPS over
+    ideal-2's averaged over variables meets the 1.02 target at lead 1, not at lead 3."""
+    rows = []
+    for variable, fair in (("z500", (1.01, 1.03)), ("t850", (1.02, 1.05))):
+        for lead, ratio in zip((1.0, 3.0), fair):
+            for model, fair_ratio, standard in (("ideal-2", np.nan, np.nan), ("seeds-2", np.nan, 1.2),
+                                                ("gee-crps-128", ratio, ratio - 0.01),
+                                                ("gpp-crps-p1.0-31", ratio + 0.1, ratio)):
+                rows.append({"variable": variable, "lead_time_days": lead, "model": model,
+                             "fair_crps_over_ideal": fair_ratio, "standard_crps_over_ideal": standard,
+                             "spread_skill": 1.0, "max_bin_ratio": 1.2})
+    table = perfect_model_target_table(pd.DataFrame(rows)).set_index(["model", "lead_time_days"])
+    assert sorted(set(table.index.get_level_values("model"))) == ["gee-crps-128", "gpp-crps-p1.0-31"]
+    assert table.loc[("gee-crps-128", 1.0), "fair_crps_over_ideal"] == pytest.approx(1.015)
+    assert table.loc[("gee-crps-128", 1.0), "standard_crps_over_ideal"] == pytest.approx(1.005)
+    assert table["meets_target"].to_dict() == {("gee-crps-128", 1.0): True, ("gpp-crps-p1.0-31", 1.0): False,
+                                               ("gee-crps-128", 3.0): False, ("gpp-crps-p1.0-31", 3.0): False}
+
+
+def test_scoring_adds_the_perfect_model_of_the_seeds_every_gee_and_gpp(tmp_path):
+    """Two inits of 6 physics members and stored GEE (8 members) and GPP (4) made from seeds
+    (1, 4): every ensemble made from the seeds is scored against the 4 other members, with IDEAL
+    built without each; the targets table has a row per emulator and lead."""
+    rng = np.random.default_rng(0)
+    variables = list(VARIABLES)
+
+    def ensemble(init: int, n_member: int) -> xr.Dataset:
+        coords = forecast_coords(1, 2, n_member, 4, 8)
+        coords["init_time"] = coords["init_time"] + pd.Timedelta(days=init)
+        shape = tuple(len(c) for c in coords.values())
+        return xr.Dataset({v: (tuple(coords), rng.standard_normal(shape)) for v in variables}, coords=coords)
+
+    store = ArtifactStore(str(tmp_path))
+    names = {"gee-crps": "gee-crps-8", "gpp-crps-p1.0": "gpp-crps-p1.0-4"}
+    operational, aligned = {}, {}
+    times = pd.date_range("2001-01-01", periods=5, freq="D")
+    grid = {d: forecast_coords(1, 1, 1, 4, 8)[d] for d in ("lat", "lon")}
+    truth = xr.Dataset({v: (("time", "lat", "lon"), rng.standard_normal((5, 4, 8))) for v in variables},
+                       coords={"time": times, **grid})
+    for init in range(2):
+        physics = ensemble(init, 6)
+        key = f"{pd.Timestamp(physics['init_time'].values[0]):%Y-%m-%d}"
+        operational[key] = physics
+        aligned[key] = align_truth(truth, physics["init_time"].values, physics["lead_time"].values)
+        for stored in names.values():
+            made = EnsembleProvenance(key, (1, 4), int(stored.rsplit("-", 1)[1]), 0, {}, {"emulated": {}})
+            store.write_dataset(ensemble(init, made.n_members).assign_attrs(made.attrs()), stored, key)
+    scores = score_ensembles(store, operational, aligned, names, 8, 4, climatological_thresholds(truth),
+                             climatological_scale(truth))
+    perfect = scores["perfect model (each non-seed physics member as the truth)"]
+    assert list(perfect["model"].unique()) == [IDEAL, SEEDS, "gee-crps-6", "gee-crps-8", "gpp-crps-p1.0-4"]
+    assert set(perfect["n_truth_members"]) == {4}
+    targets = scores["perfect-model targets (averaged over variables)"]
+    assert sorted(set(targets["model"])) == ["gee-crps-6", "gee-crps-8", "gpp-crps-p1.0-4"]
+    assert len(targets) == 3 * 2 and targets["fair_crps_over_ideal"].notna().all()
 
 
 def test_the_default_generator_is_the_cheapest_within_one_percent_of_the_best_crps():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import report_tables as synthetic
 
-from seeds_dag.report import figures, multivariate_figures, panels
+from seeds_dag.report import figures, multivariate_figures, panels, perfect_model_figures
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LEAD = synthetic.LEADS[1]
@@ -46,6 +46,8 @@ FIGURES = {
         synthetic.energy_score(models)),
     "variable_correlation": lambda models: multivariate_figures.variable_correlation_by_lead(
         synthetic.variable_correlation(models)),
+    "perfect_model": lambda models: perfect_model_figures.crps_over_ideal_by_lead(
+        synthetic.perfect_model(models)),
 }
 
 
@@ -164,3 +166,16 @@ def test_multivariate_figures_name_a_missing_column():
     with pytest.raises(ValueError, match=r"variable_correlation_by_lead: table lacks column"):
         multivariate_figures.variable_correlation_by_lead(
             synthetic.variable_correlation().drop(columns="correlation"))
+
+
+def test_the_perfect_model_figure_draws_the_models_held_to_the_target():
+    """ideal-K and the seeds have no fair CRPS ratio: without an emulated model there is nothing
+    to draw, and the figure says so; a table without the ratios is named."""
+    only_references = synthetic.perfect_model(models=("seeds-2",))
+    with pytest.raises(ValueError, match="crps_over_ideal_by_lead: no model has a "
+                                         "fair_crps_over_ideal"):
+        perfect_model_figures.crps_over_ideal_by_lead(only_references)
+    with pytest.raises(ValueError, match=r"crps_over_ideal_by_lead: table lacks column\(s\) "
+                                         r"\['fair_crps_over_ideal'\]"):
+        perfect_model_figures.crps_over_ideal_by_lead(
+            synthetic.perfect_model().drop(columns="fair_crps_over_ideal"))

@@ -254,6 +254,33 @@ def test_rank_histogram_breaks_ties_reproducibly_and_uniformly():
         assert (counts >= untied).all()
 
 
+def test_rank_histogram_counts_as_xskillscore_where_nothing_ties():
+    """Counting members below the truth gives xskillscore's histogram (which sorts them with the
+    truth) wherever no member equals the truth."""
+    forecast, truth = synthetic(np.random.default_rng(12), n_init=3, n_member=7, n_lat=8, n_lon=16)
+    ours = rank_histogram(forecast, truth)["z500"]
+    theirs = xs.rank_histogram(truth["z500"], forecast["z500"], dim=["init_time", "lat", "lon"],
+                               member_dim="member")
+    np.testing.assert_array_equal(ours.values, theirs.values)
+    assert ours.dims == theirs.dims == ("lead_time", "rank")
+
+
+def test_scores_against_a_truth_with_a_further_dim_are_per_value_of_it_and_ranks_pool_it():
+    """A truth with a dim the forecast lacks (members playing truth): CRPS per value of it as if
+    scored one by one, and the rank counts of each summed."""
+    forecast, truth = synthetic(np.random.default_rng(13), n_member=5)
+    _, other = synthetic(np.random.default_rng(14), n_member=5)
+    truths = xr.concat([truth, other], dim="truth_member")
+    for score in (fair_crps, standard_crps, ensemble_mean_rmse):
+        both = score(forecast, truths)
+        for index, one in enumerate((truth, other)):
+            xr.testing.assert_allclose(both.isel(truth_member=index, drop=True), score(forecast, one))
+    pooled = rank_histogram(forecast, truths, seed=5)["z500"]
+    separate = rank_histogram(forecast, truth, seed=5)["z500"] + rank_histogram(forecast, other,
+                                                                               seed=5)["z500"]
+    np.testing.assert_array_equal(pooled.values, separate.values)
+
+
 def test_each_variables_rank_histogram_is_its_own_whatever_the_others_and_their_order():
     """With ties, a variable's counts are those of its histogram alone, and the variables come
     in the forecast's order: neither depends on the process (test_dask_backfill compares a

@@ -1,0 +1,198 @@
+"""Perfect-model scores: does an emulated ensemble draw from the physics ensemble's distribution
+given the seeds, the distribution SEEDS-GEE learns (Li et al. 2024)?
+
+Against the real truth every score also holds the physics model's error, which no emulator of
+the seeds can remove. Here each of the M − K non-seed members x_j of the physics ensemble plays
+the truth in turn: it is a draw from the very distribution the emulator was asked to sample, as
+the seeds are. So
+
+- every ensemble made from the seeds alone (the seeds themselves, each emulated ensemble) is
+  scored against x_j with the scores of :mod:`~seeds_dag.verification.scores`;
+- ideal-K (:func:`~seeds_dag.verification.seed_sets.ideal_emulation`) is rebuilt without x_j
+  (:func:`leave_one_out_ideal`): its members are the other non-seed members, about the mean of the
+  M − 1 members other than x_j. Left in, x_j would be one of ideal-K's members and pull its mean
+  towards the truth, a score no emulator that sees only the seeds could reach;
+- ideal-K is then what a perfect emulator of p(member | K seeds) scores, a bound at every lead:
+  an emulated ensemble's fair CRPS over ideal-K's is the figure of merit (its target, and how
+  far below a reachable score the bound lies at M = 31, in
+  :mod:`~seeds_dag.verification.perfect_model_summary`).
+
+The seeds' own fair CRPS estimates the CRPS of the physics distribution they were drawn from (as
+x_j was), which is below ideal-K's: K members are compared by the standard CRPS, what a user of
+those K members pays.
+
+Per init, the scores of each model are averaged over the members playing truth as the summary
+averages over inits: CRPS as means, RMSE and spread as root-mean-squares, spread/skill from
+those; rank counts are summed over them.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import xarray as xr
+from pandera.typing import Series
+
+from seeds_dag.verification.scores import (
+    MEMBER,
+    ensemble_mean_rmse,
+    ensemble_spread,
+    fair_crps,
+    pool_over_inits,
+    rank_histogram,
+    spread_skill_ratio,
+    standard_crps,
+)
+from seeds_dag.verification.seed_sets import ideal_emulation, non_seed_members
+from seeds_dag.verification.table import ScoreTableSchema, rank_rows, score_rows
+
+TRUTH_MEMBER = "truth_member"
+N_TRUTH_MEMBERS = "n_truth_members"
+
+
+def _others(n_members: int, seeds: Sequence[int]) -> list[int]:
+    """The non-seed members of an `n_members` ensemble: those that play truth; each needs another
+    beside it to build ideal-K from."""
+    others = non_seed_members(n_members, tuple(seeds))
+    if len(others) < 2:
+        raise ValueError(f"seeds {list(seeds)} leave {len(others)} member of the {n_members}-member "
+                         f"ensemble: a member playing truth needs another to build ideal-K from")
+    return others
+
+
+def members_playing_truth(physics: xr.Dataset, seeds: Sequence[int]) -> xr.Dataset:
+    """The non-seed members of `physics` as truths: dims (init_time, lead_time, truth_member, lat,
+    lon), ``truth_member`` holding their member indices."""
+    others = _others(physics.sizes[MEMBER], seeds)
+    truths = physics.drop_vars(MEMBER, errors="ignore").isel({MEMBER: others})
+    return truths.rename({MEMBER: TRUTH_MEMBER}).assign_coords({TRUTH_MEMBER: others})
+
+
+def leave_one_out_ideal(physics: xr.Dataset, seeds: Sequence[int]) -> xr.Dataset:
+    """ideal-K for every member playing truth, built without it: for non-seed member j, the ideal
+    emulation of the seeds from the M − 1 members other than j,
+
+        x̂_i^(−j) = m_K + √(1 + 1/K)·(x_i − x̄_(−j)),   i neither a seed nor j,
+
+    x̄_(−j) the mean of the members other than j. It is built from ideal-K of the whole ensemble,
+    x̂_i = m_K + √(1 + 1/K)·(x_i − x̄): leaving x_j out of the mean moves it by
+    x̄_(−j) − x̄ = −(x_j − x̄)/(M − 1), so
+
+        x̂_i^(−j) = x̂_i + (x̂_j − m_K)/(M − 1),
+
+    the members of ideal-K other than x̂_j, all shifted by one amount per j (tests compare it with
+    `ideal_emulation` of the ensemble without x_j). Building each of the M − K ensembles from
+    the M − 1 members instead took five times as long.
+
+    Args:
+        physics: (init_time, lead_time, member, lat, lon), M members.
+        seeds: the K seed members' indices.
+
+    Returns:
+        (init_time, lead_time, lat, lon, truth_member, member) with M − K − 1 members,
+        truth_member as in :func:`members_playing_truth`.
+    """
+    others = _others(physics.sizes[MEMBER], seeds)
+    physics = physics.drop_vars(MEMBER, errors="ignore")
+    ideal = ideal_emulation(physics, seeds)  # its members are x̂_i for i in `others`, in order
+    seed_mean = physics.isel({MEMBER: list(seeds)}).mean(MEMBER)
+    shift = ((ideal - seed_mean) / (physics.sizes[MEMBER] - 1)).rename({MEMBER: TRUTH_MEMBER})
+    # Row j: the positions in `others` of every member but the j-th. np.take lays the result out
+    # in C order, members innermost, where indexing with `kept` (or xarray's isel) puts the
+    # (truth_member, member) strides outermost: sorting members through those took 4 x as long.
+    kept = np.array([[i for i in range(len(others)) if i != j] for j in range(len(others))])
+    without = xr.apply_ufunc(np.take, ideal, kwargs={"indices": kept, "axis": -1},
+                             input_core_dims=[[MEMBER]],
+                             output_core_dims=[[TRUTH_MEMBER, MEMBER]], exclude_dims={MEMBER})
+    return (without + shift).assign_coords({TRUTH_MEMBER: others})
+
+
+def scores_over_truths(forecast: xr.Dataset, truths: xr.Dataset) -> dict[str, xr.Dataset]:
+    """The scores of ``SCORES`` (table.py) of one ensemble against every member playing truth,
+    averaged over them: fair and standard CRPS as means, RMSE and spread as root-mean-squares
+    (:func:`~seeds_dag.verification.scores.pool_over_inits` over truth_member), spread/skill
+    recomputed from those with the √((N+1)/N) correction.
+
+    Args:
+        forecast: (init_time, lead_time, member, lat, lon), with a truth_member dim too when the
+            ensemble depends on the member playing truth (ideal-K).
+        truths: (init_time, lead_time, lat, lon, truth_member).
+
+    Returns:
+        name -> (init_time, lead_time) per variable.
+    """
+    rmse = pool_over_inits(ensemble_mean_rmse(forecast, truths), TRUTH_MEMBER)
+    spread = ensemble_spread(forecast)
+    if TRUTH_MEMBER in spread.dims:
+        spread = pool_over_inits(spread, TRUTH_MEMBER)
+    return {
+        "crps": fair_crps(forecast, truths).mean(TRUTH_MEMBER),
+        "crps_standard": standard_crps(forecast, truths).mean(TRUTH_MEMBER),
+        "rmse": rmse,
+        "spread": spread,
+        "spread_skill": spread_skill_ratio(spread, rmse, forecast.sizes[MEMBER]),
+    }
+
+
+class PerfectModelTableSchema(ScoreTableSchema):
+    """Per-init perfect-model scores, long format: one row per (model, variable, init_time,
+    lead_time_days), the columns of :class:`~seeds_dag.verification.table.ScoreTableSchema`
+    averaged over the members playing truth (:func:`scores_over_truths`), and how many played it.
+    n_members of ideal-K is M − K − 1."""
+
+    n_truth_members: Series[int] = pa.Field(ge=1)
+
+
+class PerfectModelTables(NamedTuple):
+    """The per-init perfect-model tables: scores (:class:`PerfectModelTableSchema`) and rank
+    counts summed over the members playing truth (model, variable, lead_time_days, rank, count)."""
+
+    scores: pd.DataFrame
+    ranks: pd.DataFrame
+
+
+def perfect_model_tables(physics: xr.Dataset, seeds: Sequence[int],
+                         forecasts: Mapping[str, xr.Dataset], ideal: str,
+                         seed: int = 0) -> PerfectModelTables:
+    """Perfect-model scores of one init: ideal-K (named `ideal`, built without the member playing
+    truth) and every ensemble of `forecasts` against each non-seed member of `physics` in turn.
+
+    Args:
+        physics: (init_time, lead_time, member, lat, lon), M members.
+        seeds: the K seed members' indices in `physics`.
+        forecasts: model name -> ensemble (init_time, lead_time, member, lat, lon) made from the
+            seeds alone ("seeds-2", "gee-32", "gpp-32"), with the variables of `physics`.
+        ideal: the model name of ideal-K, e.g. "ideal-2".
+        seed: of the rank histograms' tie-breaking draws.
+
+    Returns:
+        the tables, models in the order ideal, then `forecasts`.
+    """
+    if ideal in forecasts:
+        raise ValueError(f"perfect_model_tables: {ideal!r} names ideal-K and one of the forecasts "
+                         f"{list(forecasts)}")
+    truths = members_playing_truth(physics, seeds)
+    # ideal-K one variable at a time: for every truth it holds (M − K)(M − K − 1) members per
+    # point, 812 for M = 31 (about 40 MB a variable at 6 leads on 32 x 64 in float32).
+    ideal_scores, ideal_ranks = [], []
+    for name in physics.data_vars:
+        ensemble = leave_one_out_ideal(physics[[name]], seeds)
+        ideal_scores.append(scores_over_truths(ensemble, truths[[name]]))
+        ideal_ranks.append(rank_histogram(ensemble, truths[[name]], seed))
+    n_members = {ideal: physics.sizes[MEMBER] - len(seeds) - 1,
+                 **{model: forecast.sizes[MEMBER] for model, forecast in forecasts.items()}}
+    statistics = {ideal: {score: xr.merge([s[score] for s in ideal_scores])
+                          for score in ideal_scores[0]},
+                  **{model: scores_over_truths(forecast, truths)
+                     for model, forecast in forecasts.items()}}
+    ranks = {ideal: xr.merge(ideal_ranks),
+             **{model: rank_histogram(forecast, truths, seed) for model, forecast in forecasts.items()}}
+    table = pd.concat([score_rows(model, statistics[model], n_members[model])
+                       for model in statistics], ignore_index=True)
+    table[N_TRUTH_MEMBERS] = truths.sizes[TRUTH_MEMBER]
+    return PerfectModelTables(
+        PerfectModelTableSchema.validate(table),
+        pd.concat([rank_rows(model, counts) for model, counts in ranks.items()],
+                  ignore_index=True))

@@ -9,8 +9,8 @@ the seeds are. So
 - every ensemble made from the seeds alone (the seeds themselves, each emulated ensemble) is
   scored against x_j with the scores of :mod:`~seeds_dag.verification.scores`;
 - ideal-K (:func:`~seeds_dag.verification.seed_sets.ideal_emulation`) is rebuilt without x_j
-  (:func:`leave_one_out_ideal`): its members are the other non-seed members, about the mean of the
-  M − 1 members other than x_j. Left in, x_j would be one of ideal-K's members and pull its mean
+  (:func:`leave_one_out_ideal`): its members are the other non-seed members, about their own
+  mean. Left in, x_j would be one of ideal-K's members and pull its mean
   towards the truth, a score no emulator that sees only the seeds could reach;
 - ideal-K is then what a perfect emulator of p(member | K seeds) scores, a bound at every lead:
   an emulated ensemble's fair CRPS over ideal-K's is the figure of merit (its target, and how
@@ -45,7 +45,7 @@ from seeds_dag.verification.scores import (
     spread_skill_ratio,
     standard_crps,
 )
-from seeds_dag.verification.seed_sets import ideal_emulation, non_seed_members
+from seeds_dag.verification.seed_sets import ideal_scale, non_seed_members
 from seeds_dag.verification.table import ScoreTableSchema, rank_rows, score_rows
 
 TRUTH_MEMBER = "truth_member"
@@ -72,22 +72,21 @@ def members_playing_truth(physics: xr.Dataset, seeds: Sequence[int]) -> xr.Datas
 
 def leave_one_out_ideal(physics: xr.Dataset, seeds: Sequence[int]) -> xr.Dataset:
     """ideal-K for every member playing truth, built without it: for non-seed member j, the ideal
-    emulation of the seeds from the M − 1 members other than j,
+    emulation of the seeds (`ideal_emulation`) from the n − 1 non-seed members other than j,
 
         x̂_i^(−j) = m_K + √(1 + 1/K)·(x_i − x̄_(−j)),   i neither a seed nor j,
 
-    x̄_(−j) the mean of the members other than j. It is built from ideal-K of the whole ensemble,
-    x̂_i = m_K + √(1 + 1/K)·(x_i − x̄): leaving x_j out of the mean moves it by
-    x̄_(−j) − x̄ = −(x_j − x̄)/(M − 1), so
+    x̄_(−j) their mean. With d_i = x_i − x̄ the deviations from the mean
+    of all n non-seed members, leaving x_j out of the mean moves it by −d_j/(n − 1), so
 
-        x̂_i^(−j) = x̂_i + (x̂_j − m_K)/(M − 1),
+        x̂_i^(−j) = m_K + √(1 + 1/K)·(d_i + d_j/(n − 1)):
 
-    the members of ideal-K other than x̂_j, all shifted by one amount per j (tests compare it with
-    `ideal_emulation` of the ensemble without x_j). Building each of the M − K ensembles from
-    the M − 1 members instead took five times as long.
+    the deviations other than d_j, all shifted by one amount per j (tests compare it with
+    `ideal_emulation` of the ensemble without x_j). Building each of the n ensembles from the
+    members anew took five times as long.
 
     Args:
-        physics: (init_time, lead_time, member, lat, lon), M members.
+        physics: (init_time, lead_time, member, lat, lon), M members, M − K ≥ 3.
         seeds: the K seed members' indices.
 
     Returns:
@@ -95,18 +94,24 @@ def leave_one_out_ideal(physics: xr.Dataset, seeds: Sequence[int]) -> xr.Dataset
         truth_member as in :func:`members_playing_truth`.
     """
     others = _others(physics.sizes[MEMBER], seeds)
+    n = len(others)
+    if n < 3:
+        raise ValueError(f"seeds {list(seeds)} leave {n} members of the {physics.sizes[MEMBER]}-member ensemble: "
+                         "ideal-K without the member playing truth needs two others")
     physics = physics.drop_vars(MEMBER, errors="ignore")
-    ideal = ideal_emulation(physics, seeds)  # its members are x̂_i for i in `others`, in order
+    members = physics.isel({MEMBER: others})
+    deviations = members - members.mean(MEMBER)
     seed_mean = physics.isel({MEMBER: list(seeds)}).mean(MEMBER)
-    shift = ((ideal - seed_mean) / (physics.sizes[MEMBER] - 1)).rename({MEMBER: TRUTH_MEMBER})
+    shift = (deviations / (n - 1)).rename({MEMBER: TRUTH_MEMBER})
     # Row j: the positions in `others` of every member but the j-th. np.take lays the result out
     # in C order, members innermost, where indexing with `kept` (or xarray's isel) puts the
     # (truth_member, member) strides outermost: sorting members through those took 4 x as long.
-    kept = np.array([[i for i in range(len(others)) if i != j] for j in range(len(others))])
-    without = xr.apply_ufunc(np.take, ideal, kwargs={"indices": kept, "axis": -1},
+    kept = np.array([[i for i in range(n) if i != j] for j in range(n)])
+    without = xr.apply_ufunc(np.take, deviations, kwargs={"indices": kept, "axis": -1},
                              input_core_dims=[[MEMBER]],
                              output_core_dims=[[TRUTH_MEMBER, MEMBER]], exclude_dims={MEMBER})
-    return (without + shift).assign_coords({TRUTH_MEMBER: others})
+    ideal = seed_mean + ideal_scale(len(seeds)) * (without + shift)
+    return ideal.assign_coords({TRUTH_MEMBER: others})
 
 
 def scores_over_truths(forecast: xr.Dataset, truths: xr.Dataset) -> dict[str, xr.Dataset]:

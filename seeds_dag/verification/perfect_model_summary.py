@@ -11,15 +11,17 @@ perfect emulator of the K seeds scores, so an emulated ensemble's fair CRPS over
 is the figure of merit of the emulation. Each ratio is taken per variable (their CRPS have
 different units), then averaged over variables, as in :mod:`~seeds_dag.verification.claims`.
 
-What a perfect emulator scores here depends on the ensemble size M, measured on exchangeable
-Gaussian members with K = 2 (an exact sampler of p(member | seeds) = N(m_K, σ²(1 + 1/K)), 64 to
-256 members): 1.00–1.01 at M = 201 (tests), but 1.045–1.048 at M = 31 (2048 to 20 000 points).
-ideal-K's members x̂_i = m_K + √(1 + 1/K)(x_i − x̄_(−j)) share the mean x̄_(−j), which holds the
-mean of the other M − K − 1 non-seed members: their centre leans on those members (by
-√(1 + 1/K)·K/(M − 1), 8 % at M = 31), not on the seeds alone, and their scatter about a shared
-mean is not that of independent draws. Centred on the non-seed members' own mean instead, the
-offset is 1.018. So at M = 31 the target reads against a bound about 4.5 % below what any
-emulator of the seeds can reach.
+What a perfect emulator scores here depends a little on the ensemble size M, measured on
+exchangeable Gaussian members with K = 2 (an exact sampler of p(member | seeds) =
+N(m_K, σ²(1 + 1/K)), 64 members, 16 × 32 points): 1.000 at M = 201 and 1.018 at M = 31. ideal-K's
+n members share their mean, so each lies a little closer to the truth than an independent draw
+with their spread would (by the 1/n of the variance their mean takes), and the fair CRPS, which
+assumes independent members, rewards that: for Gaussian members the expected ratio of an exact
+sampler's fair CRPS to ideal-K's is 1/(√(4 − 2/n) − 1), 1.018 for the n = 28 non-seed members
+ideal-K is built from at M = 31 (spread exact instead, by √(n/(n − 1)) more, gives 1.019). So at
+M = 31 the target leaves an emulator of the seeds about 0.2 % above exact. (ideal-K centred on all
+M members' mean, as before, knew 8 % of the other members' mean besides the seeds': an exact
+sampler scored 1.045 against it.)
 """
 
 from collections.abc import Sequence

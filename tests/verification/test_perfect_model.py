@@ -194,3 +194,17 @@ def test_ideal_k_needs_a_member_beside_the_one_playing_truth():
         perfect_model_tables(physics, (0, 1), {"seeds-2": physics.isel(member=[0, 1])}, "ideal-2")
     with pytest.raises(ValueError, match="names ideal-K and one of the forecasts"):
         perfect_model_tables(physics, (0,), {"ideal-1": physics}, "ideal-1")
+
+
+def test_at_the_main_jobs_ensemble_size_ideal_k_knows_no_more_than_the_seeds():
+    """M = 31: an exact sampler of the law given the seeds scores within 3 % of ideal-K (expected
+    1.018, `perfect_model_summary`); with ideal-K centred on all members' mean, as before, it
+    scored 1.045, the other members' mean leaking into ideal-K's."""
+    rng = np.random.default_rng(2)
+    physics = gaussian_physics(rng, 31, n_lat=16, n_lon=32)
+    forecasts = {"seeds-2": physics.isel(member=[0, 1]),
+                 "gee-64": draws_about_the_seeds(rng, physics, (0, 1), 64, 1.0)}
+    tables = perfect_model_tables(physics, (0, 1), forecasts, "ideal-2")
+    by_lead = perfect_model_by_lead(perfect_model_summary(tables.scores, tables.ranks, "seeds-2", "ideal-2"))
+    ratio = by_lead.set_index("model").loc["gee-64", FAIR_OVER_IDEAL]
+    assert 1.0 <= ratio <= 1.03

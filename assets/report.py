@@ -16,8 +16,9 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from assets.automation import follows_dependencies
-from assets.summary import pooled_inits, verification_summary
+from assets.summary import REALISM, pooled_inits, verification_summary
 from assets.verification import (
+    CALIBRATION,
     COHERENCE,
     CRPS_CLAIM,
     ENERGY_SCORE,
@@ -30,7 +31,7 @@ from assets.versions import CODE_VERSIONS
 from resources import StorageResource
 from seeds_dag.conventions import KNOWN_VARIABLES
 from seeds_dag.emulation import model_ensembles
-from seeds_dag.report import figures, multivariate_figures, perfect_model_figures
+from seeds_dag.report import calibration_figures, figures, multivariate_figures, perfect_model_figures
 from seeds_dag.report.html import Section, png_data_uri, render_report, wide_table
 from seeds_dag.store import ArtifactStore
 from seeds_dag.store.artifacts import ArtifactNotFoundError
@@ -51,7 +52,7 @@ SUMMARY_OBJECTS = {"summary": "table.parquet", "extremes": "extremes.parquet",
                    "spectra": "spectra.parquet", "power_ratio": "power_ratio.parquet",
                    "coherence": COHERENCE, "crps_claim": CRPS_CLAIM,
                    "energy_score": ENERGY_SCORE, "variable_correlation": VARIABLE_CORRELATION,
-                   "perfect_model": PERFECT_MODEL}
+                   "perfect_model": PERFECT_MODEL, "calibration": CALIBRATION, "realism": REALISM}
 RANK_OBJECT = "rank_histograms.parquet"
 # The two tails SEEDS judges extremes by.
 EVENT_QUANTILES = (0.01, 0.99)
@@ -64,6 +65,8 @@ FIGURES: list[tuple[str, str, str, Draw]] = [
      lambda t, lead: figures.lead_time_scores(t, "spread_skill")),
     ("Perfect model", "perfect_model_crps_over_ideal", "perfect_model",
      lambda t, lead: perfect_model_figures.crps_over_ideal_by_lead(t)),
+    ("Realism at a glance", "variance_ratio_by_band", "calibration",
+     lambda t, lead: calibration_figures.variance_ratio_by_band(t)),
     ("Calibration", "rank_histograms", "ranks", figures.rank_histograms),
     *[("Extremes", f"reliability_q{round(q * 100):02d}", "reliability",
        lambda t, lead, q=q: figures.reliability_diagram(t, q, lead)) for q in EVENT_QUANTILES],
@@ -96,6 +99,11 @@ TABLES = [
           (STANDARD_OVER_IDEAL, "Standard CRPS / ideal-K's standard CRPS, a physics member as "
                                 "the truth"),
           ("spread_skill", "Spread/skill, a physics member as the truth"))],
+    *[("Realism at a glance", f"{caption} of each realism target against the physics members "
+       "(bounds in the row; summary.txt says met or missed)", "realism", value, ("target", "bounds"))
+      for value, caption in (("lowest", "Lowest value"), ("highest", "Highest value"))],
+    ("Realism at a glance", "Variance of members about the seeds' mean / the physics members', by "
+     "zonal wavenumber band", "calibration", "variance_ratio", ("variable", "lead_time_days", "band")),
     *[("Extremes", caption, "extremes", value, ("variable", "lead_time_days", "quantile"))
       for value, caption in (("bss", "Brier skill score vs climatology"),
                              ("roc_auc", "ROC AUC"), ("brier", "Brier score"))],
@@ -192,7 +200,8 @@ def _sections(pngs: dict[str, bytes], tables: dict[str, pd.DataFrame],
 @asset(group_name="verification", deps=[verification_summary],
        code_version=CODE_VERSIONS[REPORT], automation_condition=follows_dependencies(),
        description="Figures (fair and standard CRPS and spread/skill by lead, the perfect-model "
-       "fair CRPS over ideal-K's by lead with its target, rank histograms, "
+       "fair CRPS over ideal-K's by lead with its target, the realism scorecard and the members' "
+       "variance about the seeds by wavenumber band over the physics members', rank histograms, "
        "reliability of the 1%/99% events, bias maps, zonal spectra and power ratios to physics, "
        "lead-to-lead coherence, energy score by lead, cross-variable correlations, example "
        "members) and one self-contained HTML report from the pooled verification tables, with "

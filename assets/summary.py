@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from assets.automation import follows_any_partition
 from assets.metadata import table_metadata
 from assets.verification import (
+    CALIBRATION,
     COHERENCE,
     CRPS_CLAIM,
     ENERGY_SCORE,
@@ -31,6 +32,7 @@ from assets.versions import CODE_VERSIONS
 from resources import StorageResource
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.store import ArtifactStore
+from seeds_dag.verification.calibration import calibration_summary, format_calibration
 from seeds_dag.verification.claims import crps_claim, format_claim
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, format_coherence
 from seeds_dag.verification.extremes_table import extremes_summary, format_extremes, reliability_diagram
@@ -56,6 +58,7 @@ from seeds_dag.verification.perfect_model_summary import (
     perfect_model_by_lead,
     perfect_model_summary,
 )
+from seeds_dag.verification.targets import format_scorecard, realism_scorecard
 from seeds_dag.verification.table import (
     MODEL,
     format_summary,
@@ -63,6 +66,10 @@ from seeds_dag.verification.table import (
     rank_flatness_table,
     summary_table,
 )
+
+
+REALISM = "realism.parquet"
+"""The pooled realism scorecard (`targets.realism_scorecard`)."""
 
 
 def _inits_note(held: list[str], keys: list[str]) -> str:
@@ -173,10 +180,17 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
                  "crps_claim_table": table_metadata(claim),
                  "power_ratio": MetadataValue.md(power_ranges.to_markdown(floatfmt=".4g")),
                  "power_ratio_table": table_metadata(power_ranges)}
+    realism = {"power_ratios": power_ratios}
+    calibrated = held(CALIBRATION)
+    if calibrated:
+        realism["calibration"] = pooled[CALIBRATION] = calibration_summary(read(CALIBRATION, calibrated), physics)
+        blocks.append(format_calibration(pooled[CALIBRATION], physics) + _inits_note(calibrated, keys))
+    else:
+        blocks.append(_absent_note("Variance about the seeds", CALIBRATION))
     coherent = held(COHERENCE)
     if coherent:
         pooled[COHERENCE] = coherence_summary(read(COHERENCE, coherent))
-        coherence = coherence_columns(pooled[COHERENCE], physics)
+        coherence = realism["coherence"] = coherence_columns(pooled[COHERENCE], physics)
         blocks.append(format_coherence(coherence) + _inits_note(coherent, keys))
         metadata |= {"coherence": MetadataValue.md(coherence.to_markdown(floatfmt=".4g")),
                      "coherence_table": table_metadata(coherence)}
@@ -194,7 +208,7 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
     correlated = held(VARIABLE_MOMENTS)
     if correlated:
         moments = read(VARIABLE_MOMENTS, correlated)
-        correlation = variable_correlation_summary(moments, physics)
+        correlation = realism["variable_correlation"] = variable_correlation_summary(moments, physics)
         pooled[VARIABLE_CORRELATION] = correlation_rows(correlation,
                                                         list(dict.fromkeys(moments[MODEL])))
         blocks.append(format_variable_correlation(correlation) + _inits_note(correlated, keys))
@@ -203,6 +217,12 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
                      "variable_correlation_table": table_metadata(correlation)}
     else:
         blocks.append(_absent_note("Cross-variable correlation", VARIABLE_MOMENTS))
+    # The scorecard reads the blocks' pooled tables; it is printed right after the claims.
+    scorecard = realism_scorecard(emulated, physics, **realism)
+    blocks.insert(3, format_scorecard(scorecard, physics))
+    pooled[REALISM] = scorecard
+    metadata |= {"realism": MetadataValue.md(scorecard.to_markdown(index=False, floatfmt=".3g")),
+                 "realism_table": table_metadata(scorecard)}
     text = "\n\n".join(blocks)
     store.write_bytes(SUMMARY, "summary.txt", text.encode())
     store.write_bytes(SUMMARY, INITS_OBJECT, json.dumps(keys).encode())

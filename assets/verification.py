@@ -32,6 +32,7 @@ from seeds_dag.conventions import FORECAST_DIMS, VARIABLES, DataValidationError,
 from seeds_dag.emulated_ensemble import EnsembleProvenance
 from seeds_dag.emulation import forecast_seed, model_ensembles
 from seeds_dag.store import ArtifactStore
+from seeds_dag.verification.calibration import calibration_table
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, coherence_table
 from seeds_dag.verification.extremes_table import extremes_tables
 from seeds_dag.verification.field_table import TRUTH, bias_map_table, spectrum_table
@@ -61,6 +62,8 @@ ENERGY_SCORE, VARIABLE_CORRELATION = "energy_score.parquet", "variable_correlati
 CRPS_CLAIM = "crps_claim.parquet"
 # Per-init perfect-model scores and rank counts, and the pooled table the report draws.
 PERFECT_MODEL, PERFECT_MODEL_RANKS = "perfect_model.parquet", "perfect_model_ranks.parquet"
+# Per-init variance of members about the seeds' mean by scale, and its pooled ratio to physics.
+CALIBRATION = "calibration.parquet"
 INITS_OBJECT = "inits.json"
 """The scores partitions a summary pooled (the report draws from exactly those)."""
 # The model-name families of the reference ensembles; every other verified model is emulated.
@@ -177,7 +180,9 @@ def _skill_check(name: str, problems: list[str], headline: pd.DataFrame) -> Asse
        "cross-variable moments of members of the seeds (the members the emulated ensemble was "
        "made from), the physics ensemble and the emulated ensembles for one init, against truth; "
        "perfect-model scores (fair and standard CRPS, spread/skill, rank counts) of the seeds, "
-       "ideal-K and the emulated ensembles against each non-seed physics member in turn; "
+       "ideal-K and the emulated ensembles against each non-seed physics member in turn; the "
+       "variance of emulated members about the seeds' mean by zonal wavenumber band over the "
+       "physics members'; "
        "skill checks warn when an emulated ensemble degrades.")
 def verification_scores(context: AssetExecutionContext, config: VerificationConfig,
                         storage: StorageResource) -> MaterializeResult:
@@ -213,6 +218,8 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
         VARIABLE_MOMENTS: variable_correlation_table(ensembles),
         PERFECT_MODEL: perfect.scores,
         PERFECT_MODEL_RANKS: perfect.ranks,
+        CALIBRATION: calibration_table({physics_name: physics, **{m: ensembles[m] for m in emulated_names}},
+                                       physics_name, seed_members),
     }
     coherence = {}
     if physics.sizes["lead_time"] >= 2:

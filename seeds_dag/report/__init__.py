@@ -11,6 +11,8 @@ graph and Verification).
   correlation of members by lead;
 - :mod:`~seeds_dag.report.perfect_model_figures`: each emulated ensemble's fair CRPS over
   ideal-K's by lead against a physics member as the truth, with the target;
+- :mod:`~seeds_dag.report.calibration_figures`: each emulated ensemble's variance about the
+  seeds' mean over the physics members', by lead and zonal wavenumber band, with the target;
 - :mod:`~seeds_dag.report.html`: one HTML document with the figures embedded as data URIs and
   the tables side by side per model.
 """

@@ -118,3 +118,16 @@ def calibration_summary(table: pd.DataFrame, physics: str) -> pd.DataFrame:
     others = pooled.drop(physics, level="model")
     ratio = others / reference.reindex(others.index.droplevel("model")).to_numpy()
     return ratio.rename("variance_ratio").reset_index()
+
+
+def format_calibration(summary: pd.DataFrame, physics: str) -> str:
+    """Fixed-width text of `calibration_summary`: rows lead, a column per (model, band), each the
+    mean over variables (the realism scorecard gives the extremes over variables)."""
+    low, high = VARIANCE_RATIO_RANGE
+    bands = [*WAVENUMBER_BANDS, TOTAL]
+    wide = (summary.groupby(["model", f"{LEAD}_days", BAND], sort=False)["variance_ratio"].mean()
+            .unstack(["model", BAND]))
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([list(summary["model"].unique()), bands]))
+    return (f"Variance of members about the seeds' mean / the {physics} members', by zonal wavenumber band, "
+            f"mean over variables (target {low:g}-{high:g} for all scales)\n"
+            f"{wide.to_string(float_format=lambda x: f'{x:.3g}')}")

@@ -77,7 +77,8 @@ def _write_store(root: Path, *, extras: bool = True, emulated_models: list[str] 
                         "coherence": synthetic.coherence(), "crps_claim": synthetic.crps_claim(),
                         "energy_score": synthetic.energy_score(),
                         "variable_correlation": synthetic.variable_correlation(),
-                        "perfect_model": synthetic.perfect_model()}.items():
+                        "perfect_model": synthetic.perfect_model(),
+                        "calibration": synthetic.calibration(), "realism": synthetic.realism()}.items():
         store.write_table(table, "verification_summary", name=SUMMARY_OBJECTS[name])
     for init in INITS:
         store.write_table(synthetic.ranks(n_inits=1), SCORES, init,
@@ -171,7 +172,8 @@ def test_a_lead_the_tables_lack_skips_the_single_lead_figures(tmp_path):
     meta = metadata(_report(tmp_path, ReportConfig(lead_days=7.0)), REPORT)
     assert sorted(_images(meta)) == ["coherence_by_lead_pair", "crps_by_lead",
                                      "energy_score_by_lead", "perfect_model_crps_over_ideal",
-                                     "spread_skill_by_lead", "variable_correlation_by_lead"]
+                                     "spread_skill_by_lead", "variable_correlation_by_lead",
+                                     "variance_ratio_by_band"]
     assert meta["skipped"]["power_ratio"] == "power_ratio: no rows at lead 7 days"
     assert meta["skipped"]["bias_maps"] == "bias_maps: no rows at lead 7 days"
     assert "no lead 7 days" in meta["skipped"]["example_members"]

@@ -30,6 +30,7 @@ from seeds_dag.conventions import (
 from seeds_dag.emulated_ensemble import EnsembleProvenance
 from seeds_dag.emulation import forecast_seed
 from seeds_dag.store import ArtifactStore
+from seeds_dag.verification.calibration import calibration_summary, calibration_table
 from seeds_dag.verification.coherence_table import CoherenceTableSchema, coherence_summary
 from seeds_dag.verification.extremes import climatological_thresholds
 from seeds_dag.verification.extremes_table import (
@@ -449,3 +450,31 @@ def test_a_damaged_ensemble_is_refused_by_name_not_scored(tmp_path, asset, model
     with pytest.raises(DataValidationError, match=re.escape(named) + r".*'t850'.*NaN"):
         materialise(tmp_path, "verification_scores", INITS[0])
     assert not store.exists_bytes("verification_scores", "table.parquet", INITS[0])
+
+
+def test_the_summary_pools_calibration_by_scale_and_prints_the_realism_scorecard(stacked):
+    """Each init's variance about the seeds' mean (against its physics members, no truth) is
+    stored, the summary pools it as a ratio of means and prints it with the scorecard, which
+    reads the pooled tables and sits after the perfect-model block."""
+    store, results = stacked
+    physics = store.load_dataset("operational_ensemble", INITS[0])[list(VARIABLES)]
+    emulated = store.load_dataset("daily_emulated_ensembles", INITS[0])[list(VARIABLES)]
+    ensembles = {f"physics-{N_PHYSICS}": physics,
+                 **{f"{m}-{N_EMULATED}": emulated.sel(model=m, drop=True) for m in ("gee", "gpp")}}
+    stored = store.read_table("verification_scores", INITS[0], name="calibration.parquet")
+    pd.testing.assert_frame_equal(stored, calibration_table(ensembles, f"physics-{N_PHYSICS}", (0, 1)),
+                                  check_dtype=False)
+    per_init = pd.concat([store.read_table("verification_scores", k, name="calibration.parquet")
+                          for k in INITS], ignore_index=True)
+    pooled = store.read_table("verification_summary", name="calibration.parquet")
+    pd.testing.assert_frame_equal(pooled, calibration_summary(per_init, f"physics-{N_PHYSICS}"))
+    text = store.read_bytes("verification_summary", "summary.txt").decode()
+    assert text.index("Perfect model") < text.index("Realism of members") < text.index("Rank histogram max-bin share")
+    assert "Variance of members about the seeds' mean" in text
+    card = store.read_table("verification_summary", name="realism.parquet")
+    assert list(card["model"].unique()) == [f"gee-{N_EMULATED}", f"gpp-{N_EMULATED}"]
+    assert len(card) == 2 * 4  # power, variance, cross-variable correlation, coherence
+    total = pooled.query(f"model == 'gee-{N_EMULATED}' and band == 'all'")["variance_ratio"]
+    row = card.set_index(["model", "target"]).loc[(f"gee-{N_EMULATED}", "variance about seeds / physics")]
+    assert row["highest"] == pytest.approx(total.max()) and row["lowest"] == pytest.approx(total.min())
+    assert "realism_table" in metadata(results["summary"], "verification_summary")

@@ -1,6 +1,6 @@
 """Sampling for the skill benchmark: emulated ensembles for every evaluation init (stored, so a
-rerun rescores without resampling) and the EDM generator's sampler study (CRPS against denoiser
-evaluations)."""
+rerun rescores without resampling) and the EDM generator's sampler study (the exact Gaussian test
+and perfect-model CRPS against denoiser evaluations)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ import xarray as xr
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.emulated_ensemble import DEFAULT_SEED_MEMBERS, emulated_ensemble, write_emulated_ensemble
 from seeds_dag.emulation import SOLVERS, SamplerConfig
+from seeds_dag.generators.solver_check import TOLERANCE as GAUSSIAN_TOLERANCE
+from seeds_dag.generators.solver_check import worst_variance_error
 from seeds_dag.store import ArtifactStore
+from seeds_dag.verification.perfect_model import perfect_model_tables
+from seeds_dag.verification.perfect_model_summary import FAIR_OVER_IDEAL, perfect_model_by_lead, perfect_model_summary
 from seeds_dag.verification.scores import fair_crps
 
 
@@ -69,35 +73,50 @@ def sampler_trials(steps: list[int], sigma_maxes: list[float]) -> list[SamplerTr
 def sampler_study(model: torch.nn.Module, operational: dict[str, xr.Dataset], truth_aligned: dict[str, xr.Dataset],
                   stats: xr.Dataset, n_members: int, trials: list[SamplerTrial], churn_per_step: float,
                   batch_size: int, device: torch.device) -> pd.DataFrame:
-    """Fair CRPS of `n_members`-member ensembles of an `edm` generator for every (Heun steps,
-    deterministic or stochastic) trial on the given inits, as a ratio to the physics ensemble's CRPS on the same
-    inits, averaged over variables and leads (so units do not weigh). The fair CRPS does not
-    depend on the ensemble size in expectation, so a small ensemble ranks trials honestly; every
-    trial starts from the same x_T noise (common random numbers)."""
+    """Every (solver, steps, churn, schedule top) trial of an `edm` generator held to the exact
+    Gaussian denoiser (`solver_check`: the worst relative error of a mode's variance, which passes
+    within its TOLERANCE) and scored in a perfect model: `n_members`-member ensembles of the given
+    inits against each non-seed physics member in turn (`perfect_model_tables`), their fair CRPS
+    over ideal-2's averaged over variables and leads; the fair CRPS against the truth over the
+    physics ensemble's is kept beside it for reference, not for the choice (a biased,
+    under-dispersive truth rewards a solver's added spread). The fair CRPS does not depend on the
+    ensemble size in expectation, so a small ensemble ranks trials honestly; every trial starts
+    from the same x_T noise (common random numbers)."""
     keys = list(operational)
     physics = {k: fair_crps(operational[k][list(VARIABLES)], truth_aligned[k]) for k in keys}
     rows = []
     for trial in trials:
         sampler = trial.config(churn_per_step)
         start = time.perf_counter()
-        ratios = []
+        against_truth, perfect = [], []
         for key in keys:
             emulated = emulated_ensemble(model, operational[key], stats, seed_members=DEFAULT_SEED_MEMBERS,
                                          n_members=n_members, batch_size=batch_size, sampler=sampler,
                                          device=device)[list(VARIABLES)]
             crps = fair_crps(emulated, truth_aligned[key])
-            ratios.append(np.mean([float((crps[v] / physics[key][v]).mean()) for v in VARIABLES]))
-        rows.append({"solver": trial.solver, "num_steps": trial.num_steps, "nfe": sampler.nfe, "stochastic": trial.stochastic,
-                     "S_churn": sampler.S_churn, "sigma_max": sampler.sigma_max,
-                     "crps_over_physics": float(np.mean(ratios)),
+            against_truth.append(np.mean([float((crps[v] / physics[key][v]).mean()) for v in VARIABLES]))
+            physics_members = operational[key][list(VARIABLES)]
+            seeds = physics_members.isel(member=list(DEFAULT_SEED_MEMBERS))
+            tables = perfect_model_tables(physics_members, DEFAULT_SEED_MEMBERS,
+                                          {"seeds": seeds, "emulated": emulated}, "ideal")
+            by_lead = perfect_model_by_lead(perfect_model_summary(tables.scores, tables.ranks, "seeds", "ideal"))
+            perfect.append(float(by_lead.set_index("model").loc["emulated", FAIR_OVER_IDEAL].mean()))
+        rows.append({"solver": trial.solver, "num_steps": trial.num_steps, "nfe": sampler.nfe,
+                     "stochastic": trial.stochastic, "S_churn": sampler.S_churn, "sigma_max": sampler.sigma_max,
+                     "gaussian_variance_error": worst_variance_error(sampler),
+                     "perfect_model_crps_over_ideal": float(np.mean(perfect)),
+                     "crps_over_physics": float(np.mean(against_truth)),
                      "seconds": round(time.perf_counter() - start, 1)})
         print(f"  sampler {rows[-1]}", flush=True)
     return pd.DataFrame(rows)
 
 
 def fastest_within(study: pd.DataFrame, tolerance: float = 0.01) -> pd.Series:
-    """The trial with the fewest denoiser evaluations whose CRPS is within `tolerance` of the best
-    (ties: deterministic first, then the lower CRPS)."""
-    best = study["crps_over_physics"].min()
-    good = study[study["crps_over_physics"] <= (1 + tolerance) * best]
-    return good.sort_values(["nfe", "stochastic", "crps_over_physics"]).iloc[0]
+    """Among the trials that pass the exact Gaussian test (all of them if none does, so the study
+    still names one), the fewest denoiser evaluations whose perfect-model fair CRPS is within
+    `tolerance` of the best of those (ties: deterministic first, then the lower CRPS)."""
+    passing = study[study["gaussian_variance_error"] <= GAUSSIAN_TOLERANCE]
+    candidates = passing if len(passing) else study
+    best = candidates["perfect_model_crps_over_ideal"].min()
+    good = candidates[candidates["perfect_model_crps_over_ideal"] <= (1 + tolerance) * best]
+    return good.sort_values(["nfe", "stochastic", "perfect_model_crps_over_ideal"]).iloc[0]

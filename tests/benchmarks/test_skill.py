@@ -38,15 +38,20 @@ def test_no_reforecast_valid_time_reaches_an_evaluation_init_and_the_truth_cover
     assert operational[-1] + pd.Timedelta(days=max(config.lead_days)) == truth_end
 
 
-def test_the_fewest_evaluations_within_one_percent_of_the_best_are_chosen():
+def test_the_fewest_evaluations_passing_the_gaussian_test_within_one_percent_of_the_best_are_chosen():
     study = pd.DataFrame({"solver": ["heun"] * 6 + ["dpm_solver_2m"], "num_steps": [2, 2, 4, 4, 8, 8, 7],
                           "nfe": [3, 3, 7, 7, 15, 15, 7],
                           "stochastic": [False, True] * 3 + [False], "sigma_max": [80.0] * 6 + [10.0],
-                          "crps_over_physics": [1.30, 1.25, 1.065, 1.06, 1.052, 1.05, 1.059]})
+                          "gaussian_variance_error": [30.0, 25.0, 2.0, 1.5, 0.08, 0.09, 0.05],
+                          "perfect_model_crps_over_ideal": [0.98, 0.99, 1.065, 1.06, 1.052, 1.05, 1.059],
+                          # Against the truth the solvers that add spread look best: not read.
+                          "crps_over_physics": [0.9, 0.9, 0.95, 0.95, 1.1, 1.1, 1.1]})
     chosen = fastest_within(study)
-    # 1.059 and 1.06 are ≤ 1.01 · 1.05, 1.065 is not; of the two the deterministic one.
+    # 2 and 4 Heun steps fail the Gaussian test; of the rest 1.059 is within 1 % of 1.05.
     assert (chosen["solver"], chosen["num_steps"], chosen["stochastic"]) == ("dpm_solver_2m", 7, False)
     assert fastest_within(study, tolerance=0.0)["num_steps"] == 8
+    study["gaussian_variance_error"] = 1.0  # none passes: the study still names the best of all
+    assert fastest_within(study, tolerance=0.0)["num_steps"] == 2
 
 
 def test_trials_cover_both_solvers_churn_at_the_first_schedule_top_and_determinism_at_the_others():
@@ -149,19 +154,29 @@ def test_scoring_adds_the_perfect_model_of_the_seeds_every_gee_and_gpp(tmp_path)
     assert len(targets) == 3 * 2 and targets["fair_crps_over_ideal"].notna().all()
 
 
-def test_the_default_generator_is_the_cheapest_within_one_percent_of_the_best_crps():
+def test_the_default_generator_is_chosen_by_realism_then_perfect_model_crps_then_cost():
+    """Against the truth consistency looks best (its added spread pays against an
+    under-dispersive truth); the rule reads realism first and the perfect-model CRPS."""
+    models = ("gee-crps-128", "gee-consistency-128", "gee-edm-128")
     rows = [{"variable": v, "lead_time_days": 1.0, "model": m, "crps": c}
             for v in ("z500", "t850")
-            for m, c in (("physics-31", 1.0), ("ideal-2", 0.98), ("gee-crps-128", 1.009), ("gee-consistency-128", 1.2),
-                         ("gee-edm-128", 1.0))]
-    nfe = {"gee-crps": 1, "gee-consistency": 1, "gee-edm": 7}
-    choice = generator_choice(pd.DataFrame(rows), nfe, members=128).set_index("model")
+            for m, c in (("physics-31", 1.0), *zip(models, (1.05, 0.9, 1.0)))]
+    card = pd.DataFrame([{"model": m, "target": t, "met": met}
+                         for m, mets in zip(models, ((True,) * 4, (True, False, False, True), (True,) * 4))
+                         for t, met in zip("abcd", mets)])
+    perfect = pd.DataFrame([{"model": m, "variable": v, "lead_time_days": 1.0, "fair_crps_over_ideal": r,
+                             "standard_crps_over_ideal": r, "spread_skill": 1.0, "max_bin_ratio": 1.0}
+                            for v in ("z500", "t850") for m, r in zip(models, (1.009, 0.99, 1.0))])
+    scores = {"per variable and lead": pd.DataFrame(rows), "realism targets (against the physics members)": card,
+              "perfect model (each non-seed physics member as the truth)": perfect}
+    nfe = {"gee-crps": 1, "gee-consistency": 1, "gee-edm": 16}
+    choice = generator_choice(scores, nfe, members=128).set_index("model")
     assert choice["chosen"].to_dict() == {"gee-crps-128": True, "gee-consistency-128": False, "gee-edm-128": False}
-    rows = [dict(r, crps=1.02) if r["model"] == "gee-crps-128" else r for r in rows]
-    choice = generator_choice(pd.DataFrame(rows), nfe, members=128).set_index("model")
-    assert choice.loc["gee-edm-128", "chosen"] and choice.loc["gee-edm-128", "nfe_per_member"] == 7
-
-
+    assert choice.loc["gee-consistency-128", "targets_met"] == 2
+    scores["perfect model (each non-seed physics member as the truth)"] = perfect.assign(
+        fair_crps_over_ideal=perfect["fair_crps_over_ideal"].where(perfect["model"] != "gee-crps-128", 1.03))
+    choice = generator_choice(scores, nfe, members=128).set_index("model")
+    assert choice.loc["gee-edm-128", "chosen"] and choice.loc["gee-edm-128", "nfe"] == 16
 
 
 def test_seed_count_table_averages_scores_over_sets_and_inits_before_the_ratios():

@@ -27,7 +27,12 @@ from dagster import DagsterInstance, RunConfig, materialize
 
 from assets.definitions import ALL_ASSETS
 from assets.ensembles import EmulationConfig
-from assets.models import DEFAULT_GENERATOR, EmulatorTrainingConfig, PostProcessorTrainingConfig
+from assets.models import (
+    DEFAULT_GENERATOR,
+    POST_PROCESSOR_GENERATOR,
+    EmulatorTrainingConfig,
+    PostProcessorTrainingConfig,
+)
 from resources import ComputeResource, SourceResource, StorageResource
 from resources.storage import DEFAULT_ROOT, ROOT_ENV_VAR
 from seeds_dag.generators.kinds import GENERATORS
@@ -99,7 +104,8 @@ def main() -> None:
     parser.add_argument("--lanes", type=int, default=LANES,
                         help="processes forecasting physics partitions at once (1: all in this process)")
     parser.add_argument("--generator", choices=GENERATORS, default=None,
-                        help=f"the generator of both trained models (default: {DEFAULT_GENERATOR})")
+                        help=f"the generator of both trained models (default: {DEFAULT_GENERATOR} for the "
+                        f"emulator, {POST_PROCESSOR_GENERATOR} for the post-processor)")
     parser.add_argument("--verbose", action="store_true",
                         help="print Dagster's DEBUG events too (hundreds of lines), not only the assets' own")
     args = parser.parse_args()

@@ -93,7 +93,8 @@ class ConstantGenerator(NoiseGenerator):
     """A generator whose every anomaly is the constant c."""
 
     def __init__(self, c: float) -> None:
-        config = DenoiserConfig(channels=(4, 4), embed_dim=4, num_variables=V, num_leads=2, noise_dim=2)
+        config = DenoiserConfig(channels=(4, 4), embed_dim=4, num_variables=V, num_leads=2, noise_dim=2,
+                                noise_channels=0)
         super().__init__(config, regular_latitudes(H), regular_longitudes(W))
         self.c = c
 

@@ -197,9 +197,12 @@ def test_emulated_ensembles_record_what_produced_them(tiny_graph):
     default = SamplerConfig()
     assert provenance.sampler == {"solver": "dpm_solver_2m", "num_steps": 16, "sigma_min": default.sigma_min,
                                   "sigma_max": default.sigma_max, "rho": "inf", "S_churn": 0.0}
+    # All leads together: one pass of the crps emulator, one a DPM-Solver++(2M) step of the edm
+    # post-processor (the defaults).
+    generators = {"gee": ("crps", 1), "gpp": ("edm", 16)}
     for name, asset in MODELS.items():
         assert provenance.models[name] == {
-            "generator": "edm", "nfe": 16,  # all leads together, one evaluation a DPM-Solver++(2M) step
+            "generator": generators[name][0], "nfe": generators[name][1],
             "model_version": model_version(store.read_bytes(asset, "model.pt"))}
         # The model asset's data version is the same content hash: lineage from model to members.
         assert tiny_graph.results[(asset, None)].get_asset_materialization_events()[0] \

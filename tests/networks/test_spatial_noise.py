@@ -84,12 +84,10 @@ def test_spatial_noise_in_one_coarse_cell_moves_the_member_near_that_cell_only()
 
 @torch.no_grad()
 def test_without_spatial_noise_the_network_is_the_one_before_it():
-    """noise_channels = 0 builds the network that existed before the field, and a config without
-    the field (as checkpoints that predate it store) has 0. The counts, the digest of the state
-    dict's names and shapes and the outputs were measured on the code before the field existed
+    """noise_channels = 0 builds the network that existed before the field (checkpoints that
+    predate it are read with 0: test_noise_draws.py). The counts, the digest of the state dict's
+    names and shapes and the outputs were measured on the code before the field existed
     (torch.manual_seed(0), this config on 8 × 16, the inputs of `draw`)."""
-    assert DenoiserConfig(**{k: v for k, v in dataclasses.asdict(WITHOUT).items() if k != "noise_channels"}) \
-        == WITHOUT
     net = generator(WITHOUT)
     state = net.state_dict()
     names_and_shapes = ";".join(f"{name}:{tuple(value.shape)}" for name, value in state.items())

@@ -16,7 +16,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from assets.automation import follows_dependencies
-from assets.summary import REALISM, pooled_inits, verification_summary
+from assets.summary import pooled_inits, verification_summary
 from assets.verification import (
     CALIBRATION,
     COHERENCE,
@@ -24,6 +24,7 @@ from assets.verification import (
     ENERGY_SCORE,
     INITS_OBJECT,
     PERFECT_MODEL,
+    REALISM,
     SCORES,
     VARIABLE_CORRELATION,
 )

@@ -19,6 +19,7 @@ from assets.verification import (
     MULTIVARIATE,
     PERFECT_MODEL,
     PERFECT_MODEL_RANKS,
+    REALISM,
     SCORES,
     SEEDS,
     SUMMARY,
@@ -68,10 +69,6 @@ from seeds_dag.verification.table import (
 )
 
 
-REALISM = "realism.parquet"
-"""The pooled realism scorecard (`targets.realism_scorecard`)."""
-
-
 def _inits_note(held: list[str], keys: list[str]) -> str:
     """The line ending a summary block whose table only some of the scored inits hold."""
     return f"\n(over the {len(held)} of {len(keys)} inits that hold it)" if len(held) < len(keys) else ""
@@ -115,7 +112,8 @@ def pooled_inits(store: ArtifactStore) -> list[str]:
        "lead: fair and standard CRPS, the paper's claim (standard CRPS of each emulated "
        "ensemble over the seeds', fair CRPS over the physics ensemble's), the perfect-model "
        "scores (fair and standard CRPS over ideal-K's, spread/skill and rank flatness against each "
-       "non-seed physics member in turn), RMSE, spread/skill, "
+       "non-seed physics member in turn), the realism scorecard against the physics members, "
+       "the variance of members about the seeds by wavenumber band, RMSE, spread/skill, "
        "rank flatness, mean error, Brier skill and ROC area of the 1%/99% events, lead-to-lead "
        "coherence of members, the emulated members' zonal power relative to the physics "
        "members', the energy score over the variables and their cross-variable correlations; "

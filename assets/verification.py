@@ -64,6 +64,8 @@ CRPS_CLAIM = "crps_claim.parquet"
 PERFECT_MODEL, PERFECT_MODEL_RANKS = "perfect_model.parquet", "perfect_model_ranks.parquet"
 # Per-init variance of members about the seeds' mean by scale, and its pooled ratio to physics.
 CALIBRATION = "calibration.parquet"
+# The summary's realism scorecard (`targets.realism_scorecard`) of the pooled tables.
+REALISM = "realism.parquet"
 INITS_OBJECT = "inits.json"
 """The scores partitions a summary pooled (the report draws from exactly those)."""
 # The model-name families of the reference ensembles; every other verified model is emulated.

@@ -14,6 +14,7 @@ from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
 from seeds_dag.emulated_ensemble import EnsembleProvenance, model_version
 from seeds_dag.emulation import SamplerConfig, forecast_seed
 from seeds_dag.diffusion.edm import EDMPrecond
+from seeds_dag.networks.generator import NoiseGenerator, noise_shapes
 from seeds_dag.normalization import REDUCED_DIMS, STATISTIC
 from seeds_dag.store import POINTER
 from seeds_dag.training import model_from_checkpoint
@@ -34,14 +35,14 @@ LEAD_DAYS = [float(d) for d in SOURCE.lead_days]
 OBJECTS = {
     "trained_emulator": ["model.pt"],  # the finished run's checkpoint is removed
     "post_processor": ["model.pt"],
-    "verification_scores": ["bias_maps.parquet", "coherence.parquet", "extremes.parquet",
+    "verification_scores": ["bias_maps.parquet", "calibration.parquet", "coherence.parquet", "extremes.parquet",
                             "multivariate.parquet", "perfect_model.parquet",
                             "perfect_model_ranks.parquet", "rank_histograms.parquet",
                             "reliability.parquet", "roc.parquet", "spectra.parquet",
                             "table.parquet", "variable_moments.parquet"],
-    "verification_summary": ["bias_maps.parquet", "coherence.parquet", "crps_claim.parquet",
+    "verification_summary": ["bias_maps.parquet", "calibration.parquet", "coherence.parquet", "crps_claim.parquet",
                              "energy_score.parquet", "extremes.parquet", "inits.json",
-                             "perfect_model.parquet", "power_ratio.parquet",
+                             "perfect_model.parquet", "power_ratio.parquet", "realism.parquet",
                              "reliability.parquet", "spectra.parquet", "summary.txt",
                              "table.parquet", "variable_correlation.parquet"],
     "verification_report": ["bias_maps.png", "coherence_by_lead_pair.png", "crps_by_lead.png",
@@ -49,7 +50,8 @@ OBJECTS = {
                             "perfect_model_crps_over_ideal.png", "power_ratio.png",
                             "rank_histograms.png", "reliability_q01.png", "reliability_q99.png",
                             "report.html", "spread_skill_by_lead.png",
-                            "variable_correlation_by_lead.png", "zonal_spectra.png"],
+                            "variable_correlation_by_lead.png", "variance_ratio_by_band.png",
+                            "zonal_spectra.png"],
 }
 # Artifacts stored as versioned datasets, with their dims and member counts.
 DATASETS = [
@@ -158,11 +160,15 @@ def test_emulator_checkpoint_loads_with_weights_only(tiny_graph):
     lat, lon = truth["lat"].values, truth["lon"].values
     model = model_from_checkpoint(model_bytes, lat, lon, "cpu", LEAD_DAYS)
     assert not model.training and not any(p.requires_grad for p in model.parameters())
-    assert isinstance(model, EDMPrecond)  # the default generator: SEEDS's diffusion model, on trajectories
+    assert isinstance(model, NoiseGenerator)  # the emulator's default: the one-pass crps generator
     channels, shape = len(LEAD_DAYS) * len(VARIABLES), (len(lat), len(lon))
+    z, coarse = noise_shapes(model.config, shape)
     with torch.no_grad():
-        out = model(torch.zeros(1, channels, *shape), torch.tensor([1.0]), torch.zeros(1, 2 * channels, *shape))
+        out = model(torch.zeros(1, *z), torch.zeros(1, 2 * channels, *shape), torch.zeros(1, *coarse))
     assert out.shape == (1, channels, *shape) and torch.isfinite(out).all()
+    # The post-processor's default: SEEDS's diffusion model, on trajectories.
+    gpp = model_from_checkpoint(store.read_bytes("post_processor", "model.pt"), lat, lon, "cpu", LEAD_DAYS)
+    assert isinstance(gpp, EDMPrecond)
 
 
 def test_emulated_ensembles_are_new_members_of_each_model_on_the_operational_grid(tiny_graph):

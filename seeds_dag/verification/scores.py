@@ -185,7 +185,11 @@ def _area_mean_crps(forecast: xr.Dataset, truth: xr.Dataset, estimator: str) -> 
         kwargs={"m_axis": -1, "estimator": estimator, "backend": CRPS_BACKEND,
                 "sorted_ensemble": ordered},
     )
-    return spatial_mean(crps)
+    # Every estimator here is non-negative (fair: a mean over pairs of triangle inequalities), but
+    # the pwm form's sums cancel to -1e-16 where the members coincide with each other and the
+    # truth (no spread, as in a short-lead ensemble of a member playing truth): measured, and a
+    # negative score would fail the tables' schemas.
+    return spatial_mean(crps.clip(min=0))
 
 
 def ensemble_mean_rmse(forecast: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:

@@ -111,6 +111,18 @@ def test_fair_and_pwm_estimators_agree():
     )
 
 
+def test_members_that_coincide_with_the_truth_score_zero_not_a_rounding_below_it():
+    """No spread and no error: every CRPS is 0. The pwm form's sums cancelled to -1e-17 (float64,
+    as ideal-K's members are) at most such points, and a negative score failed the perfect-model
+    table's schema (skill benchmark, --tiny)."""
+    forecast, truth = synthetic(np.random.default_rng(4), n_member=29, n_lat=8, n_lon=16)
+    values = 1.3 + 1e-3 * np.random.default_rng(1).standard_normal(truth["z500"].shape)
+    truth["z500"] = (truth["z500"].dims, values)
+    forecast["z500"] = (DIMS, np.repeat(values[:, :, None], 29, axis=2))
+    for estimator in ("pwm", "fair"):
+        assert float(fair_crps(forecast, truth, estimator=estimator)["z500"].min()) >= 0.0, estimator
+
+
 def test_rmse_matches_xskillscore_weighted_rmse():
     forecast, truth = synthetic(np.random.default_rng(3))
     weights = xr.broadcast(np.cos(np.deg2rad(forecast.lat)), forecast.lon)[0]

@@ -19,8 +19,7 @@ from seeds_dag.emulation import SOLVERS, SamplerConfig
 from seeds_dag.generators.solver_check import TOLERANCE as GAUSSIAN_TOLERANCE
 from seeds_dag.generators.solver_check import worst_variance_error
 from seeds_dag.store import ArtifactStore
-from seeds_dag.verification.perfect_model import perfect_model_tables
-from seeds_dag.verification.perfect_model_summary import FAIR_OVER_IDEAL, perfect_model_by_lead, perfect_model_summary
+from seeds_dag.verification.perfect_model import ideal_over_truths, members_playing_truth, scores_over_truths
 from seeds_dag.verification.scores import fair_crps
 
 
@@ -76,7 +75,8 @@ def sampler_study(model: torch.nn.Module, operational: dict[str, xr.Dataset], tr
     """Every (solver, steps, churn, schedule top) trial of an `edm` generator held to the exact
     Gaussian denoiser (`solver_check`: the worst relative error of a mode's variance, which passes
     within its TOLERANCE) and scored in a perfect model: `n_members`-member ensembles of the given
-    inits against each non-seed physics member in turn (`perfect_model_tables`), their fair CRPS
+    inits against each non-seed physics member in turn (`perfect_model`: ideal-K scored once per
+    init, `ideal_over_truths`), their fair CRPS
     over ideal-2's averaged over variables and leads; the fair CRPS against the truth over the
     physics ensemble's is kept beside it for reference, not for the choice (a biased,
     under-dispersive truth rewards a solver's added spread). The fair CRPS does not depend on the
@@ -84,6 +84,11 @@ def sampler_study(model: torch.nn.Module, operational: dict[str, xr.Dataset], tr
     from the same x_T noise (common random numbers)."""
     keys = list(operational)
     physics = {k: fair_crps(operational[k][list(VARIABLES)], truth_aligned[k]) for k in keys}
+    # The members playing truth and ideal-K's fair CRPS against them depend on the init alone:
+    # computed once, not once per trial.
+    truths = {k: members_playing_truth(operational[k][list(VARIABLES)], DEFAULT_SEED_MEMBERS) for k in keys}
+    ideal = {k: ideal_over_truths(operational[k][list(VARIABLES)], DEFAULT_SEED_MEMBERS, truths[k])[0]["crps"]
+             for k in keys}
     rows = []
     for trial in trials:
         sampler = trial.config(churn_per_step)
@@ -103,12 +108,9 @@ def sampler_study(model: torch.nn.Module, operational: dict[str, xr.Dataset], tr
                 break
             crps = fair_crps(emulated, truth_aligned[key])
             against_truth.append(np.mean([float((crps[v] / physics[key][v]).mean()) for v in VARIABLES]))
-            physics_members = operational[key][list(VARIABLES)]
-            seeds = physics_members.isel(member=list(DEFAULT_SEED_MEMBERS))
-            tables = perfect_model_tables(physics_members, DEFAULT_SEED_MEMBERS,
-                                          {"seeds": seeds, "emulated": emulated}, "ideal")
-            by_lead = perfect_model_by_lead(perfect_model_summary(tables.scores, tables.ranks, "seeds", "ideal"))
-            perfect.append(float(by_lead.set_index("model").loc["emulated", FAIR_OVER_IDEAL].mean()))
+            # As the summary's FAIR_OVER_IDEAL: a ratio per variable and lead, then their mean.
+            emulated_crps = scores_over_truths(emulated, truths[key])["crps"]
+            perfect.append(np.mean([float((emulated_crps[v] / ideal[key][v]).mean()) for v in VARIABLES]))
         rows.append({"solver": trial.solver, "num_steps": trial.num_steps, "nfe": sampler.nfe,
                      "stochastic": trial.stochastic, "S_churn": sampler.S_churn, "sigma_max": sampler.sigma_max,
                      "gaussian_variance_error": worst_variance_error(sampler),

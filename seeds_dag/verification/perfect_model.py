@@ -141,6 +141,27 @@ def scores_over_truths(forecast: xr.Dataset, truths: xr.Dataset) -> dict[str, xr
     }
 
 
+def ideal_over_truths(physics: xr.Dataset, seeds: Sequence[int], truths: xr.Dataset,
+                      seed: int = 0) -> tuple[dict[str, xr.Dataset], xr.Dataset]:
+    """ideal-K's :func:`scores_over_truths` and rank counts (summed over the members playing
+    truth, tie draws from `seed`), ideal-K rebuilt without each member playing truth
+    (:func:`leave_one_out_ideal`). It depends on the physics ensemble alone, so a caller scoring
+    several emulations of one init (the skill benchmark's sampler study) computes it once.
+
+    Args:
+        physics: (init_time, lead_time, member, lat, lon); seeds: the seed members' indices;
+        truths: :func:`members_playing_truth` of the two.
+    """
+    # ideal-K one variable at a time: for every truth it holds (M − K)(M − K − 1) members per
+    # point, 812 for M = 31 (about 40 MB a variable at 6 leads on 32 x 64 in float32).
+    scores, ranks = [], []
+    for name in physics.data_vars:
+        ensemble = leave_one_out_ideal(physics[[name]], seeds)
+        scores.append(scores_over_truths(ensemble, truths[[name]]))
+        ranks.append(rank_histogram(ensemble, truths[[name]], seed))
+    return {score: xr.merge([s[score] for s in scores]) for score in scores[0]}, xr.merge(ranks)
+
+
 class PerfectModelTableSchema(ScoreTableSchema):
     """Per-init perfect-model scores, long format: one row per (model, variable, init_time,
     lead_time_days), the columns of :class:`~seeds_dag.verification.table.ScoreTableSchema`
@@ -179,20 +200,13 @@ def perfect_model_tables(physics: xr.Dataset, seeds: Sequence[int],
         raise ValueError(f"perfect_model_tables: {ideal!r} names ideal-K and one of the forecasts "
                          f"{list(forecasts)}")
     truths = members_playing_truth(physics, seeds)
-    # ideal-K one variable at a time: for every truth it holds (M − K)(M − K − 1) members per
-    # point, 812 for M = 31 (about 40 MB a variable at 6 leads on 32 x 64 in float32).
-    ideal_scores, ideal_ranks = [], []
-    for name in physics.data_vars:
-        ensemble = leave_one_out_ideal(physics[[name]], seeds)
-        ideal_scores.append(scores_over_truths(ensemble, truths[[name]]))
-        ideal_ranks.append(rank_histogram(ensemble, truths[[name]], seed))
+    ideal_statistics, ideal_ranks = ideal_over_truths(physics, seeds, truths, seed)
     n_members = {ideal: physics.sizes[MEMBER] - len(seeds) - 1,
                  **{model: forecast.sizes[MEMBER] for model, forecast in forecasts.items()}}
-    statistics = {ideal: {score: xr.merge([s[score] for s in ideal_scores])
-                          for score in ideal_scores[0]},
+    statistics = {ideal: ideal_statistics,
                   **{model: scores_over_truths(forecast, truths)
                      for model, forecast in forecasts.items()}}
-    ranks = {ideal: xr.merge(ideal_ranks),
+    ranks = {ideal: ideal_ranks,
              **{model: rank_histogram(forecast, truths, seed) for model, forecast in forecasts.items()}}
     table = pd.concat([score_rows(model, statistics[model], n_members[model])
                        for model in statistics], ignore_index=True)

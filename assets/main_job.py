@@ -79,7 +79,20 @@ def _instance() -> DagsterInstance:
     return DagsterInstance.get()
 
 
-def _materialize_one(name: str, partition_key: str | None, resources: dict,
+def dagster_home(default: Path) -> Path:
+    """$DAGSTER_HOME, set to `default` (resolved) where unset, created with a dagster.yaml of
+    Dagster's default settings where it has none (without the file every process says so on the
+    console)."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(default.resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    instance_config = home / "dagster.yaml"
+    if not instance_config.exists():
+        instance_config.write_text("# The Dagster instance of seeds-dag's main job: Dagster's default settings\n"
+                                   "# (runs, events and logs stored in this folder).\n")
+    return home
+
+
+def materialize_one(name: str, partition_key: str | None, resources: dict,
                      op_configs: dict, log_level: str) -> float:
     """Materialise asset `name` (one partition) in this process, its console log from `log_level`
     up; returns its seconds. `resources` maps each resource key to (class, settings), rebuilt
@@ -111,13 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     log_level = "DEBUG" if args.verbose else "INFO"
 
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
-    home.mkdir(parents=True, exist_ok=True)
-    instance_config = home / "dagster.yaml"
-    if not instance_config.exists():
-        # Dagster's defaults; without the file every process says so on the console.
-        instance_config.write_text("# The Dagster instance of seeds-dag's main job: Dagster's default settings\n"
-                                   "# (runs, events and logs stored in this folder).\n")
+    home = dagster_home(Path(".dagster_home"))
     if args.quick:
         source, training, emulation = _quick_settings()
     else:
@@ -133,7 +140,7 @@ def main() -> None:
     settings = {key: (type(resource), resource.model_dump()) for key, resource in resources.items()}
 
     def step(name: str, partition_key: str | None = None) -> None:
-        seconds = _materialize_one(name, partition_key, settings, op_configs, log_level)
+        seconds = materialize_one(name, partition_key, settings, op_configs, log_level)
         timings[name] = timings.get(name, 0.0) + seconds
         print(f"  {name:<28} {partition_key or '':<11} {seconds:7.1f} s", flush=True)
 
@@ -146,7 +153,7 @@ def main() -> None:
                 step(name, key)
             return
         start = time.perf_counter()
-        futures = [(name, key, pool.submit(_materialize_one, name, key, one_thread, op_configs,
+        futures = [(name, key, pool.submit(materialize_one, name, key, one_thread, op_configs,
                                            log_level))
                    for name, key in jobs]
         for name, key, future in futures:

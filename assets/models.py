@@ -64,14 +64,16 @@ class EmulatorTrainingConfig(Config):
     """Exposes `TrainingConfig`, `DenoiserConfig` and the arguments of `generator_objective`, their
     defaults taken from there; they train the demo in minutes on CPU. `generator`: "crps" (the
     emulator's default: one pass, afCRPS over `crps_members` members, `noise_channels` fields of
-    spatial noise), "consistency" (`consistency_evaluations` passes, 1
-    or 2: consistency training, then `crps_finetune_steps` steps of afCRPS fine-tuning) or "edm"
-    (SEEDS's diffusion model, sampled with the solver of `daily_emulated_ensembles`; the
-    post-processor's default)."""
+    spatial noise on each of the `noise_levels` coarsest U-Net levels), "consistency"
+    (`consistency_evaluations` passes, 1 or 2: consistency training, then `crps_finetune_steps`
+    steps of afCRPS fine-tuning) or "edm" (SEEDS's diffusion model, sampled with the solver of
+    `daily_emulated_ensembles`; the post-processor's default)."""
 
     generator: str = DEFAULT_GENERATOR
     crps_members: int = _CRPS.members
     crps_alpha: float = _CRPS.alpha
+    crps_variable_pair_weight: float = _CRPS.variable_pair_weight
+    crps_spectral_weight: float = _CRPS.spectral_weight
     crps_finetune_steps: int = CRPS_FINETUNE_STEPS
     consistency_evaluations: int = CONSISTENCY_EVALUATIONS
     steps: int = _TRAINING.steps
@@ -83,7 +85,9 @@ class EmulatorTrainingConfig(Config):
     channels: list[int] = list(_DENOISER.channels)
     embed_dim: int = _DENOISER.embed_dim
     attention_at_bottom: bool = _DENOISER.attention_at_bottom
+    noise_dim: int = _DENOISER.noise_dim
     noise_channels: int = _DENOISER.noise_channels
+    noise_levels: int = _DENOISER.noise_levels
 
     def training(self, batch_size: int, truth_probability: float = 0.0) -> TrainingConfig:
         return TrainingConfig(steps=self.steps, batch_size=batch_size,
@@ -94,14 +98,17 @@ class EmulatorTrainingConfig(Config):
 
     def denoiser(self, num_leads: int) -> DenoiserConfig:
         return DenoiserConfig(channels=tuple(self.channels), embed_dim=self.embed_dim,
-                              attention_at_bottom=self.attention_at_bottom, noise_channels=self.noise_channels,
+                              attention_at_bottom=self.attention_at_bottom, noise_dim=self.noise_dim,
+                              noise_channels=self.noise_channels, noise_levels=self.noise_levels,
                               num_variables=len(VARIABLES), num_leads=num_leads)
 
     def objective(self) -> Objective:
         """The generator's objective settings (`generator_objective`, as the skill benchmark's)."""
         return generator_objective(self.generator, self.steps, crps_members=self.crps_members,
                                    crps_alpha=self.crps_alpha, crps_finetune_steps=self.crps_finetune_steps,
-                                   consistency_evaluations=self.consistency_evaluations)
+                                   consistency_evaluations=self.consistency_evaluations,
+                                   crps_variable_pair_weight=self.crps_variable_pair_weight,
+                                   crps_spectral_weight=self.crps_spectral_weight)
 
 
 class PostProcessorTrainingConfig(EmulatorTrainingConfig):

@@ -47,7 +47,7 @@ from benchmarks.skill_scores import (
 )
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.emulation import SamplerConfig
-from seeds_dag.generators.kinds import GENERATORS, Objective, kind_of
+from seeds_dag.generators.kinds import GENERATORS, CRPSConfig, Objective, kind_of
 from seeds_dag.generators.recipes import CRPS_FINETUNE_STEPS, generator_objective
 from seeds_dag.generators.sampling import nfe
 from seeds_dag.networks.unet import DenoiserConfig
@@ -85,6 +85,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gpp-generator", default="crps", choices=GENERATORS)
     parser.add_argument("--crps-finetune-steps", type=int, default=CRPS_FINETUNE_STEPS,
                         help="the consistency generator's final steps of afCRPS fine-tuning")
+    parser.add_argument("--crps-variable-pair-weight", type=float, default=CRPSConfig.variable_pair_weight,
+                        help="weight of the crps generator's afCRPS of variable pairs (CRPSConfig)")
+    parser.add_argument("--crps-spectral-weight", type=float, default=CRPSConfig.spectral_weight,
+                        help="weight of the crps generator's afCRPS of zonal Fourier coefficients (CRPSConfig)")
     parser.add_argument("--gpp-probabilities", default="1.0",
                         help="comma-separated p of the post-processors; empty: no GPP")
     parser.add_argument("--members", type=int, default=128)
@@ -151,7 +155,9 @@ def main() -> None:
 
     def objective(kind: str, steps: int) -> Objective:
         """As the training assets build it (`generator_objective`), for a run of `steps` steps."""
-        return generator_objective(kind, steps, crps_finetune_steps=args.crps_finetune_steps)
+        return generator_objective(kind, steps, crps_finetune_steps=args.crps_finetune_steps,
+                                   crps_variable_pair_weight=args.crps_variable_pair_weight,
+                                   crps_spectral_weight=args.crps_spectral_weight)
 
     generators = args.generators.split(",")
     specs = [ModelSpec(f"gee-{kind}", denoiser, objective(kind, args.train_steps), training)

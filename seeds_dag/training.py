@@ -233,8 +233,10 @@ def model_from_checkpoint(
             or lead_days is not None and len(lead_days) != len(trained_leads):
         raise ValueError(f"checkpoint generates trajectories at lead days {trained_leads}, asked for "
                          f"{[float(d) for d in lead_days]}")
-    # A model file written before `noise_channels` existed has no spatial noise, whatever today's default.
-    denoiser_config = _config_from_dict(DenoiserConfig, {"noise_channels": 0, **checkpoint["denoiser_config"]})
+    # A model file written before `noise_channels` existed has no spatial noise, and one written before
+    # `noise_levels` existed has it on the coarsest level only, whatever today's defaults.
+    denoiser_config = _config_from_dict(DenoiserConfig, {"noise_channels": 0, "noise_levels": 1,
+                                                         **checkpoint["denoiser_config"]})
     _, objective = checkpoint_generator(checkpoint)
     model = _build_model(denoiser_config, objective, lat_deg, lon_deg, seed=0).to(device)
     model.load_state_dict(checkpoint["ema"])

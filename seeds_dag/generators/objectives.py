@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from seeds_dag.diffusion.consistency import consistency_sample, consistency_training_loss
 from seeds_dag.diffusion.edm import edm_loss
-from seeds_dag.generators.crps import almost_fair_crps, lead_pair_crps
+from seeds_dag.generators.crps import almost_fair_crps, lead_pair_crps, variable_pair_crps, zonal_spectral_crps
 from seeds_dag.generators.kinds import ConsistencyCRPSConfig, CRPSConfig, Objective, kind_of
 from seeds_dag.networks.generator import noise_shapes
 from seeds_dag.networks.unet import DenoiserConfig
@@ -28,7 +28,10 @@ def crps_generator_loss(model: nn.Module, target: Tensor, cond: Tensor, weights:
                         generator: torch.Generator | None) -> Tensor:
     """afCRPS of `objective.members` one-pass members G(z, cond), z ~ N(0, I), against the target,
     plus `objective.lead_pair_weight` times that of the sums and differences of consecutive leads
-    (`lead_pair_crps`: how a member's leads go together)."""
+    (`lead_pair_crps`: how a member's leads go together), `objective.variable_pair_weight` times
+    that of pairs of variables (`variable_pair_crps`: how its variables go together) and
+    `objective.spectral_weight` times that of zonal Fourier coefficients (`zonal_spectral_crps`:
+    its variance scale by scale)."""
     config = network_config(model)
 
     def sample_one(repeated: Tensor) -> Tensor:
@@ -42,6 +45,11 @@ def crps_generator_loss(model: nn.Module, target: Tensor, cond: Tensor, weights:
     if objective.lead_pair_weight > 0 and config.num_leads > 1:
         loss = loss + objective.lead_pair_weight * lead_pair_crps(members, target, weights, objective.alpha,
                                                                   config.num_leads)
+    if objective.variable_pair_weight > 0 and config.num_variables > 1:
+        loss = loss + objective.variable_pair_weight * variable_pair_crps(members, target, weights, objective.alpha,
+                                                                          config.num_leads)
+    if objective.spectral_weight > 0:
+        loss = loss + objective.spectral_weight * zonal_spectral_crps(members, target, weights, objective.alpha)
     return loss
 
 

@@ -21,11 +21,15 @@ CONSISTENCY_EVALUATIONS = len(ConsistencyConfig.sample_sigmas)
 
 def generator_objective(generator: str, steps: int, *, crps_members: int = CRPSConfig.members,
                         crps_alpha: float = CRPSConfig.alpha, crps_finetune_steps: int = CRPS_FINETUNE_STEPS,
-                        consistency_evaluations: int = CONSISTENCY_EVALUATIONS) -> Objective:
+                        consistency_evaluations: int = CONSISTENCY_EVALUATIONS,
+                        crps_variable_pair_weight: float = CRPSConfig.variable_pair_weight,
+                        crps_spectral_weight: float = CRPSConfig.spectral_weight) -> Objective:
     """The objective settings of a `steps`-step run of `generator` ("edm", "crps", "consistency").
 
-    crps: the afCRPS of `crps_members` members an example with `crps_alpha` (and CRPSConfig's
-        lead-pair term). consistency: consistency training for steps − `crps_finetune_steps`
+    crps: the afCRPS of `crps_members` members an example with `crps_alpha`, CRPSConfig's
+        lead-pair term, and the variable-pair and zonal spectral terms weighted
+        `crps_variable_pair_weight` and `crps_spectral_weight` (CRPSConfig says why they are off by
+        default). consistency: consistency training for steps − `crps_finetune_steps`
         steps (its curriculum spans them; none when fine-tuning takes the whole run), then
         afCRPS fine-tuning of `crps_members` members with `crps_alpha`, sampling as at inference
         with `consistency_evaluations` (1: σ_max; 2: σ_max, then CONSISTENCY_SIGMA_MID). edm:
@@ -35,7 +39,8 @@ def generator_objective(generator: str, steps: int, *, crps_members: int = CRPSC
     evaluation count is refused by name.
     """
     if generator == "crps":
-        return objective_for("crps", members=crps_members, alpha=crps_alpha)
+        return objective_for("crps", members=crps_members, alpha=crps_alpha,
+                             variable_pair_weight=crps_variable_pair_weight, spectral_weight=crps_spectral_weight)
     if generator == "consistency":
         if consistency_evaluations not in (1, 2):
             raise ValueError(f"consistency_evaluations must be 1 or 2, got {consistency_evaluations}")

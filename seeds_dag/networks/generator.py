@@ -11,23 +11,24 @@ computed from the seeds, so members cannot differ independently in different reg
 grid (H/2^(levels−1) × W/2^(levels−1), 8 × 16 for 3 levels on 32 × 64), added to the features
 there (`UNet`). The convolutions after it give it spatial correlation, and the decoder maps it to
 every lead and variable: one perturbation field shared by the whole trajectory, as FourCastNet 3's
-spatially correlated noise. Trained on the (almost) fair CRPS over several members per example
-(`seeds_dag.generators.crps`), which rewards exactly the right spread.
+spatially correlated noise. `noise_levels` > 1 adds such fields on finer levels too, and
+`noise_dim` = 0 leaves z out (DenoiserConfig says what each did to the members). Trained on the
+(almost) fair CRPS over several members per example (`seeds_dag.generators.crps`), which rewards
+exactly the right spread.
 """
 
 import numpy as np
+import torch
 from torch import Tensor, nn
 
-from seeds_dag.networks.unet import DenoiserConfig, UNet, check_conditioning, coarse_grid
+from seeds_dag.networks.unet import DenoiserConfig, UNet, check_conditioning, noise_grids
 
 
 def noise_shapes(config: DenoiserConfig, grid: tuple[int, int]) -> list[tuple[int, ...]]:
     """One member's noise inputs on a (lat, lon) grid, in the order they are drawn: z
-    (noise_dim,), then, when noise_channels > 0, ε (noise_channels, *coarsest U-Net grid)."""
-    shapes = [(config.noise_dim,)]
-    if config.noise_channels:
-        shapes.append((config.noise_channels, *coarse_grid(grid, len(config.channels))))
-    return shapes
+    (noise_dim,), then, when noise_channels > 0, ε (noise_channels, *grid of the level) for each of
+    the `noise_levels` coarsest U-Net levels, coarsest first."""
+    return [(config.noise_dim,)] + [(config.noise_channels, *level) for level in noise_grids(grid, config)]
 
 
 class NoiseGenerator(nn.Module):
@@ -35,19 +36,29 @@ class NoiseGenerator(nn.Module):
 
     def __init__(self, config: DenoiserConfig, lat_deg: np.ndarray, lon_deg: np.ndarray) -> None:
         super().__init__()
+        if not (config.noise_dim or config.noise_channels):
+            raise ValueError("a one-pass generator needs noise: noise_dim (z) or noise_channels (ε) must be > 0")
         self.config = config
+        # Without z, every block's FiLM embedding is one learned vector (the MLP would map an empty
+        # input to its bias: the same function, less clearly).
         self.noise_mlp = nn.Sequential(
             nn.Linear(config.noise_dim, config.embed_dim), nn.SiLU(),
             nn.Linear(config.embed_dim, config.embed_dim), nn.SiLU(),
-        )
+        ) if config.noise_dim else None
+        self.constant_embedding = None if config.noise_dim else nn.Parameter(torch.zeros(config.embed_dim))
         self.unet = UNet(config, 2 * config.trajectory_channels, config.trajectory_channels, lat_deg, lon_deg,
-                         coarse_noise_channels=config.noise_channels)
+                         noisy=True)
 
-    def forward(self, z: Tensor, cond: Tensor, coarse_noise: Tensor | None = None) -> Tensor:
-        """z: (B, noise_dim) standard normal; cond: (B, 2·L·V, H, W) the seeds' summary
-        (`seed_conditioning`); coarse_noise: ε, (B, noise_channels, *unet.coarse_grid) standard
-        normal, required when noise_channels > 0 and refused otherwise. Returns (B, L·V, H, W)."""
+    def forward(self, z: Tensor, cond: Tensor, *spatial_noise: Tensor) -> Tensor:
+        """z: (B, noise_dim) standard normal ((B, 0) without z); cond: (B, 2·L·V, H, W) the seeds' summary
+        (`seed_conditioning`); spatial_noise: ε, standard normal fields (B, noise_channels, *grid)
+        on each grid of `unet.noise_grids`, coarsest first, required when noise_channels > 0 and
+        refused otherwise (`noise_shapes` lists them all). Returns (B, L·V, H, W)."""
         if z.ndim != 2 or z.shape[1] != self.config.noise_dim:
             raise ValueError(f"z: expected shape (batch, {self.config.noise_dim}), got {tuple(z.shape)}")
         check_conditioning(cond, z.shape[0], self.config, self.unet.grid)
-        return self.unet(cond, self.noise_mlp(z), coarse_noise)
+        if self.noise_mlp is None:
+            embedding = self.constant_embedding.expand(z.shape[0], -1)
+        else:
+            embedding = self.noise_mlp(z)
+        return self.unet(cond, embedding, *spatial_noise)

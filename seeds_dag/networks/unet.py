@@ -37,7 +37,10 @@ class DenoiserConfig:
     norm_groups: GroupNorm uses gcd(channels, norm_groups) groups.
     embedding_periods: (min, max) periods of the Fourier features of the noise level; covers
         c_noise = ln(σ)/4 in about [-1.6, 1.1] for σ in [0.002, 80].
-    noise_dim: size of the noise vector of the one-pass generator (FGN's is 32).
+    noise_dim: size of the noise vector z of the one-pass generator (FGN's is 32); 0 builds a
+        generator whose only noise is ε, its blocks' FiLM embedding one learned vector. Measured
+        as noise_levels, 0 and 32 gave the same variance by band and a perfect-model fair CRPS
+        over ideal-2's of 1.051 against 1.050–1.056 (two seeds with z), so z stays.
     noise_channels: fields of spatial N(0, 1) noise per member that the one-pass generator adds at
         the coarsest U-Net level (FourCastNet 3's spatially correlated noise); the diffusion models
         ignore it; 0 builds the network without it, as checkpoints that predate the field were
@@ -45,7 +48,18 @@ class DenoiserConfig:
         job's 3 inits, 800 steps, the crps generator's perfect-model fair CRPS over ideal-2's fell
         from 1.051–1.080 to 1.026–1.045 across the leads, its perfect-model spread/skill rose from
         0.74–0.87 to 0.86–0.98, and the members' variance about the seeds at zonal wavenumbers 4–7
-        from 0.02 to 0.4–0.6 of the physics members' (README, Measured).
+        from 0.02 to 0.4–0.6 of the physics members' (README, Measured; one training seed,
+        and `CRPSConfig` shows how far the seed alone moves the variance by scale).
+    noise_levels: how many U-Net levels, the coarsest first, receive `noise_channels` fields of
+        noise each, on their own grids (1: the coarsest only, as before the field existed;
+        `len(channels)`: down to one value per grid point, as AIFS-CRPS's noise). Noise on the
+        coarsest 8 × 16 grid of the default U-Net resolves zonal wavenumbers up to 8 only, so
+        finer levels looked like the way to small-scale variance; measured, they are not (main
+        job's 3 inits, 800 steps, the variable-pair and spectral terms on; README, Measured): with
+        all 3 levels noised the members' variance about the seeds, over the physics members', was
+        0.5–9 % at wavenumbers 4–15 and 1.75–2.7× at 0–3 (4 or 16 channels, with z), 10–46 % and
+        1.4–2.2× without z, where noise on the coarsest level alone gave 0.6–1.2× at 0–3,
+        0.85–1.4× at 4–7 and 0.3–0.9× at 8–15 (four runs). 1 by default.
     """
 
     channels: tuple[int, ...] = (16, 32, 64)
@@ -60,6 +74,7 @@ class DenoiserConfig:
     embedding_periods: tuple[float, float] = (0.1, 8.0)
     noise_dim: int = 32
     noise_channels: int = 4
+    noise_levels: int = 1
 
     @property
     def num_static_channels(self) -> int:
@@ -85,8 +100,24 @@ def check_grid(num_lat: int, num_lon: int, num_levels: int) -> None:
 def coarse_grid(grid: tuple[int, int], num_levels: int) -> tuple[int, int]:
     """(lat, lon) of the coarsest level of a `num_levels`-level U-Net on `grid`: halved num_levels − 1
     times."""
-    factor = 2 ** (num_levels - 1)
+    return level_grid(grid, num_levels - 1)
+
+
+def level_grid(grid: tuple[int, int], level: int) -> tuple[int, int]:
+    """(lat, lon) of U-Net level `level` (0 the finest) on `grid`: halved `level` times."""
+    factor = 2 ** level
     return grid[0] // factor, grid[1] // factor
+
+
+def noise_grids(grid: tuple[int, int], config: DenoiserConfig) -> list[tuple[int, int]]:
+    """The grids of the noise fields of `config`'s U-Net on `grid`, coarsest first: one per noised
+    level (`noise_levels` of them; none when noise_channels is 0)."""
+    if not config.noise_channels:
+        return []
+    levels = len(config.channels)
+    if not 1 <= config.noise_levels <= levels:
+        raise ValueError(f"noise_levels must lie in 1..{levels} (the U-Net's levels), got {config.noise_levels}")
+    return [level_grid(grid, level) for level in reversed(range(levels - config.noise_levels, levels))]
 
 
 def static_channels(lat_deg: np.ndarray, lon_deg: np.ndarray, use_lon_channels: bool) -> Tensor:
@@ -109,16 +140,18 @@ class UNet(nn.Module):
     """(B, C_in, H, W) fields and (B, embed_dim) embedding -> (B, C_out, H, W), on a fixed lat-lon
     grid given in degrees at construction; static channels are appended to the input.
 
-    Built with coarse_noise_channels = k > 0, it also takes k fields of noise on the coarsest grid,
-    projected (1×1) onto the coarsest features and added to them between the bottom self-attention
-    and the bottom block: the same as concatenating them and mixing with a linear map that leaves
-    the features as they are. After the attention, so that a cell's noise is not spread over the
-    sphere at once; the 3×3 convolutions after it correlate the noise over neighbouring cells, and
-    the decoder maps it to every output channel (all leads and variables).
+    Built with noisy = True and config.noise_channels = k > 0, it also takes k fields of noise on
+    the coarsest grid, projected (1×1) onto the coarsest features and added to them between the
+    bottom self-attention and the bottom block: the same as concatenating them and mixing with a
+    linear map that leaves the features as they are. After the attention, so that a cell's noise is
+    not spread over the sphere at once; the 3×3 convolutions after it correlate the noise over
+    neighbouring cells, and the decoder maps it to every output channel (all leads and variables).
+    With config.noise_levels > 1, the next finer levels get k fields each on their own grids, added
+    the same way to the decoder's features of that level as they arrive from the coarser one.
     """
 
     def __init__(self, config: DenoiserConfig, in_channels: int, out_channels: int,
-                 lat_deg: np.ndarray, lon_deg: np.ndarray, coarse_noise_channels: int = 0) -> None:
+                 lat_deg: np.ndarray, lon_deg: np.ndarray, noisy: bool = False) -> None:
         super().__init__()
         check_grid(len(lat_deg), len(lon_deg), len(config.channels))
         self.config = config
@@ -151,9 +184,15 @@ class UNet(nn.Module):
             self.upsamplers.append(Upsample(width, width_in) if level > 0 else nn.Identity())
 
         self.head = nn.Sequential(group_norm(width_in, groups), nn.SiLU(), sphere_conv3x3(width_in, out_channels))
-        # Built last, so the other weights are initialised as without it; k = 0 adds no parameter,
-        # so the diffusion models and checkpoints that predate the noise are unchanged.
-        self.coarse_noise_in = nn.Conv2d(coarse_noise_channels, bottom, 1) if coarse_noise_channels else None
+        # Built last, so the other weights are initialised as without them; k = 0 adds no parameter,
+        # so the diffusion models and checkpoints that predate the noise are unchanged. The coarsest
+        # level's projection keeps its name, so checkpoints with noise there alone still load.
+        k = config.noise_channels if noisy else 0
+        self.noise_grids = noise_grids(self.grid, config) if k else []
+        self.coarse_noise_in = nn.Conv2d(k, bottom, 1) if k else None
+        finer = [config.channels[level] for level in reversed(range(len(config.channels) - 1))]
+        finer = finer[:max(0, len(self.noise_grids) - 1)]
+        self.finer_noise_in = nn.ModuleList(nn.Conv2d(k, width, 1) for width in finer)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -163,14 +202,15 @@ class UNet(nn.Module):
     def coarse_grid(self) -> tuple[int, int]:
         return coarse_grid(self.grid, len(self.config.channels))
 
-    def forward(self, fields: Tensor, emb: Tensor, coarse_noise: Tensor | None = None) -> Tensor:
-        """coarse_noise: (B, k, *coarse_grid), required exactly when built with k > 0."""
-        expected = None if self.coarse_noise_in is None else (
-            fields.shape[0], self.coarse_noise_in.in_channels, *self.coarse_grid)
-        got = None if coarse_noise is None else tuple(coarse_noise.shape)
+    def forward(self, fields: Tensor, emb: Tensor, *noise: Tensor) -> Tensor:
+        """noise: the noise fields when built noisy, (B, k, *grid) for each grid of `noise_grids`
+        (coarsest first), and none otherwise."""
+        k = None if self.coarse_noise_in is None else self.coarse_noise_in.in_channels
+        expected = [(fields.shape[0], k, *grid) for grid in self.noise_grids]
+        got = [tuple(field.shape) for field in noise]
         if got != expected:
-            raise ValueError(f"coarse_noise: expected {'shape ' + str(expected) if expected else 'none'} (noise "
-                             f"fields on the coarsest U-Net grid, (batch, channels, lat, lon)), got {got}")
+            raise ValueError(f"noise: expected {'shapes ' + str(expected) if expected else 'none'} (noise fields "
+                             f"on the U-Net grids, coarsest first, (batch, channels, lat, lon)), got {got or 'none'}")
         static = self.static.expand(fields.shape[0], -1, -1, -1)
         h = self.stem(torch.cat([fields, static], dim=1))
         skips = []
@@ -181,10 +221,14 @@ class UNet(nn.Module):
                 h = block(h, emb)
             skips.append(h)
         h = self.bottom_attention(h)
-        if coarse_noise is not None:
-            h = h + self.coarse_noise_in(coarse_noise)
+        if noise:
+            h = h + self.coarse_noise_in(noise[0])
         h = self.bottom_block(h, emb)
-        for blocks, upsample in zip(self.decoder, self.upsamplers):
+        finer_noise = list(zip(self.finer_noise_in, noise[1:]))
+        for index, (blocks, upsample) in enumerate(zip(self.decoder, self.upsamplers)):
+            if 0 < index <= len(finer_noise):
+                projection, field = finer_noise[index - 1]
+                h = h + projection(field)
             h = torch.cat([h, skips.pop()], dim=1)
             for block in blocks:
                 h = block(h, emb)

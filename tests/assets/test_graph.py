@@ -162,9 +162,10 @@ def test_emulator_checkpoint_loads_with_weights_only(tiny_graph):
     assert not model.training and not any(p.requires_grad for p in model.parameters())
     assert isinstance(model, NoiseGenerator)  # the emulator's default: the one-pass crps generator
     channels, shape = len(LEAD_DAYS) * len(VARIABLES), (len(lat), len(lon))
-    z, coarse = noise_shapes(model.config, shape)
+    z, *spatial = noise_shapes(model.config, shape)
     with torch.no_grad():
-        out = model(torch.zeros(1, *z), torch.zeros(1, 2 * channels, *shape), torch.zeros(1, *coarse))
+        out = model(torch.zeros(1, *z), torch.zeros(1, 2 * channels, *shape),
+                    *(torch.zeros(1, *field) for field in spatial))
     assert out.shape == (1, channels, *shape) and torch.isfinite(out).all()
     # The post-processor's default: SEEDS's diffusion model, on trajectories.
     gpp = model_from_checkpoint(store.read_bytes("post_processor", "model.pt"), lat, lon, "cpu", LEAD_DAYS)

@@ -29,3 +29,12 @@ def test_default_objective_of_every_generator_is_generator_objectives(generator)
 def test_default_network_is_denoiser_configs_defaults(num_leads):
     assert EmulatorTrainingConfig().denoiser(num_leads) == DenoiserConfig(num_variables=len(VARIABLES),
                                                                           num_leads=num_leads)
+
+
+def test_the_crps_generators_noise_and_loss_terms_reach_the_network_and_the_objective():
+    config = EmulatorTrainingConfig(noise_dim=0, noise_channels=8, noise_levels=2, crps_variable_pair_weight=0.5,
+                                    crps_spectral_weight=2.0)
+    network = config.denoiser(num_leads=4)
+    assert (network.noise_dim, network.noise_channels, network.noise_levels) == (0, 8, 2)
+    objective = config.objective()
+    assert (objective.variable_pair_weight, objective.spectral_weight) == (0.5, 2.0)

@@ -108,17 +108,33 @@ def test_a_short_crps_run_with_spatial_noise_trains_checkpoints_and_reloads(tmp_
     same_members(reloaded, result.model)
 
 
+def written_before(stored: bytes, field: str) -> bytes:
+    """The checkpoint `stored` as code from before DenoiserConfig had `field` wrote it: without the
+    field in the stored network config and in the fingerprint."""
+    old = checkpoint_from_bytes(stored, CPU)
+    del old["denoiser_config"][field]
+    fingerprint = json.loads(old["fingerprint"])
+    del fingerprint["denoiser"][field]
+    old["fingerprint"] = json.dumps(fingerprint, sort_keys=True)
+    return checkpoint_to_bytes(old)
+
+
 def test_a_checkpoint_from_before_spatial_noise_loads_without_it(tmp_path):
     """Checkpoints written before `noise_channels` existed lack the field, in the stored config
     and in the fingerprint; they rebuild the network without ε and sample as trained."""
     result, stored = tiny_run(GLOBAL_ONLY, tmp_path)
-    old = checkpoint_from_bytes(stored, CPU)
-    del old["denoiser_config"]["noise_channels"]
-    fingerprint = json.loads(old["fingerprint"])
-    del fingerprint["denoiser"]["noise_channels"]
-    old["fingerprint"] = json.dumps(fingerprint, sort_keys=True)
-    reloaded = model_from_checkpoint(checkpoint_to_bytes(old), LAT, LON, CPU)
+    reloaded = model_from_checkpoint(written_before(stored, "noise_channels"), LAT, LON, CPU)
     assert reloaded.config == GLOBAL_ONLY
     same_members(reloaded, result.model)
-    with pytest.raises(ValueError, match="coarse_noise: expected none"):
+    with pytest.raises(ValueError, match="noise: expected none"):
         reloaded(torch.randn(1, GLOBAL_ONLY.noise_dim), summary(1), torch.randn(1, 2, 4, 8))
+
+
+def test_a_checkpoint_from_before_noise_levels_keeps_its_noise_on_the_coarsest_level(tmp_path):
+    """Checkpoints written before `noise_levels` existed lack the field; whatever today's default,
+    they rebuild with noise on the coarsest level alone and sample as trained."""
+    coarsest_only = dataclasses.replace(SPATIAL, noise_levels=1)
+    result, stored = tiny_run(coarsest_only, tmp_path)
+    reloaded = model_from_checkpoint(written_before(stored, "noise_levels"), LAT, LON, CPU)
+    assert reloaded.config == coarsest_only
+    same_members(reloaded, result.model)

@@ -20,8 +20,10 @@ def test_fine_tuning_longer_than_the_run_leaves_no_consistency_training():
     assert generator_objective("consistency", 100, crps_finetune_steps=200).consistency_steps == 0
 
 
-def test_crps_takes_members_and_alpha_and_edm_its_defaults():
+def test_crps_takes_members_alpha_and_the_weights_of_its_terms_and_edm_its_defaults():
     assert generator_objective("crps", 800, crps_members=2, crps_alpha=1.0) == CRPSConfig(members=2, alpha=1.0)
+    weighted = generator_objective("crps", 800, crps_variable_pair_weight=0.5, crps_spectral_weight=2.0)
+    assert weighted == CRPSConfig(variable_pair_weight=0.5, spectral_weight=2.0)
     assert generator_objective("edm", 800, crps_members=2) == EDMConfig()
 
 

@@ -1,6 +1,7 @@
-"""The one-pass generator's spatial noise ε (`noise_channels` fields on the coarsest U-Net grid):
-it moves members locally and every lead and variable with them; without it the network is the
-one before it existed; a wrong or missing ε is refused by name."""
+"""The one-pass generator's spatial noise ε (`noise_channels` fields on the coarsest U-Net grid, and
+on finer levels with `noise_levels`): it moves members locally and every lead and variable with
+them; without it the network is the one before it existed; a wrong or missing ε is refused by
+name."""
 
 import dataclasses
 import hashlib
@@ -18,6 +19,7 @@ NUM_LEADS, NUM_VARS = 2, 3
 CONFIG = DenoiserConfig(channels=(8, 16, 16), embed_dim=16, num_variables=NUM_VARS, num_leads=NUM_LEADS,
                         noise_dim=4, noise_channels=4)
 WITHOUT = dataclasses.replace(CONFIG, noise_channels=0)
+EVERY_LEVEL = dataclasses.replace(CONFIG, noise_levels=3)
 
 
 def generator(config=CONFIG, num_lat=8, num_lon=16):
@@ -26,21 +28,25 @@ def generator(config=CONFIG, num_lat=8, num_lon=16):
 
 
 def draw(net, batch=2, seed=1):
-    """(z, cond, ε) for `batch` members of one example: one seeds' summary, independent noise (ε None
-    without noise_channels)."""
+    """(z, cond, ε) for `batch` members of one example: one seeds' summary, independent noise (ε the
+    list of noise fields, coarsest first; empty without noise_channels)."""
     gen = torch.Generator().manual_seed(seed)
     num_lat, num_lon = net.unet.grid
     seeds = torch.randn(1, 2, NUM_LEADS * NUM_VARS, num_lat, num_lon, generator=gen)
     spread = torch.full((1, NUM_LEADS * NUM_VARS, num_lat), 0.5)
     cond = seed_conditioning(seeds, spread).expand(batch, -1, -1, -1)
     z, *eps = (torch.randn(batch, *shape, generator=gen) for shape in noise_shapes(net.config, net.unet.grid))
-    return z, cond, eps[0] if eps else None
+    return z, cond, eps
 
 
 def test_noise_shapes_are_z_then_the_coarsest_grid():
     # 3 levels halve 32 × 64 twice: 8 × 16, as on the default network's grid.
     assert noise_shapes(CONFIG, (32, 64)) == [(4,), (4, 8, 16)]
     assert noise_shapes(WITHOUT, (32, 64)) == [(4,)]
+    assert noise_shapes(EVERY_LEVEL, (32, 64)) == [(4,), (4, 8, 16), (4, 16, 32), (4, 32, 64)]
+    assert noise_shapes(dataclasses.replace(CONFIG, noise_levels=2), (32, 64)) == [(4,), (4, 8, 16), (4, 16, 32)]
+    with pytest.raises(ValueError, match=r"noise_levels must lie in 1..3.*got 4"):
+        noise_shapes(dataclasses.replace(CONFIG, noise_levels=4), (32, 64))
 
 
 @torch.no_grad()
@@ -48,12 +54,12 @@ def test_members_with_the_same_z_differ_by_their_spatial_noise_at_every_lead_and
     net = generator()
     z, cond, eps = draw(net)
     same_z = z[:1].expand(2, -1)
-    members = net(same_z, cond, eps)
+    members = net(same_z, cond, *eps)
     # Every channel (lead, variable) moves, and by a field that varies in space.
     difference = (members[0] - members[1]).flatten(1)
     assert difference.abs().mean(dim=1).min() > 1e-3
     assert (difference.std(dim=1) > 0.3 * difference.abs().mean(dim=1)).all()
-    torch.testing.assert_close(net(same_z, cond, eps), members, rtol=0, atol=0)
+    torch.testing.assert_close(net(same_z, cond, *eps), members, rtol=0, atol=0)
 
 
 @torch.no_grad()
@@ -66,6 +72,7 @@ def test_spatial_noise_in_one_coarse_cell_moves_the_member_near_that_cell_only()
     coarse_lat, coarse_lon = net.unet.coarse_grid
     factor = 32 // coarse_lat
     row, col = coarse_lat // 2, coarse_lon // 4
+    (eps,) = eps
     moved = eps.clone()
     moved[..., row, col] = -eps[..., row, col]
     base = net(z, cond, eps)
@@ -109,7 +116,7 @@ def test_spatial_noise_enters_only_through_its_projection():
     z, cond, eps = draw(with_noise)
     torch.nn.init.zeros_(with_noise.unet.coarse_noise_in.weight)
     torch.nn.init.zeros_(with_noise.unet.coarse_noise_in.bias)
-    torch.testing.assert_close(with_noise(z, cond, eps), without(z, cond), rtol=0, atol=0)
+    torch.testing.assert_close(with_noise(z, cond, *eps), without(z, cond), rtol=0, atol=0)
     state = {k: v for k, v in with_noise.state_dict().items() if "coarse_noise" not in k}
     without.load_state_dict(state)  # strict: the same names and shapes
     projection = {"unet.coarse_noise_in.weight", "unet.coarse_noise_in.bias"}
@@ -129,9 +136,63 @@ def test_diffusion_networks_have_no_spatial_noise_parameters():
 def test_a_wrong_or_missing_spatial_noise_is_refused_naming_the_expected_shape():
     net = generator()
     z, cond, eps = draw(net)
-    with pytest.raises(ValueError, match=r"coarse_noise: expected shape \(2, 4, 2, 4\).*got \(2, 4, 4, 8\)"):
+    with pytest.raises(ValueError, match=r"noise: expected shapes \[\(2, 4, 2, 4\)\].*got \[\(2, 4, 4, 8\)\]"):
         net(z, cond, torch.randn(2, 4, 4, 8))
-    with pytest.raises(ValueError, match=r"coarse_noise: expected shape \(2, 4, 2, 4\).*got None"):
+    with pytest.raises(ValueError, match=r"noise: expected shapes \[\(2, 4, 2, 4\)\].*got none"):
         net(z, cond)
-    with pytest.raises(ValueError, match=r"coarse_noise: expected none.*got \(2, 4, 2, 4\)"):
-        generator(WITHOUT)(z, cond, eps)
+    with pytest.raises(ValueError, match=r"noise: expected none.*got \[\(2, 4, 2, 4\)\]"):
+        generator(WITHOUT)(z, cond, *eps)
+    # With every level noised, all three fields, coarsest first.
+    every = generator(EVERY_LEVEL)
+    z, cond, eps = draw(every)
+    assert [tuple(field.shape[-2:]) for field in eps] == [(2, 4), (4, 8), (8, 16)]
+    expected = r"noise: expected shapes \[\(2, 4, 2, 4\), \(2, 4, 4, 8\), \(2, 4, 8, 16\)\]"
+    with pytest.raises(ValueError, match=expected):
+        every(z, cond, *eps[::-1])
+
+
+@torch.no_grad()
+def test_noise_on_the_finest_level_moves_single_grid_points():
+    """What the coarsest level's noise cannot do: with every level noised, a change of the finest
+    field at one grid point moves the output there far more than three points away (a 3×3
+    convolution after it and the head's: a reach of two points), while a change of the coarsest
+    field in one cell moves a whole block of points alike."""
+    net = generator(EVERY_LEVEL, num_lat=16, num_lon=32)
+    z, cond, eps = draw(net, batch=1)
+    base = net(z, cond, *eps)
+    finest = eps[-1].clone()
+    finest[..., 8, 16] = -finest[..., 8, 16] + 3.0
+    energy = ((net(z, cond, *eps[:-1], finest) - base)[0] ** 2).mean(dim=0)
+    assert energy[8, 16] > 0
+    assert energy[8, 16] > 100 * energy[8, 20:].max()
+    assert energy[8, 16] > 100 * energy[12:, :].max()
+
+
+@torch.no_grad()
+def test_finer_noise_enters_only_through_its_projections():
+    """Zeroing the finer levels' projections leaves the generator with noise on the coarsest level
+    only (same seed, same weights of everything else: they are built last)."""
+    every, coarsest = generator(EVERY_LEVEL), generator()
+    state = every.state_dict()
+    finer = {name for name in state if name.startswith("unet.finer_noise_in.")}
+    assert len(finer) == 4  # weight and bias of two levels
+    for name in finer:
+        state[name].zero_()
+    every.load_state_dict(state)
+    z, cond, eps = draw(every)
+    torch.testing.assert_close(every(z, cond, *eps), coarsest(z, cond, eps[0]), rtol=0, atol=0)
+
+
+@torch.no_grad()
+def test_without_z_members_differ_by_their_spatial_noise_alone():
+    """noise_dim = 0: no global noise vector, one learned FiLM embedding; the members of one example
+    are the same function of their ε, and a generator with no noise at all is refused."""
+    net = generator(dataclasses.replace(CONFIG, noise_dim=0))
+    assert net.noise_mlp is None and net.constant_embedding.shape == (CONFIG.embed_dim,)
+    z, cond, eps = draw(net)
+    assert z.shape == (2, 0)
+    members = net(z, cond, *eps)
+    assert (members[0] - members[1]).abs().mean() > 1e-3
+    torch.testing.assert_close(net(z, cond, eps[0][[1, 0]]), members[[1, 0]], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="needs noise: noise_dim.*or noise_channels"):
+        generator(dataclasses.replace(CONFIG, noise_dim=0, noise_channels=0))

@@ -1,0 +1,46 @@
+"""benchmarks.emulator_variant: its settings are the emulator's training config, read as that
+config's types, and it refuses to overwrite a variant or to start from a root with no main job."""
+
+import sys
+
+import pytest
+
+from benchmarks import emulator_variant
+from benchmarks.emulator_variant import parse_settings
+
+
+def test_settings_are_the_emulator_configs_fields_in_their_types():
+    config = parse_settings(["crps_spectral_weight=1", "seed=3", "noise_levels=2", "channels=8,16"])
+    assert (config.crps_spectral_weight, config.seed, config.noise_levels) == (1.0, 3, 2)
+    assert config.channels == [8, 16]
+    assert config.crps_variable_pair_weight == 0.0  # every other field at its default
+
+
+@pytest.mark.parametrize(("pair", "message"), [("spectral=1", "spectral: not a field of EmulatorTrainingConfig"),
+                                               ("seed", "--set takes field=value, got 'seed'")])
+def test_an_unknown_field_or_a_pair_without_value_is_refused_by_name(pair, message):
+    with pytest.raises(SystemExit, match=message):
+        parse_settings([pair])
+
+
+def test_a_bad_value_is_refused_naming_the_field():
+    with pytest.raises(ValueError, match="seed"):
+        parse_settings(["seed=one"])
+
+
+def run(monkeypatch, *args):
+    monkeypatch.setattr(sys, "argv", ["emulator_variant", *map(str, args)])
+    emulator_variant.main()
+
+
+def test_it_neither_overwrites_a_variant_nor_starts_without_a_main_job(tmp_path, monkeypatch):
+    source, variant = tmp_path / "data", tmp_path / "variant"
+    source.mkdir()
+    with pytest.raises(SystemExit, match="holds no trained_emulator: run the main job there first"):
+        run(monkeypatch, "--from", source, "--to", variant)
+    assert not variant.exists()
+    variant.mkdir()
+    (variant / "kept").write_text("an earlier variant")
+    with pytest.raises(SystemExit, match="exists; give a new folder"):
+        run(monkeypatch, "--from", source, "--to", variant, "--set", "seed=1")
+    assert (variant / "kept").read_text() == "an earlier variant"

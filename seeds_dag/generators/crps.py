@@ -95,8 +95,8 @@ def variable_pair_crps(ensemble: Tensor, target: Tensor, weights: Tensor, alpha:
     2(1 ± r) for unit-variance parts correlated r, so a proper score of both is lowest near the
     target's correlation). Trained without it, the generator's members had pooled z500–t850
     correlations of −0.26 to −0.86 over the leads where the physics members' are +0.51 to +0.56
-    (the main job's 3 inits, 800 steps); trained with it, as long, they were no closer
-    (`CRPSConfig` has the numbers): a weight, not on by default."""
+    (the main job's 3 inits, 800 steps); trained with it, as long, they were no closer, trained
+    3× longer half as far from physics' (`CRPSConfig` has the numbers): a weight, off by default."""
     pairs = (variable_sums_and_differences(ensemble, num_leads), variable_sums_and_differences(target, num_leads))
     return almost_fair_crps(*pairs, weights, alpha)
 

@@ -1,12 +1,13 @@
-"""benchmarks.emulator_variant: its settings are the emulator's training config, read as that
+"""benchmarks.model_variant: its settings are the chosen model's training config, read as that
 config's types, and it refuses to overwrite a variant or to start from a root with no main job."""
 
 import sys
 
 import pytest
 
-from benchmarks import emulator_variant
-from benchmarks.emulator_variant import parse_settings
+from assets.models import PostProcessorTrainingConfig
+from benchmarks import model_variant
+from benchmarks.model_variant import parse_settings
 
 
 def test_settings_are_the_emulator_configs_fields_in_their_types():
@@ -14,6 +15,14 @@ def test_settings_are_the_emulator_configs_fields_in_their_types():
     assert (config.crps_spectral_weight, config.seed, config.noise_levels) == (1.0, 3, 2)
     assert config.channels == [8, 16]
     assert config.crps_variable_pair_weight == 0.0  # every other field at its default
+
+
+def test_the_post_processors_settings_are_its_own_config():
+    config = parse_settings(["generator=crps", "truth_probability=0.5"], "post_processor")
+    assert isinstance(config, PostProcessorTrainingConfig)
+    assert (config.generator, config.truth_probability) == ("crps", 0.5)
+    with pytest.raises(SystemExit, match="truth_probability: not a field of EmulatorTrainingConfig"):
+        parse_settings(["truth_probability=0.5"])
 
 
 @pytest.mark.parametrize(("pair", "message"), [("spectral=1", "spectral: not a field of EmulatorTrainingConfig"),
@@ -29,8 +38,8 @@ def test_a_bad_value_is_refused_naming_the_field():
 
 
 def run(monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["emulator_variant", *map(str, args)])
-    emulator_variant.main()
+    monkeypatch.setattr(sys, "argv", ["model_variant", *map(str, args)])
+    model_variant.main()
 
 
 def test_it_neither_overwrites_a_variant_nor_starts_without_a_main_job(tmp_path, monkeypatch):
@@ -38,6 +47,8 @@ def test_it_neither_overwrites_a_variant_nor_starts_without_a_main_job(tmp_path,
     source.mkdir()
     with pytest.raises(SystemExit, match="holds no trained_emulator: run the main job there first"):
         run(monkeypatch, "--from", source, "--to", variant)
+    with pytest.raises(SystemExit, match="holds no post_processor: run the main job there first"):
+        run(monkeypatch, "--from", source, "--to", variant, "--model", "post_processor")
     assert not variant.exists()
     variant.mkdir()
     (variant / "kept").write_text("an earlier variant")

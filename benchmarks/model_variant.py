@@ -61,10 +61,10 @@ def main() -> None:
     shutil.copytree(args.source_root, args.root)
     dagster_home(args.root / ".dagster_home")
 
-    source = SourceResource()
-    resources = {"storage": (StorageResource, StorageResource(root=str(args.root)).model_dump()),
-                 "compute": (ComputeResource, ComputeResource().model_dump()),
-                 "source": (SourceResource, source.model_dump())}
+    source, storage = SourceResource(), StorageResource(root=str(args.root))
+    # As the main job hands them to `materialize_one`: each resource's class and settings.
+    resources = {key: (type(resource), resource.model_dump())
+                 for key, resource in {"storage": storage, "compute": ComputeResource(), "source": source}.items()}
     op_configs = {args.model: config, "daily_emulated_ensembles": EmulationConfig()}
     print(f"{args.model} variant at {args.root}: {', '.join(args.settings) or 'defaults'}", flush=True)
     steps = [(args.model, None)] + [(name, key) for key in operational_dates(source, args.operational_inits)
@@ -72,7 +72,7 @@ def main() -> None:
     for name, key in steps:
         seconds = materialize_one(name, key, resources, op_configs, "INFO")
         print(f"  {name:<28} {key or '':<11} {seconds:7.1f} s", flush=True)
-    print(StorageResource(root=str(args.root)).store().read_bytes("verification_summary", "summary.txt").decode())
+    print(storage.store().read_bytes("verification_summary", "summary.txt").decode())
 
 
 if __name__ == "__main__":

@@ -69,6 +69,12 @@ def sampler_trials(steps: list[int], sigma_maxes: list[float]) -> list[SamplerTr
         SamplerTrial(solver, n, False, sigma_max) for sigma_max in others for n in steps for solver in SOLVERS]
 
 
+def mean_ratio(scores: xr.Dataset, reference: xr.Dataset) -> float:
+    """The mean over VARIABLES of each variable's score over the reference's, averaged over its
+    other dims (the leads)."""
+    return float(np.mean([float((scores[v] / reference[v]).mean()) for v in VARIABLES]))
+
+
 def sampler_study(model: torch.nn.Module, operational: dict[str, xr.Dataset], truth_aligned: dict[str, xr.Dataset],
                   stats: xr.Dataset, n_members: int, trials: list[SamplerTrial], churn_per_step: float,
                   batch_size: int, device: torch.device) -> pd.DataFrame:
@@ -106,11 +112,9 @@ def sampler_study(model: torch.nn.Module, operational: dict[str, xr.Dataset], tr
                 refused = f"{key}: {str(error)[:200]}"
                 against_truth, perfect = [np.inf], [np.inf]
                 break
-            crps = fair_crps(emulated, truth_aligned[key])
-            against_truth.append(np.mean([float((crps[v] / physics[key][v]).mean()) for v in VARIABLES]))
+            against_truth.append(mean_ratio(fair_crps(emulated, truth_aligned[key]), physics[key]))
             # As the summary's FAIR_OVER_IDEAL: a ratio per variable and lead, then their mean.
-            emulated_crps = scores_over_truths(emulated, truths[key])["crps"]
-            perfect.append(np.mean([float((emulated_crps[v] / ideal[key][v]).mean()) for v in VARIABLES]))
+            perfect.append(mean_ratio(scores_over_truths(emulated, truths[key])["crps"], ideal[key]))
         rows.append({"solver": trial.solver, "num_steps": trial.num_steps, "nfe": sampler.nfe,
                      "stochastic": trial.stochastic, "S_churn": sampler.S_churn, "sigma_max": sampler.sigma_max,
                      "gaussian_variance_error": worst_variance_error(sampler),

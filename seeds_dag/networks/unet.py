@@ -224,11 +224,10 @@ class UNet(nn.Module):
         if noise:
             h = h + self.coarse_noise_in(noise[0])
         h = self.bottom_block(h, emb)
-        finer_noise = list(zip(self.finer_noise_in, noise[1:]))
         for index, (blocks, upsample) in enumerate(zip(self.decoder, self.upsamplers)):
-            if 0 < index <= len(finer_noise):
-                projection, field = finer_noise[index - 1]
-                h = h + projection(field)
+            # Decoder step `index` works on the index-th level from the coarsest, as noise[index] lies.
+            if 0 < index < len(noise):
+                h = h + self.finer_noise_in[index - 1](noise[index])
             h = torch.cat([h, skips.pop()], dim=1)
             for block in blocks:
                 h = block(h, emb)

@@ -3,9 +3,11 @@
 The daily schedule materialises the day's operational ensemble, its emulated ensembles and their
 scores (`assets.schedules`); everything downstream of a change follows on its own, evaluated by
 the sensor below in the Dagster daemon (`dagster dev` runs one):
-  * the emulated ensembles of every init with an operational forecast follow a retrained
-    emulator or post-processor (and new normalisation statistics), and the scores of every init
-    follow its re-emulated ensembles (or a new truth / climatology);
+  * the post-processor follows a retrained emulator (its default frame is fitted to the emulator's
+    members); the emulated ensembles of every init with an operational forecast follow a
+    retrained post-processor (so a retrained emulator, after its frame) and new normalisation
+    statistics; the scores of every init follow its re-emulated ensembles (or a new truth /
+    climatology);
   * the verification summary follows any new or rematerialised scores partition, and the report
     follows the summary.
 Nothing is requested while one of its dependencies, or itself, is being materialised, so a
@@ -20,18 +22,33 @@ SENSOR_INTERVAL_S = 15
 and a user who materialised scores sees the summary follow within a quarter minute."""
 
 
-def _after_updated_dependencies() -> AutomationCondition:
-    return (AutomationCondition.any_deps_updated().since_last_handled()
+def _after_updated_dependencies(ignoring: tuple[str, ...] = ()) -> AutomationCondition:
+    updated = AutomationCondition.any_deps_updated()
+    if ignoring:
+        updated = updated.ignore(AssetSelection.assets(*ignoring))
+    return (updated.since_last_handled()
             & ~AutomationCondition.any_deps_in_progress() & ~AutomationCondition.in_progress())
 
 
-def follows_dependencies() -> AutomationCondition:
+def follows_dependencies(ignoring: tuple[str, ...] = ()) -> AutomationCondition:
     """Materialise an asset (each partition on its own) after one of its dependencies is updated,
     once all its dependencies exist: Dagster's `eager` without its restriction to the latest
     time window (the embedded experiment's inits lie in 2000, and a retrained model concerns every
-    init)."""
-    return (_after_updated_dependencies() & ~AutomationCondition.any_deps_missing()).with_label(
-        "after its dependencies are updated")
+    init). Updates of the dependencies named in `ignoring` start nothing: they reach the asset
+    through another dependency that follows them (the emulator through the post-processor, whose
+    frame is fitted to it: runs of differently partitioned assets are separate, and members drawn
+    beside the refit would use the stale frame)."""
+    label = "after its dependencies are updated" + (f" (not {', '.join(ignoring)} directly)" if ignoring else "")
+    return (_after_updated_dependencies(ignoring) & ~AutomationCondition.any_deps_missing()).with_label(label)
+
+
+def follows_updated(*assets: str) -> AutomationCondition:
+    """Materialise after one of the named dependencies is updated (an asset pooling every
+    partition of another dependency, such as the reforecast, would otherwise wait for all of them:
+    `any_deps_missing` counts every daily partition since 2000)."""
+    updated = AutomationCondition.any_deps_updated().allow(AssetSelection.assets(*assets))
+    return (updated.since_last_handled() & ~AutomationCondition.any_deps_in_progress()
+            & ~AutomationCondition.in_progress()).with_label(f"after {', '.join(assets)} is updated")
 
 
 def follows_any_partition() -> AutomationCondition:

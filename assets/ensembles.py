@@ -20,12 +20,19 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from assets.automation import follows_dependencies
 from assets.gpu import SAMPLING_GPUS, gpu_step
 from assets.metadata import dataset_metadata, validation_check, worker_metadata
-from assets.models import EMULATOR, POST_PROCESSOR, load_model, post_processor, trained_emulator
+from assets.models import (
+    EMULATOR,
+    POST_PROCESSOR,
+    load_model,
+    load_post_processor,
+    post_processor,
+    trained_emulator,
+)
 from assets.partitions import init_dates
 from assets.progress import progress_logger
 from assets.sources import operational_ensemble
@@ -52,7 +59,7 @@ class EmulationConfig(Config):
     """How many members to generate from which seeds, and the solver of an `edm` generator
     (`SamplerConfig`; the one-pass generators ignore solver, num_steps, S_churn and sigma_max)."""
 
-    n_members: int = 32
+    n_members: int = Field(default=32, ge=1)
     seed_members: list[int] = list(DEFAULT_SEED_MEMBERS)  # which members of the operational ensemble are the seeds
     solver: str = Field(default=_SAMPLER.solver, description=f"the edm generator's ODE solver, one of {list(SOLVERS)}")
     num_steps: int | None = Field(default=_SAMPLER.num_steps, description="the solver's steps; empty: its default "
@@ -61,6 +68,21 @@ class EmulationConfig(Config):
     sigma_max: float = Field(default=_SAMPLER.sigma_max,
                              description="top of the noise schedule, in units of the seed spread")
     seed: int = 0  # combined with the init date, so every date draws its own noise
+
+    @field_validator("seed_members")
+    @classmethod
+    def _members_are_numbered_from_zero(cls, seed_members: list[int]) -> list[int]:
+        # Below 0 is outside every forecast; the top of this forecast, repeats and an empty list
+        # are refused where the step knows the forecast's size (check_seed_members).
+        if any(member < 0 for member in seed_members):
+            raise ValueError(f"daily_emulated_ensembles.seed_members={seed_members}: members are "
+                             "numbered from 0 (the control) to the forecast's size - 1")
+        return seed_members
+
+    @model_validator(mode="after")
+    def _sampler_is_valid(self) -> "EmulationConfig":
+        self.sampler()  # SamplerConfig refuses an unknown solver or impossible steps by name
+        return self
 
     def sampler(self) -> SamplerConfig:
         return SamplerConfig(solver=self.solver, num_steps=self.num_steps, S_churn=self.S_churn,
@@ -82,7 +104,7 @@ def ensemble_check(ds: xr.Dataset, where: str, n_members: int) -> AssetCheckResu
        deps=[operational_ensemble, trained_emulator, post_processor, normalization_stats],
        check_specs=[AssetCheckSpec(CHECK, asset="daily_emulated_ensembles", blocking=True)],
        code_version=CODE_VERSIONS["daily_emulated_ensembles"],
-       automation_condition=follows_dependencies(), **gpu_step(SAMPLING_GPUS),
+       automation_condition=follows_dependencies(ignoring=(EMULATOR,)), **gpu_step(SAMPLING_GPUS),
        description="N members generated from K seed members of the day's operational ensemble "
        "by the emulator (SEEDS-GEE, model 'gee') and by the post-processor (SEEDS-GPP, model "
        "'gpp'), with what produced them recorded in the artifact (seed members, generators, "
@@ -103,9 +125,12 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
     lat, lon = operational["lat"].values, operational["lon"].values
     lead_days = operational["lead_time"].values / np.timedelta64(1, "D")
     load_start = time.perf_counter()
-    models, versions = {}, {}
-    for name, asset_name in MODELS.items():
-        models[name], versions[name] = load_model(store, asset_name, lat, lon, lead_days, device)
+    seed_count = len(config.seed_members)
+    emulator, emulator_version = load_model(store, EMULATOR, lat, lon, lead_days, seed_count, device)
+    post_processor_model, post_processor_version, frame = load_post_processor(
+        store, emulator, emulator_version, lat, lon, lead_days, seed_count, device)
+    models = {"gee": emulator, "gpp": post_processor_model}
+    versions = {"gee": emulator_version, "gpp": post_processor_version}
     load_seconds = time.perf_counter() - load_start
     total_members = config.n_members * len(models)
     with compute.autocast(device):
@@ -113,7 +138,8 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
             store, "daily_emulated_ensembles", key, operational, stats, models, model_versions=versions,
             seed_members=config.seed_members, n_members=config.n_members,
             batch_size=compute.sample_batch_size, sampler=config.sampler(), seed=config.seed, device=device,
-            on_members=progress_logger(context, "members generated", total_members, "members"))
+            on_members=progress_logger(context, "members generated", total_members, "members"),
+            frames={"gpp": frame} if frame is not None else None)
     stored = store.open_dataset("daily_emulated_ensembles", key)
     provenance = EnsembleProvenance.of(stored, where)
     return MaterializeResult(

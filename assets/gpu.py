@@ -21,6 +21,13 @@ A training step trains with `compute.training_processes` processes, one per GPU 
 requests that many GPUs. The requests are part of the definitions, read when the code location
 loads, so the number comes from the code location's environment ($SEEDS_DAG_TRAINING_PROCESSES,
 default 1), which is also the compute resource's default `training_processes`.
+
+Whether these steps ask for GPUs at all is the deployment's, from the same environment:
+$SEEDS_DAG_GPU_REQUESTS, "on" (the default) or "off". On a cluster without GPUs a pod that
+requests `nvidia.com/gpu` is never scheduled and a `gpu` Celery queue that no worker consumes
+never runs, so "off" makes them CPU steps like the others (no GPU request or toleration, the
+default queue, no pool); they then train and sample on the CPU (`compute.device` "auto"). The
+kinds stay, since they say what the asset can use.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ GPU_KINDS = {"pytorch", "gpu"}
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_CELERY_QUEUE = "gpu"
 TRAINING_PROCESSES_ENV_VAR = "SEEDS_DAG_TRAINING_PROCESSES"
+GPU_REQUESTS_ENV_VAR = "SEEDS_DAG_GPU_REQUESTS"
+GPU_REQUESTS = {"on": True, "off": False}
 SAMPLING_GPUS = 1
 
 
@@ -47,6 +56,15 @@ def training_processes_from_environment() -> int:
         raise ValueError(f"{TRAINING_PROCESSES_ENV_VAR}={value!r}: expected a whole number of at "
                          "least 1 (processes per training step, one GPU each on CUDA)")
     return processes
+
+
+def gpu_requests_from_environment() -> bool:
+    """Whether GPU steps ask for GPUs: $SEEDS_DAG_GPU_REQUESTS, "on" (default) or "off"."""
+    value = os.environ.get(GPU_REQUESTS_ENV_VAR, "").strip() or "on"
+    if value not in GPU_REQUESTS:
+        raise ValueError(f"{GPU_REQUESTS_ENV_VAR}={value!r}: expected 'on' (the training and sampling "
+                         "steps ask for GPUs) or 'off' (a cluster without GPUs: they run as CPU steps)")
+    return GPU_REQUESTS[value]
 
 
 def gpu_step_tags(gpus: int) -> dict[str, object]:
@@ -65,5 +83,8 @@ def gpu_step_tags(gpus: int) -> dict[str, object]:
 
 
 def gpu_step(gpus: int) -> dict[str, object]:
-    """The `@asset` arguments of an asset whose step uses `gpus` GPUs: op tags, pool and kinds."""
+    """The `@asset` arguments of an asset whose step uses `gpus` GPUs where the deployment has
+    them ($SEEDS_DAG_GPU_REQUESTS): op tags, pool and kinds; the kinds alone where it has none."""
+    if not gpu_requests_from_environment():
+        return {"kinds": GPU_KINDS}
     return {"op_tags": gpu_step_tags(gpus), "pool": GPU_POOL, "kinds": GPU_KINDS}

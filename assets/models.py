@@ -19,8 +19,11 @@ import time
 
 import numpy as np
 import torch
+import xarray as xr
 from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
+from pydantic import model_validator
 
+from assets.automation import follows_updated
 from assets.gpu import gpu_step, training_processes_from_environment
 from assets.inputs import open_partitions
 from assets.progress import progress_logger
@@ -35,6 +38,13 @@ from seeds_dag.generators.kinds import CRPSConfig, Objective, samples_per_exampl
 from seeds_dag.generators.recipes import CONSISTENCY_EVALUATIONS, CRPS_FINETUNE_STEPS, generator_objective
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import to_normalized_array, truth_at_valid_times
+from seeds_dag.post_processing import (
+    FRAME_MEMBERS,
+    FRAME_SEED_SETS,
+    FrameError,
+    PostProcessingFrame,
+    fit_frame_to_emulator,
+)
 from seeds_dag.seed_anomalies import seed_spread
 from seeds_dag.store import ArtifactStore
 from seeds_dag.training import TrainingConfig, model_from_checkpoint, train_data_parallel, train_generator
@@ -54,10 +64,17 @@ steps; README, Measured): every generator missed all four realism targets, and t
 fair CRPS over ideal-2's, mean over leads, was 1.039 for `crps` with spatial noise (1 pass),
 1.059 for `edm` (DPM-Solver++(2M), 16 passes) and 1.065 for `crps` without spatial noise. The skill
 benchmark applies the same rule over ≥ 12 held-out inits; it has not been rerun since (README)."""
+POST_PROCESSING_METHODS = ("frame", "generator")
+POST_PROCESSING_METHOD = "frame"
+"""SEEDS-GPP by default: the emulator's members through a post-processing frame fitted on the
+reforecast and the truth (`seeds_dag.post_processing`: on the main job's 3 inits fair CRPS over
+physics-31's 1.15 / 1.03 / 1.00 / 0.97 / 0.96 / 0.84 at days 1 / 3 / 5 / 7 / 10 / 15, spread/skill
+0.94–0.99, against the `edm` generator trained on the truth below)."""
 POST_PROCESSOR_GENERATOR = "edm"
-"""The post-processor's generator: GPP is judged against the truth, not in a perfect model. On the
-same 3 inits its fair CRPS over physics-31's was 1.18 / 1.08 / 1.01 / 0.96 / 0.97 / 0.90 at days
-1 / 3 / 5 / 7 / 10 / 15 with `edm` and 1.17 / 1.10 / 1.08 / 1.05 / 1.03 / 0.93 with `crps`."""
+"""The post-processor's generator when `method` is "generator": GPP is judged against the truth, not
+in a perfect model. On the same 3 inits its fair CRPS over physics-31's was 1.18 / 1.08 / 1.01 /
+0.96 / 0.97 / 0.90 with `edm` and 1.17 / 1.10 / 1.08 / 1.05 / 1.03 / 0.93 with `crps`."""
+FRAME = "frame.npz"
 
 
 class EmulatorTrainingConfig(Config):
@@ -89,6 +106,11 @@ class EmulatorTrainingConfig(Config):
     noise_channels: int = _DENOISER.noise_channels
     noise_levels: int = _DENOISER.noise_levels
 
+    @model_validator(mode="after")
+    def _objective_is_known(self) -> "EmulatorTrainingConfig":
+        self.objective()  # generator_objective refuses an unknown generator or evaluation count by name
+        return self
+
     def training(self, batch_size: int, truth_probability: float = 0.0) -> TrainingConfig:
         return TrainingConfig(steps=self.steps, batch_size=batch_size,
                               learning_rate=self.learning_rate, ema_decay=self.ema_decay,
@@ -112,21 +134,48 @@ class EmulatorTrainingConfig(Config):
 
 
 class PostProcessorTrainingConfig(EmulatorTrainingConfig):
-    """The emulator's settings plus the chance that a training target is the truth (SEEDS-GPP;
-    benchmarks/skill.py compares p = 0.5 and 1.0), with its own default generator
-    (`POST_PROCESSOR_GENERATOR`)."""
+    """How SEEDS-GPP is made. `method` "frame" (the default): the emulator's members through a
+    post-processing frame fitted on the reforecast inits and their truth (`seeds_dag.post_processing`
+    says why): `frame_members` members of the emulator from each of `frame_seed_sets` disjoint sets
+    of K seeds (K = the one `seed_counts` entry) of every training init, regressions pooled over
+    longitudes unless `frame_pool_longitudes` is false; the network fields below are unused.
+    `method` "generator": a generator of its own trained with the emulator's settings, the truth the
+    target with probability `truth_probability` (SEEDS-GPP as published; benchmarks/skill.py
+    compares p = 0.5 and 1.0), its generator `POST_PROCESSOR_GENERATOR` by default."""
 
+    method: str = POST_PROCESSING_METHOD
+    frame_members: int = FRAME_MEMBERS
+    frame_seed_sets: int = FRAME_SEED_SETS
+    frame_pool_longitudes: bool = True
     generator: str = POST_PROCESSOR_GENERATOR
     truth_probability: float = 1.0
 
+    @model_validator(mode="after")
+    def _frame_settings(self) -> "PostProcessorTrainingConfig":
+        if self.method not in POST_PROCESSING_METHODS:
+            raise ValueError(f"method: {self.method!r} is not one of {list(POST_PROCESSING_METHODS)}")
+        if self.method == "frame" and (len(self.seed_counts) != 1 or self.frame_members < 1
+                                       or self.frame_seed_sets < 1):
+            raise ValueError(f"method 'frame' is fitted for one K: seed_counts must hold one value (got "
+                             f"{self.seed_counts}), frame_members and frame_seed_sets at least 1 (got "
+                             f"{self.frame_members}, {self.frame_seed_sets})")
+        return self
+
 
 def load_model(store: ArtifactStore, asset: str, lat: np.ndarray, lon: np.ndarray, lead_days: np.ndarray,
-               device: torch.device) -> tuple[torch.nn.Module, str]:
+               seed_count: int, device: torch.device) -> tuple[torch.nn.Module, str]:
     """A committed generator (EMA weights) of `asset` (EMULATOR or POST_PROCESSOR), read with
-    torch.load(weights_only=True) and refused unless it generates trajectories at `lead_days`,
-    and the version of its file (`model_version`, the asset's data version)."""
+    torch.load(weights_only=True) and refused unless it generates trajectories at `lead_days` from
+    `seed_count` (K) seed members, and the version of its file (`model_version`, the asset's data
+    version). The sampling step calls it before it samples: the first point at which the model
+    meets the forecast and the emulation config."""
     model_file = store.read_bytes(asset, MODEL)
-    return model_from_checkpoint(model_file, lat, lon, device, lead_days), model_version(model_file)
+    try:
+        model = model_from_checkpoint(model_file, lat, lon, device, lead_days, seed_count)
+    except ValueError as refused:
+        refused.add_note(f"the model file: {store.location(asset)}/{MODEL}")
+        raise
+    return model, model_version(model_file)
 
 
 # One GPU per training process (assets/gpu.py).
@@ -144,15 +193,93 @@ def trained_emulator(context: AssetExecutionContext, config: EmulatorTrainingCon
     return _train(context, EMULATOR, config, 0.0, compute, source, storage)
 
 
-@asset(group_name="training", deps=[reforecast_shards, normalization_stats, truth],
-       code_version=CODE_VERSIONS[POST_PROCESSOR], **TRAINING_GPU_STEP,
-       description="SEEDS-GPP post-processor: the emulator's model family trained to produce the "
-       "truth at the valid time (with probability p, else another member) from K reforecast "
-       "members, so its samples correct the physics model's bias (GPU when present).")
+def load_post_processor(store: ArtifactStore, emulator: torch.nn.Module, emulator_version: str,
+                        lat: np.ndarray, lon: np.ndarray, lead_days: np.ndarray, seed_count: int,
+                        device: torch.device) -> tuple[torch.nn.Module, str, PostProcessingFrame | None]:
+    """The committed post-processor as (network, version, frame): with method "frame" the emulator's
+    network and the frame (refused unless it was fitted to this emulator and `seed_count` seeds),
+    its version that of the frame file; with method "generator" its own network (`load_model`) and
+    no frame."""
+    if not store.exists_bytes(POST_PROCESSOR, FRAME):
+        model, version = load_model(store, POST_PROCESSOR, lat, lon, lead_days, seed_count, device)
+        return model, version, None
+    frame_file = store.read_bytes(POST_PROCESSOR, FRAME)
+    where = f"{store.location(POST_PROCESSOR)}/{FRAME}"
+    frame = PostProcessingFrame.from_bytes(frame_file, where)
+    if frame.emulator_version != emulator_version:
+        raise FrameError(f"{where} was fitted to the members of emulator version {frame.emulator_version}, "
+                         f"{EMULATOR} is now {emulator_version}: rematerialise {POST_PROCESSOR}")
+    if frame.seed_count != seed_count:
+        raise FrameError(f"{where} was fitted for K = {frame.seed_count} seeds, the emulation asks for "
+                         f"{seed_count}: rematerialise {POST_PROCESSOR} with seed_counts [{seed_count}]")
+    return emulator, model_version(frame_file), frame
+
+
+@asset(group_name="training", deps=[reforecast_shards, normalization_stats, truth, trained_emulator],
+       code_version=CODE_VERSIONS[POST_PROCESSOR], automation_condition=follows_updated(EMULATOR),
+       **TRAINING_GPU_STEP,
+       description="SEEDS-GPP post-processor: by default a frame that moves the emulator's members "
+       "onto the truth's distribution (a regression of the truth on the seed mean and the truth's "
+       "spread about it, fitted on the reforecast inits); or a generator of its own trained to "
+       "produce the truth at the valid time from K reforecast members (GPU when present).")
 def post_processor(context: AssetExecutionContext, config: PostProcessorTrainingConfig,
                    compute: ComputeResource, source: SourceResource,
                    storage: StorageResource) -> MaterializeResult:
-    return _train(context, POST_PROCESSOR, config, config.truth_probability, compute, source, storage)
+    if config.method == "frame":
+        return _fit_frame(context, config, compute, source, storage)
+    result = _train(context, POST_PROCESSOR, config, config.truth_probability, compute, source, storage)
+    # The network now answers for the post-processor: a frame of an earlier run must not.
+    storage.store().delete_bytes(POST_PROCESSOR, FRAME)
+    return result
+
+
+def _fit_frame(context: AssetExecutionContext, config: PostProcessorTrainingConfig, compute: ComputeResource,
+               source: SourceResource, storage: StorageResource) -> MaterializeResult:
+    """Fit the post-processing frame to the emulator's members on the reforecast inits and commit
+    it as `frame.npz` (`seeds_dag.post_processing`)."""
+    device = compute.setup()
+    store = storage.store()
+    stats = store.load_dataset("normalization_stats")
+    reforecasts, data, lead_days = _reforecast_arrays(store, source, stats)
+    truth_fields = truth_at_valid_times(store.open_dataset("truth"), reforecasts, stats, list(VARIABLES))
+    lat, lon = reforecasts["lat"].values, reforecasts["lon"].values
+    emulator, emulator_version = load_model(store, EMULATOR, lat, lon, lead_days, config.seed_counts[0], device)
+    spread = seed_spread(stats, list(VARIABLES), reforecasts["lead_time"].values)
+    start = time.perf_counter()
+    with compute.autocast(device):
+        frame = fit_frame_to_emulator(
+            emulator, data, truth_fields, spread, lead_days, seed_count=config.seed_counts[0],
+            seed_sets=config.frame_seed_sets, n_members=config.frame_members, emulator_version=emulator_version,
+            batch_size=compute.sample_batch_size, device=device, pool_longitudes=config.frame_pool_longitudes)
+    seconds = time.perf_counter() - start
+    frame_file = frame.to_bytes()
+    store.write_bytes(POST_PROCESSOR, FRAME, frame_file)
+    # A generator of an earlier run, and its checkpoint, no longer answer for the post-processor.
+    store.delete_bytes(POST_PROCESSOR, MODEL)
+    store.delete_bytes(POST_PROCESSOR, CHECKPOINT)
+
+    def by_lead(array: np.ndarray) -> list[float]:
+        return [round(float(x), 3) for x in array.reshape(array.shape[0], -1).mean(axis=1)]
+
+    return MaterializeResult(metadata={
+        "location": store.location(POST_PROCESSOR),
+        "method": "frame",
+        "fitting_seconds": round(seconds, 1),
+        "emulator_version": emulator_version,
+        "training_inits": data.shape[0],
+        "members_per_init": config.frame_members * config.frame_seed_sets,
+        "slope_by_lead": MetadataValue.json(by_lead(frame.slope)),
+        "scale_by_lead": MetadataValue.json(by_lead(frame.scale)),
+        **compute.describe(),
+    }, data_version=DataVersion(model_version(frame_file)))
+
+
+def _reforecast_arrays(store: ArtifactStore, source: SourceResource,
+                       stats: xr.Dataset) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
+    """The reforecast window as (dataset, normalised (init, lead, member, V, lat, lon) array, lead days)."""
+    reforecasts = open_partitions(store, "reforecast_shards", source.reforecast_dates(), load=True)
+    data = to_normalized_array(reforecasts[list(VARIABLES)], stats, list(VARIABLES))
+    return reforecasts, data, reforecasts["lead_time"].values / np.timedelta64(1, "D")
 
 
 def _train(context: AssetExecutionContext, asset_name: str, config: EmulatorTrainingConfig,
@@ -164,9 +291,7 @@ def _train(context: AssetExecutionContext, asset_name: str, config: EmulatorTrai
     store = storage.store()
     stats = store.load_dataset("normalization_stats")
     dates = source.reforecast_dates()
-    reforecasts = open_partitions(store, "reforecast_shards", dates, load=True)
-    data = to_normalized_array(reforecasts[list(VARIABLES)], stats, list(VARIABLES))
-    lead_days = reforecasts["lead_time"].values / np.timedelta64(1, "D")
+    reforecasts, data, lead_days = _reforecast_arrays(store, source, stats)
     truth_fields = None
     if truth_probability > 0:
         truth_fields = truth_at_valid_times(store.open_dataset("truth"), reforecasts, stats, list(VARIABLES))

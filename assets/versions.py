@@ -13,10 +13,12 @@ CODE_VERSIONS = {
     "climatology": "1",
     # 2: the crps generator's lead term scores lead sums and differences (was increments).
     "trained_emulator": "2",
-    "post_processor": "2",
+    # 3: by default a post-processing frame around the emulator (was an edm generator trained on the truth).
+    "post_processor": "3",
     # 2: provenance (seed members, models) recorded in the artifact. 3: the edm generator's
     # solver is DPM-Solver++(2M), 16 steps log-uniform from σ = 80 (was 4 Heun steps from 10).
-    "daily_emulated_ensembles": "3",
+    # 4: a post-processor's frame applied to the members it draws.
+    "daily_emulated_ensembles": "4",
     # 2: the seeds' ensemble read from the ensemble's provenance; climatology from its asset.
     # 3: perfect-model scores (each non-seed physics member plays the truth).
     "verification_scores": "3",

@@ -2,8 +2,10 @@
 ensemble, which generator does it at what cost, and what do K = 1…4 seeds buy?
 
 Trains the emulator (SEEDS-GEE) with every generator named in --generators (the one-pass CRPS
-generator, the consistency model, the EDM diffusion model of SEEDS) and post-processors (SEEDS-GPP,
-truth as the target with probability p, with --gpp-generator) on a reforecast of a few hundred
+generator, the consistency model, the EDM diffusion model of SEEDS) and post-processors (SEEDS-GPP:
+the post-processing frame around the first generator's emulator, `gpp-frame`, the main job's
+default, and generators trained with the truth as the target with probability p, with
+--gpp-generator) on a reforecast of a few hundred
 inits × 5 members (leads 1, 3, 5, 7, 10, 15 days), runs the EDM sampler study on a subset of the
 held-out operational inits, then scores on every held-out init: the 2 seeds alone, the 31-member
 physics ensemble, the ideal emulation of the seeds (their information bound), the oracle
@@ -51,7 +53,9 @@ from seeds_dag.generators.kinds import GENERATORS, CRPSConfig, Objective, kind_o
 from seeds_dag.generators.recipes import CRPS_FINETUNE_STEPS, generator_objective
 from seeds_dag.generators.sampling import nfe
 from seeds_dag.networks.unet import DenoiserConfig
+from seeds_dag.emulated_ensemble import model_version
 from seeds_dag.normalization import compute_normalization
+from seeds_dag.post_processing import FRAME_MEMBERS, FRAME_SEED_SETS, fit_frame_to_emulator
 from seeds_dag.seed_anomalies import seed_spread
 from seeds_dag.sources.embedded.config import PerturbationConfig
 from seeds_dag.sources.embedded.source import EmbeddedSourceConfig
@@ -64,6 +68,10 @@ from seeds_dag.verification.scores import align_truth
 from seeds_dag.verification.seed_sets import disjoint_seed_sets, fit_post_processing_oracle
 
 TINY_SOURCE = EmbeddedSourceConfig(spinup_days=12, pool_days=4, perturbation=PerturbationConfig(gap_days=2))
+
+
+GPP_FRAME = "gpp-frame"
+"""The post-processing frame around the first generator's emulator (the post_processor asset's default)."""
 
 
 def parse_args() -> argparse.Namespace:
@@ -90,7 +98,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--crps-spectral-weight", type=float, default=CRPSConfig.spectral_weight,
                         help="weight of the crps generator's afCRPS of zonal Fourier coefficients (CRPSConfig)")
     parser.add_argument("--gpp-probabilities", default="1.0",
-                        help="comma-separated p of the post-processors; empty: no GPP")
+                        help="comma-separated p of the post-processors trained as generators; empty: none")
+    parser.add_argument("--gpp-frame", action=argparse.BooleanOptionalAction, default=True,
+                        help="score the post-processing frame around the first generator's emulator "
+                        "(`gpp-frame`, the post_processor asset's default)")
     parser.add_argument("--members", type=int, default=128)
     parser.add_argument("--seed-counts", default="1,2,3,4",
                         help="K values of the seed-count study (a GEE of the first generator trained per K; "
@@ -222,6 +233,18 @@ def main() -> None:
     sampling_rows = []
     tag = f"s{sampler.num_steps}c{sampler.S_churn:g}m{sampler.sigma_max:g}"
     names, nfes = {}, {}
+    if args.gpp_frame:
+        emulator = f"gee-{generators[0]}"
+        start = time.perf_counter()
+        frame = fit_frame_to_emulator(
+            trained[emulator], arrays["data"], arrays["truth"], spread, lead_days, seed_count=len(SEED_MEMBERS),
+            seed_sets=FRAME_SEED_SETS, n_members=FRAME_MEMBERS, emulator_version=versions[emulator],
+            batch_size=args.sample_batch, device=device)
+        timings["gpp_frame_fit_s"] = time.perf_counter() - start
+        names[GPP_FRAME], nfes[GPP_FRAME] = f"{GPP_FRAME}-{args.gpp_members}", nfe(trained[emulator], sampler)
+        row = emulate_all(store, names[GPP_FRAME], trained[emulator], model_version(frame.to_bytes()), evaluated,
+                          stats, args.gpp_members, sampler, args.sample_batch, device, frame=frame)
+        sampling_rows.append({**row, "nfe_per_member": nfes[GPP_FRAME]})
     for spec in specs:
         n_members = args.members if spec.name.startswith("gee") else args.gpp_members
         # The sampler tag matters to the edm generator only; the stored name records it there.

@@ -18,6 +18,7 @@ from seeds_dag.emulated_ensemble import DEFAULT_SEED_MEMBERS, emulated_ensemble,
 from seeds_dag.emulation import SOLVERS, SamplerConfig
 from seeds_dag.generators.solver_check import TOLERANCE as GAUSSIAN_TOLERANCE
 from seeds_dag.generators.solver_check import worst_variance_error
+from seeds_dag.post_processing import PostProcessingFrame
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.perfect_model import ideal_over_truths, members_playing_truth, scores_over_truths
 from seeds_dag.verification.scores import fair_crps
@@ -25,11 +26,13 @@ from seeds_dag.verification.scores import fair_crps
 
 def emulate_all(store: ArtifactStore, name: str, model: torch.nn.Module, version: str,
                 operational: dict[str, xr.Dataset], stats: xr.Dataset, n_members: int, sampler: SamplerConfig,
-                batch_size: int, device: torch.device, seed_members: Sequence[int] = DEFAULT_SEED_MEMBERS) -> dict:
+                batch_size: int, device: torch.device, seed_members: Sequence[int] = DEFAULT_SEED_MEMBERS,
+                frame: PostProcessingFrame | None = None) -> dict:
     """Emulated ensembles of every init in `operational` (key -> forecast) from its
     `seed_members`, written as asset `name` by the asset's own function
-    (`write_emulated_ensemble`, no model dim; `version`: the model file's), skipping inits already
-    there. Returns the sampling seconds and members made now."""
+    (`write_emulated_ensemble`, no model dim; `version`: the model file's, or the `frame`'s that
+    the members go through), skipping inits already there. Returns the sampling seconds and members
+    made now."""
     start, made = time.perf_counter(), 0
     for i, (key, forecast) in enumerate(operational.items()):
         if store.has(name, key):
@@ -37,7 +40,7 @@ def emulate_all(store: ArtifactStore, name: str, model: torch.nn.Module, version
         write_emulated_ensemble(store, name, key, forecast, stats, {"emulated": model},
                                 model_versions={"emulated": version}, seed_members=seed_members,
                                 n_members=n_members, batch_size=batch_size, sampler=sampler, device=device,
-                                stack_models=False)
+                                stack_models=False, frames={"emulated": frame} if frame is not None else None)
         made += n_members
         if (i + 1) % 10 == 0:
             print(f"  {name}: {i + 1}/{len(operational)} inits ({time.perf_counter() - start:.0f} s)", flush=True)

@@ -8,6 +8,7 @@ from typing import Literal
 
 import torch
 from dagster import ConfigurableResource
+from pydantic import Field
 
 from seeds_dag.training import autocast_context
 
@@ -26,10 +27,11 @@ class ComputeResource(ConfigurableResource):
 
     device: Literal["auto", "cuda", "cpu"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
-    train_batch_size: int = 16
-    sample_batch_size: int = 64
+    # Refused below 1 when the resource is built.
+    train_batch_size: int = Field(default=16, ge=1)
+    sample_batch_size: int = Field(default=64, ge=1)
     threads: int = 0
-    training_processes: int = 1
+    training_processes: int = Field(default=1, ge=1)
 
     def torch_device(self) -> torch.device:
         if self.device == "cuda" and not torch.cuda.is_available():
@@ -43,8 +45,6 @@ class ComputeResource(ConfigurableResource):
         device = self.torch_device()
         if self.precision == "bf16" and device.type != "cuda":
             raise ValueError("compute.precision 'bf16' is for CUDA only; use 'fp32' on the CPU")
-        if self.training_processes < 1:
-            raise ValueError(f"compute.training_processes must be at least 1, got {self.training_processes}")
         if self.threads > 0:
             torch.set_num_threads(self.threads)
         return device

@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 import pandas as pd
 from dagster import Config, ConfigurableResource
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from seeds_dag.sources.archive import era5, gefs
 from seeds_dag.sources.archive.s3_io import RetryPolicy, S3Access
 from seeds_dag.sources.archive.variables import CORE_VARIABLES, check_variables
-from seeds_dag.sources.embedded.config import OutputGrid, PerturbationConfig
+from seeds_dag.sources.embedded.config import OutputGrid, PerturbationConfig, check_lead_days
 from seeds_dag.sources.embedded.source import EmbeddedSourceConfig
 
 _DEFAULTS = EmbeddedSourceConfig()
@@ -77,16 +77,21 @@ class SourceResource(ConfigurableResource):
     reforecast/operational GRIB2 from S3, truth from ERA5; settings in `gefs` and `era5`, and
     `variables` may add msl, t2m, tcwv). For "gefs" the truth covers start_date ..
     start_date + truth_days daily at 00 UTC; the spin-up settings are not used.
+
+    Settings no run could use (an empty or unordered `lead_days`, fewer than one member, a negative
+    length, an unknown variable, a training window that ends before it starts) are refused when
+    the resource is built, naming the field: at code-location load for the definitions' settings,
+    before the step's body for run config.
     """
 
     kind: Literal["embedded", "gefs"] = "embedded"
     start_date: str = _DEFAULTS.start_date
-    spinup_days: int = _DEFAULTS.spinup_days
-    pool_days: int = _DEFAULTS.pool_days
-    truth_days: int = _DEFAULTS.truth_days
+    spinup_days: int = Field(default=_DEFAULTS.spinup_days, ge=0)
+    pool_days: int = Field(default=_DEFAULTS.pool_days, ge=0)
+    truth_days: int = Field(default=_DEFAULTS.truth_days, ge=0)
     lead_days: list[int] = list(_DEFAULTS.lead_days)
-    reforecast_members: int = _DEFAULTS.reforecast_members
-    operational_members: int = _DEFAULTS.operational_members
+    reforecast_members: int = Field(default=_DEFAULTS.reforecast_members, ge=1)
+    operational_members: int = Field(default=_DEFAULTS.operational_members, ge=1)
     perturbation_amplitude: float = _DEFAULTS.perturbation.amplitude
     seed: int = _DEFAULTS.seed
     reforecast_start: str = "2000-01-01"
@@ -96,10 +101,31 @@ class SourceResource(ConfigurableResource):
     gefs: GefsSettings = Field(default_factory=GefsSettings)
     era5: Era5Settings = Field(default_factory=Era5Settings)
 
-    def embedded_config(self) -> EmbeddedSourceConfig:
-        if tuple(self.variables) != CORE_VARIABLES:
+    @field_validator("lead_days")
+    @classmethod
+    def _leads_ascend_in_whole_days(cls, lead_days: list[int]) -> list[int]:
+        return list(check_lead_days(lead_days, "source.lead_days"))
+
+    @field_validator("variables")
+    @classmethod
+    def _known_variables(cls, variables: list[str]) -> list[str]:
+        return list(check_variables(tuple(variables), "source.variables"))
+
+    @model_validator(mode="after")
+    def _calendar_and_variables_fit(self) -> SourceResource:
+        start = _date(self.reforecast_start, "reforecast_start")
+        end = _date(self.reforecast_end, "reforecast_end")
+        _date(self.start_date, "start_date")
+        if start > end:
+            raise ValueError(f"source.reforecast_start={self.reforecast_start} is after "
+                             f"source.reforecast_end={self.reforecast_end}: the training window "
+                             "needs start ≤ end")
+        if self.kind == "embedded" and tuple(self.variables) != CORE_VARIABLES:
             raise ValueError(f"source.variables={self.variables}: the embedded source writes "
                              f"exactly {list(CORE_VARIABLES)}; extra variables need kind 'gefs'")
+        return self
+
+    def embedded_config(self) -> EmbeddedSourceConfig:
         return dataclasses.replace(
             _DEFAULTS,
             start_date=self.start_date,
@@ -118,7 +144,7 @@ class SourceResource(ConfigurableResource):
         return _DEFAULTS.grid
 
     def archive_variables(self) -> tuple[str, ...]:
-        return check_variables(tuple(self.variables), "source.variables")
+        return tuple(self.variables)
 
     def gefs_archive(self, purpose: Literal["reforecast", "operational"]) -> gefs.GefsArchive:
         """The GEFS archive for reforecast shards or operational ensembles, from `gefs`."""
@@ -167,3 +193,11 @@ class SourceResource(ConfigurableResource):
                 f"({self.reforecast_start}..{self.reforecast_end}, leads to {max(self.lead_days)} "
                 f"days); use an init after {first_allowed:%Y-%m-%d}"
             )
+
+
+def _date(value: str, field: str) -> pd.Timestamp:
+    """The date a `source` field holds, or an error naming the field."""
+    try:
+        return pd.Timestamp(value)
+    except ValueError as err:
+        raise ValueError(f"source.{field}={value!r} is not a date (YYYY-MM-DD): {err}") from None

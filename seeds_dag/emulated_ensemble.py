@@ -9,7 +9,8 @@ so the benchmarks measure the code that ships.
 Provenance (dataset attrs, `EnsembleProvenance`): the init, the seed members (which members of the
 forecast the seeds were, so consumers score exactly those as the seeds' ensemble), the ensemble
 size, the sampling seed, the sampler settings, and per model its generator, network evaluations
-per member and the version (content hash) of the model file. Consumers read them with
+per member and the version (content hash) of the model file (of the post-processing frame, for a
+model whose members go through one, which its entry then names). Consumers read them with
 `EnsembleProvenance.of`, never re-derive them.
 """
 
@@ -37,6 +38,7 @@ from seeds_dag.emulation import (
 from seeds_dag.generators.kinds import model_kind
 from seeds_dag.generators.sampling import nfe
 from seeds_dag.normalization import from_normalized_array
+from seeds_dag.post_processing import PostProcessingFrame
 from seeds_dag.store import ArtifactStore
 
 DEFAULT_SEED_MEMBERS = (0, 1)
@@ -119,12 +121,14 @@ class EmulationTiming:
 
 def emulated_pieces(models: Mapping[str, torch.nn.Module], forecast: xr.Dataset, stats: xr.Dataset,
                     template: xr.Dataset, seed_members: Sequence[int], sampler: SamplerConfig, seed: int,
-                    device: torch.device | str, where: str, timing: EmulationTiming
+                    device: torch.device | str, where: str, timing: EmulationTiming,
+                    frames: Mapping[str, PostProcessingFrame] | None = None,
                     ) -> Iterator[tuple[dict[str, slice], xr.Dataset]]:
     """(region, piece) of each member batch of each model, in physical units, validated: `piece`
     is `template` (from `ensemble_template`, chunked by the batch size) at `region`. Every model
-    gets the same noise (their ensembles differ by what the models learnt); `timing` accrues the
-    seconds."""
+    gets the same noise (their ensembles differ by what the models learnt); the members of a model
+    named in `frames` go through its post-processing frame; `timing` accrues the seconds."""
+    frames = frames or {}
     variables = list(VARIABLES)
     start = time.perf_counter()
     seeds, spread, lead_days = normalized_seeds(forecast, stats, seed_members)
@@ -136,6 +140,8 @@ def emulated_pieces(models: Mapping[str, torch.nn.Module], forecast: xr.Dataset,
         start = time.perf_counter()
         for members, normalized in generate_members(model, seeds, spread, lead_days, n_members, batch,
                                                     sampler, seed, device):
+            if name in frames:
+                normalized = frames[name].apply(normalized, seeds)
             mark = time.perf_counter()
             fields = from_normalized_array(normalized, stats, variables, lead_time)
             region = {"member": members} | ({MODEL_DIM: slice(index, index + 1)} if stacked else {})
@@ -154,7 +160,8 @@ def write_emulated_ensemble(store: ArtifactStore, asset: str, partition: str, fo
                             model_versions: Mapping[str, str], seed_members: Sequence[int],
                             n_members: int, batch_size: int, sampler: SamplerConfig, seed: int = 0,
                             device: torch.device | str = "cpu", stack_models: bool = True,
-                            on_members: Callable[[int], None] | None = None) -> EmulationTiming:
+                            on_members: Callable[[int], None] | None = None,
+                            frames: Mapping[str, PostProcessingFrame] | None = None) -> EmulationTiming:
     """Emulate `n_members` members of one init's `forecast` (dims init_time=1, lead_time, member,
     lat, lon) from its `seed_members` with each of `models` (name -> generator), streamed into a new
     version of `asset`[`partition`] with the provenance attached; committed only when every batch
@@ -164,7 +171,10 @@ def write_emulated_ensemble(store: ArtifactStore, asset: str, partition: str, fo
         exactly one model. seed: combined with the init date (`forecast_seed`).
     model_versions: model name -> `model_version` of its file (or a note such as "untrained").
     on_members: called with the number of members written so far (over all models).
+    frames: model name -> the post-processing frame its members go through (`seeds_dag.post_processing`),
+        recorded in its provenance.
     """
+    frames = frames or {}
     where = f"{asset}[{partition}]"
     if not stack_models and len(models) != 1:
         raise ValueError(f"{where}: stack_models=False needs exactly one model, got {list(models)}")
@@ -177,13 +187,15 @@ def write_emulated_ensemble(store: ArtifactStore, asset: str, partition: str, fo
         init_time=str(np.datetime64(init_time, "D")), seed_members=tuple(seed_members), n_members=n_members,
         sampling_seed=sampling_seed, sampler=_sampler_settings(sampler),
         models={name: {"generator": model_kind(model), "nfe": nfe(model, sampler),
-                       "model_version": model_versions[name]} for name, model in models.items()})
+                       "model_version": model_versions[name],
+                       **({"post_processing": f"frame around the emulator {frames[name].emulator_version}"}
+                          if name in frames else {})} for name, model in models.items()})
     template = ensemble_template(forecast, n_members, batch_size, list(models) if stack_models else None)
     template.attrs.update(provenance.attrs())
     timing, written = EmulationTiming(model_seconds={}), 0
     with store.dataset_writer(asset, partition, template) as writer:
         for region, piece in emulated_pieces(models, forecast, stats, template, seed_members, sampler,
-                                             sampling_seed, device, where, timing):
+                                             sampling_seed, device, where, timing, frames):
             mark = time.perf_counter()
             writer.write_region(piece, region=region)
             timing.zarr_s += time.perf_counter() - mark

@@ -45,6 +45,7 @@ from seeds_dag.checkpoints import (
     checkpoint_from_bytes,
     checkpoint_to_bytes,
     fingerprint_differences,
+    resumable_checkpoint,
 )
 from seeds_dag.generators.kinds import GENERATORS, OBJECTIVES, Objective, build_model, kind_of
 from seeds_dag.generators.objectives import training_loss
@@ -216,23 +217,29 @@ def trained_lead_days(checkpoint: dict[str, Any]) -> list[float]:
 
 def model_from_checkpoint(
     data: bytes, lat_deg: np.ndarray, lon_deg: np.ndarray, device: torch.device | str,
-    lead_days: Sequence[float] | None = None,
+    lead_days: Sequence[float] | None = None, seed_count: int | None = None,
 ) -> torch.nn.Module:
     """The EMA generator of a checkpoint, rebuilt from its bytes alone (configs are stored in it),
     on `device`, in eval mode without gradients. lat_deg, lon_deg: the training grid, degrees;
     lead_days: the leads to be generated, refused unless they are the trained ones (a trajectory
-    model is tied to its leads)."""
+    model is tied to its leads); seed_count: the K seeds it will be given, refused unless it was
+    trained with K seeds (the seeds' spread it conditions on depends on K)."""
     checkpoint = checkpoint_from_bytes(data, device)
+    fingerprint = json.loads(checkpoint["fingerprint"])
     # The weights fit any grid the U-Net can pool, so only the stored field shape catches a wrong one.
-    trained_grid = tuple(json.loads(checkpoint["fingerprint"])["data"]["field_shape"][1:])
+    trained_grid = tuple(fingerprint["data"]["field_shape"][1:])
     grid = (len(lat_deg), len(lon_deg))
     if trained_grid != grid:
         raise ValueError(f"checkpoint was trained on a (lat, lon) grid of {trained_grid}, got {grid}")
     trained_leads = trained_lead_days(checkpoint)
-    if lead_days is not None and not np.allclose(np.asarray(lead_days, dtype=float), trained_leads) \
-            or lead_days is not None and len(lead_days) != len(trained_leads):
+    if lead_days is not None and (len(lead_days) != len(trained_leads)
+                                  or not np.allclose(np.asarray(lead_days, dtype=float), trained_leads)):
         raise ValueError(f"checkpoint generates trajectories at lead days {trained_leads}, asked for "
                          f"{[float(d) for d in lead_days]}")
+    trained_seed_counts = fingerprint["training"]["seed_counts"]
+    if seed_count is not None and seed_count not in trained_seed_counts:
+        raise ValueError(f"checkpoint was trained with K = {trained_seed_counts} seed members, asked to "
+                         f"sample from K = {seed_count}")
     # A model file written before `noise_channels` existed has no spatial noise, and one written before
     # `noise_levels` existed has it on the coarsest level only, whatever today's defaults.
     denoiser_config = _config_from_dict(DenoiserConfig, {"noise_channels": 0, "noise_levels": 1,
@@ -322,7 +329,8 @@ def train_generator(
         checkpoint: holds the run's state. If it has a checkpoint with this run's fingerprint the
             run resumes from its step (and returns at once if that is ≥ config.steps); a
             checkpoint of another configuration or data raises StaleCheckpointError naming the
-            differing keys.
+            differing keys; a damaged one is moved aside and the run resumes from the previous
+            checkpoint or from scratch (`checkpoints.resumable_checkpoint`).
         on_log: called every `log_every` steps and at the end with (step, mean loss of the last
             log_every steps).
         data_id: names the training data (e.g. the reforecast window and a digest of the
@@ -353,9 +361,11 @@ def train_generator(
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=config.adam_betas)
     step, losses = 0, []
-    stored = checkpoint.load()
-    if stored is not None:
-        state = checkpoint_from_bytes(stored, device)
+    # One process recovers from a damaged checkpoint; train_data_parallel's ranks find it done.
+    resumed = resumable_checkpoint(checkpoint, device, recover=world_size == 1)
+    latest = None  # the bytes of the latest checkpoint, kept as the previous one at the next save
+    if resumed is not None:
+        state, latest = resumed
         if state["fingerprint"] != fingerprint:
             differences = "; ".join(fingerprint_differences(state["fingerprint"], fingerprint))
             raise StaleCheckpointError(
@@ -370,13 +380,17 @@ def train_generator(
     autocast = autocast_context(device, autocast_dtype)
 
     def save() -> None:
-        checkpoint.save(checkpoint_to_bytes({
+        nonlocal latest
+        data = checkpoint_to_bytes({
             "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint,
             "denoiser_config": _plain(denoiser_config), "generator": kind_of(objective),
             "objective": _plain(objective),
             "step": step, "losses": [[s, loss] for s, loss in losses],
             "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-        }))
+        })
+        # The one replaced is kept to fall back on while the run goes on; a finished run keeps one.
+        checkpoint.save(data, previous=None if step == config.steps else latest)
+        latest = data
 
     # spread (L, V, H) as the trajectory's channels (1, L·V, H), one row for every example.
     data_t, spread_t = torch.from_numpy(data), torch.from_numpy(spread).flatten(0, 1)[None]
@@ -449,6 +463,8 @@ def train_data_parallel(
     def shared(array: np.ndarray | None) -> Tensor | None:
         return None if array is None else torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).share_memory_()
 
+    # A damaged checkpoint is recovered from here, once, before the ranks read it.
+    resumable_checkpoint(checkpoint, "cpu")
     summary = distributed.launch(
         _train_rank, processes, device.type, threads=threads, on_log=on_log,
         data=shared(data), truth=shared(training.pop("truth", None)), lat_deg=lat_deg, lon_deg=lon_deg,

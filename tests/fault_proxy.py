@@ -10,7 +10,10 @@ Faults, one per broken request, taken in turn from `faults`:
   "short"    a GET body cut in half with a Content-Length for the half: a well-formed but short
              response that only a size check against the object's HEAD (or the range asked
              for) can catch;
-  "flip"     a GET body of the right length with one byte changed (caught by checksums/MD5).
+  "flip"     a GET body (whole or ranged) of the right length with one byte changed: byte
+             `flip_at` of the body if given, else the middle one moved on by one per fault
+             injected before it (damage in transit differs from one transfer to the next; caught
+             by checksums/MD5, or by two reads of a range that disagree).
 Every `fail_every`-th request that `breaks(method, path)` selects is broken (1 = all of them),
 up to `max_faults`. The server binds 127.0.0.1 only, makes no request of its own except the
 one it forwards, and stops itself after `lifetime_s` if the test has not stopped it.
@@ -40,11 +43,13 @@ def any_request(method: str, path: str) -> bool:
 class FaultProxy:
     def __init__(self, upstream: str, faults: tuple[str, ...] = ("500",), fail_every: int = 1,
                  breaks: Callable[[str, str], bool] = any_request, max_faults: int | None = None,
-                 hang_s: float = 2.0, lifetime_s: float = 120.0) -> None:
+                 hang_s: float = 2.0, lifetime_s: float = 120.0,
+                 flip_at: int | None = None) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream = (parsed.hostname, parsed.port)
         self.fail_every, self.breaks, self.max_faults, self.hang_s = (fail_every, breaks,
                                                                       max_faults, hang_s)
+        self.flip_at = flip_at
         self._faults = itertools.cycle(faults)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -79,19 +84,29 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
 
-    def _next_fault(self, method: str, path: str) -> str | None:
+    def _next_fault(self, method: str, path: str) -> tuple[str | None, int]:
+        """The fault to inject in this request (None: forward it as it is), and how many were
+        injected before it."""
         with self._lock:
             self.requests += 1
+            earlier = len(self.injected)
             if not self.breaks(method, path):
-                return None
+                return None, earlier
             self.selected += 1
-            if self.max_faults is not None and len(self.injected) >= self.max_faults:
-                return None
+            if self.max_faults is not None and earlier >= self.max_faults:
+                return None, earlier
             if self.selected % self.fail_every:
-                return None
+                return None, earlier
             fault = next(self._faults)
             self.injected.append((fault, method, path))
-            return fault
+            return fault, earlier
+
+    def _flipped(self, payload: bytes, earlier: int) -> bytes:
+        """`payload` with one byte inverted, where the module docstring says; `earlier` faults
+        were injected before this one."""
+        at = (self.flip_at if self.flip_at is not None
+              else (len(payload) // 2 + earlier) % len(payload))
+        return payload[:at] + bytes([payload[at] ^ 0xFF]) + payload[at + 1:]
 
     def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes
                  ) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -118,7 +133,7 @@ class FaultProxy:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length", 0) or 0)
                 body = self.rfile.read(length) if length else b""
-                fault = proxy._next_fault(self.command, self.path)
+                fault, earlier = proxy._next_fault(self.command, self.path)
                 if fault in _S3_ERRORS:
                     self._s3_error(*_S3_ERRORS[fault])
                     return
@@ -144,8 +159,7 @@ class FaultProxy:
                 if damaged and fault in ("truncate", "short"):
                     sent = payload[: len(payload) // 2]
                 elif damaged and fault == "flip":
-                    middle = len(payload) // 2
-                    sent = payload[:middle] + bytes([payload[middle] ^ 0xFF]) + payload[middle + 1:]
+                    sent = proxy._flipped(payload, earlier)
                 self.send_header("Content-Length", str(len(payload if fault == "truncate"
                                                            else sent)))
                 self.end_headers()

@@ -1,8 +1,10 @@
 """The compute resource refuses settings it cannot honour with a message naming the setting,
-before any work (not a stack trace from deep in torch)."""
+before any work (not a stack trace from deep in torch): counts when it is built, what needs the
+machine's device when an asset sets it up."""
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from resources import ComputeResource
 
@@ -12,10 +14,11 @@ def test_bf16_on_the_cpu_is_refused():
         ComputeResource(device="cpu", precision="bf16").setup()
 
 
-@pytest.mark.parametrize("processes", [0, -1])
-def test_fewer_than_one_training_process_is_refused(processes):
-    with pytest.raises(ValueError, match=f"training_processes must be at least 1, got {processes}"):
-        ComputeResource(device="cpu", training_processes=processes).setup()
+@pytest.mark.parametrize("field", ["training_processes", "train_batch_size", "sample_batch_size"])
+@pytest.mark.parametrize("count", [0, -1])
+def test_fewer_than_one_process_or_sample_a_batch_is_refused_when_built(field, count):
+    with pytest.raises(ValidationError, match=rf"\n{field}\n\s+Input should be greater than or equal to 1 "):
+        ComputeResource(device="cpu", **{field: count})
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")

@@ -278,7 +278,7 @@ def train_two(checkpoint, config=PARALLEL, on_log=None):
     )
 
 
-def test_two_gloo_processes_learn_checkpoint_and_resume(tmp_path):
+def test_two_gloo_processes_learn_and_checkpoint(tmp_path):
     """DDP over 2 CPU processes: the loss falls, rank 0's logs reach the caller, its checkpoint
     holds the bare model and loads, and a 1-process run refuses to continue it."""
     checkpoint = LocalCheckpointIO(tmp_path / "checkpoint.pt")

@@ -61,10 +61,14 @@ def test_a_scheduled_day_is_followed_by_the_summary_and_the_report_only(evaluate
 
 
 def test_a_retrained_emulator_re_emulates_and_rescores_every_init(evaluated):
-    """One tick requests the emulated ensembles and their scores of every init (Dagster puts an
-    init's two steps in one run, the scores after the ensembles); the summary follows them."""
+    """The post-processor's frame is refitted to the new emulator first, alone; then one tick
+    requests the emulated ensembles and their scores of every init (Dagster puts an init's two
+    steps in one run, the scores after the ensembles); the summary follows them."""
     instance, tick = evaluated
     materialised(instance, "trained_emulator")
+    assert tick() == {("post_processor", None)}
+    assert tick() == set()  # nothing drawn while the frame is being refitted
+    materialised(instance, "post_processor")
     assert tick() == {(asset, key) for key in INITS
                       for asset in ("daily_emulated_ensembles", "verification_scores")}
     for asset in ("daily_emulated_ensembles", "verification_scores"):

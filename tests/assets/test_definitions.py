@@ -16,7 +16,7 @@ LINEAGE = {
     "normalization_stats": {"reforecast_shards"},
     "climatology": {"truth"},
     "trained_emulator": {"reforecast_shards", "normalization_stats"},
-    "post_processor": {"reforecast_shards", "normalization_stats", "truth"},
+    "post_processor": {"reforecast_shards", "normalization_stats", "truth", "trained_emulator"},
     "daily_emulated_ensembles": {"operational_ensemble", "trained_emulator", "post_processor",
                                  "normalization_stats"},
     "verification_scores": {"daily_emulated_ensembles", "operational_ensemble", "truth",
@@ -66,7 +66,7 @@ def test_what_follows_its_dependencies_and_the_sensor_that_runs_it():
     graph = defs.resolve_asset_graph()
     automated = {key.path[-1] for key in graph.get_all_asset_keys()
                  if graph.get(key).automation_condition is not None}
-    assert automated == {"climatology", "daily_emulated_ensembles", "verification_scores",
+    assert automated == {"climatology", "post_processor", "daily_emulated_ensembles", "verification_scores",
                          "verification_summary", "verification_report"}
     sensor = defs.resolve_sensor_def(SENSOR)
     assert sensor.default_status == DefaultSensorStatus.RUNNING

@@ -1,6 +1,7 @@
-"""Every generator end to end through the real assets: the emulator and the post-processor
-trained as `crps` and as `consistency` (the tiny graph trains the default, `edm`), members
-sampled from them, and an unknown generator refused by name before any training."""
+"""Every generator end to end through the real assets: the emulator and the post-processor (its
+method "generator") trained as `crps` and as `consistency` (the tiny graph trains the emulator's
+default, `crps`, and fits the post-processor's default frame), members sampled from them, and an
+unknown generator refused by name before any training."""
 
 import re
 
@@ -27,7 +28,7 @@ def test_generator_trains_and_samples_through_the_assets(tiny_graph, tmp_path, g
     copy_artifacts(tiny_graph.root, tmp_path, UPSTREAM)
     settings = {**TINY, "generator": generator, "consistency_evaluations": 2, "crps_finetune_steps": 5}
     for asset, config in (("trained_emulator", EmulatorTrainingConfig(**settings)),
-                          ("post_processor", PostProcessorTrainingConfig(**settings))):
+                          ("post_processor", PostProcessorTrainingConfig(**settings, method="generator"))):
         trained = metadata(materialise(tmp_path, asset, config=config), asset)
         assert trained["generator"] == generator and trained["steps"] == TINY["steps"]
     emulation = EmulationConfig(n_members=4, num_steps=4)

@@ -13,9 +13,9 @@ from seeds_dag.checkpoints import checkpoint_from_bytes
 from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
 from seeds_dag.emulated_ensemble import EnsembleProvenance, model_version
 from seeds_dag.emulation import SamplerConfig, forecast_seed
-from seeds_dag.diffusion.edm import EDMPrecond
 from seeds_dag.networks.generator import NoiseGenerator, noise_shapes
 from seeds_dag.normalization import REDUCED_DIMS, STATISTIC
+from seeds_dag.post_processing import PostProcessingFrame
 from seeds_dag.store import POINTER
 from seeds_dag.training import model_from_checkpoint
 from seeds_dag.verification.table import ScoreTableSchema
@@ -34,7 +34,7 @@ LEAD_DAYS = [float(d) for d in SOURCE.lead_days]
 # Assets stored as whole objects rather than dataset versions, with the objects each leaves.
 OBJECTS = {
     "trained_emulator": ["model.pt"],  # the finished run's checkpoint is removed
-    "post_processor": ["model.pt"],
+    "post_processor": ["frame.npz"],  # the default: a frame around the emulator, no network of its own
     "verification_scores": ["bias_maps.parquet", "calibration.parquet", "coherence.parquet", "extremes.parquet",
                             "multivariate.parquet", "perfect_model.parquet",
                             "perfect_model_ranks.parquet", "rank_histograms.parquet",
@@ -167,9 +167,11 @@ def test_emulator_checkpoint_loads_with_weights_only(tiny_graph):
         out = model(torch.zeros(1, *z), torch.zeros(1, 2 * channels, *shape),
                     *(torch.zeros(1, *field) for field in spatial))
     assert out.shape == (1, channels, *shape) and torch.isfinite(out).all()
-    # The post-processor's default: SEEDS's diffusion model, on trajectories.
-    gpp = model_from_checkpoint(store.read_bytes("post_processor", "model.pt"), lat, lon, "cpu", LEAD_DAYS)
-    assert isinstance(gpp, EDMPrecond)
+    # The post-processor's default: a frame fitted to this emulator's members, for K = 2 seeds.
+    frame = PostProcessingFrame.from_bytes(store.read_bytes("post_processor", "frame.npz"), "post_processor")
+    assert frame.emulator_version == model_version(model_bytes) and frame.seed_count == 2
+    assert frame.offset.shape == (len(LEAD_DAYS), len(VARIABLES), len(lat))
+    assert np.all(frame.scale > 0) and np.all(np.isfinite(frame.slope))
 
 
 def test_emulated_ensembles_are_new_members_of_each_model_on_the_operational_grid(tiny_graph):
@@ -204,13 +206,15 @@ def test_emulated_ensembles_record_what_produced_them(tiny_graph):
     default = SamplerConfig()
     assert provenance.sampler == {"solver": "dpm_solver_2m", "num_steps": 16, "sigma_min": default.sigma_min,
                                   "sigma_max": default.sigma_max, "rho": "inf", "S_churn": 0.0}
-    # All leads together: one pass of the crps emulator, one a DPM-Solver++(2M) step of the edm
-    # post-processor (the defaults).
-    generators = {"gee": ("crps", 1), "gpp": ("edm", 16)}
+    # All leads together: one pass of the crps emulator; the post-processor (the default frame)
+    # draws with the emulator's network and names the frame's version and the emulator's.
+    emulator_version = model_version(store.read_bytes("trained_emulator", "model.pt"))
+    assert provenance.models == {
+        "gee": {"generator": "crps", "nfe": 1, "model_version": emulator_version},
+        "gpp": {"generator": "crps", "nfe": 1,
+                "model_version": model_version(store.read_bytes("post_processor", "frame.npz")),
+                "post_processing": f"frame around the emulator {emulator_version}"}}
     for name, asset in MODELS.items():
-        assert provenance.models[name] == {
-            "generator": generators[name][0], "nfe": generators[name][1],
-            "model_version": model_version(store.read_bytes(asset, "model.pt"))}
         # The model asset's data version is the same content hash: lineage from model to members.
         assert tiny_graph.results[(asset, None)].get_asset_materialization_events()[0] \
             .materialization.tags["dagster/data_version"] == provenance.models[name]["model_version"]

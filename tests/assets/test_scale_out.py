@@ -1,6 +1,8 @@
 """Scale-out by configuration alone: trained_emulator on 2 DDP processes (compute resource), and
 normalization_stats on a dask.distributed cluster (dask config `scheduler-address`)."""
 
+import sys
+
 import dask
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from assets.models import EMULATOR, load_model
 from resources import ComputeResource, StorageResource
 from seeds_dag.checkpoints import checkpoint_from_bytes
 from seeds_dag.conventions import VARIABLES
+from seeds_dag.emulated_ensemble import DEFAULT_SEED_MEMBERS
 from seeds_dag.normalization import compute_normalization
 from seeds_dag.store import ArtifactStore
 
@@ -40,7 +43,7 @@ def test_training_processes_train_the_emulator_data_parallel(shards, tmp_path):
     assert not shards.exists_bytes("trained_emulator", "checkpoint.pt")
     model_bytes = shards.read_bytes("trained_emulator", "model.pt")
     assert '"processes": 2' in checkpoint_from_bytes(model_bytes, "cpu")["fingerprint"]
-    model, _ = load_model(shards, EMULATOR, LAT, LON, LEAD_DAYS, "cpu")
+    model, _ = load_model(shards, EMULATOR, LAT, LON, LEAD_DAYS, len(DEFAULT_SEED_MEMBERS), "cpu")
     assert sum(p.numel() for p in model.parameters()) == trained["parameters"]
 
 
@@ -62,6 +65,7 @@ def test_statistics_on_a_dask_cluster_equal_the_in_memory_ones(shards, tmp_path)
 
 def test_the_executor_is_chosen_by_the_environment(monkeypatch):
     import dagster
+    import dagster_k8s
 
     from assets.dask_executor import dask_executor
     from assets.definitions import defs
@@ -76,9 +80,10 @@ def test_the_executor_is_chosen_by_the_environment(monkeypatch):
     monkeypatch.setenv(EXECUTOR_ENV_VAR, "kubernetes")
     with pytest.raises(ValueError, match="'kubernetes': expected one of multiprocess, in_process, k8s"):
         executor_from_environment()
-    try:
-        import dagster_k8s  # noqa: F401
-    except ImportError:
-        monkeypatch.setenv(EXECUTOR_ENV_VAR, "k8s")
-        with pytest.raises(ImportError, match="pip install dagster-k8s"):
-            executor_from_environment()
+    monkeypatch.setenv(EXECUTOR_ENV_VAR, "k8s")
+    assert executor_from_environment() is dagster_k8s.k8s_job_executor
+    # Where dagster-k8s is not installed (a None in sys.modules makes its import fail).
+    monkeypatch.setitem(sys.modules, "dagster_k8s", None)
+    with pytest.raises(ImportError, match="SEEDS_DAG_EXECUTOR='k8s' needs the package dagster-k8s: "
+                                          "pip install dagster-k8s"):
+        executor_from_environment()

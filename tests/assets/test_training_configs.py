@@ -2,8 +2,10 @@
 what `TrainingConfig` and `generator_objective` (which the skill benchmark also calls) say."""
 
 import dataclasses
+import re
 
 import pytest
+from pydantic import ValidationError
 
 from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
 from seeds_dag.conventions import VARIABLES
@@ -38,3 +40,13 @@ def test_the_crps_generators_noise_and_loss_terms_reach_the_network_and_the_obje
     assert (network.noise_dim, network.noise_channels, network.noise_levels) == (0, 8, 2)
     objective = config.objective()
     assert (objective.variable_pair_weight, objective.spectral_weight) == (0.5, 2.0)
+
+
+@pytest.mark.parametrize("settings, refusal", [
+    ({"generator": "gan"}, "unknown generator 'gan': choose one of ['crps', 'consistency', 'edm']"),
+    ({"generator": "consistency", "consistency_evaluations": 3},
+     "consistency_evaluations must be 1 or 2, got 3"),
+])
+def test_a_generator_no_objective_exists_for_is_refused_when_the_config_is_built(settings, refusal):
+    with pytest.raises(ValidationError, match=re.escape(refusal)):
+        EmulatorTrainingConfig(**settings)

@@ -416,8 +416,14 @@ def test_scores_carry_numeric_headlines_and_skill_checks_that_warn(stacked, tmp_
         ratio = table[table["model"] == model].set_index(["variable", "lead_time_days"])["crps"] / physics
         family = model.split("-")[0]
         assert meta[f"{family}_fair_crps_over_physics"] == pytest.approx(ratio.mean(), abs=1e-4)
-        assert isinstance(meta[f"{family}_spread_skill"], float)
-    assert isinstance(meta["physics_spread_skill"], float)
+    for model in MODELS[1:]:
+        # The estimator from the table's own spread and RMSE, sqrt((N+1)/N) spread / RMSE, averaged
+        # over variables and leads; noise scored against noise of the same size is near 1.
+        rows = table[table["model"] == model]
+        correction = np.sqrt((rows["n_members"] + 1) / rows["n_members"])
+        expected = (correction * rows["spread"] / rows["rmse"]).mean()
+        headline = meta[f"{model.split('-')[0]}_spread_skill"]
+        assert headline == pytest.approx(expected, abs=1e-4) and 0.8 < headline < 1.25, (model, headline)
     assert [c.name for c in meta["crps"].schema.columns] == ["variable", "lead_time_days", *MODELS]
 
     # Noise against noise: every ratio is near 1, so the defaults pass and a tight bound warns.

@@ -54,11 +54,14 @@ def assert_resumes_as_if_never_interrupted(tmp_path: Path, root: Path, processes
                                            config=training_run.CONFIG) -> None:
     checkpoint = training_run.checkpoint(str(root))
     directory = Path(root, training_run.ASSET, "_all")
-    leftovers = [p.name for p in directory.iterdir() if p.name != training_run.CHECKPOINT]
-    assert len(leftovers) == 1 and leftovers[0].startswith(f".{training_run.CHECKPOINT}.tmp-")
-    # The write of step 10 was cut short: the checkpoint in place is step 9's, whole.
+    leftovers = sorted(p.name for p in directory.iterdir() if p.name != training_run.CHECKPOINT)
+    assert len(leftovers) == 2 and leftovers[0].startswith(f".{training_run.CHECKPOINT}.tmp-")
+    # The write of step 10 was cut short: the checkpoint in place is step 9's, whole, and the one
+    # kept to fall back on (written before it) already step 9's too.
     state = checkpoint_from_bytes(checkpoint.load(), "cpu")
     assert state["step"] == KILL_IN_WRITE_OF_STEP - 1
+    assert leftovers[1] == f"{training_run.CHECKPOINT}.previous"
+    assert checkpoint.load("previous") == checkpoint.load()
     model_from_checkpoint(checkpoint.load(), training_run.LAT, training_run.LON, "cpu")
 
     resumed = training_run.run(str(root), processes, config)
@@ -70,8 +73,8 @@ def assert_resumes_as_if_never_interrupted(tmp_path: Path, root: Path, processes
                                          uninterrupted.model.state_dict().items()):
         assert torch.equal(ours, theirs), name
 
-    # Removing the finished run's checkpoint (as the training assets do) removes what the killed
-    # write left behind too: nothing, hidden or not, stays.
+    # A finished run keeps no previous checkpoint, and removing its checkpoint (as the training
+    # assets do) removes what the killed write left behind too: nothing, hidden or not, stays.
     ArtifactStore(str(root)).delete_bytes(training_run.ASSET, training_run.CHECKPOINT)
     assert list(directory.iterdir()) == []
 

@@ -18,6 +18,7 @@ import itertools
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -53,16 +54,18 @@ def data() -> np.ndarray:
     return (forecast + 0.3 * rng.standard_normal(shape)).astype(np.float32)
 
 
-def run(root: str, processes: int = 1, config: TrainingConfig = CONFIG) -> TrainingResult:
+def run(root: str, processes: int = 1, config: TrainingConfig = CONFIG,
+        on_log: Callable[[int, float], None] | None = None) -> TrainingResult:
     torch.set_num_threads(1)
     members = data()
     if processes == 1:
         return train_generator(members, LEAD_DAYS, member_spread(members), LAT, LON, DENOISER,
-                               CRPSConfig(), config, checkpoint(root), torch.device("cpu"))
+                               CRPSConfig(), config, checkpoint(root), torch.device("cpu"),
+                               on_log=on_log)
     return train_data_parallel(processes, data=members, lead_days=LEAD_DAYS, spread=member_spread(members),
                                lat_deg=LAT, lon_deg=LON, denoiser_config=DENOISER, objective=CRPSConfig(),
                                config=config, checkpoint=checkpoint(root), device=torch.device("cpu"),
-                               threads=1)
+                               threads=1, on_log=on_log)
 
 
 def stop_inside_checkpoint_write(step: int, marker: str) -> None:
@@ -74,7 +77,9 @@ def stop_inside_checkpoint_write(step: int, marker: str) -> None:
 
     def hanging_fsync(descriptor: int) -> None:
         fsync(descriptor)
-        if next(writes) == step:
+        # The latest checkpoint's writes only, not those that keep the one it replaces.
+        written = Path(os.readlink(f"/proc/self/fd/{descriptor}")).name
+        if written.startswith(f".{CHECKPOINT}.tmp-") and next(writes) == step:
             Path(marker).touch()
             time.sleep(3600)
 

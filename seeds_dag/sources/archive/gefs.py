@@ -17,9 +17,10 @@ Layouts (key templates, Python `str.format` fields `init` (a timestamp, so `{ini
 
 Of every object a forecast needs only the GRIB2 messages it needs are read (`read_mode="ranged"`,
 the default; `grib2_reads`): located by the object's `.idx` sidecar (operational) or by hopping
-from message header to message header (reforecast, which publishes none), fetched by byte ranges,
-and each checked on its own (declared length, `7777`, ecCodes decodes it, it holds what it was
-fetched for). `read_mode="whole"` downloads objects whole instead (`s3_io.download_whole`:
+from message header to message header (reforecast, which publishes none), fetched by byte ranges
+(twice, and compared, where the endpoint is plain http), and each checked on its own (declared
+length, `7777`, ecCodes decodes it, it holds what it was fetched for), all of it read again when a
+check fails. `read_mode="whole"` downloads objects whole instead (`s3_io.download_whole`:
 size/MD5 checked) and checks the framing of every message in them. Both retry transient failures
 with backoff (`s3_io`). Measured by `python -m benchmarks.gefs_reads` (2026-12, this 2-core
 machine: a local moto S3 counting requests and response bytes, full-size 0.5° objects, the
@@ -214,7 +215,8 @@ def _needed_messages(archive: GefsArchive, fs, key: str, reads: Sequence[_Read],
     path = f"{archive.bucket}/{key}"
     if archive.read_mode == "ranged":
         index = None if archive.index_suffix is None else path + archive.index_suffix
-        messages = read_messages(fs, path, wanted, where, archive.retry, index)
+        messages = read_messages(fs, path, wanted, where, archive.retry, index,
+                                 confirm=not archive.access.guards_transfers)
     else:
         whole = download_whole(fs, path, scratch, where, archive.retry, archive.check_md5)
         try:

@@ -2,20 +2,27 @@
 
 Three guarantees:
 * **Retries with exponential backoff** on transient failures only: HTTP 5xx and throttling
-  (429, SlowDown), timeouts, connection resets/refusals, and transfers cut short. Attempt k waits
-  between d/2 and d with d = min(base·multiplier^(k−1), max) ("equal jitter", so parallel
-  downloads do not retry in lockstep). A missing object (404) or refused access (403) is not
-  retried: it will not heal, and the error says which object. The loop is tenacity's
+  (429, SlowDown), timeouts, connection resets/refusals, and transfers cut short or damaged.
+  Attempt k waits between d/2 and d with d = min(base·multiplier^(k−1), max) ("equal jitter", so
+  parallel downloads do not retry in lockstep). A missing object (404) or refused access (403) is
+  not retried: it will not heal, and the error says which object. The loop is tenacity's
   (`Retrying`, stop after `attempts`, our wait and our `is_transient`), so the policy is the
   only thing written here.
 * **No partial object is ever decoded.** An object is downloaded to a temporary file, and its size
   is compared with the object's ContentLength from a HEAD request; where the ETag is a plain MD5
-  (single-part uploads), the file's MD5 is compared too. A mismatch counts as a transient failure
-  and the whole object is fetched again.
-* **No short range is ever decoded.** `read_ranges` compares every range received with the
-  length asked for, a mismatch again being transient. An S3 ETag covers the whole object, so a
-  range has no checksum of its own: its bytes are checked as GRIB2 messages by the caller
-  (`grib2_messages.check_message`), and in transit by TLS on the real (https) endpoints.
+  (single-part uploads), the file's MD5 is compared too, and botocore checks an S3 checksum where
+  the object carries one. A mismatch counts as a transient failure and the whole object is
+  fetched again. (A multipart upload with neither is checked for its size only.)
+* **No short or altered range is ever decoded.** `read_ranges` compares every range received
+  with the length asked for, a mismatch again being transient. An S3 ETag (and an S3 checksum)
+  covers the whole object, so a range has no checksum of its own. Over https, TLS authenticates
+  every byte received (an altered record fails the connection, which is retried); over plain
+  http (a mirror, MinIO, a test server: `S3Access.guards_transfers` is False) `read_ranges`
+  fetches each range twice, concurrently, and takes it only when both bodies agree, at the cost
+  of twice the range bytes. Two agreeing bodies rule out damage that differs between transfers
+  (a bit flipped on the way), not a middlebox that alters every response alike. The caller
+  checks the bytes as GRIB2 messages too (`grib2_messages.check_message`), which catches damage
+  to their framing and headers but not to their packed values (see `grib2_reads`).
 
 For GRIB objects this is the one retry policy: `S3Access` turns botocore's own request retries
 off (`total_max_attempts: 1`), so `RetryPolicy` alone decides how often and how long to wait, and
@@ -35,6 +42,7 @@ import random
 import re
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,7 +69,8 @@ _MD5_BLOCK = 1 << 20
 
 
 class IncompleteDownload(OSError):
-    """The bytes received differ from the object's size or MD5: a transfer cut short or damaged."""
+    """The bytes received differ from the object's size or MD5, or two reads of a range differ:
+    a transfer cut short or damaged."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,28 +137,34 @@ def is_transient(err: BaseException) -> bool:
 
 
 def with_retries(operation: Callable[[], T], what: str, policy: RetryPolicy,
-                 sleep: Callable[[float], None] = time.sleep) -> T:
+                 sleep: Callable[[float], None] = time.sleep,
+                 also_retry: tuple[type[ArchiveError], ...] = ()) -> T:
     """Run `operation`, retrying transient failures by `policy`.
 
     A missing object raises `ArchiveObjectMissing`, a transient failure on the last attempt or
     any other error `ArchiveTransferError`; both messages start with `what` (the object and what
-    it was read for). `ArchiveError`s raised by the operation itself propagate unchanged.
+    it was read for). `ArchiveError`s raised by the operation itself propagate unchanged, except
+    those of the types `also_retry`: the caller's checks of bytes that a damaged transfer could
+    have failed, retried as transient and, on the last attempt, raised saying so.
     """
 
     def log_retry(state: tenacity.RetryCallState) -> None:
         err = state.outcome.exception()
-        logger.warning("%s: transient %s (%s); retry %d of %d in %.2f s", what,
-                       type(err).__name__, err, state.attempt_number, policy.attempts - 1,
-                       state.upcoming_sleep)
+        logger.warning("%s: %s (%s); retry %d of %d in %.2f s", what, type(err).__name__, err,
+                       state.attempt_number, policy.attempts - 1, state.upcoming_sleep)
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(
-            lambda err: not isinstance(err, ArchiveError) and is_transient(err)),
+            lambda err: isinstance(err, also_retry)
+            or not isinstance(err, ArchiveError) and is_transient(err)),
         stop=tenacity.stop_after_attempt(policy.attempts),
         wait=lambda state: policy.delay(state.attempt_number),
         sleep=sleep, before_sleep=log_retry, reraise=True)
     try:
         return retrying(operation)
+    except also_retry as err:
+        attempt = retrying.statistics["attempt_number"]
+        raise type(err)(f"{err} (attempt {attempt} of {policy.attempts})") from err
     except ArchiveError:
         raise
     except FileNotFoundError as err:
@@ -183,6 +198,12 @@ class S3Access:
     def __repr__(self) -> str:
         return (f"S3Access(endpoint_url={self.endpoint_url!r}, anon={self.anon}, "
                 f"key={'***' if self.key else None})")
+
+    @property
+    def guards_transfers(self) -> bool:
+        """Whether TLS authenticates every byte received: https, and AWS's own endpoints (used
+        when `endpoint_url` is None). Where it does not, ranges are read twice (module docstring)."""
+        return self.endpoint_url is None or urllib.parse.urlsplit(self.endpoint_url).scheme == "https"
 
     def storage_options(self) -> dict[str, Any]:
         """Options for `fsspec.filesystem("s3", ...)`."""
@@ -253,22 +274,32 @@ def object_size(fs: fsspec.AbstractFileSystem, path: str, what: str, policy: Ret
 
 
 def read_ranges(fs: fsspec.AbstractFileSystem, path: str, ranges: Sequence[tuple[int, int]],
-                what: str, policy: RetryPolicy) -> list[bytes]:
+                what: str, policy: RetryPolicy, confirm: bool = False) -> list[bytes]:
     """The bytes [start, end) of the object `path` for each of `ranges`, only once every range
-    received is as long as asked. Adjacent ranges are fetched by one request; the requests of one
-    call run concurrently, and a failure retries them all."""
+    received is as long as asked and, with `confirm`, equal to a second read of it (for
+    transports that do not guard the bytes: `S3Access.guards_transfers`). Adjacent ranges are
+    fetched by one request; the requests of one call (both reads of each, with `confirm`) run
+    concurrently, and a failure retries them all."""
     if not ranges:
         return []
     _, starts, ends = merge_offset_ranges([path] * len(ranges), [r[0] for r in ranges],
                                           [r[1] for r in ranges])
+    reads = 2 if confirm else 1
 
     def fetch() -> list[bytes]:
-        blobs = fs.cat_ranges([path] * len(starts), starts, ends, on_error="raise")
-        for start, end, blob in zip(starts, ends, blobs):
+        blobs = fs.cat_ranges([path] * len(starts) * reads, starts * reads, ends * reads,
+                              on_error="raise")
+        for start, end, blob in zip(starts * reads, ends * reads, blobs):
             if len(blob) != end - start:
                 raise IncompleteDownload(f"received {len(blob)} of {end - start} bytes of the "
                                          f"range {start}–{end}")
-        return blobs
+        first, again = blobs[:len(starts)], blobs[len(starts):]
+        for start, end, blob, other in zip(starts, ends, first, again):
+            if blob != other:
+                differ = next(i for i, (a, b) in enumerate(zip(blob, other)) if a != b)
+                raise IncompleteDownload(f"two reads of the range {start}–{end} differ at byte "
+                                         f"{start + differ}")
+        return first
 
     blobs = with_retries(fetch, what, policy)
     pieces = []

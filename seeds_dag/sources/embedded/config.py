@@ -11,6 +11,7 @@ from the atmosphere.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,3 +89,13 @@ class PerturbationConfig:
     min_separation_days: int = 7
     # States at the start of the pool that only analysis errors are drawn from.
     analysis_pool_days: int = 20
+
+
+def check_lead_days(lead_days: Sequence[int], where: str) -> tuple[int, ...]:
+    """`lead_days` as a tuple, refused unless they are whole days ascending from day 1 or later, at
+    least one: a forecast is written at each, in order, and a trajectory model is tied to them."""
+    leads = tuple(lead_days)
+    if not leads or list(leads) != sorted(set(leads)) or leads[0] < 1:
+        raise ValueError(f"{where}={list(leads)}: expected at least one lead, in whole days ascending "
+                         "from 1")
+    return leads

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from seeds_dag.sources.embedded.config import PerturbationConfig
+from seeds_dag.sources.embedded.config import PerturbationConfig, check_lead_days
 from seeds_dag.sources.embedded.dycore import Dycore, state_to_tensor, tensor_to_state
 from seeds_dag.sources.embedded.output_fields import OutputFields
 from seeds_dag.sources.embedded.perturbations import analysis_error, member_perturbations, split_pool
@@ -107,8 +107,7 @@ def ensemble_forecasts(
 
     Returns fields (init, lead, member, lat, lon).
     """
-    if list(lead_days) != sorted(set(lead_days)) or lead_days[0] <= 0:
-        raise ValueError(f"lead_days must be ascending positive whole days, got {lead_days}")
+    check_lead_days(lead_days, "lead_days")
     if not len(initials) == len(analysis_seeds) == len(member_seeds):
         raise ValueError(f"{len(initials)} initial states need as many analysis and member seeds, got "
                          f"{len(analysis_seeds)} and {len(member_seeds)}")

@@ -3,13 +3,16 @@ what whole reads do, bit for bit; an .idx that disagrees with its object, a dama
 GRIB1 object are refused by name; a flaky S3 is survived."""
 
 import dataclasses
+import urllib.parse
 
 import eccodes
 import numpy as np
 import pandas as pd
 import pytest
+import s3fs
 import xarray as xr
 from archive_fakes import (
+    FAST_RETRY,
     NCEP,
     READ_TIMEOUT_S,
     archive_at,
@@ -19,7 +22,11 @@ from archive_fakes import (
     write_gefs,
 )
 
-from seeds_dag.sources.archive.errors import ArchiveDamagedError, ArchiveDecodeError
+from seeds_dag.sources.archive.errors import (
+    ArchiveDamagedError,
+    ArchiveDecodeError,
+    ArchiveTransferError,
+)
 from seeds_dag.sources.archive.gefs import OPERATIONAL, REFORECAST, gefs_forecast
 from seeds_dag.sources.archive.grib2_messages import parse_header, split_messages
 from seeds_dag.sources.archive.grib2_reads import Wanted, read_messages
@@ -134,10 +141,14 @@ def test_a_damaged_message_is_named_with_its_object(s3_server, s3_writer, read_m
     good = s3_writer.cat_file(path)
     first, second = split_messages(good, key)
 
+    # Ranged, a message that fails its checks is read again before the object is called damaged.
+    tries = rf".* \(attempt {FAST_RETRY.attempts} of {FAST_RETRY.attempts}\)$" * (
+        read_mode == "ranged")
+
     def refused(data: bytes, match: str) -> None:
         s3_writer.pipe_file(path, data)
         with pytest.raises(ArchiveDamagedError, match=rf"{key}.*member c00.*for z500\): the "
-                           rf"object is damaged: {match}"):
+                           rf"object is damaged: {match}{tries}"):
             gefs_forecast(archive, INIT, [0], [1, 2], GRID)
 
     refused(good[:-1000], f"message 2 at byte {second.offset} declares {second.length} bytes")
@@ -184,8 +195,7 @@ def test_a_grib1_object_is_refused_by_name(s3_server, s3_writer, read_mode):
 def test_ranged_reads_survive_a_flaky_s3(s3_server, s3_writer, flaky_s3):
     for base in (REFORECAST, OPERATIONAL):
         write_gefs(s3_writer, base, INIT, [0, 1], [24, 48, 72], CORE_VARIABLES)
-    # No "flip": a range has no checksum of its own (s3_io's docstring); TLS guards it in transit.
-    faults = ("500", "503", "reset", "timeout", "truncate", "short")
+    faults = ("500", "503", "reset", "timeout", "truncate", "short", "flip")
     for base in (REFORECAST, OPERATIONAL):
         direct = gefs_forecast(archive_at(base, s3_server), INIT, [0, 1], [1, 2, 3], GRID)
         # Each fault once (an injected timeout costs READ_TIMEOUT_S).
@@ -194,3 +204,54 @@ def test_ranged_reads_survive_a_flaky_s3(s3_server, s3_writer, flaky_s3):
         flaky = gefs_forecast(archive_at(base, proxy.endpoint), INIT, [0, 1], [1, 2, 3], GRID)
         assert_bitwise_equal(flaky, direct)
         assert {fault for fault, _, _ in proxy.injected} == set(faults), base.name
+
+
+def only_gets_of(key: str):
+    """A FaultProxy `breaks` that picks the GETs of one object (ranged or whole)."""
+    return lambda method, path: (method == "GET"
+                                 and urllib.parse.unquote(path.split("?")[0]).endswith(key))
+
+
+@pytest.mark.parametrize("base", [REFORECAST, OPERATIONAL], ids=["reforecast", "operational"])
+def test_a_message_altered_in_transit_is_read_again_never_decoded(s3_server, s3_writer, flaky_s3,
+                                                                 base):
+    """Over plain http a message is read twice and taken only when both reads agree: a flipped
+    byte in its packed values (which decode, to other values, and pass every GRIB2 check) costs a
+    retry; flips that never stop are named after the retries, and nothing is returned. (The
+    objects hold more than is read: a GET of a whole object is checked by S3's own checksum.)"""
+    written = write_gefs(s3_writer, base, INIT, [0], [24, 48], EXTRAS)
+    direct = gefs_forecast(archive_at(base, s3_server), INIT, [0], [1], GRID)
+    key = key_of(written, "c00", "hgt_pres" if base.index_suffix is None else "f024")
+    proxy = flaky_s3(faults=("flip",), breaks=only_gets_of(key), max_faults=3)
+    assert_bitwise_equal(gefs_forecast(archive_at(base, proxy.endpoint), INIT, [0], [1], GRID),
+                         direct)
+    assert len(proxy.injected) == 3
+
+    always = flaky_s3(faults=("flip",), breaks=only_gets_of(key))
+    with pytest.raises(ArchiveTransferError, match=rf"{key} .*member c00.*still failing after "
+                       rf"{FAST_RETRY.attempts} attempts.*two reads of the range .* differ"):
+        gefs_forecast(archive_at(base, always.endpoint), INIT, [0], [1], GRID)
+
+
+@pytest.mark.parametrize("base, flip_at", [(REFORECAST, 12), (OPERATIONAL, 2)],
+                         ids=["message-header", "idx"])
+def test_what_locates_the_messages_altered_in_transit_is_read_again(s3_server, s3_writer,
+                                                                   flaky_s3, base, flip_at):
+    """A flip the GRIB2 checks do catch, in what locates the messages, is no damage of the
+    object: the first message header's declared length (octet 13 of section 0) or the first
+    .idx line's offset, altered once, is read again and the forecast is right. (Stored without
+    an S3 checksum, as NOAA's objects are, or botocore would catch the whole .idx's flip.)"""
+    written = write_gefs(s3_writer, base, INIT, [0], [24], CORE_VARIABLES)
+    key = key_of(written, "c00", "hgt_pres" if base.index_suffix is None else "f024")
+    located_by = key if base.index_suffix is None else key + base.index_suffix
+    path = f"{base.bucket}/{located_by}"
+    unchecked = s3fs.S3FileSystem(anon=False, client_kwargs={"endpoint_url": s3_server},
+                                  config_kwargs={"request_checksum_calculation": "when_required"},
+                                  skip_instance_cache=True)
+    unchecked.pipe_file(path, s3_writer.cat_file(path))
+    direct = gefs_forecast(archive_at(base, s3_server), INIT, [0], [1], GRID)
+    proxy = flaky_s3(faults=("flip",), breaks=only_gets_of(located_by), max_faults=1,
+                     flip_at=flip_at)
+    assert_bitwise_equal(gefs_forecast(archive_at(base, proxy.endpoint), INIT, [0], [1], GRID),
+                         direct)
+    assert len(proxy.injected) == 1

@@ -146,25 +146,36 @@ def test_a_damaged_body_is_never_returned(stored_object, flaky_s3, tmp_path):
         assert len(proxy.injected) == 2 and list(tmp_path.iterdir()) == []
 
 
-def test_ranged_reads_survive_every_kind_of_fault_but_a_flip(stored_object, flaky_s3):
-    """"flip" is left out: a range has no checksum to catch it (see s3_io's docstring)."""
-    faults = ("500", "503", "reset", "timeout", "truncate", "short")
+def test_ranged_reads_survive_every_kind_of_fault(stored_object, flaky_s3):
+    """"flip" too: over plain http each range is read twice and taken only when both agree."""
+    faults = ("500", "503", "reset", "timeout", "truncate", "short", "flip")
     proxy = flaky_s3(faults=faults, breaks=lambda method, path: method == "GET",
                      max_faults=len(faults), hang_s=2 * READ_TIMEOUT_S)
     policy = RetryPolicy(attempts=len(faults) + 2, base_delay_s=0.01, max_delay_s=0.05)
     ranges = [(0, 1_000), (1_000, 5_000), (150_000, 200_000)]  # the first two in one request
-    got = read_ranges(bare_client(proxy.endpoint), KEY, ranges, WHAT, policy)
+    got = read_ranges(bare_client(proxy.endpoint), KEY, ranges, WHAT, policy, confirm=True)
     assert got == [stored_object[start:end] for start, end in ranges]
     assert sorted({fault for fault, _, _ in proxy.injected}) == sorted(faults)
 
 
-def test_a_short_range_is_never_returned(stored_object, flaky_s3):
-    proxy = flaky_s3(faults=("short",), breaks=lambda method, path: method == "GET")
-    with pytest.raises(ArchiveTransferError, match="still failing after 2 attempts.*received 500 "
-                       "of 1000 bytes of the range 10000–11000") as raised:
+@pytest.mark.parametrize("fault, reason", [
+    ("short", "received 500 of 1000 bytes of the range 10000–11000"),
+    # Both reads altered, each at another byte (as damage in transit is): they disagree.
+    ("flip", "two reads of the range 10000–11000 differ at byte 10502"),
+])
+def test_a_short_or_altered_range_is_never_returned(stored_object, flaky_s3, fault, reason):
+    proxy = flaky_s3(faults=(fault,), breaks=lambda method, path: method == "GET")
+    with pytest.raises(ArchiveTransferError, match=f"still failing after 2 attempts.*{reason}"
+                       ) as raised:
         read_ranges(bare_client(proxy.endpoint), KEY, [(10_000, 11_000)], WHAT,
-                    RetryPolicy(attempts=2, base_delay_s=0.01))
-    assert "member c00" in str(raised.value) and len(proxy.injected) == 2
+                    RetryPolicy(attempts=2, base_delay_s=0.01), confirm=True)
+    assert "member c00" in str(raised.value) and len(proxy.injected) == 2 * 2
+
+
+def test_ranges_are_read_twice_only_where_tls_does_not_guard_them():
+    assert S3Access().guards_transfers  # AWS's endpoints, over https
+    assert S3Access(endpoint_url="https://mirror.example.org").guards_transfers
+    assert not S3Access(endpoint_url="http://127.0.0.1:9000").guards_transfers
 
 
 def test_a_missing_object_is_reported_at_once(s3_writer, stored_object, flaky_s3, tmp_path):

@@ -26,6 +26,7 @@ from assets.verification import (
     PERFECT_MODEL,
     REALISM,
     SCORES,
+    SUMMARY,
     VARIABLE_CORRELATION,
 )
 from assets.versions import CODE_VERSIONS
@@ -34,8 +35,7 @@ from seeds_dag.conventions import KNOWN_VARIABLES
 from seeds_dag.emulation import model_ensembles
 from seeds_dag.report import calibration_figures, figures, multivariate_figures, perfect_model_figures
 from seeds_dag.report.html import Section, png_data_uri, render_report, wide_table
-from seeds_dag.store import ArtifactStore
-from seeds_dag.store.artifacts import ArtifactNotFoundError
+from seeds_dag.store import ArtifactNotFoundError, ArtifactStore
 from seeds_dag.verification.claims import CLAIM_TARGET, FAIR_OVER_PHYSICS, STANDARD_OVER_SEEDS
 from seeds_dag.verification.multivariate import CORRELATION, FIRST_VARIABLE, SECOND_VARIABLE
 from seeds_dag.verification.perfect_model_summary import (
@@ -46,7 +46,6 @@ from seeds_dag.verification.perfect_model_summary import (
 from seeds_dag.verification.scores import align_truth
 
 REPORT = "verification_report"
-SUMMARY = "verification_summary"
 # Table name -> object of verification_summary holding it.
 SUMMARY_OBJECTS = {"summary": "table.parquet", "extremes": "extremes.parquet",
                    "reliability": "reliability.parquet", "bias_maps": "bias_maps.parquet",
@@ -131,15 +130,16 @@ class ReportConfig(Config):
 def read_tables(store: ArtifactStore) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """The verification tables present in the store, and why each absent one is absent.
     Rank counts are the tables of the verification_scores partitions the summary pooled, stacked
-    (the figure sums them)."""
+    (the figure sums them). The summary's objects are read from one commit of it."""
     tables, missing = {}, {}
+    summary = store.objects(SUMMARY)
     for name, obj in SUMMARY_OBJECTS.items():
         try:
-            tables[name] = store.read_table(SUMMARY, name=obj)
+            tables[name] = summary.read_table(obj)
         except ArtifactNotFoundError:
             missing[name] = f"no {SUMMARY}/{obj} in the store"
     try:
-        keys = [k for k in pooled_inits(store) if store.exists_bytes(SCORES, RANK_OBJECT, k)]
+        keys = [k for k in pooled_inits(summary) if store.exists_bytes(SCORES, RANK_OBJECT, k)]
     except ArtifactNotFoundError:
         keys, missing["ranks"] = [], (f"no {SUMMARY}/{INITS_OBJECT} (a summary of an older "
                                       f"version): rematerialise {SUMMARY}")
@@ -157,7 +157,7 @@ def example_panels(store: ArtifactStore, variable: str, lead_days: float,
     pooled: truth at the
     valid time, then the first `n_members` members of the physics ensemble and of each emulated
     ensemble (one per value of a `model` dim, e.g. "gee" and "gpp", or one named "emulated")."""
-    keys = pooled_inits(store)
+    keys = pooled_inits(store.objects(SUMMARY))
     if not keys:
         raise ArtifactNotFoundError(f"no {SCORES} partition: no verified init to show")
     key = keys[-1]

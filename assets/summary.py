@@ -32,7 +32,7 @@ from assets.verification import (
 from assets.versions import CODE_VERSIONS
 from resources import StorageResource
 from seeds_dag.conventions import VARIABLES
-from seeds_dag.store import ArtifactStore
+from seeds_dag.store import ArtifactStore, StoredObjects
 from seeds_dag.verification.calibration import calibration_summary, format_calibration
 from seeds_dag.verification.claims import crps_claim, format_claim
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, format_coherence
@@ -101,9 +101,9 @@ def materialised_scores(context: AssetExecutionContext, store: ArtifactStore) ->
     return recorded
 
 
-def pooled_inits(store: ArtifactStore) -> list[str]:
-    """The scores partitions the stored summary pooled."""
-    return json.loads(store.read_bytes(SUMMARY, INITS_OBJECT))
+def pooled_inits(summary: StoredObjects) -> list[str]:
+    """The scores partitions a stored summary (`store.objects(SUMMARY)`) pooled."""
+    return json.loads(summary.read_bytes(INITS_OBJECT))
 
 
 @asset(group_name="verification", deps=[verification_scores],
@@ -121,13 +121,14 @@ def pooled_inits(store: ArtifactStore) -> list[str]:
 def verification_summary(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
     store = storage.store()
     keys = materialised_scores(context, store)
+    # Each init's tables from one commit of it, even if it is rescored while they are read.
+    scored = {k: store.objects(SCORES, k) for k in keys}
 
     def read(name: str, partitions: list[str] = keys) -> pd.DataFrame:
-        return pd.concat([store.read_table(SCORES, k, name=name) for k in partitions],
-                         ignore_index=True)
+        return pd.concat([scored[k].read_table(name) for k in partitions], ignore_index=True)
 
     def held(name: str) -> list[str]:
-        return [k for k in keys if store.exists_bytes(SCORES, name, k)]
+        return [k for k in keys if scored[k].exists(name)]
 
     summary = summary_table(read("table.parquet"))
     flatness = rank_flatness_table(read("rank_histograms.parquet"))
@@ -222,12 +223,14 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
     metadata |= {"realism": MetadataValue.md(scorecard.to_markdown(index=False, floatfmt=".3g")),
                  "realism_table": table_metadata(scorecard)}
     text = "\n\n".join(blocks)
-    store.write_bytes(SUMMARY, "summary.txt", text.encode())
-    store.write_bytes(SUMMARY, INITS_OBJECT, json.dumps(keys).encode())
     pooled_scores = summary.stack("model", future_stack=True).reset_index()
-    store.write_table(pooled_scores, SUMMARY)
-    for name, table in pooled.items():
-        store.write_table(table, SUMMARY, name=name)
+    # One commit: the report never draws the new tables beside the old inits, or the reverse.
+    with store.objects_writer(SUMMARY) as written:
+        written.write_bytes("summary.txt", text.encode())
+        written.write_bytes(INITS_OBJECT, json.dumps(keys).encode())
+        written.write_table(pooled_scores)
+        for name, table in pooled.items():
+            written.write_table(table, name)
     # One line: the text is in the metadata and summary.txt (the main job prints it once, at the end).
     context.log.info(f"{SUMMARY}: {len(keys)} inits pooled, {len(text.splitlines())} lines of "
                      f"summary at {store.location(SUMMARY)}/summary.txt")

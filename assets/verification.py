@@ -230,8 +230,11 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
         coherence["coherence"] = table_metadata(wide)
     else:
         context.log.warning(f"{SCORES}[{key}]: one lead only, no lead-to-lead coherence")
-    for name, table in tables.items():
-        store.write_table(table, SCORES, key, name=name)
+    # One commit: a reader (the summary) never pools some of this init's new tables with others
+    # of its previous scoring, and a failure part-way leaves the previous tables whole.
+    with store.objects_writer(SCORES, key) as scored:
+        for name, table in tables.items():
+            scored.write_table(table, name)
     crps = scores.pivot_table(index=["variable", "lead_time_days"], columns="model",
                               values="crps")[list(ensembles)]
     headline = headline_scores(scores, seeds, physics_name, emulated_names)

@@ -1,4 +1,5 @@
-"""ArtifactStore: round trips, versioned commits, failed writes, safe keys, corruption, S3 secrets."""
+"""ArtifactStore: round trips, versioned commits, sets of objects committed as one, failed writes,
+safe keys, corruption, S3 secrets."""
 
 import logging
 import os
@@ -361,3 +362,81 @@ def test_a_current_pointer_holding_garbage_is_corruption_named_by_asset_and_part
         with pytest.raises(CorruptArtifactError, match=r"asset 'shards', partition '2001-01-01'.*"
                            r"not a version name"):
             read("shards", "2001-01-01")
+
+
+def table(seed):
+    return pd.DataFrame({"crps": np.random.default_rng(seed).random(3)},
+                        index=pd.Index(["z500", "t850", "sp"], name="variable"))
+
+
+def write_set(store, tables, text, fail_after=None):
+    """Commit `tables` and summary.txt holding `text` as one set of asset 'scores', partition
+    'p1'; raise after writing the table number `fail_after` (0-based) instead, as a crash."""
+    with store.objects_writer("scores", "p1") as written:
+        for i, (name, df) in enumerate(tables.items()):
+            written.write_table(df, name)
+            if i == fail_after:
+                raise RuntimeError("scoring crashed")
+        written.write_bytes("summary.txt", text)
+
+
+def assert_set(objects, tables, text):
+    assert objects.names() == sorted([*tables, "summary.txt"])
+    for name, df in tables.items():
+        pd.testing.assert_frame_equal(objects.read_table(name), df, check_exact=True)
+    assert objects.read_bytes("summary.txt") == text
+
+
+def test_a_set_of_objects_is_committed_whole_or_not_at_all(store):
+    """A write failing between two tables leaves the previous set current and whole; a complete
+    one replaces every object at once (none of the old set is carried over), while a reader that
+    took the old set before keeps reading all of it."""
+    old = {"table.parquet": table(0), "ranks.parquet": table(1)}
+    write_set(store, old, b"old")
+    before = store.objects("scores", "p1")
+    listing = partition_listing(store, "scores", "p1")
+    with pytest.raises(RuntimeError, match="scoring crashed"):
+        write_set(store, {"table.parquet": table(2), "ranks.parquet": table(3)}, b"new",
+                  fail_after=0)
+    assert partition_listing(store, "scores", "p1") == listing  # the partial set is deleted
+    assert_set(store.objects("scores", "p1"), old, b"old")
+    for name, df in old.items():
+        pd.testing.assert_frame_equal(store.read_table("scores", "p1", name), df, check_exact=True)
+
+    new = {"table.parquet": table(2), "coherence.parquet": table(4)}
+    write_set(store, new, b"new")
+    assert_set(store.objects("scores", "p1"), new, b"new")
+    assert not store.exists_bytes("scores", "ranks.parquet", "p1")
+    assert store.read_bytes("scores", "summary.txt", "p1") == b"new"
+    assert_set(before, old, b"old")
+    assert store.partitions("scores") == ["p1"]
+    assert not store.has("scores", "p1")
+    with pytest.raises(ArtifactNotFoundError, match=r"'scores', partition 'p1' holds a set of objects"):
+        store.open_dataset("scores", "p1")
+
+
+def test_one_object_written_or_deleted_in_a_set_commits_a_new_set(store):
+    """write_bytes and delete_bytes keep working on a committed set: each commits a copy of it with
+    the one object replaced or removed, so no object ever sits beside a set it is not part of."""
+    write_set(store, {"table.parquet": table(0), "ranks.parquet": table(1)}, b"old")
+    before = store.objects("scores", "p1")
+    url = store.write_bytes("scores", "summary.txt", b"amended", "p1")
+    assert url == f"{store.location('scores', 'p1')}/summary.txt"
+    assert_set(before, {"table.parquet": table(0), "ranks.parquet": table(1)}, b"old")
+    store.delete_bytes("scores", "ranks.parquet", "p1")
+    assert_set(store.objects("scores", "p1"), {"table.parquet": table(0)}, b"amended")
+    assert len(partition_listing(store, "scores", "p1")) == 3  # CURRENT, previous and current set
+
+
+def test_objects_written_one_at_a_time_read_as_before_until_a_set_replaces_them(store):
+    """A partition written before its asset committed sets (each table on its own) reads as it
+    did; the first set committed there replaces all of it, and what it left is deleted."""
+    store.write_table(table(0), "scores", "p1")
+    store.write_table(table(1), "scores", "p1", name="coherence.parquet")
+    assert store.objects("scores", "p1").names() == ["coherence.parquet", "table.parquet"]
+    pd.testing.assert_frame_equal(store.read_table("scores", "p1"), table(0), check_exact=True)
+    write_set(store, {"table.parquet": table(2)}, b"new")
+    assert_set(store.objects("scores", "p1"), {"table.parquet": table(2)}, b"new")
+    assert not store.exists_bytes("scores", "coherence.parquet", "p1")
+    version = store.location("scores", "p1").rsplit("/", 1)[-1]
+    assert partition_listing(store, "scores", "p1") == {POINTER, version}

@@ -6,7 +6,9 @@ A dataset commit writes the whole new version (zarr v3), then replaces CURRENT i
 CURRENT, so it never sees half a version, and a failed write deletes its partial version and leaves
 CURRENT, and the version it names, untouched. After a commit, older versions other than the
 previous one (kept for rollback and for readers still holding it) and those still being written are
-deleted; a failure to delete is logged, never raised. Objects are written whole the same way, one atomic step each.
+deleted; a failure to delete is logged, never raised. Objects that are read together are committed
+as one version the same way (a set, see `objects.py`); an object on its own is written whole in
+one atomic step.
 
 Chunks are always written, even when all fill value (`write_empty_chunks=True`), so a missing
 chunk file means damage or an incomplete write, which `load_dataset` and `dataset_writer` detect.
@@ -18,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import io
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -29,10 +30,14 @@ import pandas as pd
 import xarray as xr
 import zarr
 
+from seeds_dag.store.errors import ArtifactNotFoundError, CorruptArtifactError, noting
 from seeds_dag.store.layout import (
+    DATASET,
+    OBJECTS,
     POINTER,
     check_key,
     check_object_name,
+    holds_objects,
     is_abandoned,
     is_committed_name,
     is_version_name,
@@ -45,6 +50,7 @@ from seeds_dag.store.layout import (
     where,
     writing_marker,
 )
+from seeds_dag.store.objects import TABLE, ObjectsWriter, StoredObjects, table_bytes
 from seeds_dag.store.strings import with_fixed_width_strings, with_specified_strings
 
 logger = logging.getLogger(__name__)
@@ -56,14 +62,6 @@ _ACCESS = (PermissionError, ConnectionError, TimeoutError)
 # Fixed arguments of every zarr write: v3, no consolidated metadata to go stale, every chunk
 # stored so that a missing chunk is detectable.
 _ZARR_WRITE = {"zarr_format": 3, "consolidated": False, "write_empty_chunks": True}
-
-
-class ArtifactNotFoundError(FileNotFoundError):
-    """Nothing is committed under the asset/partition (or object name) asked for."""
-
-
-class CorruptArtifactError(Exception):
-    """A committed artifact cannot be read back whole; the message names asset, partition, cause."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
@@ -98,11 +96,11 @@ class ArtifactStore:
 
     def write_dataset(self, ds: xr.Dataset, asset: str, partition: str | None = None) -> str:
         """Write `ds` as a new zarr v3 version and commit it; returns the version URL."""
-        with self._new_version(asset, partition) as url:
+        with self._new_version(asset, partition, DATASET) as path:
             with_specified_strings(ds).to_zarr(
-                url, mode="w", storage_options=self._zarr_options, **_ZARR_WRITE
+                self._url(path), mode="w", storage_options=self._zarr_options, **_ZARR_WRITE
             )
-        return url
+        return self._url(path)
 
     @contextlib.contextmanager
     def dataset_writer(
@@ -122,7 +120,8 @@ class ArtifactStore:
                 f"template for {where(asset, partition)} has numpy-backed data variables {eager}: "
                 "make them dask arrays (their chunks become the zarr chunks)"
             )
-        with self._new_version(asset, partition) as url:
+        with self._new_version(asset, partition, DATASET) as path:
+            url = self._url(path)
             with_specified_strings(template).to_zarr(
                 url, mode="w", compute=False, storage_options=self._zarr_options, **_ZARR_WRITE
             )
@@ -162,7 +161,8 @@ class ArtifactStore:
 
     def has(self, asset: str, partition: str | None = None) -> bool:
         """Whether a dataset is committed under asset/partition."""
-        return self._current(asset, partition) is not None
+        version = self._current(asset, partition)
+        return version is not None and not holds_objects(version)
 
     def location(self, asset: str, partition: str | None = None) -> str:
         """URL of the committed version, or of the partition directory when none is committed."""
@@ -187,39 +187,65 @@ class ArtifactStore:
 
     # ---- objects and tables --------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def objects_writer(
+        self, asset: str, partition: str | None = None
+    ) -> Iterator[ObjectsWriter]:
+        """Write objects that are read together as one set (`objects.py`). On clean exit the set
+        is committed whole, replacing the previous set (nothing of it is carried over) and the
+        objects written one at a time before (deleted); on an exception nothing is committed and
+        the previous set stays current."""
+        with self._new_version(asset, partition, OBJECTS) as path:
+            if self._protocol == "file":
+                os.makedirs(path)  # S3 has no directories (and s3fs's makedirs makes buckets)
+            yield ObjectsWriter(self._fs, path, self._url(path), where(asset, partition))
+        self._remove_loose(asset, partition)
+
+    def objects(self, asset: str, partition: str | None = None) -> StoredObjects:
+        """The objects of asset/partition: the committed set's, read from that version whatever is
+        committed after, or, where no set is committed, those written one at a time. Reading a
+        set's objects through one of these takes them all from one commit."""
+        version = self._current(asset, partition)
+        if version is None or not holds_objects(version):
+            return self._loose(asset, partition)
+        path = f"{self._dir(asset, partition)}/{version}"
+        return StoredObjects(self._fs, path, self._url(path), where(asset, partition), True)
+
     def write_bytes(
         self, asset: str, name: str, data: bytes, partition: str | None = None
     ) -> str:
-        """Write one object atomically (replacing any previous one); returns its URL."""
-        path = f"{self._dir(asset, partition)}/{check_object_name(name)}"
-        with _noting(f"writing object {name!r} of {where(asset, partition)}"):
+        """Write one object atomically (replacing any previous one); returns its URL. Where a set
+        is committed, this commits a new set, the object replaced or added and the others copied:
+        a reader never sees an object beside a set it does not belong to."""
+        stored = self.objects(asset, partition)
+        if stored.committed:
+            return self._amend(asset, partition, stored, name, data)
+        path = f"{stored.path}/{check_object_name(name)}"
+        with noting(f"writing object {name!r} of {where(asset, partition)}"):
             self._put_atomic(path, bytes(data))
         return self._url(path)
 
     def read_bytes(self, asset: str, name: str, partition: str | None = None) -> bytes:
-        path = f"{self._dir(asset, partition)}/{check_object_name(name)}"
-        with _noting(f"reading object {name!r} of {where(asset, partition)}"):
-            try:
-                return self._fs.cat_file(path)
-            except FileNotFoundError:
-                raise ArtifactNotFoundError(
-                    f"no object {name!r} for {where(asset, partition)} under {self.root}"
-                ) from None
+        return self.objects(asset, partition).read_bytes(name)
 
     def exists_bytes(self, asset: str, name: str, partition: str | None = None) -> bool:
-        path = f"{self._dir(asset, partition)}/{check_object_name(name)}"
-        return self._fs.isfile(path)
+        return self.objects(asset, partition).exists(name)
 
     def delete_bytes(self, asset: str, name: str, partition: str | None = None) -> None:
-        """Remove one object if it exists (a finished run's checkpoint, say), and what writes of it
-        killed mid-way left behind (their temporary files): deleting an object means no writer
-        of it is still at work."""
-        directory = self._dir(asset, partition)
-        path = f"{directory}/{check_object_name(name)}"
+        """Remove one object if it exists (a finished run's checkpoint, say). From a committed set
+        by committing the set without it; an object written on its own is removed with what
+        writes of it killed mid-way left behind (their temporary files): deleting an object means
+        no writer of it is still at work."""
+        stored = self.objects(asset, partition)
+        if stored.committed:
+            if stored.exists(name):
+                self._amend(asset, partition, stored, name, None)
+            return
+        path = f"{stored.path}/{check_object_name(name)}"
         if self._fs.isfile(path):
             self._fs.rm(path)
         if self._protocol != "s3":  # an S3 object appears whole or not at all: nothing is left
-            for leftover in self._fs.glob(f"{directory}/{temporary_pattern(name)}"):
+            for leftover in self._fs.glob(f"{stored.path}/{temporary_pattern(name)}"):
                 self._remove(leftover, f"temporary file of {name!r} of {where(asset, partition)}")
 
     def write_table(
@@ -227,17 +253,15 @@ class ArtifactStore:
         df: pd.DataFrame,
         asset: str,
         partition: str | None = None,
-        name: str = "table.parquet",
+        name: str = TABLE,
     ) -> str:
-        """Write `df` (index included) as one parquet object; returns its URL."""
-        buffer = io.BytesIO()
-        df.to_parquet(buffer)
-        return self.write_bytes(asset, name, buffer.getvalue(), partition)
+        """Write `df` (index included) as one parquet object, as `write_bytes`; returns its URL."""
+        return self.write_bytes(asset, name, table_bytes(df), partition)
 
     def read_table(
-        self, asset: str, partition: str | None = None, name: str = "table.parquet"
+        self, asset: str, partition: str | None = None, name: str = TABLE
     ) -> pd.DataFrame:
-        return pd.read_parquet(io.BytesIO(self.read_bytes(asset, name, partition)))
+        return self.objects(asset, partition).read_table(name)
 
     # ---- internals -----------------------------------------------------------------------------
 
@@ -284,23 +308,55 @@ class ArtifactStore:
             raise ArtifactNotFoundError(
                 f"no committed dataset for {where(asset, partition)} under {self.root}"
             )
+        if holds_objects(version):
+            raise ArtifactNotFoundError(
+                f"{where(asset, partition)} holds a set of objects ({version}), not a dataset: "
+                "read it with objects() or read_table()"
+            )
         return self._url(f"{self._dir(asset, partition)}/{version}")
 
+    def _loose(self, asset: str, partition: str | None) -> StoredObjects:
+        """The objects of asset/partition written one at a time (in its directory)."""
+        path = self._dir(asset, partition)
+        return StoredObjects(self._fs, path, self._url(path), where(asset, partition), False)
+
+    def _remove_loose(self, asset: str, partition: str | None) -> None:
+        """Delete the objects written one at a time beside a newly committed set: no reader sees
+        them now (the asset wrote its objects one at a time before it wrote sets)."""
+        loose = self._loose(asset, partition)
+        for name in loose.names():
+            self._remove(f"{loose.path}/{name}", f"object {name!r} superseded by the set of "
+                         f"{loose.where}")
+
+    def _amend(self, asset: str, partition: str | None, stored: StoredObjects, name: str,
+               data: bytes | None) -> str:
+        """Commit the set `stored` with object `name` holding `data` (removed when None), the
+        other objects copied; returns the URL of `name` in the new set."""
+        check_object_name(name)
+        with self.objects_writer(asset, partition) as amended:
+            for other in stored.names():
+                if other != name:
+                    amended.write_bytes(other, stored.read_bytes(other))
+            if data is not None:
+                amended.write_bytes(name, data)
+        return f"{amended.url}/{name}"
+
     @contextlib.contextmanager
-    def _new_version(self, asset: str, partition: str | None) -> Iterator[str]:
-        """Yield the URL of a fresh version; commit it on clean exit, delete it on an exception.
+    def _new_version(self, asset: str, partition: str | None, kind: str) -> Iterator[str]:
+        """Yield the path of a fresh version holding `kind` (`DATASET` or `OBJECTS`); commit it on
+        clean exit, delete it on an exception.
 
         While the version is written, a marker `.{version}.writing` beside it tells concurrent
         writers' pruning that it is work in progress: it is made before the version and removed
         only after the commit, so a pruner that sees the version either sees the marker or reads
         a CURRENT written after this commit."""
         directory = self._dir(asset, partition)
-        version = new_version_name()
+        version = new_version_name(kind)
         path, marker = f"{directory}/{version}", f"{directory}/{writing_marker(version)}"
         self._put_atomic(marker, b"")
         try:
-            with _noting(f"writing {self._url(path)} ({where(asset, partition)})"):
-                yield self._url(path)
+            with noting(f"writing {self._url(path)} ({where(asset, partition)})"):
+                yield path
                 previous = self._current(asset, partition)
                 self._put_atomic(f"{directory}/{POINTER}", version.encode())
         except BaseException:
@@ -411,7 +467,7 @@ class ArtifactStore:
     def _reading(self, asset: str, partition: str | None, url: str) -> Iterator[None]:
         """Report bad stored data as CorruptArtifactError naming asset, partition and version."""
         try:
-            with _noting(f"reading {url} ({where(asset, partition)})"):
+            with noting(f"reading {url} ({where(asset, partition)})"):
                 yield
         except _ACCESS:
             raise
@@ -439,13 +495,3 @@ class DatasetWriter:
             storage_options=self.storage_options,
             **_ZARR_WRITE,
         )
-
-
-@contextlib.contextmanager
-def _noting(context: str) -> Iterator[None]:
-    """Add `context` (which names asset and partition) to any error raised inside, as a note."""
-    try:
-        yield
-    except Exception as error:
-        error.add_note(context)
-        raise

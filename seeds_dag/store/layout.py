@@ -1,9 +1,12 @@
 """Where artifacts live under the storage root, which names are safe, and how roots are read.
 
-    {root}/{asset}/{partition or "_all"}/CURRENT       text: name of the committed dataset version
+    {root}/{asset}/{partition or "_all"}/CURRENT       text: name of the committed version
     {root}/{asset}/{partition or "_all"}/v-{UTC %Y%m%dT%H%M%S.%fZ}-{8 hex}.zarr   dataset versions
+    {root}/{asset}/{partition or "_all"}/v-{UTC %Y%m%dT%H%M%S.%fZ}-{8 hex}.objects/{name}
+                                                       versions of a set of objects (parquet, text)
     {root}/{asset}/{partition or "_all"}/.{version}.writing   marks a version still being written
-    {root}/{asset}/{partition or "_all"}/{name}        objects: checkpoints, PNG, HTML, JSON, parquet
+    {root}/{asset}/{partition or "_all"}/{name}        objects written one at a time: checkpoints,
+                                                       model files, PNG, HTML
 
 Asset names, partition keys and object names are single path segments matching `KEY_RULE`, so no
 key can climb out of the root (`..`, `/abs`, `a/b`) or collide with the layout's own names:
@@ -24,9 +27,13 @@ KEY_RULE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 POINTER = "CURRENT"
 UNPARTITIONED = "_all"
 _KEY = re.compile(KEY_RULE)
+# What a version holds, told by its name's suffix: a zarr v3 dataset, or a set of objects.
+DATASET, OBJECTS = ".zarr", ".objects"
 # The timestamp leads so that names sort by creation time; the uuid part tells apart versions
 # created in the same microsecond.
-_VERSION = re.compile(r"^v-\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}\.zarr$")
+_VERSION = re.compile(
+    rf"^v-\d{{8}}T\d{{6}}\.\d{{6}}Z-[0-9a-f]{{8}}({re.escape(DATASET)}|{re.escape(OBJECTS)})$"
+)
 _VERSION_TIME = "v-%Y%m%dT%H%M%S.%fZ"
 # A version still marked as being written this long after its name's time belongs to a writer that
 # was killed: no materialisation of one partition runs for a day.
@@ -48,20 +55,27 @@ def partition_segment(partition: str | None) -> str:
 
 def check_object_name(name: Any) -> str:
     """A safe object name that is neither the pointer nor a version name."""
-    if not is_committed_name(check_key("object name", name)) or name == POINTER:
+    if not is_object_name(check_key("object name", name)):
         raise ValueError(
-            f"object name {name!r} is reserved for datasets ({POINTER}, v-<time>-<id>.zarr)"
+            f"object name {name!r} is reserved for versions ({POINTER}, v-<time>-<id>.zarr or "
+            ".objects)"
         )
     return name
 
 
-def new_version_name() -> str:
+def new_version_name(kind: str) -> str:
+    """A fresh version name; `kind` is what it holds, `DATASET` or `OBJECTS`."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    return f"v-{stamp}-{uuid.uuid4().hex[:8]}.zarr"
+    return f"v-{stamp}-{uuid.uuid4().hex[:8]}{kind}"
 
 
 def is_version_name(name: str) -> bool:
     return bool(_VERSION.match(name))
+
+
+def holds_objects(version: str) -> bool:
+    """Whether a version name is that of a set of objects (not a dataset)."""
+    return version.endswith(OBJECTS)
 
 
 def writing_marker(version: str) -> str:
@@ -89,6 +103,11 @@ def is_abandoned(version: str) -> bool:
 def is_committed_name(name: str) -> bool:
     """CURRENT or an object: a name in a partition directory that is no version or temp file."""
     return bool(_KEY.match(name)) and not is_version_name(name)
+
+
+def is_object_name(name: str) -> bool:
+    """An object's name: neither CURRENT nor a version, marker or temporary file."""
+    return is_committed_name(name) and name != POINTER
 
 
 def where(asset: str, partition: str | None) -> str:

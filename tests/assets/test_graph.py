@@ -53,6 +53,8 @@ OBJECTS = {
                             "variable_correlation_by_lead.png", "variance_ratio_by_band.png",
                             "zonal_spectra.png"],
 }
+# Of those, the assets whose objects are committed as one set: a version that CURRENT names.
+SETS = {"verification_scores", "verification_summary"}
 # Artifacts stored as versioned datasets, with their dims and member counts.
 DATASETS = [
     ("truth", None, TRUTH_DIMS, None),
@@ -100,6 +102,10 @@ def test_datasets_are_committed_under_their_partition(tiny_graph, asset, partiti
 @pytest.mark.parametrize("asset, partition", [(a, p) for a, p in GRAPH_STEPS if a in OBJECTS])
 def test_objects_are_stored_under_their_partition(tiny_graph, asset, partition):
     directory = partition_dir(tiny_graph.root, asset, partition)
+    if asset in SETS:
+        version = (directory / POINTER).read_text()
+        assert sorted(p.name for p in directory.iterdir()) == [POINTER, version]
+        directory = directory / version
     assert sorted(p.name for p in directory.iterdir()) == OBJECTS[asset]
     assert tiny_graph.metadata(asset, partition)["location"] == str(directory)
 

@@ -33,6 +33,8 @@ from assets.models import (
     EmulatorTrainingConfig,
     PostProcessorTrainingConfig,
 )
+from assets.report import REPORT, REPORT_PAGE
+from assets.verification import HEADLINE_TEXT, SUMMARY, SUMMARY_TEXT
 from resources import ComputeResource, SourceResource, StorageResource
 from resources.storage import DEFAULT_ROOT, ROOT_ENV_VAR
 from seeds_dag.generators.kinds import GENERATORS
@@ -186,9 +188,10 @@ def main() -> None:
     step("verification_report")
 
     print("\nTime per stage (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
-    summary = storage.store().read_bytes("verification_summary", "summary.txt").decode()
-    print("\nVerification summary (averaged over the operational inits)\n")
-    print(summary)
+    store = storage.store()
+    print("\n" + store.read_bytes(SUMMARY, HEADLINE_TEXT).decode())
+    print(f"\nThe whole summary (every score by variable and lead, the realism scorecard): "
+          f"{store.location(SUMMARY)}/{SUMMARY_TEXT}\nThe report: {store.location(REPORT)}/{REPORT_PAGE}")
 
 
 if __name__ == "__main__":

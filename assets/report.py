@@ -46,6 +46,8 @@ from seeds_dag.verification.perfect_model_summary import (
 from seeds_dag.verification.scores import align_truth
 
 REPORT = "verification_report"
+REPORT_PAGE = "report.html"
+"""The self-contained HTML report under the storage root."""
 # Table name -> object of verification_summary holding it.
 SUMMARY_OBJECTS = {"summary": "table.parquet", "extremes": "extremes.parquet",
                    "reliability": "reliability.parquet", "bias_maps": "bias_maps.parquet",
@@ -238,7 +240,7 @@ def verification_report(context: AssetExecutionContext, config: ReportConfig,
         store.write_bytes(REPORT, f"{name}.png", png)
     page = render_report(f"seeds-dag verification report (lead {lead:g} days in single-lead "
                          "figures)", _sections(pngs, tables, skipped))
-    report_url = store.write_bytes(REPORT, "report.html", page.encode("utf-8"))
+    report_url = store.write_bytes(REPORT, REPORT_PAGE, page.encode("utf-8"))
     for name, why in skipped.items():
         context.log.warning(f"{REPORT}: skipped {name}: {why}")
     return MaterializeResult(metadata={

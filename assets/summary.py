@@ -14,6 +14,7 @@ from assets.verification import (
     COHERENCE,
     CRPS_CLAIM,
     ENERGY_SCORE,
+    HEADLINE_TEXT,
     INITS_OBJECT,
     IDEAL,
     MULTIVARIATE,
@@ -23,6 +24,7 @@ from assets.verification import (
     SCORES,
     SEEDS,
     SUMMARY,
+    SUMMARY_TEXT,
     VARIABLE_CORRELATION,
     VARIABLE_MOMENTS,
     physics_and_emulated,
@@ -47,6 +49,7 @@ from seeds_dag.verification.field_table import (
     power_ratio_range,
     power_ratio_table,
 )
+from seeds_dag.verification.headline import format_headline
 from seeds_dag.verification.multivariate import variable_correlation_summary
 from seeds_dag.verification.multivariate_table import (
     correlation_rows,
@@ -157,6 +160,7 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
                      "perfect_model_table": table_metadata(by_lead)}
     else:
         perfect_block = _absent_note("Perfect model", PERFECT_MODEL)
+        by_lead, ideal = None, None
     blocks = [
         format_summary(summary),
         format_claim(claim, seeds, physics),
@@ -223,20 +227,23 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
     metadata |= {"realism": MetadataValue.md(scorecard.to_markdown(index=False, floatfmt=".3g")),
                  "realism_table": table_metadata(scorecard)}
     text = "\n\n".join(blocks)
+    headline = format_headline(claim, by_lead, scorecard, len(keys), seeds, physics, ideal)
     pooled_scores = summary.stack("model", future_stack=True).reset_index()
     # One commit: the report never draws the new tables beside the old inits, or the reverse.
     with store.objects_writer(SUMMARY) as written:
-        written.write_bytes("summary.txt", text.encode())
+        written.write_bytes(SUMMARY_TEXT, text.encode())
+        written.write_bytes(HEADLINE_TEXT, headline.encode())
         written.write_bytes(INITS_OBJECT, json.dumps(keys).encode())
         written.write_table(pooled_scores)
         for name, table in pooled.items():
             written.write_table(table, name)
     # One line: the text is in the metadata and summary.txt (the main job prints it once, at the end).
     context.log.info(f"{SUMMARY}: {len(keys)} inits pooled, {len(text.splitlines())} lines of "
-                     f"summary at {store.location(SUMMARY)}/summary.txt")
+                     f"summary at {store.location(SUMMARY)}/{SUMMARY_TEXT}")
     return MaterializeResult(metadata={
         "location": store.location(SUMMARY),
         "inits": MetadataValue.json(keys),
+        "headline": MetadataValue.md(f"```\n{headline}\n```"),
         "summary": MetadataValue.md(f"```\n{text}\n```"),
         "scores": table_metadata(pooled_scores),
         **metadata,

@@ -68,6 +68,8 @@ CALIBRATION = "calibration.parquet"
 REALISM = "realism.parquet"
 INITS_OBJECT = "inits.json"
 """The scores partitions a summary pooled (the report draws from exactly those)."""
+SUMMARY_TEXT, HEADLINE_TEXT = "summary.txt", "headline.txt"
+"""The summary's whole text, and the headline the main job prints (`verification.headline`)."""
 # The model-name families of the reference ensembles; every other verified model is emulated.
 # ideal-K, the ideal emulation of the K seeds, is scored in the perfect-model tables only.
 SEEDS, PHYSICS, IDEAL = "seeds", "physics", "ideal"

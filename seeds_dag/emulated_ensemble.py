@@ -127,7 +127,8 @@ def emulated_pieces(models: Mapping[str, torch.nn.Module], forecast: xr.Dataset,
     """(region, piece) of each member batch of each model, in physical units, validated: `piece`
     is `template` (from `ensemble_template`, chunked by the batch size) at `region`. Every model
     gets the same noise (their ensembles differ by what the models learnt); the members of a model
-    named in `frames` go through its post-processing frame; `timing` accrues the seconds."""
+    named in `frames` go through its post-processing frame, and models that are one network (the
+    emulator and the frame around it) share its pass; `timing` accrues the seconds."""
     frames = frames or {}
     variables = list(VARIABLES)
     start = time.perf_counter()
@@ -136,23 +137,37 @@ def emulated_pieces(models: Mapping[str, torch.nn.Module], forecast: xr.Dataset,
     timing.normalisation_s += time.perf_counter() - start
     n_members, batch = template.sizes["member"], template.chunks["member"][0]
     stacked = MODEL_DIM in template.dims
-    for index, (name, model) in enumerate(models.items()):
-        start = time.perf_counter()
-        for members, normalized in generate_members(model, seeds, spread, lead_days, n_members, batch,
+    for network, names in _models_by_network(models).items():
+        # Models sharing a network (the emulator and the frame around it) draw the same members
+        # from the same noise: one network pass serves all of them.
+        start, spent = time.perf_counter(), {name: 0.0 for _, name in names}
+        for members, normalized in generate_members(network, seeds, spread, lead_days, n_members, batch,
                                                     sampler, seed, device):
-            if name in frames:
-                normalized = frames[name].apply(normalized, seeds)
-            mark = time.perf_counter()
-            fields = from_normalized_array(normalized, stats, variables, lead_time)
-            region = {"member": members} | ({MODEL_DIM: slice(index, index + 1)} if stacked else {})
-            piece = template.isel(region).copy(data={
-                n: fields[n].values[None, None] if stacked else fields[n].values[None] for n in variables})
-            # Refuse a bad batch before it is committed: the previous version stays in place.
-            validate(piece.isel({MODEL_DIM: 0}) if stacked else piece, FORECAST_DIMS,
-                     f"{where} model {name} members {members.start}..{members.stop - 1}")
-            timing.normalisation_s += time.perf_counter() - mark
-            yield region, piece
-        timing.model_seconds[name] = time.perf_counter() - start
+            for index, name in names:
+                mark = time.perf_counter()
+                drawn = frames[name].apply(normalized, seeds) if name in frames else normalized
+                fields = from_normalized_array(drawn, stats, variables, lead_time)
+                region = {"member": members} | ({MODEL_DIM: slice(index, index + 1)} if stacked else {})
+                piece = template.isel(region).copy(data={
+                    n: fields[n].values[None, None] if stacked else fields[n].values[None] for n in variables})
+                # Refuse a bad batch before it is committed: the previous version stays in place.
+                validate(piece.isel({MODEL_DIM: 0}) if stacked else piece, FORECAST_DIMS,
+                         f"{where} model {name} members {members.start}..{members.stop - 1}")
+                timing.normalisation_s += time.perf_counter() - mark
+                spent[name] += time.perf_counter() - mark
+                yield region, piece
+        # Each model is timed for its own pieces; the shared network pass (and the writes between
+        # pieces) count to the first model that uses it.
+        spent[names[0][1]] += time.perf_counter() - start - sum(spent.values())
+        timing.model_seconds.update(spent)
+
+
+def _models_by_network(models: Mapping[str, torch.nn.Module]) -> dict[torch.nn.Module, list[tuple[int, str]]]:
+    """Each distinct network -> the (position along MODEL_DIM, name) of the models that are it."""
+    grouped: dict[torch.nn.Module, list[tuple[int, str]]] = {}
+    for index, (name, model) in enumerate(models.items()):
+        grouped.setdefault(model, []).append((index, name))
+    return grouped
 
 
 def write_emulated_ensemble(store: ArtifactStore, asset: str, partition: str, forecast: xr.Dataset,

@@ -1,6 +1,8 @@
 """The one emulate-and-write function: what it writes equals what it makes in memory, the
 artifact records what produced it, and what is not a valid request is refused by name."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,6 +28,7 @@ from seeds_dag.emulation import SamplerConfig, forecast_seed
 from seeds_dag.generators.kinds import build_model, objective_for
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import compute_normalization
+from seeds_dag.post_processing import PostProcessingFrame
 from seeds_dag.store import ArtifactStore
 
 LAT, LON = regular_latitudes(8), regular_longitudes(16)
@@ -80,6 +83,38 @@ def test_the_written_ensemble_is_the_one_made_in_memory_and_says_what_made_it(fo
                  "sigma_max": sampler.sigma_max, "rho": "inf", "S_churn": 0.0},
         models={"gee": {"generator": "crps", "nfe": 1, "model_version": "abc"}})
     assert provenance.seed_count == 2
+
+
+def test_the_frame_around_the_emulator_reuses_its_network_pass(forecast, model, tmp_path):
+    """gpp = the frame around gee's own network: its members are gee's, moved and scaled, from one
+    network pass per batch; the same as drawing them again with a copy of the network."""
+    stats = compute_normalization(forecast)
+    rng = np.random.default_rng(1)
+    shape = (len(LEADS), len(VARIABLES), LAT.size)
+    frame = PostProcessingFrame(offset=rng.normal(0, 0.1, shape).astype(np.float32),
+                                slope=rng.uniform(0.5, 1, shape).astype(np.float32),
+                                scale=rng.uniform(0.8, 1.2, shape).astype(np.float32),
+                                seed_count=2, emulator_version="abc")
+    networks = {"shared": model, "copied": copy.deepcopy(model)}  # copied before the hook is added
+    passes = []
+    hook = model.register_forward_hook(lambda *_: passes.append(1))
+    ensembles = {}
+    try:
+        for name, framed in networks.items():
+            passes.clear()
+            write_emulated_ensemble(
+                ArtifactStore(str(tmp_path / name)), "emulated", INIT, forecast, stats,
+                {"gee": model, "gpp": framed}, model_versions={"gee": "abc", "gpp": "frame"},
+                seed_members=[3, 1], n_members=6, batch_size=4, sampler=SamplerConfig(), seed=7,
+                frames={"gpp": frame})
+            ensembles[name] = (ArtifactStore(str(tmp_path / name)).load_dataset("emulated", INIT), len(passes))
+    finally:
+        hook.remove()
+    (shared, shared_passes), (copied, copied_passes) = ensembles["shared"], ensembles["copied"]
+    assert shared_passes == 2 and copied_passes == 2  # 2 batches of gee; the copy is not hooked
+    for name in VARIABLES:
+        np.testing.assert_array_equal(shared[name].values, copied[name].values)
+    assert not np.allclose(shared["t850"].sel(model="gee").values, shared["t850"].sel(model="gpp").values)
 
 
 def test_an_ensemble_without_provenance_is_refused_by_name(forecast):

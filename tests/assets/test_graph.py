@@ -41,7 +41,7 @@ OBJECTS = {
                             "reliability.parquet", "roc.parquet", "spectra.parquet",
                             "table.parquet", "variable_moments.parquet"],
     "verification_summary": ["bias_maps.parquet", "calibration.parquet", "coherence.parquet", "crps_claim.parquet",
-                             "energy_score.parquet", "extremes.parquet", "inits.json",
+                             "energy_score.parquet", "extremes.parquet", "headline.txt", "inits.json",
                              "perfect_model.parquet", "power_ratio.parquet", "realism.parquet",
                              "reliability.parquet", "spectra.parquet", "summary.txt",
                              "table.parquet", "variable_correlation.parquet"],
@@ -250,6 +250,27 @@ def test_verification_summary_reports_every_variable(tiny_graph):
                     "Perfect model: each of the 4 non-seed members"):
         assert heading in text
     assert tiny_graph.metadata("verification_summary")["inits"] == [OPERATIONAL_INIT]
+
+
+def test_the_headline_puts_the_summarys_own_ratios_side_by_side(tiny_graph):
+    """headline.txt (what the main job prints) holds, per lead and emulated model, the claim's two
+    ratios and the perfect-model ratio of the pooled tables, to 3 decimals."""
+    objects = tiny_graph.store.objects("verification_summary")
+    lines = objects.read_bytes("headline.txt").decode().splitlines()
+    claim = objects.read_table("crps_claim.parquet")
+    perfect = objects.read_table("perfect_model.parquet").groupby(["lead_time_days", "model"])[
+        "fair_crps_over_ideal"].mean()
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in lines
+            if line.split() and line.split()[0] in {f"{d:g}" for d in LEAD_DAYS}}
+    assert list(rows) == [f"{d:g}" for d in LEAD_DAYS]
+    models = [f"gee-{N_EMULATED}", f"gpp-{N_EMULATED}"]
+    for lead in LEAD_DAYS:
+        at = claim.set_index(["lead_time_days", "model"]).loc[float(lead)]
+        expected = ([at.loc[m, "standard_crps_over_seeds"] for m in models]
+                    + [at.loc[m, "fair_crps_over_physics"] for m in models]
+                    + [perfect.loc[(float(lead), m)] for m in models])
+        np.testing.assert_allclose(rows[f"{lead:g}"], expected, atol=5e-4)
+    assert lines[-1].startswith("Realism targets met") and f"gee-{N_EMULATED}" in lines[-1]
 
 
 def test_materialisations_record_timings_and_losses(tiny_graph):

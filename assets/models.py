@@ -60,10 +60,10 @@ DEFAULT_GENERATOR = "crps"
 """The emulator's generator, by the written rule (`seeds_dag.verification.targets.choose_generator`:
 most realism targets met, then within 1 % of the best perfect-model fair CRPS, then fewest network
 passes), applied to the main job's 3 inits (29 physics members each playing the truth, 800 training
-steps; README, Measured): every generator missed all four realism targets, and the perfect-model
+steps; docs/benchmarks.md): every generator missed all four realism targets, and the perfect-model
 fair CRPS over ideal-2's, mean over leads, was 1.039 for `crps` with spatial noise (1 pass),
 1.059 for `edm` (DPM-Solver++(2M), 16 passes) and 1.065 for `crps` without spatial noise. The skill
-benchmark applies the same rule over ≥ 12 held-out inits; it has not been rerun since (README)."""
+benchmark applies the same rule over ≥ 12 held-out inits; it has not been rerun since (docs/benchmarks.md)."""
 POST_PROCESSING_METHODS = ("frame", "generator")
 POST_PROCESSING_METHOD = "frame"
 """SEEDS-GPP by default: the emulator's members through a post-processing frame fitted on the

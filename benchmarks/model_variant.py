@@ -10,7 +10,7 @@ models; nothing under `--from` changes), re-materialises the `--model` asset the
 given by `--set` (every other field at its default), then the emulated ensembles and scores of
 the main job's operational inits and the summary, through the same Dagster definitions as the
 main job; prints the summary. The other model is reused as the main job trained it. The rows of
-the README's second-round table on the crps generator were run this way: about 5 minutes a
+the second-round table of docs/benchmarks.md on the crps generator were run this way: about 5 minutes a
 variant on 2 cores at 800 steps.
 """
 

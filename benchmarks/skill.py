@@ -18,7 +18,7 @@ seeds. Prints the tables, the targets and the generator choice (the cheapest wit
 best fair CRPS), and writes them under --out. Every stage is cached under --root: physics data,
 checkpoints, sampled ensembles.
 
-    python -m benchmarks.skill                     # the full benchmark (README: timings)
+    python -m benchmarks.skill                     # the full benchmark (docs/benchmarks.md: timings)
     python -m benchmarks.skill --tiny              # a few minutes' smoke run of every stage
 """
 

@@ -90,7 +90,7 @@ class SamplerConfig:
     noise levels where the modes of 1e-4 … 100 take shape. The old default had been picked by
     CRPS against a truth the physics ensemble under-disperses, which rewards spread, so the
     solver's error scored as skill; the generator is now judged by perfect-model scores and
-    realism (README, Benchmarks).
+    realism (docs/benchmarks.md).
 
     S_churn, S_tmin, S_tmax, S_noise: Heun's churn (Algorithm 2); 0 is its deterministic solver.
     """

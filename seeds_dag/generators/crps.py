@@ -77,7 +77,7 @@ def lead_pair_crps(ensemble: Tensor, target: Tensor, weights: Tensor, alpha: flo
     its variance matches the truth's. Differences alone (the term this replaced) match at
     1 − r = (σ²/s²)(1 − ρ): where the spread per lead is too small (s < σ) they reward leads of
     opposite sign, r = −0.43 at s = 0.7σ, ρ = 0.3: the explanation of the v850 members of the
-    crps generator trained with them flipping sign from lead to lead (coherence −0.97, README). Sums,
+    crps generator trained with them flipping sign from lead to lead (coherence −0.97, docs/benchmarks.md). Sums,
     short of variance too, pull r up as differences pull it down, so the pair is lowest near the
     truth's correlation whatever s: r = 0.23 at s = 0.7σ, ρ = 0.3 (0.18 at s = 0.5σ, 0.40 at
     s = 1.3σ, ρ at s = σ; from the expected CRPS of N(0, a²) against N(0, b²),

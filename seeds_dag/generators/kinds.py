@@ -39,7 +39,7 @@ class CRPSConfig:
     scaled alike (`crps.zonal_spectral_crps`), which rewards their variance scale by scale. 0
     leaves a term out, and both are 0 by default, by the written rule
     (`verification.targets.choose_generator`) on the main job's 3 inits at 800 steps, two training
-    seeds each (README, Measured). Without the terms, where the members' variance goes depends on
+    seeds each (docs/benchmarks.md). Without the terms, where the members' variance goes depends on
     the seed: about the seeds, over the physics members' and mean over variables, 1.6–2.4× at
     zonal wavenumbers 0–3 and 6–9 % at 8–15 with one seed, 4–10× at 16+ with the other. With both
     at 1 the two seeds agree, 0.7–1.1× at 0–3, 0.9–1.4× at 4–7, 0.3–0.8× at 8–15 and 0.2–0.8×

@@ -11,7 +11,7 @@ from seeds_dag.generators.kinds import CRPSConfig, Objective, objective_for
 
 CRPS_FINETUNE_STEPS = 200
 """The consistency generator's last steps, trained on the afCRPS of members sampled as at
-inference (Swift's recipe) after consistency training: the skill run of the README (issues 3, 4,
+inference (Swift's recipe) after consistency training: the skill run of docs/benchmarks.md (issues 3, 4,
 13: consistency 1.059 against edm's 1.039) fine-tuned 200 of 1500 steps."""
 CONSISTENCY_SIGMA_MID = 0.8
 """The second noise level of two-step consistency sampling (iCT's 0.821 on images, rounded)."""

@@ -48,14 +48,14 @@ class DenoiserConfig:
         job's 3 inits, 800 steps, the crps generator's perfect-model fair CRPS over ideal-2's fell
         from 1.051–1.080 to 1.026–1.045 across the leads, its perfect-model spread/skill rose from
         0.74–0.87 to 0.86–0.98, and the members' variance about the seeds at zonal wavenumbers 4–7
-        from 0.02 to 0.4–0.6 of the physics members' (README, Measured; one training seed,
+        from 0.02 to 0.4–0.6 of the physics members' (docs/benchmarks.md; one training seed,
         and `CRPSConfig` shows how far the seed alone moves the variance by scale).
     noise_levels: how many U-Net levels, the coarsest first, receive `noise_channels` fields of
         noise each, on their own grids (1: the coarsest only, as before the field existed;
         `len(channels)`: down to one value per grid point, as AIFS-CRPS's noise). Noise on the
         coarsest 8 × 16 grid of the default U-Net resolves zonal wavenumbers up to 8 only, so
         finer levels looked like the way to small-scale variance; measured, they are not (main
-        job's 3 inits, 800 steps, the variable-pair and spectral terms on; README, Measured): with
+        job's 3 inits, 800 steps, the variable-pair and spectral terms on; docs/benchmarks.md): with
         all 3 levels noised the members' variance about the seeds, over the physics members', was
         0.5–9 % at wavenumbers 4–15 and 1.75–2.7× at 0–3 (4 or 16 channels, with z), 10–46 % and
         1.4–2.2× without z, where noise on the coarsest level alone gave 0.6–1.2× at 0–3,

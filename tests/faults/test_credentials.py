@@ -32,7 +32,7 @@ def leaks(text: str) -> list[str]:
 
 def test_s3_credentials_never_reach_logs_events_or_metadata(s3_storage, capfd, caplog):
     """The credentials given as plain values in the resource's config, where a leak is likeliest
-    (the README advises dg.EnvVar)."""
+    (docs/archives.md advises dg.EnvVar)."""
     caplog.set_level(logging.DEBUG)
     credentials = {"key": KEY_ID, "secret": SECRET}
     storage = StorageResource(root=f"s3://{BUCKET}/run", endpoint_url=s3_storage, **credentials)
@@ -84,7 +84,7 @@ def _every_file(root: Path) -> dict[str, bytes]:
 
 def test_credentials_from_the_environment_appear_nowhere_dagster_keeps_them(
         s3_storage, tmp_path, monkeypatch, capfd):
-    """The README's two ways to give the storage credentials, each in a real run recorded in a
+    """The two ways docs/archives.md gives the storage credentials, each in a real run recorded in a
     DAGSTER_HOME on disk: `dg.EnvVar` in code, and `{env: NAME}` in run config (what the
     Launchpad takes). Afterwards the secret's value is in no file of the instance (runs, event
     log, compute logs, schedules: every file, sqlite included), in no object of the storage root

@@ -75,7 +75,7 @@ class PerturbationConfig:
     drawn from a disjoint part of the pool (`perturbations.split_pool`): the first
     `analysis_pool_days` states, then `min_separation_days` unused, then the members' states.
     The member perturbations are centred so the ensemble mean starts at the analysis. Measured with
-    benchmarks/physics_ensemble.py (README), amplitude 0.15 gives an ensemble spread of ≈ 0.23 of
+    benchmarks/physics_ensemble.py (docs/benchmarks.md), amplitude 0.15 gives an ensemble spread of ≈ 0.23 of
     the climatological standard deviation at day 1 growing to ≈ 0.4 at day 7 and ≈ 0.65 at day 15:
     a forecast that is neither nearly deterministic nor already saturated.
     """

@@ -202,6 +202,22 @@ def test_streamed_regions_equal_whole_write(tmp_path):
     xr.testing.assert_identical(store.load_dataset("streamed"), ds)
 
 
+def test_every_version_opens_in_plain_xarray_from_consolidated_metadata(store):
+    """A user's `xr.open_zarr(url)` of a committed version, whole or streamed, reads its
+    consolidated metadata: no warning, no fallback, the values as written."""
+    ds = forecast()
+    store.write_dataset(ds, "ensembles", "whole")
+    stream(store, "ensembles", "streamed", ds, [(0, 2), (2, 4)])
+    for partition in ("whole", "streamed"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            opened = xr.open_zarr(store.location("ensembles", partition),
+                                  storage_options=store.storage_options or None)
+            assert set(opened.data_vars) == set(ds.data_vars)
+            for name in ("z500", "t850"):
+                np.testing.assert_array_equal(opened[name].values, ds[name].values)
+
+
 def test_text_is_stored_as_zarr_v3_string_and_read_back_as_written(store):
     """Labels (the emulated ensembles' `model`, the statistics' `statistic`) are written as zarr
     v3's specified `string` type, not zarr-python's unspecified fixed-width UTF-32 extension, with

@@ -30,6 +30,7 @@ import pandas as pd
 import xarray as xr
 import zarr
 
+from seeds_dag.store.consolidated import consolidate
 from seeds_dag.store.errors import ArtifactNotFoundError, CorruptArtifactError, noting
 from seeds_dag.store.layout import (
     DATASET,
@@ -59,8 +60,9 @@ logger = logging.getLogger(__name__)
 # (permissions, network) are reported as themselves.
 _CORRUPTION = (OSError, ValueError, RuntimeError, KeyError)
 _ACCESS = (PermissionError, ConnectionError, TimeoutError)
-# Fixed arguments of every zarr write: v3, no consolidated metadata to go stale, every chunk
-# stored so that a missing chunk is detectable.
+# Fixed arguments of every zarr write: v3, every chunk stored so that a missing chunk is
+# detectable; the metadata is consolidated once, when the version is complete (`consolidated`),
+# not by each write, whose copy a later region write would leave stale.
 _ZARR_WRITE = {"zarr_format": 3, "consolidated": False, "write_empty_chunks": True}
 
 
@@ -100,6 +102,7 @@ class ArtifactStore:
             with_specified_strings(ds).to_zarr(
                 self._url(path), mode="w", storage_options=self._zarr_options, **_ZARR_WRITE
             )
+            consolidate(self._url(path), self._zarr_options)
         return self._url(path)
 
     @contextlib.contextmanager
@@ -132,6 +135,7 @@ class ArtifactStore:
                     f"streamed write of {where(asset, partition)} is incomplete, chunks written "
                     f"of total: {missing}; write_region must cover the whole template"
                 )
+            consolidate(url, self._zarr_options)
 
     def open_dataset(
         self, asset: str, partition: str | None = None, chunks: Any = None

@@ -1,6 +1,8 @@
 """The whole asset graph materialised once on a tiny experiment: every asset and check succeeds,
 the store holds each artifact where the layout says, and each artifact is what its readers need."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -71,6 +73,24 @@ def test_every_asset_is_materialised(tiny_graph):
         events = result.get_asset_materialization_events()
         assert [(e.asset_key, e.partition) for e in events] == [(AssetKey(asset), partition)]
     assert {asset for asset, _ in GRAPH_STEPS} == {a.key.path[-1] for a in ALL_ASSETS}
+
+
+def test_every_dataset_opens_in_plain_xarray_without_a_warning(tiny_graph):
+    """Each committed zarr artifact, opened as a user would (`xr.open_zarr(url)`), reads from its
+    consolidated metadata: no "Failed to open Zarr store with consolidated metadata" fallback."""
+    store = tiny_graph.store
+    opened = []
+    for asset, partition in tiny_graph.results:
+        url = store.location(asset, partition)
+        if not url.endswith(".zarr"):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ds = xr.open_zarr(url)
+        assert ds.data_vars, url
+        opened.append(asset)
+    assert {"physics_spinup", "truth", "reforecast_shards", "operational_ensemble", "normalization_stats",
+            "climatology", "daily_emulated_ensembles"} <= set(opened)
 
 
 def test_every_declared_check_runs_and_every_error_check_passes(tiny_graph):

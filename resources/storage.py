@@ -26,6 +26,9 @@ class StorageResource(ConfigurableResource):
     key: str | None = Field(default=None, repr=False)
     secret: str | None = Field(default=None, repr=False)
     anon: bool = False
+    read_timeout_s: float | None = Field(
+        default=None, gt=0, description="How long an S3 request waits for an answer before it is "
+        "retried (the store's retries, seeds_dag/store/retries.py); default botocore's 60 s.")
 
     def store(self) -> ArtifactStore:
         options: dict = {}
@@ -35,4 +38,6 @@ class StorageResource(ConfigurableResource):
                 options.update(key=self.key, secret=self.secret)
             if self.endpoint_url is not None:
                 options["client_kwargs"] = {"endpoint_url": self.endpoint_url}
+            if self.read_timeout_s is not None:
+                options["config_kwargs"] = {"read_timeout": self.read_timeout_s}
         return ArtifactStore(self.root, storage_options=options or None)

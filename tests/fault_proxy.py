@@ -15,15 +15,21 @@ Faults, one per broken request, taken in turn from `faults`:
              injected before it (damage in transit differs from one transfer to the next; caught
              by checksums/MD5, or by two reads of a range that disagree).
 Every `fail_every`-th request that `breaks(method, path)` selects is broken (1 = all of them),
-up to `max_faults`. The server binds 127.0.0.1 only, makes no request of its own except the
-one it forwards, and stops itself after `lifetime_s` if the test has not stopped it.
+or, given `rate`, each one it selects with probability `rate`, drawn from `random.Random(seed)`
+(the same draws in every run; which request meets which draw follows the order they arrive in),
+up to `max_faults`. `retried()` tells for each fault injected whether the client sent the same
+request again (method, path, range and body) and it reached S3. The server binds 127.0.0.1 only,
+makes no request of its own except the one it forwards, and stops itself after `lifetime_s` if
+the test has not stopped it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import http.server
 import itertools
+import random
 import threading
 import time
 import urllib.parse
@@ -44,18 +50,23 @@ class FaultProxy:
     def __init__(self, upstream: str, faults: tuple[str, ...] = ("500",), fail_every: int = 1,
                  breaks: Callable[[str, str], bool] = any_request, max_faults: int | None = None,
                  hang_s: float = 2.0, lifetime_s: float = 120.0,
-                 flip_at: int | None = None) -> None:
+                 flip_at: int | None = None, rate: float | None = None, seed: int = 0) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream = (parsed.hostname, parsed.port)
         self.fail_every, self.breaks, self.max_faults, self.hang_s = (fail_every, breaks,
                                                                       max_faults, hang_s)
-        self.flip_at = flip_at
+        self.flip_at, self.rate = flip_at, rate
+        self._draws = random.Random(seed)
         self._faults = itertools.cycle(faults)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.requests = 0
         self.selected = 0
         self.injected: list[tuple[str, str, str]] = []  # (fault, method, path)
+        # For `retried`: (request number, request) of each fault in `injected`, and the number
+        # of the last request forwarded, by request (method, path, Range header, SHA-1 of body).
+        self._broken: list[tuple[int, tuple]] = []
+        self._last_forwarded: dict[tuple, int] = {}
         # The longest the upstream took to answer a forwarded request: how close a healthy
         # request came to the client's read timeout (a slow one would be a fault nobody injected).
         self.slowest_forward_s = 0.0
@@ -84,22 +95,34 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
 
-    def _next_fault(self, method: str, path: str) -> tuple[str | None, int]:
+    def retried(self) -> list[bool]:
+        """For each fault in `injected`, whether the same request reached S3 after it."""
+        with self._lock:
+            return [self._last_forwarded.get(request, -1) > number
+                    for number, request in self._broken]
+
+    def _next_fault(self, method: str, path: str, request: tuple) -> tuple[str | None, int]:
         """The fault to inject in this request (None: forward it as it is), and how many were
-        injected before it."""
+        injected before it. `request` tells a retry of it apart from other requests."""
         with self._lock:
             self.requests += 1
-            earlier = len(self.injected)
-            if not self.breaks(method, path):
-                return None, earlier
-            self.selected += 1
-            if self.max_faults is not None and earlier >= self.max_faults:
-                return None, earlier
-            if self.selected % self.fail_every:
+            number, earlier = self.requests, len(self.injected)
+            if not self.breaks(method, path) or self._spared():
+                self._last_forwarded[request] = number
                 return None, earlier
             fault = next(self._faults)
             self.injected.append((fault, method, path))
+            self._broken.append((number, request))
             return fault, earlier
+
+    def _spared(self) -> bool:
+        """Whether a request that `breaks` selected goes through unharmed (under the lock)."""
+        self.selected += 1
+        if self.max_faults is not None and len(self.injected) >= self.max_faults:
+            return True
+        if self.rate is not None:
+            return self._draws.random() >= self.rate
+        return bool(self.selected % self.fail_every)
 
     def _flipped(self, payload: bytes, earlier: int) -> bytes:
         """`payload` with one byte inverted, where the module docstring says; `earlier` faults
@@ -133,7 +156,9 @@ class FaultProxy:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length", 0) or 0)
                 body = self.rfile.read(length) if length else b""
-                fault, earlier = proxy._next_fault(self.command, self.path)
+                request = (self.command, self.path, self.headers.get("Range"),
+                           hashlib.sha1(body).hexdigest())
+                fault, earlier = proxy._next_fault(self.command, self.path, request)
                 if fault in _S3_ERRORS:
                     self._s3_error(*_S3_ERRORS[fault])
                     return

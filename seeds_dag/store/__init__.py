@@ -4,7 +4,7 @@ The root is a local directory (default) or `s3://bucket/prefix` through s3fs. Da
 versioned zarr v3 directories committed by a `CURRENT` pointer; objects read together (score
 tables, a summary) are committed as one version the same way, and an object on its own (a
 checkpoint, a figure) is written whole; see `layout` for where each lives, `artifacts` and
-`objects` for the guarantees.
+`objects` for the guarantees, and `retries` for how S3 requests ride out transient faults.
 """
 
 from seeds_dag.store.artifacts import ArtifactStore, DatasetWriter

@@ -52,6 +52,7 @@ from seeds_dag.store.layout import (
     writing_marker,
 )
 from seeds_dag.store.objects import TABLE, ObjectsWriter, StoredObjects, table_bytes
+from seeds_dag.store.retries import with_retries
 from seeds_dag.store.strings import with_fixed_width_strings, with_specified_strings
 
 logger = logging.getLogger(__name__)
@@ -274,7 +275,8 @@ class ArtifactStore:
         # No listing is cached: other processes (a cluster's workers) commit into the same root,
         # and s3fs reports a file written after its listing of the directory as missing, a
         # CURRENT included, even to cat_file.
-        return {**self.storage_options, "use_listings_cache": False}
+        options = {**self.storage_options, "use_listings_cache": False}
+        return with_retries(options) if self._protocol == "s3" else options
 
     @functools.cached_property
     def _fs(self) -> fsspec.AbstractFileSystem:

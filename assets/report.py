@@ -36,6 +36,7 @@ from seeds_dag.emulation import model_ensembles
 from seeds_dag.report import calibration_figures, figures, multivariate_figures, perfect_model_figures
 from seeds_dag.report.html import Section, png_data_uri, render_report, wide_table
 from seeds_dag.store import ArtifactNotFoundError, ArtifactStore
+from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.claims import CLAIM_TARGET, FAIR_OVER_PHYSICS, STANDARD_OVER_SEEDS
 from seeds_dag.verification.multivariate import CORRELATION, FIRST_VARIABLE, SECOND_VARIABLE
 from seeds_dag.verification.perfect_model_summary import (
@@ -43,7 +44,6 @@ from seeds_dag.verification.perfect_model_summary import (
     PERFECT_MODEL_TARGET,
     STANDARD_OVER_IDEAL,
 )
-from seeds_dag.verification.scores import align_truth
 
 REPORT = "verification_report"
 REPORT_PAGE = "report.html"

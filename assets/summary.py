@@ -16,19 +16,15 @@ from assets.verification import (
     ENERGY_SCORE,
     HEADLINE_TEXT,
     INITS_OBJECT,
-    IDEAL,
     MULTIVARIATE,
     PERFECT_MODEL,
     PERFECT_MODEL_RANKS,
     REALISM,
     SCORES,
-    SEEDS,
     SUMMARY,
     SUMMARY_TEXT,
     VARIABLE_CORRELATION,
     VARIABLE_MOMENTS,
-    physics_and_emulated,
-    reference_model,
     verification_scores,
 )
 from assets.versions import CODE_VERSIONS
@@ -38,6 +34,7 @@ from seeds_dag.store import ArtifactStore, StoredObjects
 from seeds_dag.verification.calibration import calibration_summary, format_calibration
 from seeds_dag.verification.claims import crps_claim, format_claim
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, format_coherence
+from seeds_dag.verification.ensemble_names import IDEAL, SEEDS, physics_and_emulated, reference_model
 from seeds_dag.verification.extremes_table import extremes_summary, format_extremes, reliability_diagram
 from seeds_dag.verification.field_table import (
     MEAN_ERROR,
@@ -62,7 +59,6 @@ from seeds_dag.verification.perfect_model_summary import (
     perfect_model_by_lead,
     perfect_model_summary,
 )
-from seeds_dag.verification.targets import format_scorecard, realism_scorecard
 from seeds_dag.verification.table import (
     MODEL,
     format_summary,
@@ -70,6 +66,7 @@ from seeds_dag.verification.table import (
     rank_flatness_table,
     summary_table,
 )
+from seeds_dag.verification.targets import format_scorecard, realism_scorecard
 
 
 def _inits_note(held: list[str], keys: list[str]) -> str:

@@ -14,8 +14,18 @@ import dataclasses
 import numpy as np
 import xarray as xr
 
-FORECAST_DIMS = ("init_time", "lead_time", "member", "lat", "lon")
-TRUTH_DIMS = ("time", "lat", "lon")
+# The dimension names, each declared here once: every module that names a dim imports it.
+INIT = "init_time"
+LEAD = "lead_time"
+MEMBER = "member"
+TIME = "time"
+VALID_TIME = "valid_time"
+"""The coordinate (init_time, lead_time) of the truth at a forecast's valid times (`align_truth`)."""
+LAT = "lat"
+LON = "lon"
+SPATIAL_DIMS = (LAT, LON)
+FORECAST_DIMS = (INIT, LEAD, MEMBER, LAT, LON)
+TRUTH_DIMS = (TIME, LAT, LON)
 
 
 @dataclasses.dataclass(frozen=True)

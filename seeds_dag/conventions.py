@@ -1,4 +1,5 @@
-"""The data model every part of seeds-dag shares: dimensions, variables, units and the grid.
+"""The data model every part of seeds-dag shares: dimensions, variables, units, the grid and the
+experiment's first day.
 
 Forecast ensembles are `xarray.Dataset`s with one float32 data variable per field and dims
 `FORECAST_DIMS = (init_time, lead_time, member, lat, lon)`; truth (reanalysis or nature run) has
@@ -69,6 +70,20 @@ OPTIONAL_VARIABLES: dict[str, Variable] = {
     )
 }
 KNOWN_VARIABLES: dict[str, Variable] = VARIABLES | OPTIONAL_VARIABLES
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputGrid:
+    """Regular latitude–longitude grid the sources write (cell centres, no pole points): the
+    embedded physics and the archive readers alike (`regular_latitudes`, `regular_longitudes`)."""
+
+    n_lat: int = 32
+    n_lon: int = 64
+
+
+EXPERIMENT_START = "2000-01-01"
+"""The first day of the experiment: the embedded nature run, the reforecast (training) window and
+the daily partitions start here (real GEFS reforecasts start in 2000 too)."""
 
 
 class DataValidationError(ValueError):

@@ -24,6 +24,20 @@ from assets.automation import follows_dependencies
 from assets.climatology import CLIMATOLOGY, climatological_scale_of, climatology
 from assets.ensembles import daily_emulated_ensembles
 from assets.metadata import table_metadata, worker_metadata
+from assets.object_names import (
+    BIAS_MAPS,
+    CALIBRATION,
+    COHERENCE,
+    EXTREMES,
+    MULTIVARIATE,
+    PERFECT_MODEL,
+    PERFECT_MODEL_RANKS,
+    RANK_HISTOGRAMS,
+    RELIABILITY,
+    ROC,
+    SPECTRA,
+    VARIABLE_MOMENTS,
+)
 from assets.partitions import init_dates
 from assets.sources import operational_ensemble, truth
 from assets.versions import CODE_VERSIONS
@@ -32,6 +46,7 @@ from seeds_dag.conventions import FORECAST_DIMS, VARIABLES, DataValidationError,
 from seeds_dag.emulated_ensemble import EnsembleProvenance
 from seeds_dag.emulation import forecast_seed, model_ensembles
 from seeds_dag.store import ArtifactStore
+from seeds_dag.store.objects import TABLE
 from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.calibration import calibration_table
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, coherence_table
@@ -64,21 +79,6 @@ from seeds_dag.verification.table import MODEL, rank_table, score_table
 
 SCORES = "verification_scores"
 SUMMARY = "verification_summary"
-COHERENCE = "coherence.parquet"
-# Per-init tables of the multivariate scores, and the pooled tables the report draws.
-MULTIVARIATE, VARIABLE_MOMENTS = "multivariate.parquet", "variable_moments.parquet"
-ENERGY_SCORE, VARIABLE_CORRELATION = "energy_score.parquet", "variable_correlation.parquet"
-CRPS_CLAIM = "crps_claim.parquet"
-# Per-init perfect-model scores and rank counts, and the pooled table the report draws.
-PERFECT_MODEL, PERFECT_MODEL_RANKS = "perfect_model.parquet", "perfect_model_ranks.parquet"
-# Per-init variance of members about the seeds' mean by scale, and its pooled ratio to physics.
-CALIBRATION = "calibration.parquet"
-# The summary's realism scorecard (`targets.realism_scorecard`) of the pooled tables.
-REALISM = "realism.parquet"
-INITS_OBJECT = "inits.json"
-"""The scores partitions a summary pooled (the report draws from exactly those)."""
-SUMMARY_TEXT, HEADLINE_TEXT = "summary.txt", "headline.txt"
-"""The summary's whole text, and the headline the main job prints (`verification.headline`)."""
 _BOUNDS = SkillBounds()
 CRPS_CHECK, SPREAD_SKILL_CHECK = "emulated_crps_within_bound", "emulated_spread_skill_in_range"
 
@@ -174,14 +174,14 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
                                    ideal, forecast_seed(key))
     extremes = extremes_tables(ensembles, observed, climate[variables])
     tables = {
-        "table.parquet": scores,
+        TABLE: scores,
         # Ties broken by draws keyed by the init: a rematerialisation gives the same counts.
-        "rank_histograms.parquet": rank_table(ensembles, observed, forecast_seed(key)),
-        "extremes.parquet": extremes.extremes,
-        "reliability.parquet": extremes.reliability,
-        "roc.parquet": extremes.roc,
-        "bias_maps.parquet": bias_map_table(ensembles, observed),
-        "spectra.parquet": spectrum_table(ensembles, observed),
+        RANK_HISTOGRAMS: rank_table(ensembles, observed, forecast_seed(key)),
+        EXTREMES: extremes.extremes,
+        RELIABILITY: extremes.reliability,
+        ROC: extremes.roc,
+        BIAS_MAPS: bias_map_table(ensembles, observed),
+        SPECTRA: spectrum_table(ensembles, observed),
         MULTIVARIATE: energy_score_table(ensembles, observed, scale),
         VARIABLE_MOMENTS: variable_correlation_table(ensembles),
         PERFECT_MODEL: perfect.scores,

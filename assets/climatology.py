@@ -11,10 +11,9 @@ from assets.automation import follows_dependencies
 from assets.sources import truth
 from assets.versions import CODE_VERSIONS
 from resources import SourceResource, StorageResource
-from seeds_dag.conventions import VARIABLES
+from seeds_dag.conventions import TIME, VARIABLES
 from seeds_dag.verification.extremes import climatological_thresholds
 from seeds_dag.verification.multivariate import climatological_scale
-from seeds_dag.verification.scores import TIME
 
 CLIMATOLOGY = "climatology"
 SCALE_ATTR = "climatological_scale"

@@ -25,14 +25,8 @@ from pydantic import Field, field_validator, model_validator
 from assets.automation import follows_dependencies
 from assets.gpu import SAMPLING_GPUS, gpu_step
 from assets.metadata import dataset_metadata, validation_check, worker_metadata
-from assets.models import (
-    EMULATOR,
-    POST_PROCESSOR,
-    load_model,
-    load_post_processor,
-    post_processor,
-    trained_emulator,
-)
+from assets.model_files import EMULATOR, POST_PROCESSOR, load_model, load_post_processor
+from assets.models import post_processor, trained_emulator
 from assets.partitions import init_dates
 from assets.progress import progress_logger
 from assets.sources import operational_ensemble

@@ -27,17 +27,14 @@ from dagster import DagsterInstance, RunConfig, materialize
 
 from assets.definitions import ALL_ASSETS
 from assets.ensembles import EmulationConfig
-from assets.models import (
-    DEFAULT_GENERATOR,
-    POST_PROCESSOR_GENERATOR,
-    EmulatorTrainingConfig,
-    PostProcessorTrainingConfig,
-)
-from assets.report import REPORT, REPORT_PAGE
-from assets.verification import HEADLINE_TEXT, SUMMARY, SUMMARY_TEXT
+from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
+from assets.object_names import HEADLINE_TEXT, REPORT_PAGE, SUMMARY_TEXT
+from assets.report import REPORT
+from assets.verification import SUMMARY
 from resources import ComputeResource, SourceResource, StorageResource
 from resources.storage import DEFAULT_ROOT, ROOT_ENV_VAR
 from seeds_dag.generators.kinds import GENERATORS
+from seeds_dag.generators.recipes import DEFAULT_GENERATOR, POST_PROCESSOR_GENERATOR
 
 DEFAULT_OPERATIONAL_INITS = 3
 LANES = 2

@@ -1,8 +1,9 @@
 """The trained models: the emulator (SEEDS-GEE), a generator of member trajectories fitted to the
 reforecasts, and the post-processor (SEEDS-GPP), the same generator trained with the truth at the
 valid times as the target with probability `truth_probability`. `generator` picks the kind
-(`seeds_dag.generators`): the one-pass `crps` generator (the emulator's default, `DEFAULT_GENERATOR`
-says why), `edm`, the diffusion model of SEEDS (the post-processor's default), or `consistency`.
+(`seeds_dag.generators`): the one-pass `crps` generator (the emulator's default,
+`seeds_dag.generators.recipes.DEFAULT_GENERATOR` says why), `edm`, the diffusion model of SEEDS (the
+post-processor's default), or `consistency`.
 
 Training checkpoints go to the store every `checkpoint_every` steps (atomically), so a killed
 materialisation resumes where it stopped. With `compute.training_processes` > 1 the same training
@@ -18,7 +19,6 @@ import hashlib
 import time
 
 import numpy as np
-import torch
 import xarray as xr
 from dagster import AssetExecutionContext, Config, DataVersion, MaterializeResult, MetadataValue, asset
 from pydantic import model_validator
@@ -26,6 +26,7 @@ from pydantic import model_validator
 from assets.automation import follows_updated
 from assets.gpu import gpu_step, training_processes_from_environment
 from assets.inputs import open_partitions
+from assets.model_files import CHECKPOINT, EMULATOR, FRAME, MODEL, POST_PROCESSOR, load_model
 from assets.progress import progress_logger
 from assets.sources import reforecast_shards, truth
 from assets.statistics import normalization_stats
@@ -33,48 +34,31 @@ from assets.versions import CODE_VERSIONS
 from resources import ComputeResource, SourceResource, StorageResource
 from seeds_dag.checkpoints import StaleCheckpointError, StoreCheckpointIO
 from seeds_dag.conventions import VARIABLES
-from seeds_dag.emulated_ensemble import model_version
 from seeds_dag.generators.kinds import CRPSConfig, Objective, samples_per_example
-from seeds_dag.generators.recipes import CONSISTENCY_EVALUATIONS, CRPS_FINETUNE_STEPS, generator_objective
+from seeds_dag.generators.recipes import (
+    CONSISTENCY_EVALUATIONS,
+    CRPS_FINETUNE_STEPS,
+    DEFAULT_GENERATOR,
+    POST_PROCESSOR_GENERATOR,
+    generator_objective,
+)
+from seeds_dag.model_file import model_version
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import to_normalized_array, truth_at_valid_times
-from seeds_dag.post_processing import (
-    FRAME_MEMBERS,
-    FRAME_SEED_SETS,
-    FrameError,
-    PostProcessingFrame,
-    fit_frame_to_emulator,
-)
+from seeds_dag.post_processing import FRAME_MEMBERS, FRAME_SEED_SETS, fit_frame_to_emulator
 from seeds_dag.seed_anomalies import seed_spread
 from seeds_dag.store import ArtifactStore
-from seeds_dag.training import TrainingConfig, model_from_checkpoint, train_data_parallel, train_generator
+from seeds_dag.training import TrainingConfig, train_data_parallel, train_generator
 
-EMULATOR = "trained_emulator"
-POST_PROCESSOR = "post_processor"
-CHECKPOINT = "checkpoint.pt"
-MODEL = "model.pt"
 _TRAINING = TrainingConfig()
 _DENOISER = DenoiserConfig()
 _CRPS = CRPSConfig()
-DEFAULT_GENERATOR = "crps"
-"""The emulator's generator, by the written rule (`seeds_dag.verification.targets.choose_generator`:
-most realism targets met, then within 1 % of the best perfect-model fair CRPS, then fewest network
-passes), applied to the main job's 3 inits (29 physics members each playing the truth, 800 training
-steps; docs/benchmarks.md): every generator missed all four realism targets, and the perfect-model
-fair CRPS over ideal-2's, mean over leads, was 1.039 for `crps` with spatial noise (1 pass),
-1.059 for `edm` (DPM-Solver++(2M), 16 passes) and 1.065 for `crps` without spatial noise. The skill
-benchmark applies the same rule over ≥ 12 held-out inits; it has not been rerun since (docs/benchmarks.md)."""
 POST_PROCESSING_METHODS = ("frame", "generator")
 POST_PROCESSING_METHOD = "frame"
 """SEEDS-GPP by default: the emulator's members through a post-processing frame fitted on the
 reforecast and the truth (`seeds_dag.post_processing`: on the main job's 3 inits fair CRPS over
 physics-31's 1.15 / 1.03 / 1.00 / 0.97 / 0.96 / 0.84 at days 1 / 3 / 5 / 7 / 10 / 15, spread/skill
-0.94–0.99, against the `edm` generator trained on the truth below)."""
-POST_PROCESSOR_GENERATOR = "edm"
-"""The post-processor's generator when `method` is "generator": GPP is judged against the truth, not
-in a perfect model. On the same 3 inits its fair CRPS over physics-31's was 1.18 / 1.08 / 1.01 /
-0.96 / 0.97 / 0.90 with `edm` and 1.17 / 1.10 / 1.08 / 1.05 / 1.03 / 0.93 with `crps`."""
-FRAME = "frame.npz"
+0.94–0.99, against the `edm` generator trained on the truth, `POST_PROCESSOR_GENERATOR`)."""
 
 
 class EmulatorTrainingConfig(Config):
@@ -162,22 +146,6 @@ class PostProcessorTrainingConfig(EmulatorTrainingConfig):
         return self
 
 
-def load_model(store: ArtifactStore, asset: str, lat: np.ndarray, lon: np.ndarray, lead_days: np.ndarray,
-               seed_count: int, device: torch.device) -> tuple[torch.nn.Module, str]:
-    """A committed generator (EMA weights) of `asset` (EMULATOR or POST_PROCESSOR), read with
-    torch.load(weights_only=True) and refused unless it generates trajectories at `lead_days` from
-    `seed_count` (K) seed members, and the version of its file (`model_version`, the asset's data
-    version). The sampling step calls it before it samples: the first point at which the model
-    meets the forecast and the emulation config."""
-    model_file = store.read_bytes(asset, MODEL)
-    try:
-        model = model_from_checkpoint(model_file, lat, lon, device, lead_days, seed_count)
-    except ValueError as refused:
-        refused.add_note(f"the model file: {store.location(asset)}/{MODEL}")
-        raise
-    return model, model_version(model_file)
-
-
 # One GPU per training process (assets/gpu.py).
 TRAINING_GPU_STEP = gpu_step(training_processes_from_environment())
 
@@ -191,28 +159,6 @@ def trained_emulator(context: AssetExecutionContext, config: EmulatorTrainingCon
                      compute: ComputeResource, source: SourceResource,
                      storage: StorageResource) -> MaterializeResult:
     return _train(context, EMULATOR, config, 0.0, compute, source, storage)
-
-
-def load_post_processor(store: ArtifactStore, emulator: torch.nn.Module, emulator_version: str,
-                        lat: np.ndarray, lon: np.ndarray, lead_days: np.ndarray, seed_count: int,
-                        device: torch.device) -> tuple[torch.nn.Module, str, PostProcessingFrame | None]:
-    """The committed post-processor as (network, version, frame): with method "frame" the emulator's
-    network and the frame (refused unless it was fitted to this emulator and `seed_count` seeds),
-    its version that of the frame file; with method "generator" its own network (`load_model`) and
-    no frame."""
-    if not store.exists_bytes(POST_PROCESSOR, FRAME):
-        model, version = load_model(store, POST_PROCESSOR, lat, lon, lead_days, seed_count, device)
-        return model, version, None
-    frame_file = store.read_bytes(POST_PROCESSOR, FRAME)
-    where = f"{store.location(POST_PROCESSOR)}/{FRAME}"
-    frame = PostProcessingFrame.from_bytes(frame_file, where)
-    if frame.emulator_version != emulator_version:
-        raise FrameError(f"{where} was fitted to the members of emulator version {frame.emulator_version}, "
-                         f"{EMULATOR} is now {emulator_version}: rematerialise {POST_PROCESSOR}")
-    if frame.seed_count != seed_count:
-        raise FrameError(f"{where} was fitted for K = {frame.seed_count} seeds, the emulation asks for "
-                         f"{seed_count}: rematerialise {POST_PROCESSOR} with seed_counts [{seed_count}]")
-    return emulator, model_version(frame_file), frame
 
 
 @asset(group_name="training", deps=[reforecast_shards, normalization_stats, truth, trained_emulator],

@@ -2,5 +2,6 @@
 
 from dagster import DailyPartitionsDefinition
 
-# The embedded nature run starts on 2000-01-01; real GEFS reforecasts start in 2000 too.
-init_dates = DailyPartitionsDefinition(start_date="2000-01-01")
+from seeds_dag.conventions import EXPERIMENT_START
+
+init_dates = DailyPartitionsDefinition(start_date=EXPERIMENT_START)

@@ -16,19 +16,26 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from assets.automation import follows_dependencies
-from assets.summary import pooled_inits, verification_summary
-from assets.verification import (
+from assets.object_names import (
+    BIAS_MAPS,
     CALIBRATION,
     COHERENCE,
     CRPS_CLAIM,
     ENERGY_SCORE,
+    EXTREMES,
     INITS_OBJECT,
     PERFECT_MODEL,
+    POWER_RATIO,
+    RANK_HISTOGRAMS,
     REALISM,
-    SCORES,
-    SUMMARY,
+    RELIABILITY,
+    REPORT_PAGE,
+    ROC,
+    SPECTRA,
     VARIABLE_CORRELATION,
 )
+from assets.summary import pooled_inits, verification_summary
+from assets.verification import SCORES, SUMMARY
 from assets.versions import CODE_VERSIONS
 from resources import StorageResource
 from seeds_dag.conventions import KNOWN_VARIABLES
@@ -36,6 +43,8 @@ from seeds_dag.emulation import model_ensembles
 from seeds_dag.report import calibration_figures, figures, multivariate_figures, perfect_model_figures
 from seeds_dag.report.html import Section, png_data_uri, render_report, wide_table
 from seeds_dag.store import ArtifactNotFoundError, ArtifactStore
+from seeds_dag.store.objects import TABLE
+from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.claims import CLAIM_TARGET, FAIR_OVER_PHYSICS, STANDARD_OVER_SEEDS
 from seeds_dag.verification.multivariate import CORRELATION, FIRST_VARIABLE, SECOND_VARIABLE
 from seeds_dag.verification.perfect_model_summary import (
@@ -43,19 +52,15 @@ from seeds_dag.verification.perfect_model_summary import (
     PERFECT_MODEL_TARGET,
     STANDARD_OVER_IDEAL,
 )
-from seeds_dag.verification.scores import align_truth
 
 REPORT = "verification_report"
-REPORT_PAGE = "report.html"
-"""The self-contained HTML report under the storage root."""
 # Table name -> object of verification_summary holding it.
-SUMMARY_OBJECTS = {"summary": "table.parquet", "extremes": "extremes.parquet",
-                   "reliability": "reliability.parquet", "bias_maps": "bias_maps.parquet",
-                   "spectra": "spectra.parquet", "power_ratio": "power_ratio.parquet",
+SUMMARY_OBJECTS = {"summary": TABLE, "extremes": EXTREMES,
+                   "reliability": RELIABILITY, "bias_maps": BIAS_MAPS,
+                   "spectra": SPECTRA, "power_ratio": POWER_RATIO,
                    "coherence": COHERENCE, "crps_claim": CRPS_CLAIM,
                    "energy_score": ENERGY_SCORE, "variable_correlation": VARIABLE_CORRELATION,
                    "perfect_model": PERFECT_MODEL, "calibration": CALIBRATION, "realism": REALISM}
-RANK_OBJECT = "rank_histograms.parquet"
 # The two tails SEEDS judges extremes by.
 EVENT_QUANTILES = (0.01, 0.99)
 Draw = Callable[[pd.DataFrame, float], bytes]
@@ -141,15 +146,15 @@ def read_tables(store: ArtifactStore) -> tuple[dict[str, pd.DataFrame], dict[str
         except ArtifactNotFoundError:
             missing[name] = f"no {SUMMARY}/{obj} in the store"
     try:
-        keys = [k for k in pooled_inits(summary) if store.exists_bytes(SCORES, RANK_OBJECT, k)]
+        keys = [k for k in pooled_inits(summary) if store.exists_bytes(SCORES, RANK_HISTOGRAMS, k)]
     except ArtifactNotFoundError:
         keys, missing["ranks"] = [], (f"no {SUMMARY}/{INITS_OBJECT} (a summary of an older "
                                       f"version): rematerialise {SUMMARY}")
     if keys:
-        tables["ranks"] = pd.concat([store.read_table(SCORES, k, name=RANK_OBJECT) for k in keys],
+        tables["ranks"] = pd.concat([store.read_table(SCORES, k, name=RANK_HISTOGRAMS) for k in keys],
                                     ignore_index=True)
     elif "ranks" not in missing:
-        missing["ranks"] = f"no {SCORES} partition pooled by {SUMMARY} holds {RANK_OBJECT}"
+        missing["ranks"] = f"no {SCORES} partition pooled by {SUMMARY} holds {RANK_HISTOGRAMS}"
     return tables, missing
 
 

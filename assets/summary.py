@@ -9,35 +9,38 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 
 from assets.automation import follows_any_partition
 from assets.metadata import table_metadata
-from assets.verification import (
+from assets.object_names import (
+    BIAS_MAPS,
     CALIBRATION,
     COHERENCE,
     CRPS_CLAIM,
     ENERGY_SCORE,
+    EXTREMES,
     HEADLINE_TEXT,
     INITS_OBJECT,
-    IDEAL,
     MULTIVARIATE,
     PERFECT_MODEL,
     PERFECT_MODEL_RANKS,
+    POWER_RATIO,
+    RANK_HISTOGRAMS,
     REALISM,
-    SCORES,
-    SEEDS,
-    SUMMARY,
+    RELIABILITY,
+    ROC,
+    SPECTRA,
     SUMMARY_TEXT,
     VARIABLE_CORRELATION,
     VARIABLE_MOMENTS,
-    physics_and_emulated,
-    reference_model,
-    verification_scores,
 )
+from assets.verification import SCORES, SUMMARY, verification_scores
 from assets.versions import CODE_VERSIONS
 from resources import StorageResource
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.store import ArtifactStore, StoredObjects
+from seeds_dag.store.objects import TABLE
 from seeds_dag.verification.calibration import calibration_summary, format_calibration
 from seeds_dag.verification.claims import crps_claim, format_claim
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, format_coherence
+from seeds_dag.verification.ensemble_names import IDEAL, SEEDS, physics_and_emulated, reference_model
 from seeds_dag.verification.extremes_table import extremes_summary, format_extremes, reliability_diagram
 from seeds_dag.verification.field_table import (
     MEAN_ERROR,
@@ -62,7 +65,6 @@ from seeds_dag.verification.perfect_model_summary import (
     perfect_model_by_lead,
     perfect_model_summary,
 )
-from seeds_dag.verification.targets import format_scorecard, realism_scorecard
 from seeds_dag.verification.table import (
     MODEL,
     format_summary,
@@ -70,6 +72,7 @@ from seeds_dag.verification.table import (
     rank_flatness_table,
     summary_table,
 )
+from seeds_dag.verification.targets import format_scorecard, realism_scorecard
 
 
 def _inits_note(held: list[str], keys: list[str]) -> str:
@@ -91,7 +94,7 @@ def materialised_scores(context: AssetExecutionContext, store: ArtifactStore) ->
     recorded = sorted(context.instance.get_materialized_partitions(AssetKey(SCORES)))
     if not recorded:
         raise FileNotFoundError(f"{SUMMARY}: no {SCORES} partition is materialised yet")
-    lost = [k for k in recorded if not store.exists_bytes(SCORES, "table.parquet", k)]
+    lost = [k for k in recorded if not store.exists_bytes(SCORES, TABLE, k)]
     if lost:
         raise FileNotFoundError(f"{SUMMARY}: {SCORES} partitions {lost} are recorded as "
                                 f"materialised but their tables are not in {store.root}; "
@@ -133,11 +136,11 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
     def held(name: str) -> list[str]:
         return [k for k in keys if scored[k].exists(name)]
 
-    summary = summary_table(read("table.parquet"))
-    flatness = rank_flatness_table(read("rank_histograms.parquet"))
-    extremes = extremes_summary(read("extremes.parquet"), read("roc.parquet"))
-    bias_maps = read("bias_maps.parquet")
-    spectra = average_over_inits(read("spectra.parquet"), POWER)
+    summary = summary_table(read(TABLE))
+    flatness = rank_flatness_table(read(RANK_HISTOGRAMS))
+    extremes = extremes_summary(read(EXTREMES), read(ROC))
+    bias_maps = read(BIAS_MAPS)
+    spectra = average_over_inits(read(SPECTRA), POWER)
     physics, emulated = physics_and_emulated(spectra["model"])
     seeds = reference_model(spectra["model"], SEEDS)
     power_ratios = power_ratio_table(spectra, physics, emulated)
@@ -172,11 +175,11 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
         format_power_ratio(power_ranges, physics),
     ]
     pooled |= {
-        "extremes.parquet": extremes,
-        "reliability.parquet": reliability_diagram(read("reliability.parquet")),
-        "bias_maps.parquet": average_over_inits(bias_maps, MEAN_ERROR),
-        "spectra.parquet": spectra,
-        "power_ratio.parquet": power_ratios,
+        EXTREMES: extremes,
+        RELIABILITY: reliability_diagram(read(RELIABILITY)),
+        BIAS_MAPS: average_over_inits(bias_maps, MEAN_ERROR),
+        SPECTRA: spectra,
+        POWER_RATIO: power_ratios,
         CRPS_CLAIM: claim,
     }
     metadata |= {"crps_claim": MetadataValue.md(claim.to_markdown(index=False, floatfmt=".4g")),

@@ -24,6 +24,20 @@ from assets.automation import follows_dependencies
 from assets.climatology import CLIMATOLOGY, climatological_scale_of, climatology
 from assets.ensembles import daily_emulated_ensembles
 from assets.metadata import table_metadata, worker_metadata
+from assets.object_names import (
+    BIAS_MAPS,
+    CALIBRATION,
+    COHERENCE,
+    EXTREMES,
+    MULTIVARIATE,
+    PERFECT_MODEL,
+    PERFECT_MODEL_RANKS,
+    RANK_HISTOGRAMS,
+    RELIABILITY,
+    ROC,
+    SPECTRA,
+    VARIABLE_MOMENTS,
+)
 from assets.partitions import init_dates
 from assets.sources import operational_ensemble, truth
 from assets.versions import CODE_VERSIONS
@@ -32,10 +46,21 @@ from seeds_dag.conventions import FORECAST_DIMS, VARIABLES, DataValidationError,
 from seeds_dag.emulated_ensemble import EnsembleProvenance
 from seeds_dag.emulation import forecast_seed, model_ensembles
 from seeds_dag.store import ArtifactStore
+from seeds_dag.store.objects import TABLE
+from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.calibration import calibration_table
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, coherence_table
 from seeds_dag.verification.extremes_table import extremes_tables
-from seeds_dag.verification.field_table import TRUTH, bias_map_table, spectrum_table
+from seeds_dag.verification.ensemble_names import (
+    IDEAL,
+    SEEDS,
+    ensemble_name,
+    ensembles_to_verify,
+    model_family,
+    physics_and_emulated,
+    reference_model,
+)
+from seeds_dag.verification.field_table import bias_map_table, spectrum_table
 from seeds_dag.verification.monitoring import (
     SkillBounds,
     crps_alarms,
@@ -50,29 +75,10 @@ from seeds_dag.verification.perfect_model_summary import (
     perfect_model_by_lead,
     perfect_model_summary,
 )
-from seeds_dag.verification.scores import align_truth
 from seeds_dag.verification.table import MODEL, rank_table, score_table
 
 SCORES = "verification_scores"
 SUMMARY = "verification_summary"
-COHERENCE = "coherence.parquet"
-# Per-init tables of the multivariate scores, and the pooled tables the report draws.
-MULTIVARIATE, VARIABLE_MOMENTS = "multivariate.parquet", "variable_moments.parquet"
-ENERGY_SCORE, VARIABLE_CORRELATION = "energy_score.parquet", "variable_correlation.parquet"
-CRPS_CLAIM = "crps_claim.parquet"
-# Per-init perfect-model scores and rank counts, and the pooled table the report draws.
-PERFECT_MODEL, PERFECT_MODEL_RANKS = "perfect_model.parquet", "perfect_model_ranks.parquet"
-# Per-init variance of members about the seeds' mean by scale, and its pooled ratio to physics.
-CALIBRATION = "calibration.parquet"
-# The summary's realism scorecard (`targets.realism_scorecard`) of the pooled tables.
-REALISM = "realism.parquet"
-INITS_OBJECT = "inits.json"
-"""The scores partitions a summary pooled (the report draws from exactly those)."""
-SUMMARY_TEXT, HEADLINE_TEXT = "summary.txt", "headline.txt"
-"""The summary's whole text, and the headline the main job prints (`verification.headline`)."""
-# The model-name families of the reference ensembles; every other verified model is emulated.
-# ideal-K, the ideal emulation of the K seeds, is scored in the perfect-model tables only.
-SEEDS, PHYSICS, IDEAL = "seeds", "physics", "ideal"
 _BOUNDS = SkillBounds()
 CRPS_CHECK, SPREAD_SKILL_CHECK = "emulated_crps_within_bound", "emulated_spread_skill_in_range"
 
@@ -93,50 +99,8 @@ class VerificationConfig(Config):
         return SkillBounds(self.max_crps_over_physics, tuple(self.spread_skill_range))
 
 
-def ensembles_to_verify(physics: xr.Dataset, emulated: xr.Dataset,
-                        seed_members: list[int]) -> dict[str, xr.Dataset]:
-    """Model name -> ensemble (init_time, lead_time, member, lat, lon): the seed members of the
-    physics ensemble the emulated ones were made from ("seeds-2"), the physics ensemble
-    ("physics-31") and the emulated ones, named f"{model}-{N}" per value of a ``model`` dim
-    ("gee-32", "gpp-32") or "emulated-{N}" for an artifact without that dim."""
-    ensembles = {
-        f"{SEEDS}-{len(seed_members)}": physics.isel(member=list(seed_members)),
-        f"{PHYSICS}-{physics.sizes['member']}": physics,
-    }
-    n = emulated.sizes["member"]
-    return {**ensembles, **{f"{model}-{n}": ensemble for model, ensemble in model_ensembles(emulated).items()}}
-
-
-def _family(model: str) -> str:
-    """The name before the ensemble size ("physics-31" -> "physics")."""
-    return model.rsplit("-", 1)[0]
-
-
-def _families(models) -> dict[str, str]:
-    """Model name -> its family, each name once, in order."""
-    return {model: _family(model) for model in dict.fromkeys(models)}
-
-
-def reference_model(models, family: str) -> str:
-    """The one model of ``family`` (SEEDS or PHYSICS) among the model names of
-    :func:`ensembles_to_verify`, e.g. "seeds-2"."""
-    found = [model for model, name in _families(models).items() if name == family]
-    if len(found) != 1:
-        raise ValueError(f"expected one {family}-N model among {list(dict.fromkeys(models))}, "
-                         f"got {found}")
-    return found[0]
-
-
-def physics_and_emulated(models) -> tuple[str, list[str]]:
-    """The physics ensemble's name and the emulated ensembles' names, in order, among the model
-    names of :func:`ensembles_to_verify` (and the spectra table's "truth")."""
-    emulated = [model for model, name in _families(models).items()
-                if name not in (SEEDS, PHYSICS, IDEAL, TRUTH)]
-    return reference_model(models, PHYSICS), emulated
-
-
 class VerifiedEnsembles(NamedTuple):
-    """The ensembles of one init by model name (:func:`ensembles_to_verify`), and the indices of
+    """The ensembles of one init by model name (`ensemble_names.ensembles_to_verify`), and the indices of
     the seed members in the physics ensemble."""
 
     ensembles: dict[str, xr.Dataset]
@@ -204,20 +168,20 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
     scale = climatological_scale_of(climate)
     scores = score_table(ensembles, observed)
     # Perfect model: each non-seed physics member plays the truth; ideal-K is built without it.
-    ideal = f"{IDEAL}-{len(seed_members)}"
+    ideal = ensemble_name(IDEAL, len(seed_members))
     perfect = perfect_model_tables(physics, seed_members,
                                    {model: ensembles[model] for model in (seeds, *emulated_names)},
                                    ideal, forecast_seed(key))
     extremes = extremes_tables(ensembles, observed, climate[variables])
     tables = {
-        "table.parquet": scores,
+        TABLE: scores,
         # Ties broken by draws keyed by the init: a rematerialisation gives the same counts.
-        "rank_histograms.parquet": rank_table(ensembles, observed, forecast_seed(key)),
-        "extremes.parquet": extremes.extremes,
-        "reliability.parquet": extremes.reliability,
-        "roc.parquet": extremes.roc,
-        "bias_maps.parquet": bias_map_table(ensembles, observed),
-        "spectra.parquet": spectrum_table(ensembles, observed),
+        RANK_HISTOGRAMS: rank_table(ensembles, observed, forecast_seed(key)),
+        EXTREMES: extremes.extremes,
+        RELIABILITY: extremes.reliability,
+        ROC: extremes.roc,
+        BIAS_MAPS: bias_map_table(ensembles, observed),
+        SPECTRA: spectrum_table(ensembles, observed),
         MULTIVARIATE: energy_score_table(ensembles, observed, scale),
         VARIABLE_MOMENTS: variable_correlation_table(ensembles),
         PERFECT_MODEL: perfect.scores,
@@ -244,13 +208,13 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
     # ensemble size so a series survives a change of N): the asset page's Plots chart them over
     # the materialisations ("Events"; its "Partitions" view shows the latest 120 daily partitions
     # before today only).
-    numbers = {f"{_family(model)}_{column}": float(round(value, 4))
+    numbers = {f"{model_family(model)}_{column}": float(round(value, 4))
                for model, row in headline.iterrows() for column, value in row.items()
                if np.isfinite(value)}
     # The perfect-model figure of merit, a mean over variables and leads as the headline's.
     perfect_ratio = perfect_model_by_lead(perfect_model_summary(
         perfect.scores, perfect.ranks, seeds, ideal)).groupby(MODEL)[FAIR_OVER_IDEAL].mean()
-    numbers |= {f"{_family(model)}_perfect_model_{FAIR_OVER_IDEAL}":
+    numbers |= {f"{model_family(model)}_perfect_model_{FAIR_OVER_IDEAL}":
                 float(round(perfect_ratio[model], 4)) for model in emulated_names}
     return MaterializeResult(
         metadata={

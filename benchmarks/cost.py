@@ -37,9 +37,9 @@ from benchmarks import cost_emulator, cost_physics
 from benchmarks.cost_memory import peak_memory
 from benchmarks.cost_physics import GridCase
 from resources import ComputeResource
-from assets.models import DEFAULT_GENERATOR
 from seeds_dag.emulation import SamplerConfig
 from seeds_dag.generators.kinds import GENERATORS, model_kind
+from seeds_dag.generators.recipes import DEFAULT_GENERATOR
 from seeds_dag.normalization import compute_normalization
 from seeds_dag.sources.embedded.source import EmbeddedSourceConfig
 from seeds_dag.store import ArtifactStore

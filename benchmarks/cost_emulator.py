@@ -28,7 +28,7 @@ from seeds_dag.generators.kinds import build_model, model_kind, network_config, 
 from seeds_dag.generators.sampling import nfe
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.store import ArtifactStore
-from seeds_dag.training import model_from_checkpoint
+from seeds_dag.model_file import model_from_checkpoint
 
 EMULATED_ASSET = "emulated_ensemble"
 UNRECORDED_VERSION = "not recorded (cost benchmark)"  # what matters here is the cost, not the weights

@@ -14,8 +14,9 @@ from unittest import mock
 import torch
 import xarray as xr
 
+from seeds_dag.conventions import OutputGrid
 from seeds_dag.sources.embedded import source
-from seeds_dag.sources.embedded.config import ENSEMBLE_MODEL, TRUTH_MODEL, OutputGrid, PerturbationConfig
+from seeds_dag.sources.embedded.config import ENSEMBLE_MODEL, TRUTH_MODEL, PerturbationConfig
 from seeds_dag.sources.embedded.dycore import Dycore
 from seeds_dag.store import ArtifactStore
 

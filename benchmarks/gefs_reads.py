@@ -42,6 +42,7 @@ import pandas as pd
 import s3fs
 import xarray as xr
 
+from seeds_dag.conventions import OutputGrid
 from seeds_dag.sources.archive.gefs import (
     HOURS_PER_DAY,
     OPERATIONAL,
@@ -51,7 +52,6 @@ from seeds_dag.sources.archive.gefs import (
 )
 from seeds_dag.sources.archive.s3_io import S3Access
 from seeds_dag.sources.archive.variables import CORE_VARIABLES, GEFS_FIELDS
-from seeds_dag.sources.embedded.config import OutputGrid
 from seeds_dag.sources.embedded.source import EmbeddedSourceConfig
 from tests.archive_fakes import (
     NCEP,

@@ -30,7 +30,7 @@ from seeds_dag.sources.embedded.source import (
     run_spinup,
     run_truth,
 )
-from seeds_dag.verification.weighting import area_weights
+from seeds_dag.weighting import area_weights
 
 
 def fraction_in_span(deviations: np.ndarray, vector: np.ndarray) -> float:

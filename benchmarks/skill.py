@@ -38,7 +38,6 @@ import torch
 from benchmarks.experiment_data import ExperimentCalendar, open_forecasts, prepare
 from benchmarks.skill_models import ModelSpec, train_model, training_arrays
 from benchmarks.skill_sampling import SamplerTrial, emulate_all, fastest_within, sampler_study, sampler_trials
-from benchmarks.skill_seeds import seed_count_table, seed_set_scores
 from benchmarks.skill_scores import (
     SEED_MEMBERS,
     extremes_target_table,
@@ -47,13 +46,14 @@ from benchmarks.skill_scores import (
     spectra_ratios,
     target_table,
 )
+from benchmarks.skill_seeds import seed_count_table, seed_set_scores
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.emulation import SamplerConfig
 from seeds_dag.generators.kinds import GENERATORS, CRPSConfig, Objective, kind_of
 from seeds_dag.generators.recipes import CRPS_FINETUNE_STEPS, generator_objective
 from seeds_dag.generators.sampling import nfe
+from seeds_dag.model_file import model_version
 from seeds_dag.networks.unet import DenoiserConfig
-from seeds_dag.emulated_ensemble import model_version
 from seeds_dag.normalization import compute_normalization
 from seeds_dag.post_processing import FRAME_MEMBERS, FRAME_SEED_SETS, fit_frame_to_emulator
 from seeds_dag.seed_anomalies import seed_spread
@@ -61,10 +61,10 @@ from seeds_dag.sources.embedded.config import PerturbationConfig
 from seeds_dag.sources.embedded.source import EmbeddedSourceConfig
 from seeds_dag.store import ArtifactStore
 from seeds_dag.training import TrainingConfig
+from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.extremes import climatological_thresholds
 from seeds_dag.verification.field_table import MAX_RATIO_WAVENUMBER
 from seeds_dag.verification.multivariate import climatological_scale
-from seeds_dag.verification.scores import align_truth
 from seeds_dag.verification.seed_sets import disjoint_seed_sets, fit_post_processing_oracle
 
 TINY_SOURCE = EmbeddedSourceConfig(spinup_days=12, pool_days=4, perturbation=PerturbationConfig(gap_days=2))

@@ -12,13 +12,13 @@ import numpy as np
 import torch
 import xarray as xr
 
-from seeds_dag.emulated_ensemble import model_version
 from seeds_dag.checkpoints import LocalCheckpointIO
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.generators.kinds import Objective, kind_of, samples_per_example
+from seeds_dag.model_file import model_from_checkpoint, model_version
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import to_normalized_array, truth_at_valid_times
-from seeds_dag.training import TrainingConfig, model_from_checkpoint, train_generator
+from seeds_dag.training import TrainingConfig, train_generator
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from seeds_dag.conventions import VARIABLES
 from seeds_dag.emulated_ensemble import DEFAULT_SEED_MEMBERS, EnsembleProvenance
 from seeds_dag.emulation import forecast_seed
-from seeds_dag.conventions import VARIABLES
 from seeds_dag.store import ArtifactStore
+from seeds_dag.verification import ensemble_names
 from seeds_dag.verification.calibration import calibration_summary, calibration_table
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, coherence_table
 from seeds_dag.verification.extremes_table import extremes_summary, extremes_tables
@@ -24,16 +25,6 @@ from seeds_dag.verification.field_table import (
     power_ratio_table,
     spectrum_table,
 )
-from seeds_dag.verification.spectra import WAVENUMBER
-from seeds_dag.verification.table import (
-    LEAD_DAYS,
-    MODEL,
-    VARIABLE,
-    rank_flatness_table,
-    rank_table,
-    score_table,
-    summary_table,
-)
 from seeds_dag.verification.multivariate import variable_correlation_summary, variable_correlation_table
 from seeds_dag.verification.multivariate_table import energy_score_summary, energy_score_table
 from seeds_dag.verification.perfect_model import perfect_model_tables
@@ -45,11 +36,21 @@ from seeds_dag.verification.perfect_model_summary import (
     perfect_model_summary,
 )
 from seeds_dag.verification.seed_sets import PostProcessingOracle, ideal_emulation, oracle_post_processing
+from seeds_dag.verification.spectra import WAVENUMBER
+from seeds_dag.verification.table import (
+    LEAD_DAYS,
+    MODEL,
+    VARIABLE,
+    rank_flatness_table,
+    rank_table,
+    score_table,
+    summary_table,
+)
 from seeds_dag.verification.targets import choose_generator, realism_scorecard
-from seeds_dag.verification.weighting import spatial_mean
+from seeds_dag.weighting import spatial_mean
 
-SEEDS = "seeds-2"
-IDEAL = "ideal-2"
+SEEDS = ensemble_names.ensemble_name(ensemble_names.SEEDS, 2)
+IDEAL = ensemble_names.ensemble_name(ensemble_names.IDEAL, 2)
 SEED_MEMBERS = DEFAULT_SEED_MEMBERS  # the emulators' seeds, and the reference's when none is emulated
 ORACLE = "oracle-gpp-2"
 
@@ -84,7 +85,8 @@ def init_ensembles(store: ArtifactStore, key: str, physics: xr.Dataset, names: d
     n_physics = physics.sizes["member"]
     stored_ensembles = {model: store.load_dataset(stored, key) for model, stored in names.items()}
     seed_members = recorded_seed_members(stored_ensembles, key)
-    ensembles = {SEEDS: physics.isel(member=list(seed_members)), f"physics-{n_physics}": physics,
+    physics_name = ensemble_names.ensemble_name(ensemble_names.PHYSICS, n_physics)
+    ensembles = {SEEDS: physics.isel(member=list(seed_members)), physics_name: physics,
                  IDEAL: ideal_emulation(physics, seed_members)}
     if oracle is not None:
         ensembles[ORACLE] = oracle_post_processing(physics, seed_members, oracle)
@@ -136,7 +138,7 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
                                        forecast_seed(key))
         perfect_scores.append(perfect.scores)
         perfect_ranks.append(perfect.ranks)
-        physics_name = f"physics-{physics.sizes['member']}"
+        physics_name = ensemble_names.ensemble_name(ensemble_names.PHYSICS, physics.sizes["member"])
         calibration.append(calibration_table(
             {physics_name: ensembles[physics_name], **{m: f for m, f in from_seeds.items() if m != SEEDS}},
             physics_name, seed_members))
@@ -145,7 +147,7 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
     table = summary.merge(flatness, on=[MODEL, VARIABLE, LEAD_DAYS])
     perfect_model = perfect_model_summary(pd.concat(perfect_scores, ignore_index=True),
                                           pd.concat(perfect_ranks, ignore_index=True), SEEDS, IDEAL)
-    physics_name = f"physics-{physics.sizes['member']}"
+    physics_name = ensemble_names.ensemble_name(ensemble_names.PHYSICS, physics.sizes["member"])
     spectra_pooled = average_over_inits(pd.concat(spectra, ignore_index=True), POWER)
     emulators = [m for m in dict.fromkeys(table[MODEL]) if str(m).startswith(("gee", "gpp"))]
     realism = {
@@ -163,10 +165,10 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
         "bias": _ordered(bias_summary(pd.concat(bias, ignore_index=True))),
         "spectra": average_over_inits(pd.concat(spectra, ignore_index=True), POWER),
         "coherence": coherence_columns(coherence_summary(pd.concat(coherence, ignore_index=True)),
-                                       f"physics-{physics.sizes['member']}").reset_index(),
+                                       physics_name).reset_index(),
         "energy score": energy_score_summary(pd.concat(energy, ignore_index=True)),
         "cross-variable correlation": variable_correlation_summary(
-            pd.concat(moments, ignore_index=True), f"physics-{physics.sizes['member']}").reset_index(),
+            pd.concat(moments, ignore_index=True), physics_name).reset_index(),
         "perfect model (each non-seed physics member as the truth)": perfect_model,
         "perfect-model targets (averaged over variables)": perfect_model_target_table(perfect_model),
     }

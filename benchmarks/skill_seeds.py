@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from seeds_dag.conventions import VARIABLES
+from seeds_dag.conventions import MEMBER, VARIABLES
 from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.multivariate import energy_score
-from seeds_dag.verification.scores import MEMBER, fair_crps, standard_crps
+from seeds_dag.verification.scores import fair_crps, standard_crps
 from seeds_dag.verification.seed_sets import ideal_emulation
 from seeds_dag.verification.table import LEAD_DAYS, VARIABLE
 

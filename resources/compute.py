@@ -10,7 +10,7 @@ import torch
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from seeds_dag.training import autocast_context
+from seeds_dag.precision import autocast_context
 
 
 class ComputeResource(ConfigurableResource):

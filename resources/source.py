@@ -9,10 +9,11 @@ import pandas as pd
 from dagster import Config, ConfigurableResource
 from pydantic import Field, field_validator, model_validator
 
+from seeds_dag.conventions import EXPERIMENT_START, OutputGrid
 from seeds_dag.sources.archive import era5, gefs
 from seeds_dag.sources.archive.s3_io import RetryPolicy, S3Access
 from seeds_dag.sources.archive.variables import CORE_VARIABLES, check_variables
-from seeds_dag.sources.embedded.config import OutputGrid, PerturbationConfig, check_lead_days
+from seeds_dag.sources.embedded.config import PerturbationConfig, check_lead_days
 from seeds_dag.sources.embedded.source import EmbeddedSourceConfig
 
 _DEFAULTS = EmbeddedSourceConfig()
@@ -94,7 +95,7 @@ class SourceResource(ConfigurableResource):
     operational_members: int = Field(default=_DEFAULTS.operational_members, ge=1)
     perturbation_amplitude: float = _DEFAULTS.perturbation.amplitude
     seed: int = _DEFAULTS.seed
-    reforecast_start: str = "2000-01-01"
+    reforecast_start: str = EXPERIMENT_START
     reforecast_end: str = "2000-01-24"
     threads: int = 0
     variables: list[str] = Field(default_factory=lambda: list(CORE_VARIABLES))

@@ -1,4 +1,5 @@
-"""The data model every part of seeds-dag shares: dimensions, variables, units and the grid.
+"""The data model every part of seeds-dag shares: dimensions, variables, units, the grid and the
+experiment's first day.
 
 Forecast ensembles are `xarray.Dataset`s with one float32 data variable per field and dims
 `FORECAST_DIMS = (init_time, lead_time, member, lat, lon)`; truth (reanalysis or nature run) has
@@ -14,8 +15,18 @@ import dataclasses
 import numpy as np
 import xarray as xr
 
-FORECAST_DIMS = ("init_time", "lead_time", "member", "lat", "lon")
-TRUTH_DIMS = ("time", "lat", "lon")
+# The dimension names, each declared here once: every module that names a dim imports it.
+INIT = "init_time"
+LEAD = "lead_time"
+MEMBER = "member"
+TIME = "time"
+VALID_TIME = "valid_time"
+"""The coordinate (init_time, lead_time) of the truth at a forecast's valid times (`align_truth`)."""
+LAT = "lat"
+LON = "lon"
+SPATIAL_DIMS = (LAT, LON)
+FORECAST_DIMS = (INIT, LEAD, MEMBER, LAT, LON)
+TRUTH_DIMS = (TIME, LAT, LON)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +70,20 @@ OPTIONAL_VARIABLES: dict[str, Variable] = {
     )
 }
 KNOWN_VARIABLES: dict[str, Variable] = VARIABLES | OPTIONAL_VARIABLES
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputGrid:
+    """Regular latitude–longitude grid the sources write (cell centres, no pole points): the
+    embedded physics and the archive readers alike (`regular_latitudes`, `regular_longitudes`)."""
+
+    n_lat: int = 32
+    n_lon: int = 64
+
+
+EXPERIMENT_START = "2000-01-01"
+"""The first day of the experiment: the embedded nature run, the reforecast (training) window and
+the daily partitions start here (real GEFS reforecasts start in 2000 too)."""
 
 
 class DataValidationError(ValueError):

@@ -17,7 +17,6 @@ model whose members go through one, which its entry then names). Consumers read 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -44,13 +43,6 @@ from seeds_dag.store import ArtifactStore
 DEFAULT_SEED_MEMBERS = (0, 1)
 """SEEDS's K = 2 seeds: the first two members of the forecast (members are exchangeable)."""
 PROVENANCE_ATTR = "provenance"
-MODEL_VERSION_CHARS = 16
-
-
-def model_version(model_file: bytes) -> str:
-    """The version of a committed model file: the first hex digits of its SHA-256, so two
-    artifacts made by the same weights say so, whatever their path or time."""
-    return hashlib.sha256(model_file).hexdigest()[:MODEL_VERSION_CHARS]
 
 
 def check_seed_members(seed_members: Sequence[int], n_members: int, where: str) -> list[int]:
@@ -184,7 +176,7 @@ def write_emulated_ensemble(store: ArtifactStore, asset: str, partition: str, fo
 
     stack_models: dims (model, *FORECAST_DIMS) with one entry per model; False: FORECAST_DIMS, for
         exactly one model. seed: combined with the init date (`forecast_seed`).
-    model_versions: model name -> `model_version` of its file (or a note such as "untrained").
+    model_versions: model name -> `model_file.model_version` of its file (or a note such as "untrained").
     on_members: called with the number of members written so far (over all models).
     frames: model name -> the post-processing frame its members go through (`seeds_dag.post_processing`),
         recorded in its provenance.

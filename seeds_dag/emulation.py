@@ -26,8 +26,9 @@ from seeds_dag.diffusion.sampler import karras_sigmas, number_of_denoiser_evalua
 from seeds_dag.generators.kinds import network_config
 from seeds_dag.generators.sampling import sample_anomalies
 from seeds_dag.normalization import to_normalized_array
+from seeds_dag.random_streams import seeded_generator
 from seeds_dag.seed_anomalies import from_anomaly, seed_conditioning, seed_spread
-from seeds_dag.training import flatten_leads, seeded_generator
+from seeds_dag.trajectory_channels import flatten_leads
 
 MODEL_DIM = "model"
 """The dim along which a dataset holds the ensembles of several models (e.g. "gee", "gpp")."""
@@ -176,7 +177,7 @@ def generate_members(
     """Sample `n_members` new member trajectories conditioned on the seed members, streaming.
 
     Args:
-        model: a generator of trajectories at `lead_days` (`training.model_from_checkpoint`), in
+        model: a generator of trajectories at `lead_days` (`model_file.model_from_checkpoint`), in
             eval mode.
         seeds: (n_lead, K, V, H, W) normalised seed members; their order does not matter.
         spread: (n_lead, V, H) the ensemble spread the model was trained with (`seed_spread`).

@@ -22,14 +22,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from seeds_dag.conventions import attach_attributes
-from seeds_dag.verification.scores import align_truth
+from seeds_dag.conventions import INIT, LAT, LEAD, LON, MEMBER, SPATIAL_DIMS, attach_attributes
+from seeds_dag.truth_alignment import align_truth
 
 STATISTIC = "statistic"
 STATISTICS = ("mean", "std", "spread")
-REDUCED_DIMS = ("init_time", "member", "lon")
+REDUCED_DIMS = (INIT, MEMBER, LON)
 """Dims pooled into one mean and std; lead_time and lat are kept."""
-SPATIAL = ("lat", "lon")
 
 
 def compute_normalization(forecast: xr.Dataset) -> xr.Dataset:
@@ -55,7 +54,7 @@ def compute_normalization(forecast: xr.Dataset) -> xr.Dataset:
                          f"got {forecast.sizes.get('member', 0)}")
     lazy = {}
     for name, da in forecast.data_vars.items():
-        missing = [d for d in (*REDUCED_DIMS, "lead_time", "lat") if d not in da.dims]
+        missing = [d for d in (*REDUCED_DIMS, LEAD, LAT) if d not in da.dims]
         if missing:
             raise ValueError(f"variable {name!r} lacks dims {missing}; expected {da.dims} to hold them")
         x = da.astype(np.float64)
@@ -118,16 +117,17 @@ def to_normalized_array(ds: xr.Dataset, stats: xr.Dataset, variables: Sequence[s
     first = ds[variables[0]]
     if "lead_time" not in first.dims:
         raise ValueError(f"variable {variables[0]!r} has dims {first.dims}; to_normalized_array needs lead_time")
-    leading = [d for d in first.dims if d not in SPATIAL]
+    leading = [d for d in first.dims if d not in SPATIAL_DIMS]
     lead_axis = leading.index("lead_time")
-    out = np.empty([ds.sizes[d] for d in leading] + [len(variables)] + [ds.sizes[d] for d in SPATIAL], np.float32)
+    out = np.empty([ds.sizes[d] for d in leading] + [len(variables)] + [ds.sizes[d] for d in SPATIAL_DIMS],
+                   np.float32)
     for i, name in enumerate(variables):
         if set(ds[name].dims) != set(first.dims):
             raise ValueError(f"variable {name!r} has dims {ds[name].dims}, {variables[0]!r} has {first.dims}")
         mean, std = lead_statistics(stats, name, ds["lead_time"].values)
         broadcast = [1] * len(leading) + [-1, 1]
         broadcast[lead_axis] = len(ds["lead_time"])
-        values = ds[name].transpose(*leading, *SPATIAL).values.astype(np.float64)
+        values = ds[name].transpose(*leading, *SPATIAL_DIMS).values.astype(np.float64)
         out[..., i, :, :] = (values - mean.reshape(broadcast)) / std.reshape(broadcast)
     return out
 
@@ -161,7 +161,7 @@ def from_normalized_array(
     for i, name in enumerate(variables):
         mean, std = lead_statistics(stats, name, lead_time)
         physical = arr[:, :, i].astype(np.float64) * std[:, None, :, None] + mean[:, None, :, None]
-        data_vars[name] = (("lead_time", "member", *SPATIAL), physical.astype(np.float32))
+        data_vars[name] = ((LEAD, MEMBER, *SPATIAL_DIMS), physical.astype(np.float32))
     coords = {"lead_time": lead_time}
     coords.update({k: v for k, v in (("member", member), ("lat", lat), ("lon", lon)) if v is not None})
     return attach_attributes(xr.Dataset(data_vars, coords=coords))

@@ -62,7 +62,7 @@ class FrameError(ValueError):
 class PostProcessingFrame:
     """offset α, slope β, scale c: (lead, V, lat) or, fitted per point, (lead, V, lat, lon) float32,
     normalised units. seed_count: the K it was fitted for (the seed mean's error depends on K).
-    emulator_version: the version of the emulator whose members set c (`model_version`)."""
+    emulator_version: the version of the emulator whose members set c (`model_file.model_version`)."""
 
     offset: np.ndarray
     slope: np.ndarray

@@ -21,7 +21,6 @@ draws its own batches, DDP averages the gradients, so every rank holds the same 
 0 alone writes the checkpoints (see `seeds_dag.distributed`).
 """
 
-import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -39,19 +38,21 @@ from torch import Tensor
 from seeds_dag import distributed
 from seeds_dag.checkpoints import (
     CHECKPOINT_FORMAT,
-    CheckpointError,
     CheckpointIO,
     StaleCheckpointError,
-    checkpoint_from_bytes,
     checkpoint_to_bytes,
     fingerprint_differences,
     resumable_checkpoint,
 )
-from seeds_dag.generators.kinds import GENERATORS, OBJECTIVES, Objective, build_model, kind_of
+from seeds_dag.generators.kinds import Objective, kind_of
 from seeds_dag.generators.objectives import training_loss
+from seeds_dag.model_file import build_seeded_model, model_from_checkpoint, plain_config
 from seeds_dag.networks.unet import DenoiserConfig
+from seeds_dag.precision import autocast_context
+from seeds_dag.random_streams import seeded_generator
 from seeds_dag.seed_anomalies import seed_conditioning, to_anomaly
-from seeds_dag.verification.weighting import area_weights
+from seeds_dag.trajectory_channels import flatten_leads
+from seeds_dag.weighting import area_weights
 
 RUN_LENGTH_FIELDS = ("steps", "checkpoint_every", "log_every")
 """TrainingConfig fields that leave the trajectory of a run unchanged; they are not part of the
@@ -109,20 +110,6 @@ class TrainingResult:
     resumed_from_step: int
 
 
-def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """torch.autocast to `dtype` on `device`'s type, or a no-op context when dtype is None."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
-
-
-def seeded_generator(*keys: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A torch.Generator whose stream depends only on `keys` (non-negative ints), mixed by numpy's
-    SeedSequence so that nearby keys, e.g. (seed, step) and (seed, step + 1), give unrelated streams."""
-    state = np.random.SeedSequence(keys).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator(device=device).manual_seed(int(state))
-
-
 def draw_batch(
     data: Tensor, batch_size: int, seed_counts: Sequence[int], generator: torch.Generator,
     truth: Tensor | None = None, truth_probability: float = 0.0,
@@ -146,11 +133,6 @@ def draw_batch(
         from_truth = torch.rand(batch_size, generator=generator) < truth_probability
         target = torch.where(from_truth[:, None, None, None, None], truth[init], target)
     return target, fields[:, 1:]
-
-
-def flatten_leads(x: Tensor) -> Tensor:
-    """(..., L, V, H, W) -> (..., L·V, H, W): a trajectory as the networks' channels, lead-major."""
-    return x.flatten(-4, -3)
 
 
 def run_fingerprint(
@@ -178,76 +160,6 @@ def run_fingerprint(
          "objective": dataclasses.asdict(objective), "training": training, "data": data},
         sort_keys=True,
     )
-
-
-def _config_from_dict(cls: type, fields: dict[str, Any]) -> Any:
-    """Rebuild a frozen config dataclass from its checkpointed dict (lists back to tuples)."""
-    try:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
-    except TypeError as err:
-        raise CheckpointError(f"checkpointed {cls.__name__} {fields} does not fit this code: {err}") from err
-
-
-def _plain(config: Any) -> dict[str, Any]:
-    """A config dataclass as a dict of JSON types (tuples become lists), as stored in checkpoints."""
-    return json.loads(json.dumps(dataclasses.asdict(config)))
-
-
-def _build_model(
-    denoiser_config: DenoiserConfig, objective: Objective, lat_deg: np.ndarray, lon_deg: np.ndarray, seed: int
-) -> torch.nn.Module:
-    """The generator's network with initial weights drawn from `seed`, leaving the global RNG untouched."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build_model(objective, denoiser_config, lat_deg, lon_deg)
-
-
-def checkpoint_generator(checkpoint: dict[str, Any]) -> tuple[str, Objective]:
-    """The generator name and objective settings a checkpoint was trained with."""
-    kind = checkpoint["generator"]
-    if kind not in OBJECTIVES:
-        raise CheckpointError(f"checkpoint of unknown generator {kind!r} (this code knows {list(GENERATORS)})")
-    return kind, _config_from_dict(OBJECTIVES[kind], checkpoint["objective"])
-
-
-def trained_lead_days(checkpoint: dict[str, Any]) -> list[float]:
-    """The lead times (days) of the trajectories a checkpoint's model generates."""
-    return json.loads(checkpoint["fingerprint"])["data"]["lead_days"]
-
-
-def model_from_checkpoint(
-    data: bytes, lat_deg: np.ndarray, lon_deg: np.ndarray, device: torch.device | str,
-    lead_days: Sequence[float] | None = None, seed_count: int | None = None,
-) -> torch.nn.Module:
-    """The EMA generator of a checkpoint, rebuilt from its bytes alone (configs are stored in it),
-    on `device`, in eval mode without gradients. lat_deg, lon_deg: the training grid, degrees;
-    lead_days: the leads to be generated, refused unless they are the trained ones (a trajectory
-    model is tied to its leads); seed_count: the K seeds it will be given, refused unless it was
-    trained with K seeds (the seeds' spread it conditions on depends on K)."""
-    checkpoint = checkpoint_from_bytes(data, device)
-    fingerprint = json.loads(checkpoint["fingerprint"])
-    # The weights fit any grid the U-Net can pool, so only the stored field shape catches a wrong one.
-    trained_grid = tuple(fingerprint["data"]["field_shape"][1:])
-    grid = (len(lat_deg), len(lon_deg))
-    if trained_grid != grid:
-        raise ValueError(f"checkpoint was trained on a (lat, lon) grid of {trained_grid}, got {grid}")
-    trained_leads = trained_lead_days(checkpoint)
-    if lead_days is not None and (len(lead_days) != len(trained_leads)
-                                  or not np.allclose(np.asarray(lead_days, dtype=float), trained_leads)):
-        raise ValueError(f"checkpoint generates trajectories at lead days {trained_leads}, asked for "
-                         f"{[float(d) for d in lead_days]}")
-    trained_seed_counts = fingerprint["training"]["seed_counts"]
-    if seed_count is not None and seed_count not in trained_seed_counts:
-        raise ValueError(f"checkpoint was trained with K = {trained_seed_counts} seed members, asked to "
-                         f"sample from K = {seed_count}")
-    # A model file written before `noise_channels` existed has no spatial noise, and one written before
-    # `noise_levels` existed has it on the coarsest level only, whatever today's defaults.
-    denoiser_config = _config_from_dict(DenoiserConfig, {"noise_channels": 0, "noise_levels": 1,
-                                                         **checkpoint["denoiser_config"]})
-    _, objective = checkpoint_generator(checkpoint)
-    model = _build_model(denoiser_config, objective, lat_deg, lon_deg, seed=0).to(device)
-    model.load_state_dict(checkpoint["ema"])
-    return model.eval().requires_grad_(False)
 
 
 @torch.no_grad()
@@ -357,7 +269,7 @@ def train_generator(
     fingerprint = run_fingerprint(denoiser_config, objective, config, data.shape[3:], data.shape[2], lead_days,
                                   spread, data_id, world_size)
 
-    model = _build_model(denoiser_config, objective, lat_deg, lon_deg, config.seed).to(device)
+    model = build_seeded_model(denoiser_config, objective, lat_deg, lon_deg, config.seed).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=config.adam_betas)
     step, losses = 0, []
@@ -383,8 +295,8 @@ def train_generator(
         nonlocal latest
         data = checkpoint_to_bytes({
             "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint,
-            "denoiser_config": _plain(denoiser_config), "generator": kind_of(objective),
-            "objective": _plain(objective),
+            "denoiser_config": plain_config(denoiser_config), "generator": kind_of(objective),
+            "objective": plain_config(objective),
             "step": step, "losses": [[s, loss] for s, loss in losses],
             "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
         })

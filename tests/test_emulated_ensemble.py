@@ -21,7 +21,6 @@ from seeds_dag.emulated_ensemble import (
     EnsembleProvenance,
     check_seed_members,
     emulated_ensemble,
-    model_version,
     write_emulated_ensemble,
 )
 from seeds_dag.emulation import SamplerConfig, forecast_seed
@@ -144,8 +143,3 @@ def test_requests_that_cannot_be_written_are_refused_before_writing(forecast, mo
         write_emulated_ensemble(store, "emulated", INIT, forecast, stats, {"b": model},
                                 model_versions={"a": "1"}, **common)
     assert not store.has("emulated", INIT)
-
-
-def test_model_version_is_a_content_hash():
-    assert model_version(b"weights") == model_version(b"weights") != model_version(b"weights2")
-    assert len(model_version(b"weights")) == 16

@@ -88,7 +88,7 @@ def test_the_frame_refuses_other_seed_counts_and_grids():
 def test_the_sampling_step_refuses_a_frame_of_another_emulator_or_k(tmp_path):
     """A frame fitted to an emulator that has since been retrained (or for another K) would scale
     the new members by the old ones' spread: refused by name, with what to rematerialise."""
-    from assets.models import FRAME, POST_PROCESSOR, load_post_processor
+    from assets.model_files import FRAME, POST_PROCESSOR, load_post_processor
     from seeds_dag.store import ArtifactStore
 
     store = ArtifactStore(str(tmp_path))

@@ -23,14 +23,14 @@ from seeds_dag.conventions import regular_latitudes, regular_longitudes
 from seeds_dag.diffusion.edm import EDMConfig
 from seeds_dag.emulation import SamplerConfig, generate_members
 from seeds_dag.generators.kinds import objective_for
+from seeds_dag.model_file import model_from_checkpoint
 from seeds_dag.networks.unet import DenoiserConfig
+from seeds_dag.random_streams import seeded_generator
 from seeds_dag.seed_anomalies import member_spread, seed_conditioning
+from seeds_dag.trajectory_channels import flatten_leads
 from seeds_dag.training import (
     TrainingConfig,
     draw_batch,
-    flatten_leads,
-    model_from_checkpoint,
-    seeded_generator,
     train_data_parallel,
     train_generator,
 )

@@ -44,7 +44,7 @@ class DenoiserConfig:
     noise_channels: fields of spatial N(0, 1) noise per member that the one-pass generator adds at
         the coarsest U-Net level (FourCastNet 3's spatially correlated noise); the diffusion models
         ignore it; 0 builds the network without it, as checkpoints that predate the field were
-        (`training.model_from_checkpoint` reads a missing field as 0). 4 by default: on the main
+        (`model_file.model_from_checkpoint` reads a missing field as 0). 4 by default: on the main
         job's 3 inits, 800 steps, the crps generator's perfect-model fair CRPS over ideal-2's fell
         from 1.051–1.080 to 1.026–1.045 across the leads, its perfect-model spread/skill rose from
         0.74–0.87 to 0.86–0.98, and the members' variance about the seeds at zonal wavenumbers 4–7

@@ -2,10 +2,11 @@
 
 Every score is a small function over xarray with named dims
 ``(init_time, lead_time, member, lat, lon)``, cos(latitude)-weighted through the one helper in
-:mod:`seeds_dag.verification.weighting`:
+:mod:`seeds_dag.weighting` (``area_weights``, ``spatial_mean``; beside the conventions, as the
+truth at the valid times is, :mod:`seeds_dag.truth_alignment`, because training and normalisation
+use them too):
 
-- :mod:`~seeds_dag.verification.weighting`: ``area_weights``, ``spatial_mean``;
-- :mod:`~seeds_dag.verification.scores`: ``align_truth``, fair CRPS (scoringrules), ensemble-mean
+- :mod:`~seeds_dag.verification.scores`: fair CRPS (scoringrules), ensemble-mean
   RMSE, spread, spread/skill with the finite-ensemble correction, rank histograms (xskillscore)
   and their flatness;
 - :mod:`~seeds_dag.verification.table`: the long per-init score table, its pandera schema, and the

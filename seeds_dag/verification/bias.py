@@ -6,8 +6,9 @@ lat, lon), ``truth`` (init_time, lead_time, lat, lon) at the forecast valid time
 
 import xarray as xr
 
-from seeds_dag.verification.scores import MEMBER, _check_pair
-from seeds_dag.verification.weighting import spatial_mean
+from seeds_dag.conventions import MEMBER
+from seeds_dag.verification.scores import _check_pair
+from seeds_dag.weighting import spatial_mean
 
 
 def bias_map(forecast: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:

@@ -25,9 +25,9 @@ import pandera.pandas as pa
 import xarray as xr
 from pandera.typing import Series
 
-from seeds_dag.verification.scores import INIT, LEAD, MEMBER
+from seeds_dag.conventions import INIT, LAT, LEAD, MEMBER
 from seeds_dag.verification.spectra import WAVENUMBER, zonal_power_spectrum
-from seeds_dag.verification.weighting import LAT, area_weights
+from seeds_dag.weighting import area_weights
 
 BAND = "band"
 TOTAL = "all"

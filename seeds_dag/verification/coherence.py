@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from seeds_dag.verification.scores import INIT, LEAD, MEMBER, _n_members
-from seeds_dag.verification.weighting import spatial_mean
+from seeds_dag.conventions import INIT, LEAD, MEMBER
+from seeds_dag.verification.scores import _n_members
+from seeds_dag.weighting import spatial_mean
 
 LEAD_PAIR = "lead_pair"
 FIRST_LEAD = "first_lead"

@@ -14,6 +14,7 @@ import pandera.pandas as pa
 import xarray as xr
 from pandera.typing import Series
 
+from seeds_dag.conventions import INIT, MEMBER
 from seeds_dag.verification.coherence import (
     FIRST_LEAD,
     SECOND_LEAD,
@@ -21,7 +22,6 @@ from seeds_dag.verification.coherence import (
     lead_correlation,
     lead_moments,
 )
-from seeds_dag.verification.scores import INIT, MEMBER
 from seeds_dag.verification.table import (
     MODEL,
     N_MEMBERS,

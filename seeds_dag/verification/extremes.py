@@ -22,8 +22,9 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
-from seeds_dag.verification.scores import INIT, MEMBER, TIME, _check_pair
-from seeds_dag.verification.weighting import LAT, LON, spatial_mean
+from seeds_dag.conventions import INIT, LAT, LON, MEMBER, TIME
+from seeds_dag.verification.scores import _check_pair
+from seeds_dag.weighting import spatial_mean
 
 QUANTILE = "quantile"
 BIN = "bin"

@@ -16,6 +16,7 @@ import pandera.pandas as pa
 import xarray as xr
 from pandera.typing import DataFrame, Series
 
+from seeds_dag.conventions import INIT
 from seeds_dag.verification.extremes import (
     BIN,
     PROBABILITY_BINS,
@@ -28,7 +29,6 @@ from seeds_dag.verification.extremes import (
     roc_auc,
     roc_counts,
 )
-from seeds_dag.verification.scores import INIT
 from seeds_dag.verification.table import (
     LEAD_DAYS,
     MODEL,

@@ -13,8 +13,8 @@ import pandera.pandas as pa
 import xarray as xr
 from pandera.typing import Series
 
+from seeds_dag.conventions import INIT, LAT, LON
 from seeds_dag.verification.bias import bias_map
-from seeds_dag.verification.scores import INIT
 from seeds_dag.verification.spectra import WAVENUMBER, mean_zonal_spectrum
 from seeds_dag.verification.table import (
     LEAD_DAYS,
@@ -24,7 +24,7 @@ from seeds_dag.verification.table import (
     long_table,
     model_columns_text,
 )
-from seeds_dag.verification.weighting import LAT, LON, spatial_mean
+from seeds_dag.weighting import spatial_mean
 
 MEAN_ERROR = "mean_error"
 POWER = "power"

@@ -25,9 +25,10 @@ import pandas as pd
 import scoringrules as sr
 import xarray as xr
 
-from seeds_dag.verification.scores import CRPS_BACKEND, INIT, LEAD, MEMBER, TIME, _check_pair, _n_members
+from seeds_dag.conventions import INIT, LEAD, MEMBER, TIME
+from seeds_dag.verification.scores import CRPS_BACKEND, _check_pair, _n_members
 from seeds_dag.verification.table import LEAD_DAYS, MODEL, frame_of
-from seeds_dag.verification.weighting import spatial_mean
+from seeds_dag.weighting import spatial_mean
 
 VARIABLE_AXIS = "variable"
 FIRST_VARIABLE, SECOND_VARIABLE = "first_variable", "second_variable"

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from seeds_dag.conventions import INIT, LEAD, MEMBER
 from seeds_dag.verification.multivariate import (
     CORRELATION,
     FIRST_VARIABLE,
     SECOND_VARIABLE,
     energy_score,
 )
-from seeds_dag.verification.scores import INIT, LEAD, MEMBER
 from seeds_dag.verification.table import LEAD_DAYS, MODEL, frame_of, model_columns_text
 
 # Column -> scoringrules estimator. The fair one compares ensembles of any size and needs two

@@ -35,8 +35,8 @@ import pandera.pandas as pa
 import xarray as xr
 from pandera.typing import Series
 
+from seeds_dag.conventions import MEMBER
 from seeds_dag.verification.scores import (
-    MEMBER,
     ensemble_mean_rmse,
     ensemble_spread,
     fair_crps,

@@ -3,7 +3,7 @@ Verification).
 
 Shapes: ``forecast`` is an ``xarray.Dataset`` with one variable per field and dims
 ``(init_time, lead_time, member, lat, lon)``; ``truth`` is the same fields aligned to the valid
-times of the forecast, dims ``(init_time, lead_time, lat, lon)`` (see :func:`align_truth`).
+times of the forecast, dims ``(init_time, lead_time, lat, lon)`` (see :func:`seeds_dag.truth_alignment.align_truth`).
 Scores come back per variable as Datasets with dims ``(init_time, lead_time)``: the spatial
 reduction is done, the reduction over initialisations is left to the caller, because for
 RMSE, spread and spread/skill it must average *squared* quantities (:func:`pool_over_inits`).
@@ -20,14 +20,11 @@ import scipy.stats
 import scoringrules as sr
 import xarray as xr
 
-from seeds_dag.verification.weighting import LAT, LON, spatial_mean
+from seeds_dag.conventions import INIT, LAT, LEAD, LON, MEMBER
+from seeds_dag.weighting import spatial_mean
 
-INIT = "init_time"
-LEAD = "lead_time"
-MEMBER = "member"
-TIME = "time"
-VALID_TIME = "valid_time"
 RANK = "rank"
+"""The dim of rank-histogram counts, and the column of their long table (`table.rank_table`)."""
 
 # scoringrules only dispatches to its numba gufuncs when backend="numba" is passed explicitly;
 # backend=None takes the array path, whose "fair" estimator builds an (..., m, m) array.
@@ -38,39 +35,6 @@ FairEstimator = Literal["pwm", "fair"]
 # "pwm" (fair) and "qd" (the quantile decomposition of the standard CRPS, equal to its energy
 # form "nrg", which is O(m^2)).
 SORTED_ESTIMATORS = ("pwm", "qd")
-
-
-def align_truth(truth: xr.Dataset, init_time, lead_time) -> xr.Dataset:
-    """Truth at the valid times  valid_time = init_time + lead_time  of a set of forecasts.
-
-    Args:
-        truth: fields with dims (time, lat, lon).
-        init_time: initialisation times, shape (init_time,), datetime64.
-        lead_time: lead times, shape (lead_time,), timedelta64.
-
-    Returns:
-        fields with dims (init_time, lead_time, lat, lon) and a ``valid_time`` coordinate
-        (init_time, lead_time).
-
-    Raises:
-        ValueError: naming the valid times that ``truth`` lacks.
-    """
-    init = np.asarray(init_time)
-    lead = np.asarray(lead_time)
-    valid = xr.DataArray(init, dims=INIT, coords={INIT: init}) + xr.DataArray(
-        lead, dims=LEAD, coords={LEAD: lead}
-    )
-    missing = np.setdiff1d(valid.values.ravel(), truth[TIME].values)
-    if missing.size:
-        shown = ", ".join(str(np.datetime_as_string(t, unit="s")) for t in missing[:10])
-        more = f" and {missing.size - 10} more" if missing.size > 10 else ""
-        raise ValueError(
-            f"align_truth: truth has no fields at {missing.size} valid time(s): {shown}{more} "
-            f"(truth covers {truth.sizes[TIME]} times from {truth[TIME].values.min()} "
-            f"to {truth[TIME].values.max()})"
-        )
-    aligned = truth.sel({TIME: valid}).rename({TIME: VALID_TIME})
-    return aligned.transpose(INIT, LEAD, ...)
 
 
 def _check_pair(forecast: xr.Dataset, truth: xr.Dataset, min_members: int = 2) -> xr.Dataset:
@@ -126,7 +90,7 @@ def fair_crps(
     i != j of (|x_i - y| + |x_j - y| - |x_i - x_j|) / 2). Computed by
     ``scoringrules.crps_ensemble`` with ``estimator`` "pwm" (the same estimator in
     probability-weighted-moment form, O(m log m)) or "fair" (pairwise form, O(m^2)); then
-    :func:`~seeds_dag.verification.weighting.spatial_mean`.
+    :func:`~seeds_dag.weighting.spatial_mean`.
 
     Args:
         forecast: (init_time, lead_time, member, lat, lon), m = member >= 2.

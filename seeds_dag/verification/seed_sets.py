@@ -13,7 +13,8 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
-from seeds_dag.verification.scores import INIT, MEMBER, ensemble_mean_rmse, ensemble_spread, pool_over_inits
+from seeds_dag.conventions import INIT, MEMBER
+from seeds_dag.verification.scores import ensemble_mean_rmse, ensemble_spread, pool_over_inits
 
 
 def disjoint_seed_sets(n_members: int, k: int, count: int) -> list[tuple[int, ...]]:

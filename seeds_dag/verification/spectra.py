@@ -8,8 +8,8 @@ circle (seeds_dag.conventions).
 import numpy as np
 import xarray as xr
 
-from seeds_dag.verification.scores import INIT, MEMBER
-from seeds_dag.verification.weighting import LAT, LON, spatial_mean
+from seeds_dag.conventions import INIT, LAT, LON, MEMBER
+from seeds_dag.weighting import spatial_mean
 
 WAVENUMBER = "wavenumber"
 

@@ -12,10 +12,9 @@ import pandera.pandas as pa
 import xarray as xr
 from pandera.typing import Series
 
+from seeds_dag.conventions import INIT, LEAD, MEMBER
 from seeds_dag.verification.scores import (
-    INIT,
-    LEAD,
-    MEMBER,
+    RANK,
     ensemble_mean_rmse,
     ensemble_spread,
     fair_crps,
@@ -132,7 +131,7 @@ def score_table(ensembles: Mapping[str, xr.Dataset], truth_aligned: xr.Dataset) 
         ensembles: model name (e.g. "seeds-2", "physics-31", "emulated-32") -> forecast with
             dims (init_time, lead_time, member, lat, lon); sizes may differ between models.
         truth_aligned: (init_time, lead_time, lat, lon) at the forecasts' valid times
-            (see :func:`seeds_dag.verification.scores.align_truth`).
+            (see :func:`seeds_dag.truth_alignment.align_truth`).
 
     Returns:
         long DataFrame valid under :class:`ScoreTableSchema`, models in the given order.
@@ -218,7 +217,6 @@ def model_columns_text(rows: pd.DataFrame, index: list[str], value: str) -> str:
     return fixed_width(model_columns(rows, index, value))
 
 
-RANK = "rank"
 COUNT = "count"
 
 

@@ -10,16 +10,16 @@ import xarray as xr
 from dagster import AssetCheckSeverity, AssetKey
 
 from assets.definitions import ALL_ASSETS
-from assets.ensembles import MODEL_DIM, MODELS
+from assets.ensembles import MODELS
 from seeds_dag.checkpoints import checkpoint_from_bytes
 from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
-from seeds_dag.emulated_ensemble import EnsembleProvenance, model_version
-from seeds_dag.emulation import SamplerConfig, forecast_seed
+from seeds_dag.emulated_ensemble import EnsembleProvenance
+from seeds_dag.emulation import MODEL_DIM, SamplerConfig, forecast_seed
+from seeds_dag.model_file import model_from_checkpoint, model_version
 from seeds_dag.networks.generator import NoiseGenerator, noise_shapes
 from seeds_dag.normalization import REDUCED_DIMS, STATISTIC
 from seeds_dag.post_processing import PostProcessingFrame
 from seeds_dag.store import POINTER
-from seeds_dag.training import model_from_checkpoint
 from seeds_dag.verification.table import ScoreTableSchema
 from tiny_experiment import (
     EMULATION,

@@ -11,7 +11,8 @@ from tiny_experiment import EMULATION, OPERATIONAL_INIT, copy_artifacts, materia
 from seeds_dag.conventions import VARIABLES, DataValidationError
 from seeds_dag.emulated_ensemble import EnsembleProvenance
 from seeds_dag.store import ArtifactStore
-from seeds_dag.verification.scores import align_truth, fair_crps, standard_crps
+from seeds_dag.truth_alignment import align_truth
+from seeds_dag.verification.scores import fair_crps, standard_crps
 
 INPUTS = ["operational_ensemble", "normalization_stats", "trained_emulator", "post_processor",
           "truth", "climatology"]

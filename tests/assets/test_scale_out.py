@@ -10,7 +10,7 @@ import xarray as xr
 from dagster import DagsterInstance
 from forecast_shards import COMPUTE, LAT, LEAD_DAYS, LON, TRAINING, in_memory, materialise, metadata, write_shards
 
-from assets.models import EMULATOR, load_model
+from assets.model_files import EMULATOR, load_model
 from resources import ComputeResource, StorageResource
 from seeds_dag.checkpoints import checkpoint_from_bytes
 from seeds_dag.conventions import VARIABLES

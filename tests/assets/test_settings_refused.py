@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from assets.definitions import ALL_ASSETS
 from assets.ensembles import EmulationConfig
-from assets.models import EMULATOR, MODEL, POST_PROCESSOR, load_model
+from assets.model_files import EMULATOR, MODEL, POST_PROCESSOR, load_model
 from resources import SourceResource, StorageResource
 from seeds_dag.checkpoints import StoreCheckpointIO
 from seeds_dag.conventions import VARIABLES

@@ -30,6 +30,7 @@ from seeds_dag.conventions import (
 from seeds_dag.emulated_ensemble import EnsembleProvenance
 from seeds_dag.emulation import forecast_seed
 from seeds_dag.store import ArtifactStore
+from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.calibration import calibration_summary, calibration_table
 from seeds_dag.verification.coherence_table import CoherenceTableSchema, coherence_summary
 from seeds_dag.verification.extremes import climatological_thresholds
@@ -45,7 +46,6 @@ from seeds_dag.verification.multivariate import climatological_scale, correlatio
 from seeds_dag.verification.multivariate_table import energy_score_summary
 from seeds_dag.verification.perfect_model import PerfectModelTableSchema, perfect_model_tables
 from seeds_dag.verification.perfect_model_summary import perfect_model_summary
-from seeds_dag.verification.scores import align_truth
 from seeds_dag.verification.table import summary_table
 
 INITS = ["2000-01-06", "2000-01-07"]

@@ -19,9 +19,9 @@ from benchmarks.skill_scores import (
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.emulated_ensemble import EnsembleProvenance
 from seeds_dag.store import ArtifactStore
+from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.extremes import climatological_thresholds
 from seeds_dag.verification.multivariate import climatological_scale
-from seeds_dag.verification.scores import align_truth
 from tests.synthetic_grid import forecast_coords
 
 

@@ -18,7 +18,7 @@ import training_run
 
 from seeds_dag.checkpoints import checkpoint_from_bytes
 from seeds_dag.store import ArtifactStore
-from seeds_dag.training import model_from_checkpoint
+from seeds_dag.model_file import model_from_checkpoint
 
 KILL_IN_WRITE_OF_STEP = 10
 DEADLINE_SECONDS = 120

@@ -16,10 +16,11 @@ from seeds_dag.emulation import SamplerConfig
 from seeds_dag.generators.kinds import CRPSConfig
 from seeds_dag.generators.objectives import training_loss
 from seeds_dag.generators.sampling import sample_anomalies
+from seeds_dag.model_file import model_from_checkpoint
 from seeds_dag.networks.generator import NoiseGenerator
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.seed_anomalies import seed_conditioning
-from seeds_dag.training import TrainingConfig, model_from_checkpoint, train_generator
+from seeds_dag.training import TrainingConfig, train_generator
 
 LAT, LON = regular_latitudes(8), regular_longitudes(16)
 NUM_LEADS, NUM_VARS = 2, 2

@@ -6,8 +6,7 @@ import pytest
 import torch
 from dinosaur_torch import primitive_equations
 
-from seeds_dag.conventions import VARIABLES, regular_latitudes, regular_longitudes
-from seeds_dag.sources.embedded.config import OutputGrid
+from seeds_dag.conventions import VARIABLES, OutputGrid, regular_latitudes, regular_longitudes
 from seeds_dag.sources.embedded.output_fields import OutputFields
 
 R_DRY = 1004.0 * 2.0 / 7.0  # J/kg/K: the model's Cp·κ

@@ -34,7 +34,8 @@ from forecast_shards import shard
 from playwright.sync_api import Page
 
 from assets.definitions import ALL_ASSETS
-from assets.report import FIGURES, REPORT, SUMMARY
+from assets.report import FIGURES, REPORT
+from assets.verification import SUMMARY
 from resources import SourceResource
 from seeds_dag.store import ArtifactStore
 

@@ -15,7 +15,7 @@ from seeds_dag.verification.multivariate import (
     variable_correlation_table,
     variable_moments,
 )
-from seeds_dag.verification.weighting import area_weights
+from seeds_dag.weighting import area_weights
 
 DIMS = ("init_time", "lead_time", "member", "lat", "lon")
 

@@ -8,8 +8,8 @@ import xarray as xr
 import xskillscore as xs
 from synthetic_grid import forecast_coords
 
+from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.scores import (
-    align_truth,
     ensemble_mean_rmse,
     ensemble_spread,
     fair_crps,
@@ -20,7 +20,7 @@ from seeds_dag.verification.scores import (
     spread_skill_ratio,
     standard_crps,
 )
-from seeds_dag.verification.weighting import area_weights, spatial_mean
+from seeds_dag.weighting import area_weights, spatial_mean
 
 DIMS = ("init_time", "lead_time", "member", "lat", "lon")
 

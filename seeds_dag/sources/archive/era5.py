@@ -22,12 +22,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from seeds_dag.conventions import TRUTH_DIMS, attach_attributes, validate
+from seeds_dag.conventions import TRUTH_DIMS, OutputGrid, attach_attributes, validate
 from seeds_dag.sources.archive.errors import ArchiveDecodeError
 from seeds_dag.sources.archive.regrid import ToModelGrid
 from seeds_dag.sources.archive.s3_io import RetryPolicy, with_retries
 from seeds_dag.sources.archive.variables import CORE_VARIABLES, ERA5_FIELDS, ZarrField
-from seeds_dag.sources.embedded.config import OutputGrid
 
 ARCO_ERA5_URL = "gs://gcp-public-data-arco-era5/ar/full_37-1h-0p25deg-chunk-1.zarr-v3"
 _RENAMES = {"latitude": "lat", "longitude": "lon"}

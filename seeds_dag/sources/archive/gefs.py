@@ -60,13 +60,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from seeds_dag.conventions import FORECAST_DIMS, attach_attributes, validate
+from seeds_dag.conventions import FORECAST_DIMS, OutputGrid, attach_attributes, validate
 from seeds_dag.sources.archive.errors import ArchiveDecodeError, ArchiveError, lacks_leads
 from seeds_dag.sources.archive.grib2_reads import Wanted, messages_in_file, read_messages
 from seeds_dag.sources.archive.regrid import ToModelGrid
 from seeds_dag.sources.archive.s3_io import RetryPolicy, S3Access, download_whole
 from seeds_dag.sources.archive.variables import CORE_VARIABLES, GEFS_FIELDS, GribField
-from seeds_dag.sources.embedded.config import OutputGrid
 
 REFORECAST_BUCKET = "noaa-gefs-retrospective"
 REFORECAST_KEY = ("GEFSv12/reforecast/{init:%Y}/{init:%Y%m%d%H}/{member}/Days:{days}/"

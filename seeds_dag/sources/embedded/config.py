@@ -58,14 +58,6 @@ ENSEMBLE_MODEL = ModelConfig(
 
 
 @dataclasses.dataclass(frozen=True)
-class OutputGrid:
-    """Regular latitude–longitude grid the source writes (cell centres, no pole points)."""
-
-    n_lat: int = 32
-    n_lon: int = 64
-
-
-@dataclasses.dataclass(frozen=True)
 class PerturbationConfig:
     """Initial-condition perturbations of ensemble members.
 

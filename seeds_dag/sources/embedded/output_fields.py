@@ -12,8 +12,7 @@ import numpy as np
 import torch
 from dinosaur_torch import primitive_equations, scales, spherical_harmonic, vertical_interpolation
 
-from seeds_dag.conventions import VARIABLES
-from seeds_dag.sources.embedded.config import OutputGrid
+from seeds_dag.conventions import VARIABLES, OutputGrid
 from seeds_dag.sources.embedded.dycore import Dycore
 
 

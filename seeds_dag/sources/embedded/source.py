@@ -16,15 +16,9 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, attach_attributes
+from seeds_dag.conventions import EXPERIMENT_START, FORECAST_DIMS, TRUTH_DIMS, OutputGrid, attach_attributes
 from seeds_dag.sources.embedded import runs
-from seeds_dag.sources.embedded.config import (
-    ENSEMBLE_MODEL,
-    TRUTH_MODEL,
-    ModelConfig,
-    OutputGrid,
-    PerturbationConfig,
-)
+from seeds_dag.sources.embedded.config import ENSEMBLE_MODEL, TRUTH_MODEL, ModelConfig, PerturbationConfig
 from seeds_dag.sources.embedded.dycore import Dycore
 from seeds_dag.sources.embedded.output_fields import OutputFields
 
@@ -35,7 +29,7 @@ STATE_DIMS = ("time", "channel", "m", "l")
 class EmbeddedSourceConfig:
     """Everything that defines the embedded experiment. Defaults run the demo in minutes."""
 
-    start_date: str = "2000-01-01"
+    start_date: str = EXPERIMENT_START
     # From rest (0.1 K noise) eddies appear by day 60–70 and the run is statistically steady
     # from ~day 100–160 (measured); the pool starts at day spinup − gap − pool = 155.
     spinup_days: int = 250

@@ -15,10 +15,9 @@ from archive_fakes import (
     write_era5,
 )
 
-from seeds_dag.conventions import TRUTH_DIMS
+from seeds_dag.conventions import TRUTH_DIMS, OutputGrid
 from seeds_dag.sources.archive.era5 import Era5Store, era5_truth
 from seeds_dag.sources.archive.errors import ArchiveDecodeError
-from seeds_dag.sources.embedded.config import OutputGrid
 
 URL = "s3://era5-mirror/ar/full_37-1h-0p25deg-chunk-1.zarr-v3"
 HOURS = pd.date_range("2000-01-01", periods=4, freq="12h")  # 2 days, 12-hourly

@@ -13,11 +13,10 @@ from archive_fakes import (
     write_gefs,
 )
 
-from seeds_dag.conventions import FORECAST_DIMS
+from seeds_dag.conventions import FORECAST_DIMS, OutputGrid
 from seeds_dag.sources.archive.errors import ArchiveDamagedError, ArchiveDecodeError
 from seeds_dag.sources.archive.gefs import OPERATIONAL, REFORECAST, gefs_forecast
 from seeds_dag.sources.archive.variables import CORE_VARIABLES
-from seeds_dag.sources.embedded.config import OutputGrid
 
 INIT = pd.Timestamp("2000-01-05")
 FLOAT32_RTOL = 1e-6

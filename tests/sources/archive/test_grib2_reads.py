@@ -22,6 +22,7 @@ from archive_fakes import (
     write_gefs,
 )
 
+from seeds_dag.conventions import OutputGrid
 from seeds_dag.sources.archive.errors import (
     ArchiveDamagedError,
     ArchiveDecodeError,
@@ -31,7 +32,6 @@ from seeds_dag.sources.archive.gefs import OPERATIONAL, REFORECAST, gefs_forecas
 from seeds_dag.sources.archive.grib2_messages import parse_header, split_messages
 from seeds_dag.sources.archive.grib2_reads import Wanted, read_messages
 from seeds_dag.sources.archive.variables import CORE_VARIABLES, GEFS_FIELDS
-from seeds_dag.sources.embedded.config import OutputGrid
 
 INIT = pd.Timestamp("2000-01-05")
 GRID = OutputGrid()

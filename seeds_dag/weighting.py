@@ -1,11 +1,12 @@
-"""Area weighting on a regular latitude-longitude grid: the one place cos(latitude) lives."""
+"""Area weighting on a regular latitude-longitude grid: the one place cos(latitude) lives.
+
+Beside the conventions rather than in `seeds_dag.verification`: the training loss is weighted by
+the same cos(latitude) as the scores, and training does not import verification."""
 
 import numpy as np
 import xarray as xr
 
-LAT = "lat"
-LON = "lon"
-SPATIAL_DIMS = (LAT, LON)
+from seeds_dag.conventions import LAT, SPATIAL_DIMS
 
 
 def area_weights(lat: xr.DataArray) -> xr.DataArray:

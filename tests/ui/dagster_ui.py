@@ -102,9 +102,11 @@ def write_instance_config(home: Path, run_coordinator: str, **config) -> None:
 
 
 @contextlib.contextmanager
-def served(command: list[str], home: Path, storage: Path, log_path: Path) -> Iterator[str]:
-    """URL of a Dagster UI that `command` ("dagster-webserver" or "dagster dev", a program of the
-    venv) serves from the repository's workspace.yaml on a free port, with DAGSTER_HOME `home`,
+def served(command: list[str], home: Path, storage: Path, log_path: Path,
+           workspace: bool = True) -> Iterator[str]:
+    """URL of a Dagster UI that `command` ("dagster-webserver", "dagster dev" or "dg dev", a program
+    of the venv) serves from the repository's workspace.yaml (`workspace`; else from what the
+    command finds itself: `dg` reads pyproject.toml's [tool.dg]) on a free port, with DAGSTER_HOME `home`,
     the storage root `storage` and the in-process executor, once the code location is loaded.
     At exit the server is asked to stop (SIGTERM, which `dagster dev` passes on to its webserver
     and daemon) and whatever is left of its process group (code servers, runs) is killed."""
@@ -114,8 +116,8 @@ def served(command: list[str], home: Path, storage: Path, log_path: Path) -> Ite
     url = f"http://127.0.0.1:{port}"
     with log_path.open("w") as log:
         server = subprocess.Popen(
-            [str(BIN / command[0]), *command[1:], "-w", "workspace.yaml", "-h", "127.0.0.1",
-             "-p", str(port)],
+            [str(BIN / command[0]), *command[1:], *(["-w", "workspace.yaml"] if workspace else []),
+             "-h", "127.0.0.1", "-p", str(port)],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             def ready() -> bool:

@@ -27,6 +27,7 @@ from dagster import DagsterInstance, RunConfig, materialize
 
 from assets.definitions import ALL_ASSETS
 from assets.ensembles import EmulationConfig
+from assets.main_job_plan import REFORECAST_ASSETS, Step, main_job_steps
 from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
 from assets.object_names import HEADLINE_TEXT, REPORT_PAGE, SUMMARY_TEXT
 from assets.report import REPORT
@@ -108,6 +109,18 @@ def materialize_one(name: str, partition_key: str | None, resources: dict,
     return time.perf_counter() - start
 
 
+def _physics_batches(steps: list[Step]) -> list[list[Step]]:
+    """`steps` (physics, in graph order) as what runs at once: an unpartitioned asset alone, the
+    partitions of consecutive partitioned assets together."""
+    batches: list[list[Step]] = []
+    for current in steps:
+        if batches and current.partition is not None and batches[-1][-1].partition is not None:
+            batches[-1].append(current)
+        else:
+            batches.append([current])
+    return batches
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storage-root", default=os.environ.get(ROOT_ENV_VAR, DEFAULT_ROOT))
@@ -164,25 +177,23 @@ def main() -> None:
     print(f"seeds-dag main job: storage {storage.store().root}, DAGSTER_HOME {home}")
     one_thread = {**settings, "source": (SourceResource, {**settings["source"][1], "threads": 1})}
     dates = operational_dates(source, args.operational_inits)
+    steps = main_job_steps(ALL_ASSETS, dates, source.reforecast_dates())
+    # The physics lead the graph (they depend on nothing else) and run in the worker processes;
+    # the rest in this process, training with both threads.
+    leading = next((i for i, s in enumerate(steps) if not s.physics), len(steps))
     with contextlib.ExitStack() as stack:
         pool = None if args.lanes <= 1 else stack.enter_context(
             ProcessPoolExecutor(args.lanes, mp_context=multiprocessing.get_context("spawn")))
         # One member's spin-up and truth gain nothing from a second thread either (0.45 s a model
-        # day with one, 0.50 with two), and one thread keeps them fast beside other load.
-        physics(pool, "physics_spinup", [("physics_spinup", None)])
-        physics(pool, "truth", [("truth", None)])
-        # The 31-member operational forecasts first: the longest jobs first balance the workers.
-        physics(pool, "physics forecasts", [("operational_ensemble", key) for key in dates]
-                + [("reforecast_shards", key) for key in source.reforecast_dates()])
-    step("normalization_stats")
-    step("climatology")
-    step("trained_emulator")
-    step("post_processor")
-    for key in dates:
-        step("daily_emulated_ensembles", key)
-        step("verification_scores", key)
-    step("verification_summary")
-    step("verification_report")
+        # day with one, 0.50 with two), and one thread keeps them fast beside other load. The
+        # forecasts of every init go at once, the 31-member operational ones first: the longest
+        # jobs first balance the workers.
+        for batch in _physics_batches(steps[:leading]):
+            label = batch[0].asset if batch[0].partition is None else "physics forecasts"
+            jobs = sorted(batch, key=lambda s: s.asset in REFORECAST_ASSETS)
+            physics(pool, label, [(s.asset, s.partition) for s in jobs])
+    for later in steps[leading:]:
+        step(later.asset, later.partition)
 
     print("\nTime per stage (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     store = storage.store()

@@ -24,8 +24,8 @@ them (273 faults, all retried) took its run from 21 s to 190 s, since the client
 average before a first retry and a timeout costs the read timeout. So the faults here break the
 requests on which what a reader sees depends, about 200 a partition: the writes (PUT, POST,
 DELETE) and the reads of CURRENT. 8 partitions, two at a time: 11 020 requests, 314 faults, the
-backfill 574 s and the test 825 s with the tiny experiment, on 2 cores shared with other work
-(docs/operations.md); it is marked `load` (`pytest -m load` runs it alone).
+backfill 285 s and the test 411 s with the tiny experiment, alone on 2 cores (docs/operations.md);
+it is marked `load` (`pytest -m load` runs it alone).
 """
 
 from __future__ import annotations

@@ -145,8 +145,9 @@ def emulated_pieces(models: Mapping[str, torch.nn.Module], forecast: xr.Dataset,
                 # Refuse a bad batch before it is committed: the previous version stays in place.
                 validate(piece.isel({MODEL_DIM: 0}) if stacked else piece, FORECAST_DIMS,
                          f"{where} model {name} members {members.start}..{members.stop - 1}")
-                timing.normalisation_s += time.perf_counter() - mark
-                spent[name] += time.perf_counter() - mark
+                seconds = time.perf_counter() - mark
+                timing.normalisation_s += seconds
+                spent[name] += seconds
                 yield region, piece
         # Each model is timed for its own pieces; the shared network pass (and the writes between
         # pieces) count to the first model that uses it.

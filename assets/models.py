@@ -89,6 +89,7 @@ class EmulatorTrainingConfig(Config):
     noise_dim: int = _DENOISER.noise_dim
     noise_channels: int = _DENOISER.noise_channels
     noise_levels: int = _DENOISER.noise_levels
+    output_correlation: bool = _DENOISER.output_correlation
 
     @model_validator(mode="after")
     def _objective_is_known(self) -> "EmulatorTrainingConfig":
@@ -106,7 +107,7 @@ class EmulatorTrainingConfig(Config):
         return DenoiserConfig(channels=tuple(self.channels), embed_dim=self.embed_dim,
                               attention_at_bottom=self.attention_at_bottom, noise_dim=self.noise_dim,
                               noise_channels=self.noise_channels, noise_levels=self.noise_levels,
-                              num_variables=len(VARIABLES), num_leads=num_leads)
+                              output_correlation=self.output_correlation, num_variables=len(VARIABLES), num_leads=num_leads)
 
     def objective(self) -> Objective:
         """The generator's objective settings (`generator_objective`, as the skill benchmark's)."""

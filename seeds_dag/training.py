@@ -48,6 +48,7 @@ from seeds_dag.generators.kinds import Objective, kind_of
 from seeds_dag.generators.objectives import training_loss
 from seeds_dag.model_file import build_seeded_model, model_from_checkpoint, plain_config
 from seeds_dag.networks.unet import DenoiserConfig
+from seeds_dag.output_correlation import correlation_square_root, member_deviation_correlation
 from seeds_dag.precision import autocast_context
 from seeds_dag.random_streams import seeded_generator
 from seeds_dag.seed_anomalies import seed_conditioning, to_anomaly
@@ -270,6 +271,8 @@ def train_generator(
                                   spread, data_id, world_size)
 
     model = build_seeded_model(denoiser_config, objective, lat_deg, lon_deg, config.seed).to(device)
+    if getattr(model, "output_mixing", None) is not None:
+        model.set_output_correlation(correlation_square_root(member_deviation_correlation(data)).to(device))
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=config.adam_betas)
     step, losses = 0, []

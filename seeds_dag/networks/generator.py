@@ -48,6 +48,22 @@ class NoiseGenerator(nn.Module):
         self.constant_embedding = None if config.noise_dim else nn.Parameter(torch.zeros(config.embed_dim))
         self.unet = UNet(config, 2 * config.trajectory_channels, config.trajectory_channels, lat_deg, lon_deg,
                          noisy=True)
+        if config.output_correlation:
+            # S(lat), set from the reforecast before training (`set_output_correlation`) and kept in
+            # the state dict, so a reloaded model mixes as it was trained to.
+            channels = config.trajectory_channels
+            self.register_buffer("output_mixing", torch.eye(channels).expand(len(lat_deg), -1, -1).clone())
+        else:
+            self.output_mixing = None
+
+    def set_output_correlation(self, mixing: Tensor) -> None:
+        """Mix the output channels by `mixing` (H, L·V, L·V), the square root of the physics members'
+        correlation (`output_correlation.correlation_square_root`)."""
+        if self.output_mixing is None:
+            raise ValueError("this generator was built without output_correlation")
+        if mixing.shape != self.output_mixing.shape:
+            raise ValueError(f"output mixing: expected shape {tuple(self.output_mixing.shape)}, got {tuple(mixing.shape)}")
+        self.output_mixing.copy_(mixing)
 
     def forward(self, z: Tensor, cond: Tensor, *spatial_noise: Tensor) -> Tensor:
         """z: (B, noise_dim) standard normal ((B, 0) without z); cond: (B, 2·L·V, H, W) the seeds' summary
@@ -61,4 +77,7 @@ class NoiseGenerator(nn.Module):
             embedding = self.constant_embedding.expand(z.shape[0], -1)
         else:
             embedding = self.noise_mlp(z)
-        return self.unet(cond, embedding, *spatial_noise)
+        out = self.unet(cond, embedding, *spatial_noise)
+        if self.output_mixing is None:
+            return out
+        return torch.einsum("hij,bjhw->bihw", self.output_mixing, out)

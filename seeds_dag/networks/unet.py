@@ -60,6 +60,10 @@ class DenoiserConfig:
         0.5–9 % at wavenumbers 4–15 and 1.75–2.7× at 0–3 (4 or 16 channels, with z), 10–46 % and
         1.4–2.2× without z, where noise on the coarsest level alone gave 0.6–1.2× at 0–3,
         0.85–1.4× at 4–7 and 0.3–0.9× at 8–15 (four runs). 1 by default.
+    output_correlation: the one-pass generator's output channels are mixed, per latitude, by the
+        square root of the physics members' correlation between leads and variables, measured on
+        the reforecast it trains on (`seeds_dag.output_correlation` says why); the diffusion
+        models ignore it. Off by default, and for model files that predate the field.
     """
 
     channels: tuple[int, ...] = (16, 32, 64)
@@ -75,6 +79,7 @@ class DenoiserConfig:
     noise_dim: int = 32
     noise_channels: int = 4
     noise_levels: int = 1
+    output_correlation: bool = False
 
     @property
     def num_static_channels(self) -> int:

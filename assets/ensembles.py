@@ -29,6 +29,7 @@ from assets.model_files import EMULATOR, POST_PROCESSOR, load_model, load_post_p
 from assets.models import post_processor, trained_emulator
 from assets.partitions import init_dates
 from assets.progress import progress_logger
+from assets.science_configs import science_config
 from assets.sources import operational_ensemble
 from assets.statistics import normalization_stats
 from assets.versions import CODE_VERSIONS
@@ -79,8 +80,8 @@ class EmulationConfig(Config):
         return self
 
     def sampler(self) -> SamplerConfig:
-        return SamplerConfig(solver=self.solver, num_steps=self.num_steps, S_churn=self.S_churn,
-                             sigma_max=self.sigma_max)
+        """The `SamplerConfig` of this config's fields of its names, the rest at their defaults."""
+        return science_config(SamplerConfig, self)
 
 
 def ensemble_check(ds: xr.Dataset, where: str, n_members: int) -> AssetCheckResult:

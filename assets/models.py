@@ -28,24 +28,26 @@ from assets.gpu import gpu_step, training_processes_from_environment
 from assets.inputs import open_partitions
 from assets.model_files import CHECKPOINT, EMULATOR, FRAME, MODEL, POST_PROCESSOR, load_model
 from assets.progress import progress_logger
+from assets.science_configs import science_config
 from assets.sources import reforecast_shards, truth
 from assets.statistics import normalization_stats
 from assets.versions import CODE_VERSIONS
 from resources import ComputeResource, SourceResource, StorageResource
 from seeds_dag.checkpoints import StaleCheckpointError, StoreCheckpointIO
 from seeds_dag.conventions import VARIABLES
-from seeds_dag.generators.kinds import CRPSConfig, Objective, samples_per_example
+from seeds_dag.generators.kinds import CRPSConfig, Objective, examples_per_step
 from seeds_dag.generators.recipes import (
     CONSISTENCY_EVALUATIONS,
     CRPS_FINETUNE_STEPS,
     DEFAULT_GENERATOR,
     POST_PROCESSOR_GENERATOR,
+    POST_PROCESSOR_TRUTH_PROBABILITY,
     generator_objective,
 )
 from seeds_dag.model_file import model_version
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import to_normalized_array, truth_at_valid_times
-from seeds_dag.post_processing import FRAME_MEMBERS, FRAME_SEED_SETS, fit_frame_to_emulator
+from seeds_dag.post_processing import FRAME_MEMBERS, FRAME_POOL_LONGITUDES, FRAME_SEED_SETS, fit_frame_to_emulator
 from seeds_dag.seed_anomalies import seed_spread
 from seeds_dag.store import ArtifactStore
 from seeds_dag.training import TrainingConfig, train_data_parallel, train_generator
@@ -63,7 +65,9 @@ physics-31's 1.15 / 1.03 / 1.00 / 0.97 / 0.96 / 0.84 at days 1 / 3 / 5 / 7 / 10 
 
 class EmulatorTrainingConfig(Config):
     """Exposes `TrainingConfig`, `DenoiserConfig` and the arguments of `generator_objective`, their
-    defaults taken from there; they train the demo in minutes on CPU. `generator`: "crps" (the
+    defaults taken from there (so a default lives once, in `seeds_dag`); they train the demo in
+    minutes on CPU. A field named as a field of `TrainingConfig` or `DenoiserConfig` reaches it by
+    that name (`assets.science_configs.science_config`). `generator`: "crps" (the
     emulator's default: one pass, afCRPS over `crps_members` members, `noise_channels` fields of
     spatial noise on each of the `noise_levels` coarsest U-Net levels), "consistency"
     (`consistency_evaluations` passes, 1 or 2: consistency training, then `crps_finetune_steps`
@@ -97,20 +101,16 @@ class EmulatorTrainingConfig(Config):
         return self
 
     def training(self, batch_size: int, truth_probability: float = 0.0) -> TrainingConfig:
-        return TrainingConfig(steps=self.steps, batch_size=batch_size,
-                              learning_rate=self.learning_rate, ema_decay=self.ema_decay,
-                              seed_counts=tuple(self.seed_counts),
-                              checkpoint_every=self.checkpoint_every, seed=self.seed,
-                              truth_probability=truth_probability)
+        """The run's `TrainingConfig`: this config's fields of that name, `batch_size` examples a
+        step and the truth as the target with `truth_probability`, the rest at their defaults."""
+        return science_config(TrainingConfig, self, batch_size=batch_size, truth_probability=truth_probability)
 
     def denoiser(self, num_leads: int) -> DenoiserConfig:
-        return DenoiserConfig(channels=tuple(self.channels), embed_dim=self.embed_dim,
-                              attention_at_bottom=self.attention_at_bottom, noise_dim=self.noise_dim,
-                              noise_channels=self.noise_channels, noise_levels=self.noise_levels,
-                              output_correlation=self.output_correlation, num_variables=len(VARIABLES), num_leads=num_leads)
+        """The network: this config's `DenoiserConfig` fields, for trajectories of `num_leads` leads."""
+        return science_config(DenoiserConfig, self, num_variables=len(VARIABLES), num_leads=num_leads)
 
     def objective(self) -> Objective:
-        """The generator's objective settings (`generator_objective`, as the skill benchmark's)."""
+        """The generator's objective settings (`generator_objective`, as the benchmarks')."""
         return generator_objective(self.generator, self.steps, crps_members=self.crps_members,
                                    crps_alpha=self.crps_alpha, crps_finetune_steps=self.crps_finetune_steps,
                                    consistency_evaluations=self.consistency_evaluations,
@@ -131,9 +131,9 @@ class PostProcessorTrainingConfig(EmulatorTrainingConfig):
     method: str = POST_PROCESSING_METHOD
     frame_members: int = FRAME_MEMBERS
     frame_seed_sets: int = FRAME_SEED_SETS
-    frame_pool_longitudes: bool = True
+    frame_pool_longitudes: bool = FRAME_POOL_LONGITUDES
     generator: str = POST_PROCESSOR_GENERATOR
-    truth_probability: float = 1.0
+    truth_probability: float = POST_PROCESSOR_TRUTH_PROBABILITY
 
     @model_validator(mode="after")
     def _frame_settings(self) -> "PostProcessorTrainingConfig":
@@ -257,7 +257,7 @@ def _train(context: AssetExecutionContext, asset_name: str, config: EmulatorTrai
     spread = seed_spread(stats, list(VARIABLES), reforecasts["lead_time"].values)
     objective = config.objective()
     # train_batch_size counts network samples per step, so the generators cost about the same a step.
-    examples = max(1, compute.train_batch_size // samples_per_example(objective))
+    examples = examples_per_step(objective, compute.train_batch_size)
     run = {"data": data, "lead_days": lead_days, "spread": spread, "lat_deg": reforecasts["lat"].values,
            "lon_deg": reforecasts["lon"].values, "denoiser_config": config.denoiser(len(lead_days)),
            "objective": objective,

@@ -39,6 +39,7 @@ from assets.object_names import (
     VARIABLE_MOMENTS,
 )
 from assets.partitions import init_dates
+from assets.science_configs import science_config
 from assets.sources import operational_ensemble, truth
 from assets.versions import CODE_VERSIONS
 from resources import StorageResource
@@ -96,7 +97,7 @@ class VerificationConfig(Config):
     def bounds(self) -> SkillBounds:
         if len(self.spread_skill_range) != 2:
             raise ValueError(f"spread_skill_range must be [low, high], got {self.spread_skill_range}")
-        return SkillBounds(self.max_crps_over_physics, tuple(self.spread_skill_range))
+        return science_config(SkillBounds, self)
 
 
 class VerifiedEnsembles(NamedTuple):

@@ -24,11 +24,13 @@ from seeds_dag import emulated_ensemble as ensemble_writer
 from seeds_dag.conventions import validation_problems
 from seeds_dag.emulated_ensemble import DEFAULT_SEED_MEMBERS, emulated_ensemble, write_emulated_ensemble
 from seeds_dag.emulation import SamplerConfig
-from seeds_dag.generators.kinds import build_model, model_kind, network_config, objective_for
+from seeds_dag.generators.kinds import Objective, build_model, model_kind, network_config
+from seeds_dag.generators.recipes import generator_objective
 from seeds_dag.generators.sampling import nfe
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.store import ArtifactStore
 from seeds_dag.model_file import model_from_checkpoint
+from seeds_dag.training import TrainingConfig
 
 EMULATED_ASSET = "emulated_ensemble"
 UNRECORDED_VERSION = "not recorded (cost benchmark)"  # what matters here is the cost, not the weights
@@ -120,6 +122,12 @@ def refusal_note(name: str, timing: EmulatorTiming) -> list[str]:
             f"(timed, not refused), first: {timing.refused[0].split('; ')[0]}"]
 
 
+def shipped_objective(generator: str) -> Objective:
+    """The objective of `generator` as the training assets build it by default (`generator_objective`
+    for a run of TrainingConfig's steps), for an untrained network of the same build."""
+    return generator_objective(generator, TrainingConfig.steps)
+
+
 def load_emulator(checkpoint: Path | None, generator: str, lat: np.ndarray, lon: np.ndarray, lead_days: np.ndarray,
                   device: torch.device) -> tuple[torch.nn.Module, float, str]:
     """(model, load seconds, note): the trained EMA generator of a model.pt, or an untrained network
@@ -127,7 +135,7 @@ def load_emulator(checkpoint: Path | None, generator: str, lat: np.ndarray, lon:
     start = time.perf_counter()
     if checkpoint is None:
         config = DenoiserConfig(num_leads=len(lead_days))
-        model = build_model(objective_for(generator), config, lat, lon).to(device).eval().requires_grad_(False)
+        model = build_model(shipped_objective(generator), config, lat, lon).to(device).eval().requires_grad_(False)
         note = (f"{generator}: untrained network of the default DenoiserConfig (no checkpoint): cost only, samples "
                 "meaningless")
     else:
@@ -140,7 +148,7 @@ def same_architecture(model: torch.nn.Module, lat: np.ndarray, lon: np.ndarray, 
                       ) -> torch.nn.Module:
     """An untrained network of `model`'s generator and architecture on another grid (the growth
     comparison)."""
-    objective = model.config if model_kind(model) == "consistency" else objective_for(model_kind(model))
+    objective = model.config if model_kind(model) == "consistency" else shipped_objective(model_kind(model))
     net = build_model(objective, network_config(model), lat, lon)
     return net.to(device).eval().requires_grad_(False)
 

@@ -50,7 +50,13 @@ from benchmarks.skill_seeds import seed_count_table, seed_set_scores
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.emulation import SamplerConfig
 from seeds_dag.generators.kinds import GENERATORS, CRPSConfig, Objective, kind_of
-from seeds_dag.generators.recipes import CRPS_FINETUNE_STEPS, generator_objective
+from seeds_dag.generators.recipes import (
+    CRPS_FINETUNE_STEPS,
+    DEFAULT_GENERATOR,
+    POST_PROCESSOR_GENERATOR,
+    POST_PROCESSOR_TRUTH_PROBABILITY,
+    generator_objective,
+)
 from seeds_dag.generators.sampling import nfe
 from seeds_dag.model_file import model_version
 from seeds_dag.networks.unet import DenoiserConfig
@@ -70,6 +76,8 @@ from seeds_dag.verification.seed_sets import disjoint_seed_sets, fit_post_proces
 TINY_SOURCE = EmbeddedSourceConfig(spinup_days=12, pool_days=4, perturbation=PerturbationConfig(gap_days=2))
 
 
+BENCHMARKED_GENERATORS = (DEFAULT_GENERATOR, *(kind for kind in GENERATORS if kind != DEFAULT_GENERATOR))
+"""Every generator, the one that ships first."""
 GPP_FRAME = "gpp-frame"
 """The post-processing frame around the first generator's emulator (the post_processor asset's default)."""
 
@@ -86,18 +94,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--channels", default=",".join(map(str, DenoiserConfig.channels)))
     parser.add_argument("--train-steps", type=int, default=2500)
     parser.add_argument("--gpp-steps", type=int, default=2500)
-    parser.add_argument("--train-batch", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=5e-4)
-    parser.add_argument("--generators", default=",".join(GENERATORS),
-                        help=f"comma-separated generators of GEE, of {list(GENERATORS)}")
-    parser.add_argument("--gpp-generator", default="crps", choices=GENERATORS)
+    parser.add_argument("--train-batch", type=int, default=TrainingConfig.batch_size,
+                        help="network samples a step, as the compute resource's train_batch_size")
+    parser.add_argument("--learning-rate", type=float, default=TrainingConfig.learning_rate)
+    parser.add_argument("--generators", default=",".join(BENCHMARKED_GENERATORS),
+                        help=f"comma-separated generators of GEE, of {list(GENERATORS)}; the first one's "
+                        "emulator is the one the frame is fitted to and the seed-count study trains")
+    parser.add_argument("--gpp-generator", default=POST_PROCESSOR_GENERATOR, choices=GENERATORS)
     parser.add_argument("--crps-finetune-steps", type=int, default=CRPS_FINETUNE_STEPS,
                         help="the consistency generator's final steps of afCRPS fine-tuning")
     parser.add_argument("--crps-variable-pair-weight", type=float, default=CRPSConfig.variable_pair_weight,
                         help="weight of the crps generator's afCRPS of variable pairs (CRPSConfig)")
     parser.add_argument("--crps-spectral-weight", type=float, default=CRPSConfig.spectral_weight,
                         help="weight of the crps generator's afCRPS of zonal Fourier coefficients (CRPSConfig)")
-    parser.add_argument("--gpp-probabilities", default="1.0",
+    parser.add_argument("--gpp-probabilities", default=str(POST_PROCESSOR_TRUTH_PROBABILITY),
                         help="comma-separated p of the post-processors trained as generators; empty: none")
     parser.add_argument("--gpp-frame", action=argparse.BooleanOptionalAction, default=True,
                         help="score the post-processing frame around the first generator's emulator "
@@ -136,6 +146,36 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def model_specs(args: argparse.Namespace, num_leads: int) -> tuple[list[ModelSpec], dict[int, ModelSpec]]:
+    """The models to train: a GEE of every generator and the GPPs of every p, then the seed-count
+    study's GEE of the first generator by K. Their objectives come from `generator_objective` and
+    their EMA and learning-rate schedule from `TrainingConfig`, as the training assets' do; with
+    the default flags a model is what the asset trains with the same number of steps."""
+    denoiser = DenoiserConfig(channels=tuple(int(c) for c in args.channels.split(",")), num_leads=num_leads)
+    training = TrainingConfig(steps=args.train_steps, batch_size=args.train_batch, learning_rate=args.learning_rate,
+                              checkpoint_every=250)
+
+    def objective(kind: str, steps: int) -> Objective:
+        return generator_objective(kind, steps, crps_finetune_steps=args.crps_finetune_steps,
+                                   crps_variable_pair_weight=args.crps_variable_pair_weight,
+                                   crps_spectral_weight=args.crps_spectral_weight)
+
+    generators = args.generators.split(",")
+    specs = [ModelSpec(f"gee-{kind}", denoiser, objective(kind, args.train_steps), training)
+             for kind in generators] + [
+        ModelSpec(f"gpp-{args.gpp_generator}-p{p}", denoiser, objective(args.gpp_generator, args.gpp_steps),
+                  dataclasses.replace(training, steps=args.gpp_steps, truth_probability=float(p)))
+        for p in filter(None, args.gpp_probabilities.split(","))
+    ]
+    seed_counts = [int(k) for k in filter(None, args.seed_counts.split(","))]
+    # The study's GEE of K = 2 is the main one; every other K trains its own.
+    seed_specs = {k: ModelSpec(f"gee-{generators[0]}" + ("" if k == 2 else f"-k{k}"), denoiser,
+                               objective(generators[0], args.train_steps),
+                               dataclasses.replace(training, seed_counts=(k,)))
+                  for k in seed_counts}
+    return specs, seed_specs
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -160,29 +200,8 @@ def main() -> None:
     timings["load_s"] = time.perf_counter() - start
     data_id = f"skill benchmark {calendar}"
 
-    denoiser = DenoiserConfig(channels=tuple(int(c) for c in args.channels.split(",")), num_leads=len(lead_days))
-    training = TrainingConfig(steps=args.train_steps, batch_size=args.train_batch, learning_rate=args.learning_rate,
-                              checkpoint_every=250)
-
-    def objective(kind: str, steps: int) -> Objective:
-        """As the training assets build it (`generator_objective`), for a run of `steps` steps."""
-        return generator_objective(kind, steps, crps_finetune_steps=args.crps_finetune_steps,
-                                   crps_variable_pair_weight=args.crps_variable_pair_weight,
-                                   crps_spectral_weight=args.crps_spectral_weight)
-
     generators = args.generators.split(",")
-    specs = [ModelSpec(f"gee-{kind}", denoiser, objective(kind, args.train_steps), training)
-             for kind in generators] + [
-        ModelSpec(f"gpp-{args.gpp_generator}-p{p}", denoiser, objective(args.gpp_generator, args.gpp_steps),
-                  dataclasses.replace(training, steps=args.gpp_steps, truth_probability=float(p)))
-        for p in filter(None, args.gpp_probabilities.split(","))
-    ]
-    seed_counts = [int(k) for k in filter(None, args.seed_counts.split(","))]
-    # The study's GEE of K = 2 is the main one; every other K trains its own.
-    seed_specs = {k: ModelSpec(f"gee-{generators[0]}" + ("" if k == 2 else f"-k{k}"), denoiser,
-                               objective(generators[0], args.train_steps),
-                               dataclasses.replace(training, seed_counts=(k,)))
-                  for k in seed_counts}
+    specs, seed_specs = model_specs(args, len(lead_days))
     models_dir = args.root / "models"
     trained, versions, train_rows = {}, {}, []
     to_train = specs + [spec for spec in seed_specs.values() if spec.name not in {s.name for s in specs}]

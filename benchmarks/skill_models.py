@@ -14,7 +14,7 @@ import xarray as xr
 
 from seeds_dag.checkpoints import LocalCheckpointIO
 from seeds_dag.conventions import VARIABLES
-from seeds_dag.generators.kinds import Objective, kind_of, samples_per_example
+from seeds_dag.generators.kinds import Objective, examples_per_step, kind_of
 from seeds_dag.model_file import model_from_checkpoint, model_version
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.normalization import to_normalized_array, truth_at_valid_times
@@ -54,7 +54,7 @@ def train_model(spec: ModelSpec, arrays: dict[str, np.ndarray], lead_days: np.nd
         print(f"  {spec.name} step {step}: loss {loss:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
 
     truth = arrays["truth"] if spec.training.truth_probability > 0 else None
-    examples = max(1, spec.training.batch_size // samples_per_example(spec.objective))
+    examples = examples_per_step(spec.objective, spec.training.batch_size)
     training = dataclasses.replace(spec.training, batch_size=examples)
     result = train_generator(arrays["data"], lead_days, spread, lat, lon, spec.denoiser, spec.objective, training,
                              checkpoint, device, on_log=log, data_id=data_id, truth=truth)

@@ -11,6 +11,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from seeds_dag.precision import autocast_context
+from seeds_dag.training import TrainingConfig
 
 
 class ComputeResource(ConfigurableResource):
@@ -27,8 +28,9 @@ class ComputeResource(ConfigurableResource):
 
     device: Literal["auto", "cuda", "cpu"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
-    # Refused below 1 when the resource is built.
-    train_batch_size: int = Field(default=16, ge=1)
+    # Refused below 1 when the resource is built. TrainingConfig's batch size, counted here in
+    # network samples (the skill benchmark's --train-batch takes the same default).
+    train_batch_size: int = Field(default=TrainingConfig.batch_size, ge=1)
     sample_batch_size: int = Field(default=64, ge=1)
     threads: int = 0
     training_processes: int = Field(default=1, ge=1)

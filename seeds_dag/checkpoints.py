@@ -18,6 +18,10 @@ than the run; a finished run keeps only its last. A damaged checkpoint is moved 
 `<name>.damaged-<UTC time>` (kept for inspection, never loaded again) and the run resumes from the
 previous one, which takes its place, or from scratch where there is no whole previous one; a
 warning names what was moved where and which it is.
+
+**Compatibility.** A change that older files cannot be read under bumps `CHECKPOINT_FORMAT`, and
+files of another format are refused by name. A setting that was stored but never read may instead
+retire within a format (`RETIRED_OBJECTIVE_SETTINGS`): it is dropped as a file is read.
 """
 
 import abc
@@ -48,6 +52,13 @@ CHECKPOINT_KEYS = (
     "format", "fingerprint", "denoiser_config", "generator", "objective", "step", "losses", "model", "ema",
     "optimizer",
 )
+RETIRED_OBJECTIVE_SETTINGS = {"edm": ("sigma_min", "sigma_max")}
+"""Settings that checkpoints of this format written by earlier code hold and this code no longer
+has, by generator. `EDMConfig.sigma_min` and `sigma_max` were stored but never read (the edm
+generator's sampling schedule is `emulation.SamplerConfig`'s). They are dropped as a checkpoint is
+read, from its objective and from its fingerprint alike, so such a model file loads and samples as
+before and such a run resumes rather than being called stale. Only a setting that changed nothing
+a model does may retire this way; one that did needs a new CHECKPOINT_FORMAT."""
 Slot = Literal["latest", "previous"]
 _ZIP_MAGIC = b"PK\x03\x04"  # a local file header: how torch.save's archives begin
 
@@ -246,6 +257,23 @@ def checkpoint_from_bytes(data: bytes, device: torch.device | str,
     missing = [key for key in CHECKPOINT_KEYS if key not in checkpoint]
     if missing:
         raise CheckpointError(f"{source}: {CHECKPOINT_FORMAT} checkpoint lacks {missing}")
+    return _without_retired_settings(checkpoint)
+
+
+def _without_retired_settings(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """`checkpoint` with the RETIRED_OBJECTIVE_SETTINGS of its generator dropped from its objective
+    and its fingerprint; the fingerprint is written again as the training loop writes it (JSON,
+    keys sorted) only where something was dropped, so it then equals the fingerprint this code
+    gives the same run."""
+    retired = [key for key in RETIRED_OBJECTIVE_SETTINGS.get(checkpoint["generator"], ())
+               if key in checkpoint["objective"]]
+    if not retired:
+        return checkpoint
+    fingerprint = json.loads(checkpoint["fingerprint"])
+    for key in retired:
+        del checkpoint["objective"][key]
+        fingerprint["objective"].pop(key, None)
+    checkpoint["fingerprint"] = json.dumps(fingerprint, sort_keys=True)
     return checkpoint
 
 

@@ -52,6 +52,8 @@ FRAME_SEED_SETS = 2
 """The emulator's members per training init and seed set, and the disjoint seed sets per init, that
 a frame is fitted to by default: 24 inits × 2 × 16 members pin the emulator's spread per lead,
 variable and latitude to about 1 % (pooled over 64 longitudes)."""
+FRAME_POOL_LONGITUDES = True
+"""Regressions pooled over longitudes by default (the module docstring says why)."""
 
 
 class FrameError(ValueError):
@@ -114,7 +116,7 @@ def _over_members_and_lon(array: np.ndarray) -> np.ndarray:
 
 def fit_post_processing_frame(seed_means: np.ndarray, truth: np.ndarray, members: np.ndarray, *,
                               emulator_version: str, seed_count: int,
-                              pool_longitudes: bool = True) -> PostProcessingFrame:
+                              pool_longitudes: bool = FRAME_POOL_LONGITUDES) -> PostProcessingFrame:
     """Fit the frame (module docstring) on training inits, all arrays normalised:
 
     seed_means: (S, I, L, V, H, W), the mean of each of S seed sets of K members of I inits;
@@ -151,7 +153,7 @@ def fit_post_processing_frame(seed_means: np.ndarray, truth: np.ndarray, members
 def fit_frame_to_emulator(model: torch.nn.Module, data: np.ndarray, truth: np.ndarray, spread: np.ndarray,
                           lead_days: np.ndarray, *, seed_count: int, seed_sets: int, n_members: int,
                           emulator_version: str, batch_size: int = 16, sampler: SamplerConfig | None = None,
-                          device: torch.device | str = "cpu", pool_longitudes: bool = True) -> PostProcessingFrame:
+                          device: torch.device | str = "cpu", pool_longitudes: bool = FRAME_POOL_LONGITUDES) -> PostProcessingFrame:
     """Draw `n_members` members of the emulator `model` from each of `seed_sets` disjoint sets of
     `seed_count` members of every training init and fit the frame to them and the truth.
 

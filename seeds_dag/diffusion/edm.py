@@ -18,14 +18,13 @@ class EDMConfig:
 
     sigma_data: std of the data; 1 because fields are normalised to unit variance.
     P_mean, P_std: training noise levels are ln(sigma) ~ N(P_mean, P_std²).
-    sigma_min, sigma_max: range of the sampling schedule.
+    The sampling schedule (σ_min, σ_max, steps, solver) is not a training setting: it is chosen at
+    sampling time (`emulation.SamplerConfig`), the same for any trained model.
     """
 
     sigma_data: float = 1.0
     P_mean: float = -1.2
     P_std: float = 1.2
-    sigma_min: float = 0.002
-    sigma_max: float = 80.0
 
 
 def edm_coefficients(sigma: Tensor, sigma_data: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -121,9 +121,12 @@ def network_config(model: nn.Module) -> DenoiserConfig:
     return model.config if isinstance(model, NoiseGenerator) else model.net.config
 
 
-def samples_per_example(objective: Objective) -> int:
-    """Network samples a training example costs: the members the CRPS generator makes for it, one
-    otherwise. Dividing a budget of samples per step by this gives the generators about the same
-    cost per step (the consistency model's fine-tuning steps, `crps_members` samples an example,
-    cost that many times more than its consistency-training steps)."""
-    return objective.members if kind_of(objective) == "crps" else 1
+def examples_per_step(objective: Objective, samples_per_step: int) -> int:
+    """Training examples a step takes for a budget of `samples_per_step` network samples: the CRPS
+    generator makes `members` samples of each example, the others one; at least one example. So
+    the generators cost about the same a step (the consistency model's fine-tuning steps, whose
+    examples cost `crps_members` samples each, cost that many times more than its
+    consistency-training steps). The training assets (`compute.train_batch_size`) and the skill
+    benchmark (`--train-batch`) both size their batches here."""
+    per_example = objective.members if kind_of(objective) == "crps" else 1
+    return max(1, samples_per_step // per_example)

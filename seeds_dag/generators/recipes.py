@@ -1,9 +1,10 @@
 """A training run's objective settings for each generator, from the few numbers a run is given.
 
-The training assets (`assets/models.py`) and the skill benchmark (`benchmarks/skill.py`) both build
-their objectives here, so that the benchmark measures what ships; the choice of each model's
-generator (`DEFAULT_GENERATOR`, `POST_PROCESSOR_GENERATOR`) lives here too, with the evidence for
-it, and the assets and the cost benchmark read it from here. The settings' own defaults stay
+The training assets (`assets/models.py`) and the benchmarks (`benchmarks/skill.py`,
+`benchmarks/cost.py`) all build their objectives here, so that a benchmark measures what ships;
+the choice of each model's generator (`DEFAULT_GENERATOR`, `POST_PROCESSOR_GENERATOR`,
+`POST_PROCESSOR_TRUTH_PROBABILITY`) lives here too, with the evidence for it, and the assets and
+the benchmarks read it from here. The settings' own defaults stay
 with their dataclasses (`generators.kinds`, `diffusion.consistency`); what lives here is how a
 run's length and choices map onto them.
 """
@@ -23,6 +24,10 @@ POST_PROCESSOR_GENERATOR = "edm"
 """The post-processor's generator when `method` is "generator": GPP is judged against the truth, not
 in a perfect model. On the same 3 inits its fair CRPS over physics-31's was 1.18 / 1.08 / 1.01 /
 0.96 / 0.97 / 0.90 with `edm` and 1.17 / 1.10 / 1.08 / 1.05 / 1.03 / 0.93 with `crps`."""
+POST_PROCESSOR_TRUTH_PROBABILITY = 1.0
+"""The chance that a training example's target is the truth, for a post-processor trained as a
+generator (`TrainingConfig.truth_probability`; 0, the default there, is the emulator): always the
+truth. The skill benchmark trains the same unless given other p (`--gpp-probabilities`)."""
 CRPS_FINETUNE_STEPS = 200
 """The consistency generator's last steps, trained on the afCRPS of members sampled as at
 inference (Swift's recipe) after consistency training: the skill run of docs/benchmarks.md (issues 3, 4,

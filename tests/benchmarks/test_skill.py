@@ -1,11 +1,16 @@
 """The skill benchmark's own logic: a calendar that keeps evaluation disjoint from training, the
-sampler choice, and the target table (the physics and sampling it drives are tested elsewhere)."""
+models it trains (by default what the training assets train), the sampler choice, and the target
+table (the physics and sampling it drives are tested elsewhere)."""
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
+from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
+from benchmarks import skill
 from benchmarks.experiment_data import ExperimentCalendar
 from benchmarks.skill_sampling import SamplerTrial, fastest_within, sampler_trials
 from benchmarks.skill_scores import (
@@ -18,11 +23,34 @@ from benchmarks.skill_scores import (
 )
 from seeds_dag.conventions import VARIABLES
 from seeds_dag.emulated_ensemble import EnsembleProvenance
+from seeds_dag.generators.kinds import GENERATORS, examples_per_step, kind_of
 from seeds_dag.store import ArtifactStore
 from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.extremes import climatological_thresholds
 from seeds_dag.verification.multivariate import climatological_scale
 from tests.synthetic_grid import forecast_coords
+
+
+def test_with_its_default_flags_the_benchmark_trains_what_the_assets_train_for_as_many_steps(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["benchmarks.skill"])
+    args = skill.parse_args()
+    specs, seed_specs = skill.model_specs(args, num_leads=6)
+    emulators = [spec for spec in specs if spec.name.startswith("gee-")]
+    [post_processor] = [spec for spec in specs if spec.name.startswith("gpp-")]
+    assert [kind_of(spec.objective) for spec in emulators][0] == EmulatorTrainingConfig().generator
+    assert {kind_of(spec.objective) for spec in emulators} == set(GENERATORS)
+    # The run length is the benchmark's own (checkpoints too, which leave a run's trajectory alone).
+    run = {"steps": args.train_steps, "checkpoint_every": 250}
+    cases = [(spec, EmulatorTrainingConfig(generator=kind_of(spec.objective), **run), 0.0) for spec in emulators]
+    gpp = PostProcessorTrainingConfig(method="generator", **{**run, "steps": args.gpp_steps})
+    cases.append((post_processor, gpp, gpp.truth_probability))
+    for spec, config, truth_probability in cases:
+        examples = examples_per_step(spec.objective, spec.training.batch_size)
+        assert spec.objective == config.objective(), spec.name
+        assert dataclasses.replace(spec.training, batch_size=examples) == config.training(
+            examples_per_step(config.objective(), args.train_batch), truth_probability), spec.name
+        assert spec.denoiser == config.denoiser(num_leads=6), spec.name
+    assert seed_specs[2] == emulators[0]
 
 
 @pytest.mark.parametrize("spacing", [1, 3])

@@ -1,8 +1,9 @@
-"""Generate N member trajectories from K seed members of a forecast with a trained emulator (and,
-with --post-processor, the post-processor's from the same noise), written with their provenance to
-OUT/emulated_ensemble/<init date>/ as the `daily_emulated_ensembles` asset writes its partitions:
-batch by batch, each batch validated, committed only when whole (a failure leaves the previous
-version, or nothing). Dims (model, init_time, lead_time, member, lat, lon), model "gee" (and "gpp").
+"""Generate N member trajectories from K seed members of a forecast (a zarr, or GEFS GRIB2 with
+--gefs) with a trained emulator (and, with --post-processor, the post-processor's from the same
+noise), written with their provenance to OUT/emulated_ensemble/<init date>/ as the
+`daily_emulated_ensembles` asset writes its partitions: batch by batch, each batch validated,
+committed only when whole (a failure leaves the previous version, or nothing). Dims (model,
+init_time, lead_time, member, lat, lon), model "gee" (and "gpp").
 
 The forecast is checked before anything is written: one init, the variables, grid and leads the
 model was trained on, K seeds the model was trained with; a refusal names the file and what
@@ -32,9 +33,14 @@ from seeds_dag.emulated_ensemble import (
     check_seed_members,
     write_emulated_ensemble,
 )
+from seeds_dag.checkpoints import checkpoint_from_bytes
 from seeds_dag.emulation import SamplerConfig
+from seeds_dag.model_file import trained_lead_days
 from seeds_dag.post_processing import PostProcessingFrame
+from seeds_dag.sources.archive.gefs import OPERATIONAL
+from seeds_dag.store import ArtifactStore
 from seeds_dag.trained_models import load_frame, load_generator
+from seeds_dag_cli.gefs_input import gefs_operational
 from seeds_dag_cli.inputs import read_dataset
 
 HELP = "N members from the seed members of a forecast, by a trained model, with their provenance"
@@ -46,9 +52,14 @@ FRAME_SUFFIX = ".npz"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("forecast", help="the forecast: a zarr of one init (dims init_time, lead_time, "
-                        f"member, lat, lon; variables {', '.join(VARIABLES)} in CF units) or an artifact's "
-                        "folder in a storage root, e.g. data/operational_ensemble/2000-01-29")
+    parser.add_argument("forecast", nargs="?", help="the forecast: a zarr of one init (dims init_time, "
+                        f"lead_time, member, lat, lon; variables {', '.join(VARIABLES)} in CF units) or an "
+                        "artifact's folder in a storage root, e.g. data/operational_ensemble/2000-02-09")
+    parser.add_argument("--gefs", metavar="INIT", help="instead of a forecast, GEFS operational GRIB2 of "
+                        "INIT (a date, 00 UTC) through the archive reader: members c00 up to the highest "
+                        "seed at the model's leads, regridded to the model grid")
+    parser.add_argument("--gefs-endpoint", help="with --gefs: another S3 service than AWS (a mirror), "
+                        "read anonymously")
     parser.add_argument("--out", required=True, help="storage root the members go to "
                         f"(OUT/{OUTPUT_ASSET}/<init date>/)")
     parser.add_argument("-n", "--members", type=positive, required=True, help="N, members per model")
@@ -114,18 +125,35 @@ def check_statistics_grid(forecast: xr.Dataset, stats: xr.Dataset, path: str, st
                          f"in {stats_where}")
 
 
-def load_models(args: argparse.Namespace, forecast: xr.Dataset, seed_count: int, device: torch.device,
-                root_store) -> tuple[dict, dict, dict[str, PostProcessingFrame]]:
+def emulator_file(args: argparse.Namespace, root_store: ArtifactStore) -> tuple[bytes, str]:
+    """The emulator's file (--model, else the storage root's) and where it is."""
+    if args.model is not None:
+        return Path(args.model).read_bytes(), args.model
+    return root_store.read_bytes(EMULATOR, MODEL), f"{root_store.location(EMULATOR)}/{MODEL}"
+
+
+def read_forecast(args: argparse.Namespace, emulator: bytes,
+                  emulator_where: str) -> tuple[xr.Dataset, list[str], str]:
+    """(forecast, the seeds as labels of its member coordinate, its name in messages): the zarr or
+    artifact folder given, or with --gefs the GEFS operational forecast at the emulator's leads."""
+    if (args.forecast is None) == (args.gefs is None):
+        raise ValueError("give the forecast (a zarr or an artifact's folder) or --gefs INIT: one of them")
+    if args.gefs is None:
+        return checked_forecast(args.forecast), args.seeds, args.forecast
+    lead_days = trained_lead_days(checkpoint_from_bytes(emulator, "cpu", emulator_where))
+    forecast, seeds = gefs_operational(args.gefs, args.seeds, lead_days, args.gefs_endpoint)
+    return forecast[list(VARIABLES)], seeds, f"{OPERATIONAL.name} init {args.gefs}"
+
+
+def load_models(args: argparse.Namespace, forecast: xr.Dataset, emulator_bytes: bytes,
+                emulator_where: str, seed_count: int,
+                device: torch.device) -> tuple[dict, dict, dict[str, PostProcessingFrame]]:
     """(model name -> network, -> version, -> frame) of the emulator and, when asked for, the
     post-processor, each refused by name where it does not fit the forecast."""
     lat, lon = forecast[LAT].values, forecast["lon"].values
     lead_days = forecast[LEAD].values / np.timedelta64(1, "D")
-    if args.model is not None:
-        emulator_file, emulator_where = Path(args.model).read_bytes(), args.model
-    else:
-        emulator_file = root_store.read_bytes(EMULATOR, MODEL)
-        emulator_where = f"{root_store.location(EMULATOR)}/{MODEL}"
-    emulator, version = load_generator(emulator_file, emulator_where, lat, lon, lead_days, seed_count, device)
+    emulator, version = load_generator(emulator_bytes, emulator_where, lat, lon, lead_days, seed_count,
+                                       device)
     models, versions, frames = {EMULATOR_MODEL: emulator}, {EMULATOR_MODEL: version}, {}
     if args.post_processor is not None:
         data = Path(args.post_processor).read_bytes()
@@ -142,18 +170,19 @@ def load_models(args: argparse.Namespace, forecast: xr.Dataset, seed_count: int,
 
 
 def command(args: argparse.Namespace) -> int:
-    forecast = checked_forecast(args.forecast)
-    seeds = seed_positions(args.seeds, forecast, f"the forecast {args.forecast}")
+    root_store = StorageResource(root=args.storage_root).store()
+    emulator, emulator_where = emulator_file(args, root_store)
+    forecast, seed_labels, name = read_forecast(args, emulator, emulator_where)
+    seeds = seed_positions(seed_labels, forecast, f"the forecast {name}")
     compute = ComputeResource(device=args.device, sample_batch_size=args.batch_size)
     device = compute.setup()
-    root_store = StorageResource(root=args.storage_root).store()
     try:
-        models, versions, frames = load_models(args, forecast, len(seeds), device, root_store)
+        models, versions, frames = load_models(args, forecast, emulator, emulator_where, len(seeds), device)
     except ValueError as refused:
-        refused.add_note(f"the forecast: {args.forecast}")
+        refused.add_note(f"the forecast: {name}")
         raise
     stats = root_store.load_dataset("normalization_stats")
-    check_statistics_grid(forecast, stats, args.forecast, root_store.location("normalization_stats"))
+    check_statistics_grid(forecast, stats, name, root_store.location("normalization_stats"))
     init = str(np.datetime64(forecast[INIT].values[0], "D"))
     out = StorageResource(root=args.out).store()
     total = args.members * len(models)
@@ -165,6 +194,6 @@ def command(args: argparse.Namespace) -> int:
                                 batch_size=compute.sample_batch_size, sampler=SamplerConfig(), seed=args.seed,
                                 device=device,
                                 on_members=lambda written: bar.update(written - bar.n), frames=frames)
-    print(f"{total} members ({', '.join(models)} x {args.members}) from seeds {seeds} of {args.forecast}: "
+    print(f"{total} members ({', '.join(models)} x {args.members}) from seeds {seeds} of {name}: "
           f"{out.location(OUTPUT_ASSET, init)}")
     return 0

@@ -13,6 +13,7 @@ import webbrowser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from tiny_experiment import N_EMULATED, OPERATIONAL_INIT, SOURCE
@@ -66,6 +67,30 @@ def test_emulate_takes_the_seeds_as_given_by_label(tiny_graph, tmp_path, capsys)
     assert provenance.seed_members == (4, 2) and provenance.n_members == 3
     assert list(written["model"].values) == ["gee"] and written.sizes["member"] == 3
     assert str(out / OUTPUT_ASSET / OPERATIONAL_INIT) in capsys.readouterr().out
+
+
+def test_emulate_reads_gefs_grib2_through_the_archive_reader(tiny_graph, tmp_path, s3_server, s3_writer):
+    """--gefs: GEFS operational GRIB2 (a local S3 holding messages encoded as NCEP encodes them) read
+    at the model's leads, the seeds named as GEFS names them; the members are those emulated from
+    the same forecast read by the archive reader and given as a zarr."""
+    from archive_fakes import archive_at, write_gefs
+
+    from seeds_dag.conventions import OutputGrid
+    from seeds_dag.sources.archive.gefs import OPERATIONAL, gefs_forecast
+    from seeds_dag.sources.archive.variables import CORE_VARIABLES
+
+    write_gefs(s3_writer, OPERATIONAL, pd.Timestamp(OPERATIONAL_INIT), [0, 1, 2], [24, 48], CORE_VARIABLES)
+    common = ["-n", "2", "--device", "cpu", "--storage-root", str(tiny_graph.root)]
+    assert main(["emulate", "--gefs", OPERATIONAL_INIT, "--gefs-endpoint", s3_server, "--seeds", "c00", "p02",
+                 "--out", str(tmp_path / "gefs"), *common]) == 0
+    gefs_forecast(archive_at(OPERATIONAL, s3_server), OPERATIONAL_INIT, [0, 1, 2], [1, 2],
+                  OutputGrid()).to_zarr(tmp_path / "read.zarr", consolidated=False)
+    assert main(["emulate", str(tmp_path / "read.zarr"), "--seeds", "0", "2", "--out", str(tmp_path / "zarr"),
+                 *common]) == 0
+    from_gefs = ArtifactStore(str(tmp_path / "gefs")).load_dataset(OUTPUT_ASSET, OPERATIONAL_INIT)
+    from_zarr = ArtifactStore(str(tmp_path / "zarr")).load_dataset(OUTPUT_ASSET, OPERATIONAL_INIT)
+    assert EnsembleProvenance.of(from_gefs, "gefs").seed_members == (0, 2)
+    xr.testing.assert_identical(from_gefs, from_zarr)
 
 
 @pytest.mark.parametrize("change, said", [

@@ -6,6 +6,7 @@ writes the tables the verification asset writes and the report; `report` prints 
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tomllib
@@ -21,6 +22,7 @@ from tiny_experiment import N_EMULATED, OPERATIONAL_INIT, SOURCE
 from assets import main_job
 from assets.model_files import FRAME, POST_PROCESSOR
 from assets.object_names import EXTREMES, REPORT, REPORT_PAGE, SUMMARY_TEXT
+from seeds_dag.conventions import VARIABLES
 from seeds_dag.emulated_ensemble import EnsembleProvenance
 from seeds_dag.store import ArtifactStore
 from seeds_dag.store.objects import TABLE
@@ -28,6 +30,7 @@ from seeds_dag.store.strings import with_specified_strings
 from seeds_dag.verification.climatology import climatology_of
 from seeds_dag_cli.emulate import OUTPUT_ASSET
 from seeds_dag_cli.main import main
+from seeds_dag_cli.score import checked_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,6 +140,30 @@ def test_score_refuses_an_ensemble_of_another_forecast(tiny_graph, tmp_path, cap
     assert not out.exists()
 
 
+def test_score_refuses_a_main_jobs_storage_root_as_out(tiny_graph, capsys):
+    """The inputs are written into OUT as the pipeline's truth and forecasts: never over a main job's."""
+    root = tiny_graph.root
+    before = sorted(p.name for p in (root / "truth" / "_all").iterdir())
+    assert main(["score", "--ensemble", str(root / "daily_emulated_ensembles" / OPERATIONAL_INIT),
+                 "--forecast", _forecast_folder(tiny_graph), "--truth", str(root / "truth" / "_all"),
+                 "--out", str(root)]) == 1
+    assert f"--out {root} holds trained_emulator" in capsys.readouterr().err
+    assert sorted(p.name for p in (root / "truth" / "_all").iterdir()) == before
+
+
+def test_score_without_a_climatology_computes_it_from_the_truth(tiny_graph, capsys):
+    root = tiny_graph.root
+    args = argparse.Namespace(ensemble=str(root / "daily_emulated_ensembles" / OPERATIONAL_INIT),
+                              forecast=_forecast_folder(tiny_graph), truth=str(root / "truth" / "_all"),
+                              climatology=None)
+    init, inputs = checked_inputs(args)
+    truth = tiny_graph.store.load_dataset("truth")
+    assert init == OPERATIONAL_INIT
+    # The whole truth, not a window of it (the asset's), and a warning that 6 days are few.
+    xr.testing.assert_identical(inputs["climatology"], climatology_of(truth[list(VARIABLES)]))
+    assert f"the climatology from {truth.sizes['time']} days of {args.truth}" in capsys.readouterr().err
+
+
 def test_the_climatology_of_a_truth_window_is_the_assets(tiny_graph):
     """`score` without --climatology computes it with the asset's function; over the asset's
     window (the training reforecasts' valid times) it is the stored climatology."""
@@ -156,17 +183,11 @@ def test_report_prints_the_page_and_opens_it(tiny_graph, monkeypatch, capsys):
     assert page.name == REPORT_PAGE and page.is_file() and opened == [page.as_uri()]
 
 
-def test_report_as_a_module_and_without_a_report(tiny_graph, tmp_path):
-    """`python -m seeds_dag_cli`, as the console script runs it: the path, or a refusal naming the root."""
+def test_report_as_a_module_refuses_a_root_without_one(tmp_path):
+    """`python -m seeds_dag_cli`, as the console script runs it: a refusal naming the root, exit 1."""
     env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    def report(root: Path) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "seeds_dag_cli", "report", "--storage-root", str(root)],
-                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
-
-    found = report(tiny_graph.root)
-    assert found.returncode == 0, found.stderr
-    assert found.stdout.strip().endswith(f"{REPORT}/_all/{REPORT_PAGE}")
-    missing = report(tmp_path)
+    missing = subprocess.run([sys.executable, "-m", "seeds_dag_cli", "report", "--storage-root",
+                              str(tmp_path)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert missing.returncode == 1 and f"no {REPORT}/{REPORT_PAGE} under {tmp_path}" in missing.stderr
 
 

@@ -12,13 +12,9 @@ from assets.sources import truth
 from assets.versions import CODE_VERSIONS
 from resources import SourceResource, StorageResource
 from seeds_dag.conventions import TIME, VARIABLES
-from seeds_dag.verification.extremes import climatological_thresholds
-from seeds_dag.verification.multivariate import climatological_scale
+from seeds_dag.verification.climatology import MIN_CLIMATOLOGY_DAYS, SCALE_ATTR, climatology_of
 
 CLIMATOLOGY = "climatology"
-SCALE_ATTR = "climatological_scale"
-# Below about 30 days per point the 1%/99% quantiles are little more than the sample extremes.
-MIN_CLIMATOLOGY_DAYS = 30
 
 
 def training_truth(truth_ds: xr.Dataset, source: SourceResource,
@@ -39,11 +35,6 @@ def training_truth(truth_ds: xr.Dataset, source: SourceResource,
     return window
 
 
-def climatological_scale_of(climatology: xr.Dataset) -> dict[str, float]:
-    """The per-variable climatological std stored with the thresholds."""
-    return {name: float(value) for name, value in climatology.attrs[SCALE_ATTR].items()}
-
-
 @asset(group_name="verification", deps=[truth], code_version=CODE_VERSIONS[CLIMATOLOGY],
        automation_condition=follows_dependencies(),
        description="Climatological 1%/5%/95%/99% quantiles of the truth at every grid point (the "
@@ -54,11 +45,8 @@ def climatology(context: AssetExecutionContext, source: SourceResource,
     store = storage.store()
     variables = list(VARIABLES)
     window = training_truth(store.open_dataset("truth")[variables], source, context)
-    scale = climatological_scale(window)
-    thresholds = climatological_thresholds(window).assign_attrs({
-        SCALE_ATTR: scale, "days": window.sizes[TIME],
-        "window": f"{pd.Timestamp(window[TIME].values[0]):%Y-%m-%d} .. "
-                  f"{pd.Timestamp(window[TIME].values[-1]):%Y-%m-%d}"})
+    thresholds = climatology_of(window)
+    scale = thresholds.attrs[SCALE_ATTR]
     url = store.write_dataset(thresholds, CLIMATOLOGY)
     return MaterializeResult(metadata={
         "location": url, "climatology_days": window.sizes[TIME], "window": thresholds.attrs["window"],

@@ -37,6 +37,8 @@ from resources import ComputeResource, SourceResource, StorageResource
 from seeds_dag.conventions import FORECAST_DIMS, validate
 from seeds_dag.emulated_ensemble import (
     DEFAULT_SEED_MEMBERS,
+    EMULATOR_MODEL,
+    POST_PROCESSOR_MODEL,
     PROVENANCE_ATTR,
     EnsembleProvenance,
     check_seed_members,
@@ -46,7 +48,7 @@ from seeds_dag.emulation import MODEL_DIM, SOLVER_STEPS, SOLVERS, SamplerConfig
 
 _SAMPLER = SamplerConfig()
 CHECK = "valid_daily_emulated_ensembles"
-MODELS = {"gee": EMULATOR, "gpp": POST_PROCESSOR}
+MODELS = {EMULATOR_MODEL: EMULATOR, POST_PROCESSOR_MODEL: POST_PROCESSOR}
 """Name of each ensemble along MODEL_DIM -> the asset holding its trained model."""
 
 
@@ -124,8 +126,8 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
     emulator, emulator_version = load_model(store, EMULATOR, lat, lon, lead_days, seed_count, device)
     post_processor_model, post_processor_version, frame = load_post_processor(
         store, emulator, emulator_version, lat, lon, lead_days, seed_count, device)
-    models = {"gee": emulator, "gpp": post_processor_model}
-    versions = {"gee": emulator_version, "gpp": post_processor_version}
+    models = {EMULATOR_MODEL: emulator, POST_PROCESSOR_MODEL: post_processor_model}
+    versions = {EMULATOR_MODEL: emulator_version, POST_PROCESSOR_MODEL: post_processor_version}
     load_seconds = time.perf_counter() - load_start
     total_members = config.n_members * len(models)
     with compute.autocast(device):
@@ -134,7 +136,7 @@ def daily_emulated_ensembles(context: AssetExecutionContext, config: EmulationCo
             seed_members=config.seed_members, n_members=config.n_members,
             batch_size=compute.sample_batch_size, sampler=config.sampler(), seed=config.seed, device=device,
             on_members=progress_logger(context, "members generated", total_members, "members"),
-            frames={"gpp": frame} if frame is not None else None)
+            frames={POST_PROCESSOR_MODEL: frame} if frame is not None else None)
     stored = store.open_dataset("daily_emulated_ensembles", key)
     provenance = EnsembleProvenance.of(stored, where)
     return MaterializeResult(

@@ -121,8 +121,10 @@ def _physics_batches(steps: list[Step]) -> list[list[Step]]:
     return batches
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    """The main job with the command-line arguments `argv` (default: sys.argv[1:]); `seeds-dag run`
+    hands its arguments here, under its own name `prog`."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--storage-root", default=os.environ.get(ROOT_ENV_VAR, DEFAULT_ROOT))
     parser.add_argument("--operational-inits", type=int, default=DEFAULT_OPERATIONAL_INITS)
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration")
@@ -133,7 +135,7 @@ def main() -> None:
                         f"emulator, {POST_PROCESSOR_GENERATOR} for the post-processor)")
     parser.add_argument("--verbose", action="store_true",
                         help="print Dagster's DEBUG events too (hundreds of lines), not only the assets' own")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     log_level = "DEBUG" if args.verbose else "INFO"
 
     home = dagster_home(Path(".dagster_home"))

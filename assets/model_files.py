@@ -8,9 +8,9 @@ module of its own so that a reader of a model does not import the training asset
 import numpy as np
 import torch
 
-from seeds_dag.model_file import model_from_checkpoint, model_version
-from seeds_dag.post_processing import FrameError, PostProcessingFrame
+from seeds_dag.post_processing import PostProcessingFrame
 from seeds_dag.store import ArtifactStore
+from seeds_dag.trained_models import load_frame, load_generator
 
 EMULATOR = "trained_emulator"
 POST_PROCESSOR = "post_processor"
@@ -24,37 +24,24 @@ FRAME = "frame.npz"
 
 def load_model(store: ArtifactStore, asset: str, lat: np.ndarray, lon: np.ndarray, lead_days: np.ndarray,
                seed_count: int, device: torch.device) -> tuple[torch.nn.Module, str]:
-    """A committed generator (EMA weights) of `asset` (EMULATOR or POST_PROCESSOR), read with
-    torch.load(weights_only=True) and refused unless it generates trajectories at `lead_days` from
-    `seed_count` (K) seed members, and the version of its file (`model_version`, the asset's data
-    version). The sampling step calls it before it samples: the first point at which the model
-    meets the forecast and the emulation config."""
-    model_file = store.read_bytes(asset, MODEL)
-    try:
-        model = model_from_checkpoint(model_file, lat, lon, device, lead_days, seed_count)
-    except ValueError as refused:
-        refused.add_note(f"the model file: {store.location(asset)}/{MODEL}")
-        raise
-    return model, model_version(model_file)
+    """A committed generator (EMA weights) of `asset` (EMULATOR or POST_PROCESSOR), refused unless
+    it generates trajectories at `lead_days` from `seed_count` (K) seed members, and the version of
+    its file (`model_version`, the asset's data version); `trained_models.load_generator`. The
+    sampling step calls it before it samples: the first point at which the model meets the
+    forecast and the emulation config."""
+    return load_generator(store.read_bytes(asset, MODEL), f"{store.location(asset)}/{MODEL}", lat, lon,
+                          lead_days, seed_count, device)
 
 
 def load_post_processor(store: ArtifactStore, emulator: torch.nn.Module, emulator_version: str,
                         lat: np.ndarray, lon: np.ndarray, lead_days: np.ndarray, seed_count: int,
                         device: torch.device) -> tuple[torch.nn.Module, str, PostProcessingFrame | None]:
     """The committed post-processor as (network, version, frame): with method "frame" the emulator's
-    network and the frame (refused unless it was fitted to this emulator and `seed_count` seeds),
-    its version that of the frame file; with method "generator" its own network (`load_model`) and
-    no frame."""
+    network and the frame (refused unless it was fitted to this emulator and `seed_count` seeds,
+    `trained_models.load_frame`), its version that of the frame file; with method "generator" its
+    own network (`load_model`) and no frame."""
     if not store.exists_bytes(POST_PROCESSOR, FRAME):
         model, version = load_model(store, POST_PROCESSOR, lat, lon, lead_days, seed_count, device)
         return model, version, None
-    frame_file = store.read_bytes(POST_PROCESSOR, FRAME)
-    where = f"{store.location(POST_PROCESSOR)}/{FRAME}"
-    frame = PostProcessingFrame.from_bytes(frame_file, where)
-    if frame.emulator_version != emulator_version:
-        raise FrameError(f"{where} was fitted to the members of emulator version {frame.emulator_version}, "
-                         f"{EMULATOR} is now {emulator_version}: rematerialise {POST_PROCESSOR}")
-    if frame.seed_count != seed_count:
-        raise FrameError(f"{where} was fitted for K = {frame.seed_count} seeds, the emulation asks for "
-                         f"{seed_count}: rematerialise {POST_PROCESSOR} with seed_counts [{seed_count}]")
-    return emulator, model_version(frame_file), frame
+    return load_frame(store.read_bytes(POST_PROCESSOR, FRAME), f"{store.location(POST_PROCESSOR)}/{FRAME}",
+                      emulator, emulator_version, EMULATOR, seed_count, f"rematerialise {POST_PROCESSOR}")

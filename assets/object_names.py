@@ -26,5 +26,8 @@ INITS_OBJECT = "inits.json"
 """The scores partitions a summary pooled (the report draws from exactly those)."""
 SUMMARY_TEXT, HEADLINE_TEXT = "summary.txt", "headline.txt"
 """The summary's whole text, and the headline the main job prints (`verification.headline`)."""
+REPORT = "verification_report"
+"""The report's asset (`assets/report.py`), named here too so that a reader of its page
+(`seeds-dag report`) finds it without loading the asset definitions."""
 REPORT_PAGE = "report.html"
 """The self-contained HTML report under the storage root."""

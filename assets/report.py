@@ -29,6 +29,7 @@ from assets.object_names import (
     RANK_HISTOGRAMS,
     REALISM,
     RELIABILITY,
+    REPORT,
     REPORT_PAGE,
     ROC,
     SPECTRA,
@@ -53,7 +54,6 @@ from seeds_dag.verification.perfect_model_summary import (
     STANDARD_OVER_IDEAL,
 )
 
-REPORT = "verification_report"
 # Table name -> object of verification_summary holding it.
 SUMMARY_OBJECTS = {"summary": TABLE, "extremes": EXTREMES,
                    "reliability": RELIABILITY, "bias_maps": BIAS_MAPS,

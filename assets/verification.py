@@ -21,7 +21,7 @@ from dagster import (
 from pydantic import Field
 
 from assets.automation import follows_dependencies
-from assets.climatology import CLIMATOLOGY, climatological_scale_of, climatology
+from assets.climatology import CLIMATOLOGY, climatology
 from assets.ensembles import daily_emulated_ensembles
 from assets.metadata import table_metadata, worker_metadata
 from assets.object_names import (
@@ -50,6 +50,7 @@ from seeds_dag.store import ArtifactStore
 from seeds_dag.store.objects import TABLE
 from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.calibration import calibration_table
+from seeds_dag.verification.climatology import climatological_scale_of
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, coherence_table
 from seeds_dag.verification.extremes_table import extremes_tables
 from seeds_dag.verification.ensemble_names import (

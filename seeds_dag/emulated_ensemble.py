@@ -43,6 +43,9 @@ from seeds_dag.store import ArtifactStore
 DEFAULT_SEED_MEMBERS = (0, 1)
 """SEEDS's K = 2 seeds: the first two members of the forecast (members are exchangeable)."""
 PROVENANCE_ATTR = "provenance"
+EMULATOR_MODEL, POST_PROCESSOR_MODEL = "gee", "gpp"
+"""The names along MODEL_DIM of the emulator's members (SEEDS-GEE) and the post-processor's
+(SEEDS-GPP), in the ensembles asset and in `seeds-dag emulate`."""
 
 
 def check_seed_members(seed_members: Sequence[int], n_members: int, where: str) -> list[int]:

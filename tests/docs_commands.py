@@ -4,8 +4,12 @@ argv lists on stdin and writes, for each, whether its arguments parse, as JSON o
 - `python -m module …` and `python path.py …`: the module runs as `__main__` up to its
   `ArgumentParser.parse_args`, which parses the arguments as given (an unknown option or a bad
   value is argparse's exit status 2) and then stops the module before it does any work.
-- a console script (`dagster …`, `dagster-daemon …`): its entry point with `--help` appended; click
-  parses every option before it prints the help, so an unknown option or subcommand fails.
+- a console script of this project (`seeds-dag …`, named in pyproject.toml's [project.scripts], so
+  it needs no installed script): its entry point with the arguments as given, stopped once its
+  `ArgumentParser.parse_args` has parsed them, as a module is (`seeds-dag run …` is parsed by the
+  main job's own parser).
+- another console script (`dagster …`, `dagster-daemon …`): its entry point with `--help` appended;
+  click parses every option before it prints the help, so an unknown option or subcommand fails.
 
 One process checks them all, so the imports (torch, dagster) are paid once.
 """
@@ -20,6 +24,7 @@ import json
 import re
 import runpy
 import sys
+import tomllib
 from pathlib import Path
 
 
@@ -43,6 +48,12 @@ def _entry_point(script: Path):
     return getattr(importlib.import_module(match.group(1)), match.group(2))
 
 
+def _project_scripts() -> dict[str, str]:
+    """The console scripts pyproject.toml declares: name -> "module:function"."""
+    project = tomllib.loads((Path.cwd() / "pyproject.toml").read_text())["project"]
+    return project.get("scripts", {})
+
+
 def check(argv: list[str], bin_dir: Path) -> tuple[bool, str]:
     """(parsed, what was said) for one command line; argv[0] is python or a console script."""
     out = io.StringIO()
@@ -57,6 +68,12 @@ def check(argv: list[str], bin_dir: Path) -> tuple[bool, str]:
                     sys.argv = argv[1:]
                     runpy.run_path(argv[1], run_name="__main__")
                 return False, "ran without parsing any arguments"
+            scripts = _project_scripts()
+            if Path(argv[0]).name in scripts:
+                module, function = scripts[Path(argv[0]).name].split(":")
+                sys.argv = [Path(argv[0]).name, *argv[1:]]
+                getattr(importlib.import_module(module), function)()
+                return False, "returned without parsing any arguments"
             sys.argv = [argv[0], *argv[1:], "--help"]
             _entry_point(bin_dir / Path(argv[0]).name)()
             return False, "returned without printing its help"

@@ -100,7 +100,8 @@ def postgres_server(database: str = "dagster", user: str = "dagster") -> Iterato
                               capture_output=True, text=True, timeout=COMMAND_S, **as_account)
         if done.returncode != 0:
             server_log = log.read_text() if log.exists() else ""
-            raise RuntimeError(f"{program} failed ({done.returncode}): {done.stdout}{done.stderr}{server_log}")
+            raise RuntimeError(f"{program} failed ({done.returncode}): "
+                               f"{done.stdout}{done.stderr}{server_log}")
 
     port = free_port()
     settings = {"listen_addresses": "127.0.0.1", "port": str(port),

@@ -25,6 +25,7 @@ import pytest
 import yaml
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunConfig, RunsFilter
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+import postgres_server as server_module
 from dagster_ui import REPO_ROOT, code_location_environment, process_group, wait_for
 from postgres_server import PostgresMissingError, PostgresServer, check_available, postgres_server
 from tiny_experiment import COMPUTE, EMULATION, SOURCE_SETTINGS, copy_artifacts, materialise, tiny_source
@@ -69,7 +70,8 @@ def connection_environment(server: PostgresServer) -> dict[str, str]:
     Every field of the connection must come from one: no credential is written in the file."""
     connection = yaml.safe_load(INSTANCE_FILE.read_text())["storage"]["postgres"]["postgres_db"]
     connection.pop("scheme")  # the driver, not a credential
-    literal = [field for field, value in connection.items() if not (isinstance(value, dict) and set(value) == {"env"})]
+    literal = [field for field, value in connection.items()
+               if not (isinstance(value, dict) and set(value) == {"env"})]
     assert not literal, f"{INSTANCE_FILE}: {literal} not read from the environment"
     values = {"hostname": server.host, "port": str(server.port), "username": server.user,
               "password": server.password, "db_name": server.database}
@@ -94,8 +96,9 @@ def succeeded(instance: DagsterInstance, run_id: str) -> bool:
 
 def materialised(instance: DagsterInstance, run_id: str) -> list[tuple[str, str | None]]:
     """(asset, partition) of each materialisation run `run_id` recorded, sorted."""
-    return sorted((entry.asset_materialization.asset_key.to_user_string(), entry.asset_materialization.partition)
-                  for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION))
+    events = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    made = [event.asset_materialization for event in events]
+    return sorted((each.asset_key.to_user_string(), each.partition) for each in made)
 
 
 def sqlite_files(folder: Path) -> list[Path]:
@@ -109,7 +112,55 @@ def sqlite_files(folder: Path) -> list[Path]:
     return found
 
 
-def test_daily_runs_and_the_automation_sensor_are_recorded_in_postgres(postgres, tiny_graph, tmp_path, monkeypatch):
+def check_daily_runs(instance: DagsterInstance) -> None:
+    """The two daily runs succeeded, one per partition, at the same time, each materialising
+    every asset of the job once for its partition."""
+    daily = instance.get_run_records(RunsFilter(job_name=JOB))
+    assert sorted((r.dagster_run.tags["dagster/partition"], r.dagster_run.status) for r in daily) == [
+        (partition, DagsterRunStatus.SUCCESS) for partition in PARTITIONS]
+    assert max(r.start_time for r in daily) < min(r.end_time for r in daily), "the runs did not overlap"
+    for record in daily:
+        partition = record.dagster_run.tags["dagster/partition"]
+        assert materialised(instance, record.dagster_run.run_id) == [(asset, partition) for asset in DAILY]
+
+
+def check_automation(instance: DagsterInstance, seen: list, requested) -> None:
+    """The sensor's ticks before the runs requested nothing; one tick after them requested the
+    summary and the report, in one run that went through the queue and succeeded, the summary
+    pooling the scores of both partitions as recorded in PostgreSQL."""
+    assert not any(tick.run_ids for tick in seen)
+    assert [tick.tick_id for tick in sensor_ticks(instance) if tick.run_ids] == [requested.tick_id]
+    [run_id] = requested.run_ids
+    run = instance.get_run_by_id(run_id)
+    assert run.tags.get(SENSOR_NAME_TAG) == SENSOR
+    assert {key.to_user_string() for key in run.asset_selection} == {SUMMARY, REPORT}
+    assert instance.all_logs(run_id, of_type=DagsterEventType.RUN_ENQUEUED)
+    assert materialised(instance, run_id) == [(REPORT, None), (SUMMARY, None)]
+    summary = instance.get_latest_materialization_event(AssetKey(SUMMARY))
+    assert summary.run_id == run_id
+    assert summary.asset_materialization.metadata["inits"].value == PARTITIONS
+
+
+def check_tables(server: PostgresServer, run_ids: set[str], tick_count: int) -> None:
+    """The same records, read from PostgreSQL's tables themselves: every run succeeded, the
+    materialisations of both partitions and of the sensor's run, the sensor's ticks."""
+    with psycopg2.connect(host=server.host, port=server.port, user=server.user, password=server.password,
+                          dbname=server.database) as database, database.cursor() as sql:
+        sql.execute("SELECT run_id, status FROM runs")
+        assert dict(sql.fetchall()) == {run_id: "SUCCESS" for run_id in run_ids}
+        sql.execute("SELECT asset_key, partition FROM event_logs "
+                    "WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
+        assert sorted((AssetKey.from_db_string(key).to_user_string(), partition)
+                      for key, partition in sql.fetchall()) == sorted(
+            [(asset, partition) for asset in DAILY for partition in PARTITIONS]
+            + [(SUMMARY, None), (REPORT, None)])
+        sql.execute("SELECT count(*) FROM job_ticks WHERE status IN %s", (tuple(FINISHED_TICKS),))
+        assert sql.fetchone()[0] == tick_count >= 2
+    database.close()  # the context ends the transaction only
+
+
+def test_daily_runs_and_the_automation_sensor_are_recorded_in_postgres(postgres, tiny_graph, tmp_path,
+                                                                       monkeypatch):
     began = time.monotonic()
     home, storage = tmp_path / "dagster_home", tmp_path / "storage"
     home.mkdir()
@@ -123,16 +174,17 @@ def test_daily_runs_and_the_automation_sensor_are_recorded_in_postgres(postgres,
     # The instance's tables are made here, before the daemon opens it (backfill_runs.py says why).
     with DagsterInstance.from_config(str(home)) as instance:
         daemon_log, runs_log = tmp_path / "daemon.log", tmp_path / "runs.log"
-        with process_group(["dagster-daemon", "run", "-w", "workspace.yaml"], environment, daemon_log) as daemon:
+        with process_group(["dagster-daemon", "run", "-w", "workspace.yaml"], environment,
+                           daemon_log) as daemon:
             # While the daemon loads the code location: the job's inputs into the storage root.
             copy_artifacts(tiny_graph.root, storage, UPSTREAM)
             materialise(storage, "truth", source=SOURCE)
 
-            def first_ticks():
+            def ticks():
                 assert daemon.poll() is None, f"the daemon exited: {daemon_log.read_text()[-3000:]}"
                 return sensor_ticks(instance)
             # The sensor's first tick sees the instance as it is; what changes after it, it follows.
-            seen = wait_for(first_ticks, DAEMON_S, f"the daemon's first tick of {SENSOR}")
+            seen = wait_for(ticks, DAEMON_S, f"the daemon's first tick of {SENSOR}")
             phases = {"daemon start, inputs and first tick": time.monotonic() - began}
 
             with process_group(["python", backfill_runs.__file__, JOB, str(run_config), str(len(PARTITIONS)),
@@ -141,8 +193,9 @@ def test_daily_runs_and_the_automation_sensor_are_recorded_in_postgres(postgres,
             phases["two daily runs at once"] = time.monotonic() - began - sum(phases.values())
 
             def requesting_tick():
-                return [tick for tick in sensor_ticks(instance) if tick.run_ids]
-            [requested] = wait_for(requesting_tick, DAEMON_S, f"a tick of {SENSOR} requesting a run", interval_s=2)
+                return [tick for tick in ticks() if tick.run_ids]
+            [requested] = wait_for(requesting_tick, DAEMON_S, f"a tick of {SENSOR} requesting a run",
+                                   interval_s=2)
             [automation_run] = requested.run_ids
             wait_for(lambda: succeeded(instance, automation_run), RUNS_S, f"{SENSOR}'s run {automation_run}",
                      interval_s=2)
@@ -152,45 +205,28 @@ def test_daily_runs_and_the_automation_sensor_are_recorded_in_postgres(postgres,
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
-
-        # The two daily runs succeeded, one per partition, at the same time, each materialising
-        # every asset of the job once for its partition.
-        daily = instance.get_run_records(RunsFilter(job_name=JOB))
-        assert sorted((r.dagster_run.tags["dagster/partition"], r.dagster_run.status) for r in daily) == [
-            (partition, DagsterRunStatus.SUCCESS) for partition in PARTITIONS]
-        assert max(r.start_time for r in daily) < min(r.end_time for r in daily), "the runs did not overlap"
-        for record in daily:
-            partition = record.dagster_run.tags["dagster/partition"]
-            assert materialised(instance, record.dagster_run.run_id) == [(asset, partition) for asset in DAILY]
-
-        # The sensor's ticks: the first requested nothing; the one after the runs requested the
-        # summary and the report, in one run that went through the queue and succeeded; the
-        # summary pooled the scores of both partitions, as recorded in PostgreSQL.
-        assert not any(tick.run_ids for tick in seen)
-        assert [tick.tick_id for tick in sensor_ticks(instance) if tick.run_ids] == [requested.tick_id]
-        run = instance.get_run_by_id(automation_run)
-        assert run.tags.get(SENSOR_NAME_TAG) == SENSOR
-        assert {key.to_user_string() for key in run.asset_selection} == {SUMMARY, REPORT}
-        assert instance.all_logs(automation_run, of_type=DagsterEventType.RUN_ENQUEUED)
-        assert materialised(instance, automation_run) == [(REPORT, None), (SUMMARY, None)]
-        summary = instance.get_latest_materialization_event(AssetKey(SUMMARY))
-        assert summary.run_id == automation_run
-        assert summary.asset_materialization.metadata["inits"].value == PARTITIONS
-        all_runs = {r.run_id for r in instance.get_runs()}
-        ticks = len(sensor_ticks(instance))
-
-    # The same records, read from PostgreSQL's tables themselves.
-    with psycopg2.connect(host=postgres.host, port=postgres.port, user=postgres.user,
-                          password=postgres.password, dbname=postgres.database) as database, database.cursor() as sql:
-        sql.execute("SELECT run_id, status FROM runs")
-        assert dict(sql.fetchall()) == {run_id: "SUCCESS" for run_id in all_runs}
-        sql.execute("SELECT asset_key, partition FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
-        assert sorted((AssetKey.from_db_string(key).to_user_string(), partition) for key, partition in sql.fetchall()) == sorted(
-            [(asset, partition) for asset in DAILY for partition in PARTITIONS] + [(SUMMARY, None), (REPORT, None)])
-        sql.execute("SELECT count(*) FROM job_ticks WHERE status IN %s", (tuple(FINISHED_TICKS),))
-        assert sql.fetchone()[0] == ticks >= 2
-    database.close()
+        check_daily_runs(instance)
+        check_automation(instance, seen, requested)
+        runs_recorded, ticks_recorded = {r.run_id for r in instance.get_runs()}, len(sensor_ticks(instance))
+    check_tables(postgres, runs_recorded, ticks_recorded)
 
     assert sqlite_files(home) == [], "a SQLite database under DAGSTER_HOME"
+    written = [path for path in [*home.rglob("*"), daemon_log, runs_log] if path.is_file()]
+    assert not [path for path in written if postgres.password in path.read_text(errors="replace")], \
+        "the database password was written out"
     print(", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in phases.items())
           + f"; test {time.monotonic() - began:.0f} s")
+
+
+def test_a_machine_without_postgres_is_told_what_to_install(tmp_path, monkeypatch):
+    """No initdb on PATH nor under Debian's folder: the error names the package to install. As
+    root without the account to run the server as: the error says so."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(server_module, "DEBIAN_BINARIES", tmp_path / "postgresql")
+    with pytest.raises(PostgresMissingError, match="install Debian's `postgresql` package"):
+        check_available()
+    (tmp_path / "initdb").touch(mode=0o755)
+    monkeypatch.setattr(server_module.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(server_module, "SERVER_ACCOUNT", "no-such-account-here")
+    with pytest.raises(PostgresMissingError, match="no `no-such-account-here` account"):
+        check_available()

@@ -1,7 +1,8 @@
 """The run process of a backfill: one run of a job of the code location per partition, as the
-instance's run coordinator and launcher would start them. test_dask_backfill starts it as its
-own process, in the environment a deployment gives the code location (SEEDS_DAG_EXECUTOR,
-DAGSTER_HOME, the storage credentials), so that the definitions load with that executor:
+instance's run coordinator and launcher would start them. test_dask_backfill and
+tests/ui/test_postgres_instance start it as its own process, in the environment a deployment gives
+the code location (SEEDS_DAG_EXECUTOR, DAGSTER_HOME, the storage credentials, the instance's
+database), so that the definitions load with that executor and the runs go to that instance:
 
     python backfill_runs.py JOB RUN_CONFIG.json AT_ONCE PARTITION...
 

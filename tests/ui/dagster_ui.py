@@ -23,6 +23,7 @@ import pytest
 import yaml
 from playwright.sync_api import Page, sync_playwright
 
+from assets.executors import EXECUTOR_ENV_VAR
 from resources.storage import ROOT_ENV_VAR
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -102,45 +103,57 @@ def write_instance_config(home: Path, run_coordinator: str, **config) -> None:
 
 
 @contextlib.contextmanager
+def process_group(command: list[str], env: dict, log_path: Path) -> Iterator[subprocess.Popen]:
+    """`command` (a program of the venv and its arguments) running from the repository root in a
+    process group of its own, its output in `log_path`. At exit it is asked to stop (SIGTERM, which
+    `dagster dev` passes on to its webserver and daemon), and whatever is left of its group (code
+    servers, runs) is killed."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen([str(BIN / command[0]), *command[1:]], cwd=REPO_ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_S)
+            except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+@contextlib.contextmanager
 def served(command: list[str], home: Path, storage: Path, log_path: Path,
            workspace: bool = True) -> Iterator[str]:
     """URL of a Dagster UI that `command` ("dagster-webserver", "dagster dev" or "dg dev", a program
     of the venv) serves from the repository's workspace.yaml (`workspace`; else from what the
     command finds itself: `dg` reads pyproject.toml's [tool.dg]) on a free port, with DAGSTER_HOME `home`,
-    the storage root `storage` and the in-process executor, once the code location is loaded.
-    At exit the server is asked to stop (SIGTERM, which `dagster dev` passes on to its webserver
-    and daemon) and whatever is left of its process group (code servers, runs) is killed."""
+    the storage root `storage` and the in-process executor, once the code location is loaded;
+    stopped at exit as `process_group` stops it."""
     port = free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), ROOT_ENV_VAR: str(storage),
-           "SEEDS_DAG_EXECUTOR": "in_process"}
     url = f"http://127.0.0.1:{port}"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [str(BIN / command[0]), *command[1:], *(["-w", "workspace.yaml"] if workspace else []),
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            def ready() -> bool:
-                assert server.poll() is None, \
-                    f"{' '.join(command)} exited with {server.returncode}: {log_path.read_text()[-3000:]}"
-                try:
-                    return bool(graphql(url, ASSET_NODES_QUERY)["assetNodes"])
-                except (urllib.error.URLError, ConnectionError, AssertionError, KeyError):
-                    return False
-            wait_for(ready, SERVER_START_S, f"{' '.join(command)} to load the code location",
-                     interval_s=2)
-            # As if the "Join the Dagster community" dialog had been dismissed: it would cover the pages.
-            graphql(url, "mutation { setNuxSeen }")
-            yield url
-        finally:
-            server.terminate()
+    with process_group([*command, *(["-w", "workspace.yaml"] if workspace else []), "-h", "127.0.0.1",
+                        "-p", str(port)], code_location_environment(home, storage), log_path) as server:
+        def ready() -> bool:
+            assert server.poll() is None, \
+                f"{' '.join(command)} exited with {server.returncode}: {log_path.read_text()[-3000:]}"
             try:
-                server.wait(timeout=STOP_S)
-            except subprocess.TimeoutExpired:
-                pass
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+                return bool(graphql(url, ASSET_NODES_QUERY)["assetNodes"])
+            except (urllib.error.URLError, ConnectionError, AssertionError, KeyError):
+                return False
+        wait_for(ready, SERVER_START_S, f"{' '.join(command)} to load the code location", interval_s=2)
+        # As if the "Join the Dagster community" dialog had been dismissed: it would cover the pages.
+        graphql(url, "mutation { setNuxSeen }")
+        yield url
+
+
+def code_location_environment(home: Path, storage: Path) -> dict[str, str]:
+    """This process's environment with DAGSTER_HOME `home`, the storage root `storage` and the
+    in-process executor (one process per run: the tests' runs are small)."""
+    return {**os.environ, "DAGSTER_HOME": str(home), ROOT_ENV_VAR: str(storage),
+            EXECUTOR_ENV_VAR: "in_process"}
 
 
 @contextlib.contextmanager

@@ -42,16 +42,14 @@ from seeds_dag.verification.claims import crps_claim, format_claim
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, format_coherence
 from seeds_dag.verification.ensemble_names import IDEAL, SEEDS, physics_and_emulated, reference_model
 from seeds_dag.verification.extremes_table import extremes_summary, format_extremes, reliability_diagram
-from seeds_dag.verification.field_table import (
-    MEAN_ERROR,
+from seeds_dag.verification.bias_table import MEAN_ERROR, format_mean_error, mean_error_summary
+from seeds_dag.verification.spectra_table import (
     POWER,
-    average_over_inits,
-    format_mean_error,
     format_power_ratio,
-    mean_error_summary,
     power_ratio_range,
     power_ratio_table,
 )
+from seeds_dag.verification.scores_table import average_over_inits
 from seeds_dag.verification.headline import format_headline
 from seeds_dag.verification.multivariate import variable_correlation_summary
 from seeds_dag.verification.multivariate_table import (
@@ -65,7 +63,7 @@ from seeds_dag.verification.perfect_model_summary import (
     perfect_model_by_lead,
     perfect_model_summary,
 )
-from seeds_dag.verification.table import (
+from seeds_dag.verification.scores_table import (
     MODEL,
     format_summary,
     model_columns_text,

@@ -62,7 +62,8 @@ from seeds_dag.verification.ensemble_names import (
     physics_and_emulated,
     reference_model,
 )
-from seeds_dag.verification.field_table import bias_map_table, spectrum_table
+from seeds_dag.verification.bias_table import bias_map_table
+from seeds_dag.verification.spectra_table import spectrum_table
 from seeds_dag.verification.monitoring import (
     SkillBounds,
     crps_alarms,
@@ -77,7 +78,7 @@ from seeds_dag.verification.perfect_model_summary import (
     perfect_model_by_lead,
     perfect_model_summary,
 )
-from seeds_dag.verification.table import MODEL, rank_table, score_table
+from seeds_dag.verification.scores_table import MODEL, rank_table, score_table
 
 SCORES = "verification_scores"
 SUMMARY = "verification_summary"

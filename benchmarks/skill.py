@@ -69,7 +69,7 @@ from seeds_dag.store import ArtifactStore
 from seeds_dag.training import TrainingConfig
 from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.extremes import climatological_thresholds
-from seeds_dag.verification.field_table import MAX_RATIO_WAVENUMBER
+from seeds_dag.verification.spectra_table import MAX_RATIO_WAVENUMBER
 from seeds_dag.verification.multivariate import climatological_scale
 from seeds_dag.verification.seed_sets import disjoint_seed_sets, fit_post_processing_oracle
 

@@ -16,15 +16,9 @@ from seeds_dag.verification import ensemble_names
 from seeds_dag.verification.calibration import calibration_summary, calibration_table
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, coherence_table
 from seeds_dag.verification.extremes_table import extremes_summary, extremes_tables
-from seeds_dag.verification.field_table import (
-    MEAN_ERROR,
-    POWER,
-    POWER_RATIO,
-    average_over_inits,
-    bias_map_table,
-    power_ratio_table,
-    spectrum_table,
-)
+from seeds_dag.verification.bias_table import MEAN_ERROR, bias_map_table
+from seeds_dag.verification.spectra_table import POWER, POWER_RATIO, power_ratio_table, spectrum_table
+from seeds_dag.verification.scores_table import average_over_inits
 from seeds_dag.verification.multivariate import variable_correlation_summary, variable_correlation_table
 from seeds_dag.verification.multivariate_table import energy_score_summary, energy_score_table
 from seeds_dag.verification.perfect_model import perfect_model_tables
@@ -37,7 +31,7 @@ from seeds_dag.verification.perfect_model_summary import (
 )
 from seeds_dag.verification.seed_sets import PostProcessingOracle, ideal_emulation, oracle_post_processing
 from seeds_dag.verification.spectra import WAVENUMBER
-from seeds_dag.verification.table import (
+from seeds_dag.verification.scores_table import (
     LEAD_DAYS,
     MODEL,
     VARIABLE,

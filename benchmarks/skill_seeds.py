@@ -24,7 +24,7 @@ from seeds_dag.store import ArtifactStore
 from seeds_dag.verification.multivariate import energy_score
 from seeds_dag.verification.scores import fair_crps, standard_crps
 from seeds_dag.verification.seed_sets import ideal_emulation
-from seeds_dag.verification.table import LEAD_DAYS, VARIABLE
+from seeds_dag.verification.scores_table import LEAD_DAYS, VARIABLE
 
 ROLES = ("gee", "ideal", "seeds", "physics")
 

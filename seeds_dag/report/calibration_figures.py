@@ -12,7 +12,7 @@ import pandas as pd
 
 from seeds_dag.report.panels import checked_rows, panel_grid, with_legend
 from seeds_dag.verification.calibration import BAND, TOTAL, VARIANCE_RATIO_RANGE, WAVENUMBER_BANDS
-from seeds_dag.verification.table import LEAD_DAYS, MODEL, VARIABLE
+from seeds_dag.verification.scores_table import LEAD_DAYS, MODEL, VARIABLE
 
 REQUIRED = {MODEL, VARIABLE, LEAD_DAYS, BAND, "variance_ratio"}
 BAND_STYLES = {"0-3": "C0", "4-7": "C2", "8-15": "C1", "16+": "C3", TOTAL: "k"}

@@ -35,7 +35,7 @@ from seeds_dag.report.panels import (
     variables_in,
     with_legend,
 )
-from seeds_dag.verification.field_table import POWER_RATIO_BAND
+from seeds_dag.verification.spectra_table import POWER_RATIO_BAND
 
 MAP_SIZE = (2.3, 1.35)  # inches per lat/lon map: 2:1 like the globe, plus room for titles
 EXAMPLE_COLUMNS = 4

@@ -14,7 +14,7 @@ from seeds_dag.conventions import KNOWN_VARIABLES
 from seeds_dag.report.panels import checked_rows, model_colours, panel_grid, with_legend
 from seeds_dag.verification.multivariate import CORRELATION, FIRST_VARIABLE, SECOND_VARIABLE
 from seeds_dag.verification.multivariate_table import ENERGY_SCORES
-from seeds_dag.verification.table import LEAD_DAYS, MODEL
+from seeds_dag.verification.scores_table import LEAD_DAYS, MODEL
 
 # Panel title per estimator column of the energy-score table.
 ESTIMATOR_TITLES = {"energy_score": "fair estimator", "energy_score_standard": "standard estimator"}

@@ -17,7 +17,7 @@ from seeds_dag.verification.perfect_model_summary import (
     PERFECT_MODEL_TARGET,
     perfect_model_by_lead,
 )
-from seeds_dag.verification.table import LEAD_DAYS, MODEL, VARIABLE
+from seeds_dag.verification.scores_table import LEAD_DAYS, MODEL, VARIABLE
 
 REQUIRED = {MODEL, VARIABLE, LEAD_DAYS, *BY_LEAD}
 MEAN_PANEL = "mean over variables"

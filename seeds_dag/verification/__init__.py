@@ -9,12 +9,14 @@ use them too):
 - :mod:`~seeds_dag.verification.scores`: fair CRPS (scoringrules), ensemble-mean
   RMSE, spread, spread/skill with the finite-ensemble correction, rank histograms (xskillscore)
   and their flatness;
-- :mod:`~seeds_dag.verification.table`: the long per-init score table, its pandera schema, and the
-  summary over initialisations that a report prints;
+- :mod:`~seeds_dag.verification.scores_table`: the long per-init score table, its pandera schema,
+  the summary over initialisations that a report prints, and the helpers every table shares;
 - :mod:`~seeds_dag.verification.coherence` and ``coherence_table``: correlation of a member's
   deviation from its ensemble mean between consecutive leads, its per-init moments and pooling;
-- :mod:`~seeds_dag.verification.spectra` and ``field_table``: zonal power spectra, and the
+- :mod:`~seeds_dag.verification.spectra` and ``spectra_table``: zonal power spectra, and the
   members' power relative to the physics members' at wavenumbers 1..15;
+- :mod:`~seeds_dag.verification.bias` and ``bias_table``: bias maps of the ensemble mean and their
+  area mean;
 - :mod:`~seeds_dag.verification.perfect_model` and ``perfect_model_summary``: the seeds, ideal-K
   (built without the member playing truth) and the emulated ensembles scored against each
   non-seed physics member in turn, per init, pooled over inits, and the figure of merit (fair

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from seeds_dag.verification.table import LEAD_DAYS, MODEL, model_columns_text
+from seeds_dag.verification.scores_table import LEAD_DAYS, MODEL, model_columns_text
 
 # Issue 14's target for the emulated ensemble over its seeds, as in SEEDS.
 CLAIM_TARGET = 0.90
@@ -32,7 +32,7 @@ def crps_claim(summary: pd.DataFrame, seeds: str, physics: str,
     and of its fair CRPS over the physics ensemble's.
 
     Args:
-        summary: from :func:`~seeds_dag.verification.table.summary_table`: index (variable,
+        summary: from :func:`~seeds_dag.verification.scores_table.summary_table`: index (variable,
             lead_time_days), columns (metric, model) with metrics crps and crps_standard.
         seeds, physics: the model names of the seeds ("seeds-2") and of the physics ensemble.
         emulated: the emulated models' names, in the order the table lists them.

@@ -22,7 +22,7 @@ from seeds_dag.verification.coherence import (
     lead_correlation,
     lead_moments,
 )
-from seeds_dag.verification.table import (
+from seeds_dag.verification.scores_table import (
     MODEL,
     N_MEMBERS,
     VARIABLE,

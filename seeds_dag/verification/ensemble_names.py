@@ -10,7 +10,7 @@ ensembles by these rules, so a table names its ensembles the same way wherever i
 import xarray as xr
 
 from seeds_dag.emulation import model_ensembles
-from seeds_dag.verification.field_table import TRUTH
+from seeds_dag.verification.spectra_table import TRUTH
 
 # The model-name families of the reference ensembles; every other verified model is emulated.
 # ideal-K, the ideal emulation of the K seeds, is scored in the perfect-model tables only.

@@ -29,7 +29,7 @@ from seeds_dag.verification.extremes import (
     roc_auc,
     roc_counts,
 )
-from seeds_dag.verification.table import (
+from seeds_dag.verification.scores_table import (
     LEAD_DAYS,
     MODEL,
     VARIABLE,

@@ -18,7 +18,7 @@ import pandas as pd
 
 from seeds_dag.verification.claims import CLAIM_TARGET, FAIR_OVER_PHYSICS, STANDARD_OVER_SEEDS
 from seeds_dag.verification.perfect_model_summary import FAIR_OVER_IDEAL, PERFECT_MODEL_TARGET
-from seeds_dag.verification.table import LEAD_DAYS, MODEL
+from seeds_dag.verification.scores_table import LEAD_DAYS, MODEL
 
 
 CLAIM, OVER_PHYSICS, PERFECT = "claim", "vs physics", "perfect model"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from seeds_dag.verification.claims import FAIR_OVER_PHYSICS, STANDARD_OVER_SEEDS, crps_claim
-from seeds_dag.verification.table import LEAD_DAYS, MODEL, SCORES, VARIABLE, summary_table
+from seeds_dag.verification.scores_table import LEAD_DAYS, MODEL, SCORES, VARIABLE, summary_table
 
 SPREAD_SKILL = "spread_skill"
 

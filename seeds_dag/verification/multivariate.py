@@ -27,7 +27,7 @@ import xarray as xr
 
 from seeds_dag.conventions import INIT, LEAD, MEMBER, TIME
 from seeds_dag.verification.scores import CRPS_BACKEND, _check_pair, _n_members
-from seeds_dag.verification.table import LEAD_DAYS, MODEL, frame_of
+from seeds_dag.verification.scores_table import LEAD_DAYS, MODEL, frame_of
 from seeds_dag.weighting import spatial_mean
 
 VARIABLE_AXIS = "variable"

@@ -20,7 +20,7 @@ from seeds_dag.verification.multivariate import (
     SECOND_VARIABLE,
     energy_score,
 )
-from seeds_dag.verification.table import LEAD_DAYS, MODEL, frame_of, model_columns_text
+from seeds_dag.verification.scores_table import LEAD_DAYS, MODEL, frame_of, model_columns_text
 
 # Column -> scoringrules estimator. The fair one compares ensembles of any size and needs two
 # members; the standard one is what a user of these N members pays (cf. crps_standard).

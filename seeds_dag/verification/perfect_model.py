@@ -46,7 +46,7 @@ from seeds_dag.verification.scores import (
     standard_crps,
 )
 from seeds_dag.verification.seed_sets import ideal_scale, non_seed_members
-from seeds_dag.verification.table import ScoreTableSchema, rank_rows, score_rows
+from seeds_dag.verification.scores_table import ScoreTableSchema, rank_rows, score_rows
 
 TRUTH_MEMBER = "truth_member"
 N_TRUTH_MEMBERS = "n_truth_members"
@@ -164,7 +164,7 @@ def ideal_over_truths(physics: xr.Dataset, seeds: Sequence[int], truths: xr.Data
 
 class PerfectModelTableSchema(ScoreTableSchema):
     """Per-init perfect-model scores, long format: one row per (model, variable, init_time,
-    lead_time_days), the columns of :class:`~seeds_dag.verification.table.ScoreTableSchema`
+    lead_time_days), the columns of :class:`~seeds_dag.verification.scores_table.ScoreTableSchema`
     averaged over the members playing truth (:func:`scores_over_truths`), and how many played it.
     n_members of ideal-K is M − K − 1."""
 

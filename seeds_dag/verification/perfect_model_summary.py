@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from seeds_dag.verification.perfect_model import N_TRUTH_MEMBERS
-from seeds_dag.verification.table import (
+from seeds_dag.verification.scores_table import (
     LEAD_DAYS,
     MODEL,
     SUMMARY_METRICS,
@@ -69,7 +69,7 @@ def perfect_model_summary(scores: pd.DataFrame, ranks: pd.DataFrame, seeds: str,
 
     Returns:
         columns variable, lead_time_days, model, the metrics of
-        :func:`~seeds_dag.verification.table.summary_table` (CRPS means over inits, RMSE and
+        :func:`~seeds_dag.verification.scores_table.summary_table` (CRPS means over inits, RMSE and
         spread root-mean-squares, spread/skill from those), FAIR_OVER_IDEAL, STANDARD_OVER_IDEAL,
         MAX_BIN_RATIO (of the counts summed over inits) and n_truth_members; models in order of
         first appearance. FAIR_OVER_IDEAL is NaN for ideal-K (1 by construction) and for the

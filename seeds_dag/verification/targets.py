@@ -6,7 +6,7 @@ needs the truth (a biased, under-dispersive truth rewards added spread; a realis
 be met by an error of the solver). The targets, and the pooled summary tables they read:
 
 - zonal power of members / the physics members' within POWER_RATIO_BAND at wavenumbers 1..15,
-  every variable and lead (`field_table.power_ratio_table`);
+  every variable and lead (`spectra_table.power_ratio_table`);
 - members' variance about the seeds' mean / the physics members', all scales together, within
   VARIANCE_RATIO_RANGE per lead and variable (`calibration.calibration_summary`);
 - correlation of member deviations between two variables within CORRELATION_TOLERANCE of the
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from seeds_dag.verification.calibration import BAND, TOTAL, VARIANCE_RATIO_RANGE
-from seeds_dag.verification.field_table import POWER_RATIO, POWER_RATIO_BAND
+from seeds_dag.verification.spectra_table import POWER_RATIO, POWER_RATIO_BAND
 
 CORRELATION_TOLERANCE = 0.10
 COHERENCE_TOLERANCE = 0.05

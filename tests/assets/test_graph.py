@@ -20,7 +20,7 @@ from seeds_dag.networks.generator import NoiseGenerator, noise_shapes
 from seeds_dag.normalization import REDUCED_DIMS, STATISTIC
 from seeds_dag.post_processing import PostProcessingFrame
 from seeds_dag.store import POINTER
-from seeds_dag.verification.table import ScoreTableSchema
+from seeds_dag.verification.scores_table import ScoreTableSchema
 from tiny_experiment import (
     EMULATION,
     GRAPH_STEPS,

@@ -41,12 +41,13 @@ from seeds_dag.verification.extremes_table import (
     extremes_summary,
     extremes_tables,
 )
-from seeds_dag.verification.field_table import BiasMapTableSchema, SpectrumTableSchema
+from seeds_dag.verification.bias_table import BiasMapTableSchema
+from seeds_dag.verification.spectra_table import SpectrumTableSchema
 from seeds_dag.verification.multivariate import climatological_scale, correlation, energy_score
 from seeds_dag.verification.multivariate_table import energy_score_summary
 from seeds_dag.verification.perfect_model import PerfectModelTableSchema, perfect_model_tables
 from seeds_dag.verification.perfect_model_summary import perfect_model_summary
-from seeds_dag.verification.table import summary_table
+from seeds_dag.verification.scores_table import summary_table
 
 INITS = ["2000-01-06", "2000-01-07"]
 N_PHYSICS, N_EMULATED = 6, 8

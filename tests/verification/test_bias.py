@@ -8,13 +8,13 @@ import xarray as xr
 import xskillscore as xs
 
 from seeds_dag.verification.bias import bias_map, mean_error
-from seeds_dag.verification.field_table import (
+from seeds_dag.verification.bias_table import (
     BiasMapTableSchema,
-    average_over_inits,
     bias_map_table,
     format_mean_error,
     mean_error_summary,
 )
+from seeds_dag.verification.scores_table import average_over_inits
 
 DIMS = ("init_time", "lead_time", "member", "lat", "lon")
 

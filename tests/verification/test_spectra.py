@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from seeds_dag.verification.field_table import (
+from seeds_dag.verification.spectra_table import (
     MAX_RATIO_WAVENUMBER,
     SpectrumTableSchema,
     format_power_ratio,

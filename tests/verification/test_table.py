@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from seeds_dag.verification.scores import fair_crps, spread_skill_over_inits
-from seeds_dag.verification.table import (
+from seeds_dag.verification.scores_table import (
     ScoreTableSchema,
     format_summary,
     long_table,

@@ -249,3 +249,10 @@ def rank_flatness_table(ranks: pd.DataFrame) -> pd.DataFrame:
                      "max_bin_ratio": float(flat.max_bin_ratio),
                      "chi2_p_value": float(flat.p_value)})
     return pd.DataFrame(rows)
+
+
+def average_over_inits(table: pd.DataFrame, value: str) -> pd.DataFrame:
+    """Mean of ``value`` over the rows that agree on every other column: the partitions'
+    tables concatenated, each holding one init, become the mean over inits (row order kept)."""
+    keys = [c for c in table.columns if c != value]
+    return table.groupby(keys, sort=False)[value].mean().reset_index()

@@ -1,8 +1,9 @@
-"""Tables of gridded diagnostics: bias maps of the ensemble mean and zonal power spectra.
+"""The zonal power spectra table of members and truth, and the members' power relative to the
+physics members' (the realism target on texture).
 
 A per-partition table holds the mean over the inits it was given (one per daily partition), so
-the summary averages partitions with :func:`average_over_inits`; the schemas allow a key to
-repeat (once per partition) in a concatenation.
+the summary averages partitions with :func:`~seeds_dag.verification.scores_table.average_over_inits`;
+the schema allows a key to repeat (once per partition) in a concatenation.
 """
 
 from collections.abc import Mapping
@@ -13,20 +14,16 @@ import pandera.pandas as pa
 import xarray as xr
 from pandera.typing import Series
 
-from seeds_dag.conventions import INIT, LAT, LON
-from seeds_dag.verification.bias import bias_map
-from seeds_dag.verification.spectra import WAVENUMBER, mean_zonal_spectrum
-from seeds_dag.verification.table import (
+from seeds_dag.verification.scores_table import (
     LEAD_DAYS,
     MODEL,
     VARIABLE,
+    average_over_inits,
     fixed_width,
     long_table,
-    model_columns_text,
 )
-from seeds_dag.weighting import spatial_mean
+from seeds_dag.verification.spectra import WAVENUMBER, mean_zonal_spectrum
 
-MEAN_ERROR = "mean_error"
 POWER = "power"
 # The spectra table also holds the truth's, the reference every model's spectrum is read against.
 TRUTH = "truth"
@@ -38,21 +35,6 @@ POWER_RATIO = "power_ratio"
 MAX_RATIO_WAVENUMBER = 15
 # Emulated members' power within a factor 1.25 of the physics members' either way (0.8 = 1/1.25).
 POWER_RATIO_BAND = (0.8, 1.25)
-
-
-class BiasMapTableSchema(pa.DataFrameModel):
-    """Mean error of the ensemble mean (forecast - truth) per grid point, in the variable's
-    units, averaged over the inits the table covers."""
-
-    model: Series[str] = pa.Field(str_length={"min_value": 1})
-    variable: Series[str] = pa.Field(str_length={"min_value": 1})
-    lead_time_days: Series[float] = pa.Field(ge=0)
-    lat: Series[float] = pa.Field(ge=-90, le=90)
-    lon: Series[float] = pa.Field(ge=0, lt=360)
-    mean_error: Series[float]
-
-    class Config:
-        strict = True
 
 
 class SpectrumTableSchema(pa.DataFrameModel):
@@ -67,24 +49,6 @@ class SpectrumTableSchema(pa.DataFrameModel):
 
     class Config:
         strict = True
-
-
-def bias_map_table(ensembles: Mapping[str, xr.Dataset], truth_aligned: xr.Dataset) -> pd.DataFrame:
-    """Bias maps of each ensemble, averaged over the inits given.
-
-    Args:
-        ensembles: model name -> forecast (init_time, lead_time, member, lat, lon).
-        truth_aligned: (init_time, lead_time, lat, lon) at the forecasts' valid times.
-
-    Returns:
-        columns model, variable, lead_time_days, lat, lon, mean_error, valid under
-        :class:`BiasMapTableSchema`.
-    """
-    frames = [long_table({MEAN_ERROR: bias_map(forecast, truth_aligned).mean(INIT)}, model)
-              for model, forecast in ensembles.items()]
-    # float64 whatever the fields' dtype (stored forecasts are float32), as the schema declares.
-    table = pd.concat(frames, ignore_index=True).astype({MEAN_ERROR: np.float64})
-    return BiasMapTableSchema.validate(table[[MODEL, VARIABLE, LEAD_DAYS, LAT, LON, MEAN_ERROR]])
 
 
 def spectrum_table(ensembles: Mapping[str, xr.Dataset], truth_aligned: xr.Dataset) -> pd.DataFrame:
@@ -104,42 +68,6 @@ def spectrum_table(ensembles: Mapping[str, xr.Dataset], truth_aligned: xr.Datase
     frames = [long_table({POWER: mean_zonal_spectrum(ds)}, model) for model, ds in fields.items()]
     table = pd.concat(frames, ignore_index=True).astype({POWER: np.float64})
     return SpectrumTableSchema.validate(table[[MODEL, VARIABLE, LEAD_DAYS, WAVENUMBER, POWER]])
-
-
-def average_over_inits(table: pd.DataFrame, value: str) -> pd.DataFrame:
-    """Mean of ``value`` over the rows that agree on every other column: the partitions'
-    tables concatenated, each holding one init, become the mean over inits (row order kept)."""
-    keys = [c for c in table.columns if c != value]
-    return table.groupby(keys, sort=False)[value].mean().reset_index()
-
-
-def mean_error_summary(bias_maps: pd.DataFrame) -> pd.DataFrame:
-    """Area-weighted mean error per model, variable and lead, from bias maps of any inits.
-
-    The cos(lat)-weighted mean of the mean map over inits equals the mean over inits of
-    :func:`seeds_dag.verification.bias.mean_error`.
-
-    Args:
-        bias_maps: rows valid under :class:`BiasMapTableSchema` (partitions concatenated).
-
-    Returns:
-        columns model, variable, lead_time_days, mean_error; models in order of appearance.
-    """
-    maps = average_over_inits(BiasMapTableSchema.validate(bias_maps), MEAN_ERROR)
-    keys = [MODEL, VARIABLE, LEAD_DAYS]
-    grids = maps.set_index([*keys, LAT, LON])[MEAN_ERROR].to_xarray()
-    # to_xarray fills missing (model, variable, lead) combinations with NaN grids; drop them.
-    errors = spatial_mean(grids).to_dataframe().dropna().reset_index()
-    order = {model: i for i, model in enumerate(maps[MODEL].unique())}
-    return errors.sort_values(MODEL, key=lambda m: m.map(order), kind="stable",
-                              ignore_index=True)[[*keys, MEAN_ERROR]]
-
-
-def format_mean_error(errors: pd.DataFrame) -> str:
-    """Fixed-width text of :func:`mean_error_summary`: rows (variable, lead_time_days), one
-    column per model."""
-    text = model_columns_text(errors, [VARIABLE, LEAD_DAYS], MEAN_ERROR)
-    return f"Mean error of the ensemble mean (forecast - truth, area-weighted)\n{text}"
 
 
 def power_ratio_table(spectra: pd.DataFrame, reference: str,

@@ -24,7 +24,7 @@ from forecast_shards import (
 )
 from pydantic import ValidationError
 
-from assets.definitions import ALL_ASSETS
+from assets.definitions import ALL_ASSETS, assets_for
 from assets.ensembles import EmulationConfig
 from assets.model_files import EMULATOR, MODEL, POST_PROCESSOR, load_model
 from resources import SourceResource, StorageResource
@@ -161,7 +161,7 @@ def test_a_K_the_models_were_not_trained_with_is_refused_before_sampling(store):
     sampling step refuses when it loads them, and writes nothing."""
     with pytest.raises(ValueError, match=re.escape("checkpoint was trained with K = [2] seed members, "
                                                    "asked to sample from K = 3")):
-        materialize(ALL_ASSETS, selection=["daily_emulated_ensembles"], partition_key=OPERATIONAL_INIT,
+        materialize(assets_for(SOURCE), selection=["daily_emulated_ensembles"], partition_key=OPERATIONAL_INIT,
                     resources={"storage": StorageResource(root=store.root), "compute": COMPUTE,
                                "source": SOURCE},
                     run_config=RunConfig(ops={"daily_emulated_ensembles": EmulationConfig(

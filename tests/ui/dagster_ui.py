@@ -23,6 +23,7 @@ import pytest
 import yaml
 from playwright.sync_api import Page, sync_playwright
 
+from resources.source import SETTINGS_ENV_VAR
 from resources.storage import ROOT_ENV_VAR
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -103,16 +104,20 @@ def write_instance_config(home: Path, run_coordinator: str, **config) -> None:
 
 @contextlib.contextmanager
 def served(command: list[str], home: Path, storage: Path, log_path: Path,
-           workspace: bool = True) -> Iterator[str]:
+           workspace: bool = True, source_settings: Path | None = None) -> Iterator[str]:
     """URL of a Dagster UI that `command` ("dagster-webserver", "dagster dev" or "dg dev", a program
     of the venv) serves from the repository's workspace.yaml (`workspace`; else from what the
     command finds itself: `dg` reads pyproject.toml's [tool.dg]) on a free port, with DAGSTER_HOME `home`,
-    the storage root `storage` and the in-process executor, once the code location is loaded.
+    the storage root `storage`, the in-process executor and the source settings of the YAML file
+    `source_settings` (the defaults where None), once the code location is loaded.
     At exit the server is asked to stop (SIGTERM, which `dagster dev` passes on to its webserver
     and daemon) and whatever is left of its process group (code servers, runs) is killed."""
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), ROOT_ENV_VAR: str(storage),
            "SEEDS_DAG_EXECUTOR": "in_process"}
+    env.pop(SETTINGS_ENV_VAR, None)
+    if source_settings is not None:
+        env[SETTINGS_ENV_VAR] = str(source_settings)
     url = f"http://127.0.0.1:{port}"
     with log_path.open("w") as log:
         server = subprocess.Popen(

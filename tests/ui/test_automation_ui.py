@@ -7,8 +7,9 @@ The instance (a temporary DAGSTER_HOME, queued runs started by the daemon) start
 experiment (the session's `tiny_graph`) copied into a temporary storage root and recorded as its
 runs recorded it, metadata included: everything up to the scores of the first operational init,
 the summary pooling that one init, and the report. Its nature run is rerun one day longer
-(TRUTH_DAYS), so that a second init can be verified. Copying costs seconds where a tiny
-experiment of its own would cost a minute. Screenshots go where dagster_ui puts them.
+(TRUTH_DAYS), so that a second init can be verified; the code location loads these settings
+($SEEDS_DAG_SOURCE), so its partitions are this experiment's inits. Copying costs seconds where a
+tiny experiment of its own would cost a minute. Screenshots go where dagster_ui puts them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster import (
     AssetMaterialization,
     DagsterInstance,
@@ -154,7 +156,11 @@ def dagster_dev(tiny_graph: TinyGraph, tmp_path: Path) -> Iterator[tuple[str, di
     write_instance_config(home, "QueuedRunCoordinator", dequeue_interval_seconds=1)
     with DagsterInstance.from_config(str(home)) as instance:
         record_tiny_experiment(tiny_graph, storage, instance)
-    with served(["dagster", "dev"], home, storage, tmp_path / "dagster_dev.log") as url:
+    # The code location's source settings, whose operational partitions hold FIRST and NEW.
+    settings = tmp_path / "source.yaml"
+    settings.write_text(yaml.safe_dump(SOURCE_SETTINGS | {"truth_days": TRUTH_DAYS}))
+    with served(["dagster", "dev"], home, storage, tmp_path / "dagster_dev.log",
+                source_settings=settings) as url:
         [repository] = graphql(url, SENSOR_QUERY)["repositoriesOrError"]["nodes"]
         wait_for(lambda: _finished_tick(url, after=0), AUTOMATION_S,
                  f"the daemon's first tick of {SENSOR}", interval_s=2)
@@ -228,8 +234,7 @@ def show_run_of_latest_materialisation(page: Page, url: str, run_id: str) -> Non
 
 def plotted_line(page: Page, url: str, label: str) -> tuple[int, int, int]:
     """(leftmost, rightmost x, width) in px of the line that the scores' Plots draw for numeric
-    metadata `label` by event time. The Plots' default, by partition, shows the latest 120 daily
-    partitions up to today, which the embedded experiment's inits in 2000 are not among."""
+    metadata `label` by event time (the events of both inits, whatever the partitions view shows)."""
     page.goto(f"{url}/assets/{SCORES}", wait_until="domcontentloaded")
     # Buttons named by their icon and text ("asset_plot Plots"): found by the text.
     page.locator("button", has_text=re.compile(r"^Plots$")).click()

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import pandas as pd
 import yaml
-from dagster import Config, ConfigurableResource
+from dagster import Config, ConfigurableResource, EnvVar
 from pydantic import Field, field_validator, model_validator
 
 from seeds_dag.conventions import EXPERIMENT_START, OutputGrid
@@ -222,8 +222,8 @@ partitions of the reforecast and operational assets follow them (`assets/partiti
 
 def source_from_environment() -> SourceResource:
     """The `source` resource of the definitions: the settings in the YAML file $SEEDS_DAG_SOURCE,
-    or the defaults where it is unset. A file that is missing, not a mapping, or holds settings the
-    resource refuses is an error naming the file."""
+    or the defaults where it is unset; credentials as `{env: NAME}`, never literal. A file that is
+    missing, not a mapping, or holds settings the resource refuses is an error naming the file."""
     path = os.environ.get(SETTINGS_ENV_VAR)
     if not path:
         return SourceResource()
@@ -235,9 +235,19 @@ def source_from_environment() -> SourceResource:
         raise ValueError(f"${SETTINGS_ENV_VAR}={path}: expected a mapping of source settings, "
                          f"got {type(settings).__name__}")
     try:
-        return SourceResource(**settings)
+        return SourceResource(**_env_vars(settings))
     except ValueError as err:
         raise ValueError(f"${SETTINGS_ENV_VAR}={path}: {err}") from None
+
+
+def _env_vars(value: Any) -> Any:
+    """`{env: NAME}` (how run config names an environment variable, for credentials) as
+    `EnvVar(NAME)`, which Dagster reads when the resource is used, at any depth of `value`."""
+    if isinstance(value, dict):
+        if set(value) == {"env"}:
+            return EnvVar(value["env"])
+        return {name: _env_vars(item) for name, item in value.items()}
+    return value
 
 
 def _date(value: str, field: str) -> pd.Timestamp:

@@ -15,6 +15,7 @@ from dagster import (
     DagsterInstance,
     DagsterUnknownPartitionError,
     DefaultSensorStatus,
+    EnvVar,
     materialize,
 )
 
@@ -155,6 +156,17 @@ def test_settings_that_leave_no_init_or_cannot_be_read_are_refused_by_name(tmp_p
         source_from_environment()
     settings.write_text("truth_days: 30\n")
     assert source_from_environment() == SourceResource(truth_days=30)
+
+
+def test_credentials_in_the_settings_file_are_read_from_the_environment(tmp_path, monkeypatch):
+    settings = tmp_path / "source.yaml"
+    settings.write_text("kind: gefs\nreforecast_start: '2019-01-01'\nreforecast_end: '2019-12-31'\n"
+                        "gefs: {anon: false, key: {env: GEFS_KEY}, secret: {env: GEFS_SECRET}}\n")
+    monkeypatch.setenv(SETTINGS_ENV_VAR, str(settings))
+    monkeypatch.setenv("GEFS_SECRET", "topsecret")
+    gefs = source_from_environment().gefs
+    assert (gefs.key, gefs.secret) == (EnvVar("GEFS_KEY"), EnvVar("GEFS_SECRET"))
+    assert isinstance(gefs.secret, EnvVar) and gefs.secret.get_value() == "topsecret"
 
 
 def test_daily_job_and_schedule_exist():

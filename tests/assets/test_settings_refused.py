@@ -95,6 +95,13 @@ def test_an_unknown_variable():
         SourceResource(kind="gefs", variables=[*CORE_VARIABLES, "rh700"])
 
 
+@pytest.mark.parametrize("window", [("1999-12-31", "2000-01-24"), ("2019-12-01", "2020-01-01")])
+def test_a_training_window_outside_the_gefs_reforecast(window):
+    with refused(f"source.reforecast_start..reforecast_end={window[0]}..{window[1]}: the GEFSv12 "
+                 "reforecast holds inits 2000-01-01..2019-12-31 only"):
+        SourceResource(kind="gefs", reforecast_start=window[0], reforecast_end=window[1])
+
+
 def test_a_variable_the_embedded_source_does_not_write():
     with refused("the embedded source writes exactly ['z500', 't850', 'u850', 'v850', 'sp']; extra "
                  "variables need kind 'gefs'"):

@@ -172,7 +172,7 @@ def _forecast_asset_body(context: AssetExecutionContext, source: SourceResource,
 
 
 @asset(group_name=GROUP, partitions_def=REFORECAST_INITS, deps=[truth, physics_spinup],
-       backfill_policy=REFORECAST_BACKFILL, code_version=CODE_VERSIONS["reforecast_shards"],
+       code_version=CODE_VERSIONS["reforecast_shards"],
        check_specs=[AssetCheckSpec("valid_reforecast_shards", asset="reforecast_shards",
                                    blocking=True)],
        description="Reforecast shard for one init date: a small ensemble (5 members) of the "
@@ -183,6 +183,10 @@ def reforecast_shards(context: AssetExecutionContext, source: SourceResource,
                       storage: StorageResource) -> MaterializeResult:
     return _forecast_asset_body(context, source, storage, "reforecast_shards",
                                 source.reforecast_members, "reforecast")
+
+
+# Set here, not in the decorator, whose `backfill_policy` (beta in Dagster 1.13) warns at every load.
+reforecast_shards = reforecast_shards.with_attributes(backfill_policy=REFORECAST_BACKFILL)
 
 
 @asset(group_name=GROUP, partitions_def=OPERATIONAL_INITS, deps=[truth, physics_spinup],

@@ -95,13 +95,14 @@ def record_materialised(root: Path, asset: str, partitions: list[str | None]) ->
 
 def materialise(root: Path, asset: str, partition: str | None = None, *,
                 source: SourceResource = SOURCE, compute: ComputeResource = COMPUTE,
-                config: Any = None) -> ExecuteInProcessResult:
+                config: Any = None, calendar: SourceResource | None = None) -> ExecuteInProcessResult:
     """Materialise one asset (one partition) of the real definitions, with the partitions of
-    `source`'s calendar, into the store at `root`, recorded in `instance_for(root)`. `config` replaces the tiny op config of trained_emulator /
+    `source`'s calendar (or `calendar`'s, as when run config changes the source's settings),
+    into the store at `root`, recorded in `instance_for(root)`. `config` replaces the tiny op config of trained_emulator /
     daily_emulated_ensembles. Errors raised by the asset body propagate as themselves."""
     op_config = config if config is not None else OP_CONFIGS.get(asset)
     return materialize(
-        assets_for(source), selection=[asset], partition_key=partition,
+        assets_for(calendar or source), selection=[asset], partition_key=partition,
         resources={"storage": StorageResource(root=str(root)), "compute": compute,
                    "source": source},
         run_config=RunConfig(ops={asset: op_config} if op_config is not None else {}),

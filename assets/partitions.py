@@ -28,7 +28,7 @@ DATE_FORMAT = "%Y-%m-%d"
 
 def reforecast_inits(source: SourceResource) -> DailyPartitionsDefinition:
     """One partition a day over the training window (both ends included)."""
-    return DailyPartitionsDefinition(start_date=source.reforecast_start,
+    return DailyPartitionsDefinition(start_date=_date(pd.Timestamp(source.reforecast_start)),
                                      end_date=_date(pd.Timestamp(source.reforecast_end) + DAY))
 
 
@@ -70,7 +70,8 @@ REFORECAST_BACKFILL = reforecast_backfill(DEFINITIONS_SOURCE)
 def with_calendars(assets: Sequence[AssetsDefinition],
                    source: SourceResource) -> list[AssetsDefinition]:
     """`assets` (declared with REFORECAST_INITS or OPERATIONAL_INITS) with the calendars of
-    `source` instead; the same objects where they agree."""
+    `source` instead; the same objects where they agree. The backfill policy stays the
+    definitions' (it matters to backfills, which run the definitions)."""
     replacements = [(REFORECAST_INITS, reforecast_inits(source)),
                     (OPERATIONAL_INITS, operational_inits(source))]
 

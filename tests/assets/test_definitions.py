@@ -16,6 +16,7 @@ from dagster import (
     DagsterUnknownPartitionError,
     DefaultSensorStatus,
     EnvVar,
+    build_schedule_context,
     materialize,
 )
 
@@ -176,6 +177,23 @@ def test_daily_job_and_schedule_exist():
     schedule = defs.resolve_schedule_def("daily_emulation_schedule")
     assert schedule.job_name == "daily_emulation"
     assert schedule.cron_schedule == "30 0 * * *"
+
+
+@pytest.mark.parametrize("tick, requested", [
+    ("2000-02-12", "2000-02-11"),  # an operational init just ended
+    ("2000-02-09", None),  # the day before the first operational init: the training window's
+    ("2026-12-07", None),  # long after the experiment's last
+])
+def test_the_schedule_asks_for_the_day_just_ended_when_it_is_an_operational_init(tick, requested):
+    schedule = defs.resolve_schedule_def("daily_emulation_schedule")
+    when = pd.Timestamp(f"{tick} 00:30", tz="UTC").to_pydatetime()
+    with DagsterInstance.ephemeral() as instance:
+        result = schedule.evaluate_tick(build_schedule_context(
+            instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()))
+    assert [r.partition_key for r in result.run_requests or []] == ([requested] if requested else [])
+    if requested is None:
+        day = (pd.Timestamp(tick) - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+        assert result.skip_message == f"{day} is no operational init (the source settings make 2000-02-09..2000-02-15)"
 
 
 def test_resources_are_bound():

@@ -90,6 +90,9 @@ mutation ($params: ExecutionParams!) { launchRun(executionParams: $params) {
   ... on RunConfigValidationInvalid { errors { message } }
 } }
 """
+PARTITIONS_QUERY = """
+{ assetNodes { assetKey { path } partitionKeys } }
+"""
 RUNS_QUERY = """
 { runsOrError { ... on Runs { results {
     runId status endTime assetSelection { path } tags { key value } } } } }
@@ -175,6 +178,12 @@ def test_the_summary_and_report_follow_a_launched_day(dagster_dev: tuple[str, di
     it; the scores' Plots draw a numeric headline through the events of both inits."""
     url, repository = dagster_dev
     assert _runs(url) == [], "the automation launched runs for the experiment as set up"
+    # The UI offers the inits of the loaded settings: the training window and FIRST, NEW.
+    offered = {"/".join(node["assetKey"]["path"]): node["partitionKeys"]
+               for node in graphql(url, PARTITIONS_QUERY)["assetNodes"] if node["partitionKeys"]}
+    assert offered == {"reforecast_shards": SOURCE.reforecast_dates(),
+                       **{asset: [FIRST, NEW] for asset in ("operational_ensemble", SCORES,
+                                                            "daily_emulated_ensembles")}}
     assert _pooled_inits(_latest(url)[SUMMARY]) == [FIRST]
 
     params = {"selector": {**repository, "jobName": JOB}, "runConfigData": RUN_CONFIG,

@@ -33,8 +33,7 @@ def _after_updated_dependencies(ignoring: tuple[str, ...] = ()) -> AutomationCon
 def follows_dependencies(ignoring: tuple[str, ...] = ()) -> AutomationCondition:
     """Materialise an asset (each partition on its own) after one of its dependencies is updated,
     once all its dependencies exist: Dagster's `eager` without its restriction to the latest
-    time window (the embedded experiment's inits lie in 2000, and a retrained model concerns every
-    init). Updates of the dependencies named in `ignoring` start nothing: they reach the asset
+    time window (a retrained model concerns every init, not only the newest). Updates of the dependencies named in `ignoring` start nothing: they reach the asset
     through another dependency that follows them (the emulator through the post-processor, whose
     frame is fitted to it: runs of differently partitioned assets are separate, and members drawn
     beside the refit would use the stale frame)."""
@@ -44,8 +43,8 @@ def follows_dependencies(ignoring: tuple[str, ...] = ()) -> AutomationCondition:
 
 def follows_updated(*assets: str) -> AutomationCondition:
     """Materialise after one of the named dependencies is updated (an asset pooling every
-    partition of another dependency, such as the reforecast, would otherwise wait for all of them:
-    `any_deps_missing` counts every daily partition since 2000)."""
+    partition of another dependency, such as the reforecast, would otherwise wait until every
+    partition of that dependency's calendar exists: `any_deps_missing` counts them all)."""
     updated = AutomationCondition.any_deps_updated().allow(AssetSelection.assets(*assets))
     return (updated.since_last_handled() & ~AutomationCondition.any_deps_in_progress()
             & ~AutomationCondition.in_progress()).with_label(f"after {', '.join(assets)} is updated")
@@ -53,7 +52,8 @@ def follows_updated(*assets: str) -> AutomationCondition:
 
 def follows_any_partition() -> AutomationCondition:
     """For an asset pooling the partitions of a partitioned dependency: materialise it after any of
-    them is updated (`eager` would wait until every daily partition since 2000 exists)."""
+    them is updated (`eager` would wait until every partition of the calendar exists: every
+    operational init scored)."""
     return _after_updated_dependencies().with_label("after any dependency partition is updated")
 
 

@@ -1,6 +1,12 @@
-"""The code location: every asset, check, job, schedule and resource of seeds-dag."""
+"""The code location: every asset, check, job, schedule and resource of seeds-dag.
 
-from dagster import Definitions
+The `source` settings come from $SEEDS_DAG_SOURCE (a YAML file; the defaults where unset): the
+resource is built from them, and so are the partitions of the per-init assets
+(`assets/partitions.py`), so the UI offers exactly the inits those settings make."""
+
+from collections.abc import Sequence
+
+from dagster import AssetsDefinition, Definitions
 
 from assets.automation import automation_sensor
 from assets.climatology import climatology
@@ -8,6 +14,7 @@ from assets.ensembles import daily_emulated_ensembles
 from assets.executors import executor_from_environment
 from assets.gpu import training_processes_from_environment
 from assets.models import post_processor, trained_emulator
+from assets.partitions import DEFINITIONS_SOURCE, with_calendars
 from assets.report import verification_report
 from assets.schedules import daily_emulation_job, daily_emulation_schedule
 from assets.sources import operational_ensemble, physics_spinup, reforecast_shards, truth
@@ -41,6 +48,12 @@ defs = Definitions(
         "storage": StorageResource(),
         # The training steps request this many GPUs (assets/gpu.py): the same number by default.
         "compute": ComputeResource(training_processes=training_processes_from_environment()),
-        "source": SourceResource(),
+        "source": DEFINITIONS_SOURCE,
     },
 )
+
+
+def assets_for(source: SourceResource) -> Sequence[AssetsDefinition]:
+    """ALL_ASSETS with the partitions that `source`'s calendar makes, for materialising with
+    other settings than the definitions' (the main job's --quick, the tests)."""
+    return with_calendars(ALL_ASSETS, source)

@@ -27,7 +27,7 @@ from assets.gpu import SAMPLING_GPUS, gpu_step
 from assets.metadata import dataset_metadata, validation_check, worker_metadata
 from assets.model_files import EMULATOR, POST_PROCESSOR, load_model, load_post_processor
 from assets.models import post_processor, trained_emulator
-from assets.partitions import init_dates
+from assets.partitions import OPERATIONAL_INITS
 from assets.progress import progress_logger
 from assets.science_configs import science_config
 from assets.sources import operational_ensemble
@@ -92,12 +92,11 @@ def ensemble_check(ds: xr.Dataset, where: str, n_members: int) -> AssetCheckResu
     if missing:
         return AssetCheckResult(check_name=CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
                                 metadata={"problems": MetadataValue.json([f"{where}: no model {missing}"])})
-    results = [validation_check(CHECK, ds.sel(model=m), FORECAST_DIMS, f"{where} model {m}", n_members=n_members)
-               for m in MODELS]
-    return next((r for r in results if not r.passed), results[0])
+    return validation_check(CHECK, {f"{where} model {m}": ds.sel(model=m) for m in MODELS},
+                            FORECAST_DIMS, n_members=n_members)
 
 
-@asset(group_name="emulation", partitions_def=init_dates,
+@asset(group_name="emulation", partitions_def=OPERATIONAL_INITS,
        deps=[operational_ensemble, trained_emulator, post_processor, normalization_stats],
        check_specs=[AssetCheckSpec(CHECK, asset="daily_emulated_ensembles", blocking=True)],
        code_version=CODE_VERSIONS["daily_emulated_ensembles"],

@@ -22,13 +22,13 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import pandas as pd
 from dagster import DagsterInstance, RunConfig, materialize
 
-from assets.definitions import ALL_ASSETS
+from assets.definitions import assets_for
 from assets.ensembles import EmulationConfig
-from assets.main_job_plan import REFORECAST_ASSETS, Step, main_job_steps
+from assets.main_job_plan import Step, main_job_steps
 from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
+from assets.partitions import operational_inits
 from assets.object_names import HEADLINE_TEXT, REPORT_PAGE, SUMMARY_TEXT
 from assets.report import REPORT
 from assets.verification import SUMMARY
@@ -56,14 +56,13 @@ def _quick_settings() -> tuple[SourceResource, dict, EmulationConfig]:
 
 
 def operational_dates(source: SourceResource, count: int) -> list[str]:
-    """The first `count` init dates after the training window whose forecasts the truth covers."""
-    first = pd.Timestamp(source.reforecast_end) + pd.Timedelta(days=max(source.lead_days) + 1)
-    last_valid = pd.Timestamp(source.start_date) + pd.Timedelta(days=source.truth_days)
-    dates = pd.date_range(first, periods=count, freq="D")
-    if dates[-1] + pd.Timedelta(days=max(source.lead_days)) > last_valid:
+    """The first `count` operational inits of `source`'s calendar (`operational_inits`: after the
+    training window, verified by the truth)."""
+    dates = operational_inits(source).get_partition_keys()[:count]
+    if len(dates) < count:
         raise ValueError(f"truth_days={source.truth_days} is too short to verify {count} "
-                         f"operational inits from {first:%Y-%m-%d}")
-    return [d.strftime("%Y-%m-%d") for d in dates]
+                         f"operational inits from {source.first_operational_date():%Y-%m-%d}")
+    return dates
 
 
 def console_logger_config(log_level: str) -> dict:
@@ -98,8 +97,9 @@ def materialize_one(name: str, partition_key: str | None, resources: dict,
     up; returns its seconds. `resources` maps each resource key to (class, settings), rebuilt
     here: resources do not pickle across processes, their settings do."""
     start = time.perf_counter()
-    result = materialize(ALL_ASSETS, selection=[name], partition_key=partition_key,
-                         resources={key: cls(**settings) for key, (cls, settings) in resources.items()},
+    built = {key: cls(**settings) for key, (cls, settings) in resources.items()}
+    result = materialize(assets_for(built["source"]), selection=[name], partition_key=partition_key,
+                         resources=built,
                          instance=_instance(),
                          run_config=RunConfig(ops={name: op_configs[name]} if name in op_configs else {},
                                               loggers=console_logger_config(log_level)),
@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     print(f"seeds-dag main job: storage {storage.store().root}, DAGSTER_HOME {home}")
     one_thread = {**settings, "source": (SourceResource, {**settings["source"][1], "threads": 1})}
     dates = operational_dates(source, args.operational_inits)
-    steps = main_job_steps(ALL_ASSETS, dates, source.reforecast_dates())
+    reforecast = source.reforecast_dates()
+    steps = main_job_steps(assets_for(source), dates, reforecast)
     # The physics lead the graph (they depend on nothing else) and run in the worker processes;
     # the rest in this process, training with both threads.
     leading = next((i for i, s in enumerate(steps) if not s.physics), len(steps))
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         # jobs first balance the workers.
         for batch in _physics_batches(steps[:leading]):
             label = batch[0].asset if batch[0].partition is None else "physics forecasts"
-            jobs = sorted(batch, key=lambda s: s.asset in REFORECAST_ASSETS)
+            jobs = sorted(batch, key=lambda s: s.partition in reforecast)
             physics(pool, label, [(s.asset, s.partition) for s in jobs])
     for later in steps[leading:]:
         step(later.asset, later.partition)

@@ -2,8 +2,9 @@
 hand, so that an asset added to `ALL_ASSETS` is materialised by the main job in its place.
 
 Each asset comes after every asset it depends on; among assets free to go, the one listed first in
-`ALL_ASSETS` goes first. A partitioned asset is one step per init date: `reforecast_shards` over
-the reforecast window, every other one over the operational inits the job verifies. The physics
+`ALL_ASSETS` goes first. A partitioned asset is one step per init date of the job that its
+partitions hold: `reforecast_shards` (the reforecast calendar) over the reforecast window, the
+others (the operational calendar) over the operational inits the job verifies. The physics
 (the assets of the sources group) are marked, so that the job can run them in its one-thread
 worker processes.
 """
@@ -16,11 +17,6 @@ from collections.abc import Sequence
 from dagster import AssetsDefinition
 
 from assets.sources import GROUP as SOURCES_GROUP
-
-REFORECAST_ASSETS = ("reforecast_shards",)
-"""The partitioned assets whose partitions are the reforecast window's inits (the others': the
-operational inits)."""
-
 
 @dataclasses.dataclass(frozen=True)
 class Step:
@@ -52,13 +48,15 @@ def graph_order(assets: Sequence[AssetsDefinition]) -> list[AssetsDefinition]:
 
 def main_job_steps(assets: Sequence[AssetsDefinition], operational: Sequence[str],
                    reforecast: Sequence[str]) -> list[Step]:
-    """Every (asset, partition) the main job materialises, in `graph_order`."""
+    """Every (asset, partition) the main job materialises, in `graph_order`: the `reforecast` and
+    `operational` inits that each partitioned asset's partitions hold (the calendars of
+    `assets/partitions.py` are disjoint)."""
     steps = []
     for asset in graph_order(assets):
         physics = asset.group_names_by_key[asset.key] == SOURCES_GROUP
         if asset.partitions_def is None:
             steps.append(Step(name(asset), None, physics))
         else:
-            dates = reforecast if name(asset) in REFORECAST_ASSETS else operational
-            steps += [Step(name(asset), date, physics) for date in dates]
+            steps += [Step(name(asset), date, physics) for date in (*reforecast, *operational)
+                      if asset.partitions_def.has_partition_key(date)]
     return steps

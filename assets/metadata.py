@@ -4,6 +4,7 @@ process that ran the step."""
 
 import os
 import socket
+from collections.abc import Mapping
 
 import pandas as pd
 import xarray as xr
@@ -55,13 +56,16 @@ def table_metadata(frame: pd.DataFrame) -> MetadataValue:
     return MetadataValue.table([TableRecord(row) for row in cells.to_dict("records")], schema)
 
 
-def validation_check(check_name: str, ds: xr.Dataset, dims: tuple[str, ...], where: str,
+def validation_check(check_name: str, datasets: Mapping[str, xr.Dataset], dims: tuple[str, ...],
                      **kwargs) -> AssetCheckResult:
-    """Validate a stored artifact as its readers will see it (grid, NaNs, ranges, members)."""
-    problems = validation_problems(ds, dims, where, **kwargs)
+    """Validate stored artifacts as their readers will see them (grid, NaNs, ranges, members):
+    `datasets` maps where each is (`asset[key]`) to it; the check passes when all do, and lists
+    every problem found."""
+    problems = [problem for where, ds in datasets.items()
+                for problem in validation_problems(ds, dims, where, **kwargs)]
     return AssetCheckResult(
         check_name=check_name,
         passed=not problems,
         severity=AssetCheckSeverity.ERROR,
-        metadata={"problems": MetadataValue.json(problems), "checked": where},
+        metadata={"problems": MetadataValue.json(problems), "checked": ", ".join(datasets)},
     )

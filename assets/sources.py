@@ -12,6 +12,7 @@ import time
 
 import pandas as pd
 import torch
+import xarray as xr
 from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
@@ -22,16 +23,16 @@ from dagster import (
 )
 
 from assets.metadata import dataset_metadata, validation_check, worker_metadata
-from assets.partitions import init_dates
+from assets.partitions import OPERATIONAL_INITS, REFORECAST_BACKFILL, REFORECAST_INITS
 from assets.progress import progress_logger
 from assets.versions import CODE_VERSIONS
 from resources import SourceResource, StorageResource
-from seeds_dag.conventions import FORECAST_DIMS, TRUTH_DIMS, VARIABLES, validate
+from seeds_dag.conventions import FORECAST_DIMS, INIT, TRUTH_DIMS, VARIABLES, validate
 from seeds_dag.sources.archive.era5 import era5_truth
 from seeds_dag.sources.archive.gefs import gefs_forecast
 from seeds_dag.store import ArtifactStore
 from seeds_dag.sources.embedded.source import (
-    run_forecast,
+    run_forecasts,
     run_spinup,
     run_truth,
     spinup_settings,
@@ -120,54 +121,75 @@ def truth(context: AssetExecutionContext, source: SourceResource,
         metadata={"location": url, "seconds": round(seconds, 1), "days": source.truth_days,
                   "source": ds.attrs.get("source", source.kind),
                   **dataset_metadata(ds[list(VARIABLES)])},
-        check_results=[validation_check("valid_truth", stored, TRUTH_DIMS, "truth")],
+        check_results=[validation_check("valid_truth", {"truth": stored}, TRUTH_DIMS)],
     )
+
+
+def _forecasts(source: SourceResource, store: ArtifactStore, inits: list[pd.Timestamp],
+               n_members: int, purpose: str) -> xr.Dataset:
+    """The forecasts of `inits` (init_time, lead_time, member, lat, lon): the embedded physics
+    integrates them as one batch, the archive is read init by init."""
+    if source.kind == "gefs":
+        return xr.concat([gefs_forecast(source.gefs_archive(purpose), init, range(n_members),
+                                        source.lead_days, source.grid()) for init in inits],
+                         dim=INIT)
+    truth_ds = store.open_dataset("truth")
+    pool = store.open_dataset("physics_spinup")["pool"]
+    return run_forecasts(source.embedded_config(), truth_ds, pool, inits, n_members, purpose)
 
 
 def _forecast_asset_body(context: AssetExecutionContext, source: SourceResource,
                          storage: StorageResource, asset_name: str, n_members: int,
                          purpose: str) -> MaterializeResult:
+    """The forecasts of every partition of the run (one, or a range under a backfill policy),
+    each validated before any is written and each committed on its own, with its own location
+    and dataset metadata on its materialisation; the blocking check covers them all."""
     _set_threads(source)
     store = storage.store()
-    key = context.partition_key
-    where = f"{asset_name}[{key}]"
+    keys = context.partition_keys
+    inits = [pd.Timestamp(key) for key in keys]
     start = time.perf_counter()
-    if source.kind == "gefs":
-        ds = gefs_forecast(source.gefs_archive(purpose), pd.Timestamp(key), range(n_members),
-                           source.lead_days, source.grid())
-    else:
-        truth_ds = store.open_dataset("truth")
-        pool = store.open_dataset("physics_spinup")["pool"]
-        ds = run_forecast(source.embedded_config(), truth_ds, pool, pd.Timestamp(key), n_members,
-                          purpose)
+    forecasts = _forecasts(source, store, inits, n_members, purpose)
     seconds = time.perf_counter() - start
-    validate(ds, FORECAST_DIMS, where, n_members=n_members)
-    url = store.write_dataset(ds, asset_name, key)
-    stored = store.open_dataset(asset_name, key)
+    parts = {key: validate(forecasts.sel({INIT: [init]}), FORECAST_DIMS, f"{asset_name}[{key}]",
+                           n_members=n_members)
+             for key, init in zip(keys, inits)}
+    stored = {}
+    for key, ds in parts.items():
+        url = store.write_dataset(ds, asset_name, key)
+        stored[f"{asset_name}[{key}]"] = store.open_dataset(asset_name, key)
+        context.add_asset_metadata({"location": url, **dataset_metadata(ds)}, partition_key=key)
     timing = ("read_seconds_per_member" if source.kind == "gefs"
               else "physics_seconds_per_member")
     return MaterializeResult(
-        metadata={"location": url, "seconds": round(seconds, 2),
-                  timing: round(seconds / n_members, 3), "source": ds.attrs.get("source"),
-                  "members": n_members, **worker_metadata(), **dataset_metadata(ds)},
-        check_results=[validation_check(f"valid_{asset_name}", stored, FORECAST_DIMS, where,
+        metadata={"seconds": round(seconds, 2), "batch_inits": len(keys),
+                  timing: round(seconds / (n_members * len(keys)), 3),
+                  "source": forecasts.attrs.get("source"), "members": n_members,
+                  **worker_metadata()},
+        check_results=[validation_check(f"valid_{asset_name}", stored, FORECAST_DIMS,
                                         n_members=n_members)],
     )
 
 
-@asset(group_name=GROUP, partitions_def=init_dates, deps=[truth, physics_spinup],
+@asset(group_name=GROUP, partitions_def=REFORECAST_INITS, deps=[truth, physics_spinup],
        code_version=CODE_VERSIONS["reforecast_shards"],
        check_specs=[AssetCheckSpec("valid_reforecast_shards", asset="reforecast_shards",
                                    blocking=True)],
        description="Reforecast shard for one init date: a small ensemble (5 members) of the "
-       "ensemble model started from the truth at that date, all lead times.")
+       "ensemble model started from the truth at that date, all lead times. A backfill runs "
+       "several inits in one run, their physics integrated as one batch, each partition still "
+       "committed and recorded on its own.")
 def reforecast_shards(context: AssetExecutionContext, source: SourceResource,
                       storage: StorageResource) -> MaterializeResult:
     return _forecast_asset_body(context, source, storage, "reforecast_shards",
                                 source.reforecast_members, "reforecast")
 
 
-@asset(group_name=GROUP, partitions_def=init_dates, deps=[truth, physics_spinup],
+# Set here, not in the decorator, whose `backfill_policy` (beta in Dagster 1.13) warns at every load.
+reforecast_shards = reforecast_shards.with_attributes(backfill_policy=REFORECAST_BACKFILL)
+
+
+@asset(group_name=GROUP, partitions_def=OPERATIONAL_INITS, deps=[truth, physics_spinup],
        code_version=CODE_VERSIONS["operational_ensemble"],
        check_specs=[AssetCheckSpec("valid_operational_ensemble", asset="operational_ensemble",
                                    blocking=True)],

@@ -38,7 +38,7 @@ from assets.object_names import (
     SPECTRA,
     VARIABLE_MOMENTS,
 )
-from assets.partitions import init_dates
+from assets.partitions import OPERATIONAL_INITS
 from assets.science_configs import science_config
 from assets.sources import operational_ensemble, truth
 from assets.versions import CODE_VERSIONS
@@ -138,7 +138,7 @@ def _skill_check(name: str, problems: list[str], headline: pd.DataFrame) -> Asse
                                       "headline": table_metadata(headline.rename_axis(MODEL))})
 
 
-@asset(group_name="verification", partitions_def=init_dates,
+@asset(group_name="verification", partitions_def=OPERATIONAL_INITS,
        deps=[daily_emulated_ensembles, operational_ensemble, truth, climatology],
        code_version=CODE_VERSIONS[SCORES], automation_condition=follows_dependencies(),
        check_specs=[AssetCheckSpec(CRPS_CHECK, asset=SCORES, description="Warns when an emulated "
@@ -209,8 +209,7 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
     headline = headline_scores(scores, seeds, physics_name, emulated_names)
     # Plain floats per model family and ratio ("gee_fair_crps_over_physics", named without the
     # ensemble size so a series survives a change of N): the asset page's Plots chart them over
-    # the materialisations ("Events"; its "Partitions" view shows the latest 120 daily partitions
-    # before today only).
+    # the materialisations ("Events"; its "Partitions" view, by init, the operational inits).
     numbers = {f"{model_family(model)}_{column}": float(round(value, 4))
                for model, row in headline.iterrows() for column, value in row.items()
                if np.isfinite(value)}

@@ -22,7 +22,13 @@ from collections.abc import Callable
 import pandas as pd
 import xarray as xr
 
-from seeds_dag.sources.embedded.source import EmbeddedSourceConfig, run_forecasts, run_spinup, run_truth
+from seeds_dag.sources.embedded.source import (
+    REFORECAST_BATCH_INITS,
+    EmbeddedSourceConfig,
+    run_forecasts,
+    run_spinup,
+    run_truth,
+)
 from seeds_dag.store import ArtifactStore
 
 
@@ -37,7 +43,7 @@ class ExperimentCalendar:
     operational_members: int = 31
     # Inits integrated together: batches of ~30 members cost ~25% less per member than one
     # forecast, and 62 members another ~25% less than 31 (benchmarks/cost.py).
-    reforecast_batch_inits: int = 6
+    reforecast_batch_inits: int = REFORECAST_BATCH_INITS
     operational_batch_inits: int = 2
     # Spin-up, models, perturbations and leads; truth_days and member counts are set from the above.
     # Not in the repr: the source config it yields, recorded beside the calendar, covers it.

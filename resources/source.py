@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from dagster import Config, ConfigurableResource
+import yaml
+from dagster import Config, ConfigurableResource, EnvVar
 from pydantic import Field, field_validator, model_validator
 
 from seeds_dag.conventions import EXPERIMENT_START, OutputGrid
@@ -121,6 +124,11 @@ class SourceResource(ConfigurableResource):
             raise ValueError(f"source.reforecast_start={self.reforecast_start} is after "
                              f"source.reforecast_end={self.reforecast_end}: the training window "
                              "needs start ≤ end")
+        first, last = gefs.REFORECAST_INITS
+        if self.kind == "gefs" and not first <= start <= end <= last:
+            raise ValueError(f"source.reforecast_start..reforecast_end={self.reforecast_start}.."
+                             f"{self.reforecast_end}: the GEFSv12 reforecast holds inits "
+                             f"{first:%Y-%m-%d}..{last:%Y-%m-%d} only")
         if self.kind == "embedded" and tuple(self.variables) != CORE_VARIABLES:
             raise ValueError(f"source.variables={self.variables}: the embedded source writes "
                              f"exactly {list(CORE_VARIABLES)}; extra variables need kind 'gefs'")
@@ -185,15 +193,61 @@ class SourceResource(ConfigurableResource):
         dates = pd.date_range(self.reforecast_start, self.reforecast_end, freq="D")
         return [d.strftime("%Y-%m-%d") for d in dates]
 
+    def first_operational_date(self) -> pd.Timestamp:
+        """The first operational init whose forecasts overlap no training reforecast's valid
+        times: the day after reforecast_end + the longest lead."""
+        return pd.Timestamp(self.reforecast_end) + pd.Timedelta(days=max(self.lead_days) + 1)
+
+    def last_verified_date(self) -> pd.Timestamp:
+        """The last init whose every lead the truth covers (start_date + truth_days)."""
+        return (pd.Timestamp(self.start_date)
+                + pd.Timedelta(days=self.truth_days - max(self.lead_days)))
+
     def check_operational_date(self, partition_key: str) -> None:
         """Refuse an operational init whose forecasts could overlap the training period."""
-        first_allowed = pd.Timestamp(self.reforecast_end) + pd.Timedelta(days=max(self.lead_days))
-        if pd.Timestamp(partition_key) <= first_allowed:
+        first_allowed = self.first_operational_date()
+        if pd.Timestamp(partition_key) < first_allowed:
             raise ValueError(
                 f"operational init {partition_key} overlaps the training reforecasts "
                 f"({self.reforecast_start}..{self.reforecast_end}, leads to {max(self.lead_days)} "
-                f"days); use an init after {first_allowed:%Y-%m-%d}"
+                f"days); use an init from {first_allowed:%Y-%m-%d}"
             )
+
+
+SETTINGS_ENV_VAR = "SEEDS_DAG_SOURCE"
+"""A YAML file of the definitions' `source` settings (the resource's fields, as under
+`resources.source.config` in run config). Read when the code location loads, because the
+partitions of the reforecast and operational assets follow them (`assets/partitions.py`)."""
+
+
+def source_from_environment() -> SourceResource:
+    """The `source` resource of the definitions: the settings in the YAML file $SEEDS_DAG_SOURCE,
+    or the defaults where it is unset; credentials as `{env: NAME}`, never literal. A file that is
+    missing, not a mapping, or holds settings the resource refuses is an error naming the file."""
+    path = os.environ.get(SETTINGS_ENV_VAR)
+    if not path:
+        return SourceResource()
+    try:
+        settings = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"${SETTINGS_ENV_VAR}={path}: cannot read the source settings: {err}") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"${SETTINGS_ENV_VAR}={path}: expected a mapping of source settings, "
+                         f"got {type(settings).__name__}")
+    try:
+        return SourceResource(**_env_vars(settings))
+    except ValueError as err:
+        raise ValueError(f"${SETTINGS_ENV_VAR}={path}: {err}") from None
+
+
+def _env_vars(value: Any) -> Any:
+    """`{env: NAME}` (how run config names an environment variable, for credentials) as
+    `EnvVar(NAME)`, which Dagster reads when the resource is used, at any depth of `value`."""
+    if isinstance(value, dict):
+        if set(value) == {"env"}:
+            return EnvVar(value["env"])
+        return {name: _env_vars(item) for name, item in value.items()}
+    return value
 
 
 def _date(value: str, field: str) -> pd.Timestamp:

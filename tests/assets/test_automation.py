@@ -6,8 +6,10 @@ import dagster as dg
 import pytest
 
 from assets.definitions import defs
+from assets.partitions import OPERATIONAL_INITS
 
-INITS = ["2000-01-20", "2000-01-21"]
+# Two operational inits with everything materialised, and the next one.
+*INITS, NEW = OPERATIONAL_INITS.get_partition_keys()[:3]
 UPSTREAM = ["physics_spinup", "truth", "normalization_stats", "climatology", "trained_emulator",
             "post_processor"]
 DAILY = ["operational_ensemble", "daily_emulated_ensembles", "verification_scores"]
@@ -53,9 +55,8 @@ def test_a_scheduled_day_is_followed_by_the_summary_and_the_report_only(evaluate
     again."""
     instance, tick = evaluated
     assert tick() == set()
-    new = "2000-01-22"
     for asset in DAILY:  # a scheduled day: the daily job materialises all three
-        materialised(instance, asset, [new])
+        materialised(instance, asset, [NEW])
     assert tick() == {("verification_summary", None), ("verification_report", None)}
     assert tick() == set()  # requested once, not on every tick
 
@@ -77,7 +78,7 @@ def test_a_retrained_emulator_re_emulates_and_rescores_every_init(evaluated):
 
 
 def test_only_inits_with_an_operational_forecast_follow_a_retrained_post_processor(evaluated):
-    """Not every daily partition since 2000: those whose dependencies all exist."""
+    """Not every operational partition: those whose dependencies all exist."""
     instance, tick = evaluated
     materialised(instance, "post_processor")
     assert {key for asset, key in tick() if asset == "daily_emulated_ensembles"} == set(INITS)

@@ -6,9 +6,10 @@ of the requests that write or commit: S3 errors 500 and 503 (SlowDown), connecti
 answer until the client's read timeout; the store's S3 client retries each
 (seeds_dag/store/retries.py).
 
-The code location is configured as a deployment configures it: SEEDS_DAG_EXECUTOR=dask in the
-environment of the run process (backfill_runs.py, one run per partition, two at a time), the
-cluster's address and the storage root in run config, the S3 credentials from the environment.
+The code location is configured as a deployment configures it: SEEDS_DAG_EXECUTOR=dask and
+SEEDS_DAG_SOURCE (the source settings, which the partitions follow) in the environment of the run
+process (backfill_runs.py, one run per partition, two at a time) and of the workers, the cluster's
+address and the storage root in run config, the S3 credentials from the environment.
 Upstream of the job is the tiny experiment (the session's `tiny_graph`) with a nature run 3 days
 longer, so that 8 inits can be verified.
 
@@ -45,6 +46,7 @@ import pandas as pd
 import pytest
 import s3fs
 import xarray as xr
+import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunConfig, materialize
 from distributed import Client, LocalCluster
 from fault_proxy import FaultProxy
@@ -52,10 +54,11 @@ from killed_write import HELD, KILLED, RELEASED, KillInsideWrite
 from tiny_experiment import COMPUTE, EMULATION, SOURCE_SETTINGS, copy_artifacts, materialise, tiny_source
 
 import backfill_runs
-from assets.definitions import ALL_ASSETS, defs
+from assets.definitions import assets_for, defs
 from assets.executors import EXECUTOR_ENV_VAR
 from assets.main_job import operational_dates
 from resources import StorageResource
+from resources.source import SETTINGS_ENV_VAR
 from seeds_dag.store import POINTER, ArtifactNotFoundError, ArtifactStore
 
 JOB = "daily_emulation"
@@ -84,7 +87,7 @@ def single_process_runs(root: Path) -> None:
     """Each partition's run of the job's assets in this process (Dagster's in-process executor)."""
     for partition in PARTITIONS:
         assert materialize(
-            ALL_ASSETS, selection=DAILY, partition_key=partition, instance=DagsterInstance.ephemeral(),
+            assets_for(SOURCE), selection=DAILY, partition_key=partition, instance=DagsterInstance.ephemeral(),
             resources={"storage": StorageResource(root=str(root)), "compute": COMPUTE, "source": SOURCE},
             run_config=RunConfig(ops={EMULATED: EMULATION})).success
 
@@ -153,15 +156,19 @@ def test_a_backfill_on_a_dask_cluster_survives_s3_faults_and_a_killed_worker_and
     home.mkdir()
     signals.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # The code location's source settings: its operational partitions are then the 8 inits.
+    settings = tmp_path / "source.yaml"
+    settings.write_text(yaml.safe_dump(SOURCE_SETTINGS | {"truth_days": SOURCE.truth_days}))
+    location_env = {EXECUTOR_ENV_VAR: "dask", SETTINGS_ENV_VAR: str(settings)}
     # The workers load the code location as the run process does: in the same environment.
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      env={EXECUTOR_ENV_VAR: "dask"}) as cluster, Client(cluster) as client:
+                      env=location_env) as cluster, Client(cluster) as client:
         client.register_plugin(KillInsideWrite(f"{BUCKET}/{PREFIX}/{EMULATED}/{KILLED_PARTITION}/",
                                                str(signals)))
         worker_pids = set(client.run(os.getpid).values())
         config = tmp_path / "run_config.json"
         config.write_text(json.dumps(cluster_run_config(cluster.scheduler_address, proxy.endpoint)))
-        environment = {**os.environ, EXECUTOR_ENV_VAR: "dask", "DAGSTER_HOME": str(home),
+        environment = {**os.environ, **location_env, "DAGSTER_HOME": str(home),
                        "PYTHONPATH": str(REPOSITORY)}
         started = time.monotonic()
         with open(log, "wb") as output:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+from dagster import DagsterUnknownPartitionError
 
 import seeds_dag.emulated_ensemble
 import assets.models
@@ -78,8 +79,13 @@ def test_spinup_is_recomputed_when_its_settings_change(tiny_graph, tmp_path, mon
     "2000-01-04",  # reforecast_end + the longest lead: the last valid time of a training forecast
 ])
 def test_inits_inside_the_training_window_are_refused(tiny_graph, asset, init):
-    with pytest.raises(ValueError, match=f"operational init {init} overlaps"):
+    """No operational partition: Dagster refuses the launch. Under a calendar that has the init
+    (the definitions loaded with other settings than the run's config), the asset refuses it."""
+    with pytest.raises(DagsterUnknownPartitionError, match=f"Could not find a partition with key `{init}`"):
         materialise(tiny_graph.root, asset, init)
+    looser = tiny_source(reforecast_start="1999-12-30", reforecast_end="1999-12-30", lead_days=[1])
+    with pytest.raises(ValueError, match=f"operational init {init} overlaps"):
+        materialise(tiny_graph.root, asset, init, calendar=looser)
     assert not partition_dir(tiny_graph.root, asset, init).exists()
     assert init not in tiny_graph.store.partitions(asset)
 

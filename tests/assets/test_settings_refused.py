@@ -24,7 +24,7 @@ from forecast_shards import (
 )
 from pydantic import ValidationError
 
-from assets.definitions import ALL_ASSETS
+from assets.definitions import ALL_ASSETS, assets_for
 from assets.ensembles import EmulationConfig
 from assets.model_files import EMULATOR, MODEL, POST_PROCESSOR, load_model
 from resources import SourceResource, StorageResource
@@ -95,6 +95,13 @@ def test_an_unknown_variable():
         SourceResource(kind="gefs", variables=[*CORE_VARIABLES, "rh700"])
 
 
+@pytest.mark.parametrize("window", [("1999-12-31", "2000-01-24"), ("2019-12-01", "2020-01-01")])
+def test_a_training_window_outside_the_gefs_reforecast(window):
+    with refused(f"source.reforecast_start..reforecast_end={window[0]}..{window[1]}: the GEFSv12 "
+                 "reforecast holds inits 2000-01-01..2019-12-31 only"):
+        SourceResource(kind="gefs", reforecast_start=window[0], reforecast_end=window[1])
+
+
 def test_a_variable_the_embedded_source_does_not_write():
     with refused("the embedded source writes exactly ['z500', 't850', 'u850', 'v850', 'sp']; extra "
                  "variables need kind 'gefs'"):
@@ -161,7 +168,7 @@ def test_a_K_the_models_were_not_trained_with_is_refused_before_sampling(store):
     sampling step refuses when it loads them, and writes nothing."""
     with pytest.raises(ValueError, match=re.escape("checkpoint was trained with K = [2] seed members, "
                                                    "asked to sample from K = 3")):
-        materialize(ALL_ASSETS, selection=["daily_emulated_ensembles"], partition_key=OPERATIONAL_INIT,
+        materialize(assets_for(SOURCE), selection=["daily_emulated_ensembles"], partition_key=OPERATIONAL_INIT,
                     resources={"storage": StorageResource(root=store.root), "compute": COMPUTE,
                                "source": SOURCE},
                     run_config=RunConfig(ops={"daily_emulated_ensembles": EmulationConfig(

@@ -7,9 +7,9 @@ import threading
 
 import distributed
 import numpy as np
-from test_verification_assets import INITS, N_EMULATED, N_PHYSICS, make_store
+from test_verification_assets import INITS, N_EMULATED, N_PHYSICS, make_store, materialise
 from test_verification_commits import EMULATED, INPUTS, stored
-from tiny_experiment import copy_artifacts, materialise
+from tiny_experiment import copy_artifacts
 
 from assets.verification import SCORES
 from seeds_dag.store import ArtifactStore

@@ -13,7 +13,7 @@ from dagster import AssetCheckSeverity
 from tiny_experiment import (
     SOURCE,
     copy_artifacts,
-    materialise,
+    materialise as materialise_tiny,
     metadata,
     record_materialised,
     tiny_source,
@@ -50,6 +50,9 @@ from seeds_dag.verification.perfect_model_summary import perfect_model_summary
 from seeds_dag.verification.scores_table import summary_table
 
 INITS = ["2000-01-06", "2000-01-07"]
+STORE_CALENDAR = tiny_source(truth_days=11)
+"""The tiny source with the hand-made store's truth, 2000-01-01..12 (`make_store`): its operational
+partitions, 2000-01-05..10, hold INITS."""
 N_PHYSICS, N_EMULATED = 6, 8
 MODELS = ["seeds-2", f"physics-{N_PHYSICS}", f"gee-{N_EMULATED}", f"gpp-{N_EMULATED}"]
 PHYSICS = MODELS[1]
@@ -60,6 +63,12 @@ TRAINING_DAYS = 4
 TABLES = {"extremes.parquet": ExtremesTableSchema, "reliability.parquet": ReliabilityTableSchema,
           "roc.parquet": RocTableSchema, "bias_maps.parquet": BiasMapTableSchema,
           "spectra.parquet": SpectrumTableSchema, "coherence.parquet": CoherenceTableSchema}
+
+
+def materialise(root: Path, asset: str, partition: str | None = None, **changes):
+    """`tiny_experiment.materialise` with the partitions of STORE_CALENDAR (the run's source stays
+    the tiny experiment's unless `changes` say otherwise)."""
+    return materialise_tiny(root, asset, partition, calendar=STORE_CALENDAR, **changes)
 
 
 def fields(rng, dims: tuple[str, ...], coords: dict) -> xr.Dataset:

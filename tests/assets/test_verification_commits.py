@@ -5,8 +5,8 @@ of them. On the hand-made store of test_verification_assets (no physics, no trai
 import numpy as np
 import pandas as pd
 import pytest
-from test_verification_assets import INITS, N_EMULATED, forecast, make_store
-from tiny_experiment import copy_artifacts, materialise
+from test_verification_assets import INITS, N_EMULATED, forecast, make_store, materialise
+from tiny_experiment import copy_artifacts
 
 from assets.verification import SCORES, SUMMARY
 from seeds_dag.store import ArtifactStore

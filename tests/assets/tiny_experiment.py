@@ -29,7 +29,7 @@ from dagster import (
     materialize,
 )
 
-from assets.definitions import ALL_ASSETS
+from assets.definitions import assets_for
 from assets.ensembles import EmulationConfig
 from assets.main_job import operational_dates
 from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
@@ -95,13 +95,14 @@ def record_materialised(root: Path, asset: str, partitions: list[str | None]) ->
 
 def materialise(root: Path, asset: str, partition: str | None = None, *,
                 source: SourceResource = SOURCE, compute: ComputeResource = COMPUTE,
-                config: Any = None) -> ExecuteInProcessResult:
-    """Materialise one asset (one partition) of the real definitions into the store at `root`,
-    recorded in `instance_for(root)`. `config` replaces the tiny op config of trained_emulator /
+                config: Any = None, calendar: SourceResource | None = None) -> ExecuteInProcessResult:
+    """Materialise one asset (one partition) of the real definitions, with the partitions of
+    `source`'s calendar (or `calendar`'s, as when run config changes the source's settings),
+    into the store at `root`, recorded in `instance_for(root)`. `config` replaces the tiny op config of trained_emulator /
     daily_emulated_ensembles. Errors raised by the asset body propagate as themselves."""
     op_config = config if config is not None else OP_CONFIGS.get(asset)
     return materialize(
-        ALL_ASSETS, selection=[asset], partition_key=partition,
+        assets_for(calendar or source), selection=[asset], partition_key=partition,
         resources={"storage": StorageResource(root=str(root)), "compute": compute,
                    "source": source},
         run_config=RunConfig(ops={asset: op_config} if op_config is not None else {}),

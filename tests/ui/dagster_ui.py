@@ -24,6 +24,7 @@ import yaml
 from playwright.sync_api import Page, sync_playwright
 
 from assets.executors import EXECUTOR_ENV_VAR
+from resources.source import SETTINGS_ENV_VAR
 from resources.storage import ROOT_ENV_VAR
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -126,16 +127,18 @@ def process_group(command: list[str], env: dict, log_path: Path) -> Iterator[sub
 
 @contextlib.contextmanager
 def served(command: list[str], home: Path, storage: Path, log_path: Path,
-           workspace: bool = True) -> Iterator[str]:
+           workspace: bool = True, source_settings: Path | None = None) -> Iterator[str]:
     """URL of a Dagster UI that `command` ("dagster-webserver", "dagster dev" or "dg dev", a program
     of the venv) serves from the repository's workspace.yaml (`workspace`; else from what the
     command finds itself: `dg` reads pyproject.toml's [tool.dg]) on a free port, with DAGSTER_HOME `home`,
-    the storage root `storage` and the in-process executor, once the code location is loaded;
-    stopped at exit as `process_group` stops it."""
+    the storage root `storage`, the in-process executor and the source settings of the YAML file
+    `source_settings` (the defaults where None), once the code location is loaded; stopped at exit
+    as `process_group` stops it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with process_group([*command, *(["-w", "workspace.yaml"] if workspace else []), "-h", "127.0.0.1",
-                        "-p", str(port)], code_location_environment(home, storage), log_path) as server:
+                        "-p", str(port)], code_location_environment(home, storage, source_settings),
+                       log_path) as server:
         def ready() -> bool:
             assert server.poll() is None, \
                 f"{' '.join(command)} exited with {server.returncode}: {log_path.read_text()[-3000:]}"
@@ -149,11 +152,16 @@ def served(command: list[str], home: Path, storage: Path, log_path: Path,
         yield url
 
 
-def code_location_environment(home: Path, storage: Path) -> dict[str, str]:
-    """This process's environment with DAGSTER_HOME `home`, the storage root `storage` and the
-    in-process executor (one process per run: the tests' runs are small)."""
-    return {**os.environ, "DAGSTER_HOME": str(home), ROOT_ENV_VAR: str(storage),
-            EXECUTOR_ENV_VAR: "in_process"}
+def code_location_environment(home: Path, storage: Path, source_settings: Path | None = None) -> dict[str, str]:
+    """This process's environment with DAGSTER_HOME `home`, the storage root `storage`, the
+    in-process executor (one process per run: the tests' runs are small) and the source settings
+    of the YAML file `source_settings` (the defaults where None: a setting of this process's own
+    is dropped), which the code location's partitions follow."""
+    env = {**os.environ, "DAGSTER_HOME": str(home), ROOT_ENV_VAR: str(storage), EXECUTOR_ENV_VAR: "in_process"}
+    env.pop(SETTINGS_ENV_VAR, None)
+    if source_settings is not None:
+        env[SETTINGS_ENV_VAR] = str(source_settings)
+    return env
 
 
 @contextlib.contextmanager

@@ -7,8 +7,9 @@ The instance (a temporary DAGSTER_HOME, queued runs started by the daemon) start
 experiment (the session's `tiny_graph`) copied into a temporary storage root and recorded as its
 runs recorded it, metadata included: everything up to the scores of the first operational init,
 the summary pooling that one init, and the report. Its nature run is rerun one day longer
-(TRUTH_DAYS), so that a second init can be verified. Copying costs seconds where a tiny
-experiment of its own would cost a minute. Screenshots go where dagster_ui puts them.
+(TRUTH_DAYS), so that a second init can be verified; the code location loads these settings
+($SEEDS_DAG_SOURCE), so its partitions are this experiment's inits. Copying costs seconds where a
+tiny experiment of its own would cost a minute. Screenshots go where dagster_ui puts them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster import (
     AssetMaterialization,
     DagsterInstance,
@@ -88,6 +90,9 @@ mutation ($params: ExecutionParams!) { launchRun(executionParams: $params) {
   ... on RunConfigValidationInvalid { errors { message } }
 } }
 """
+PARTITIONS_QUERY = """
+{ assetNodes { assetKey { path } partitionKeys } }
+"""
 RUNS_QUERY = """
 { runsOrError { ... on Runs { results {
     runId status endTime assetSelection { path } tags { key value } } } } }
@@ -154,7 +159,11 @@ def dagster_dev(tiny_graph: TinyGraph, tmp_path: Path) -> Iterator[tuple[str, di
     write_instance_config(home, "QueuedRunCoordinator", dequeue_interval_seconds=1)
     with DagsterInstance.from_config(str(home)) as instance:
         record_tiny_experiment(tiny_graph, storage, instance)
-    with served(["dagster", "dev"], home, storage, tmp_path / "dagster_dev.log") as url:
+    # The code location's source settings, whose operational partitions hold FIRST and NEW.
+    settings = tmp_path / "source.yaml"
+    settings.write_text(yaml.safe_dump(SOURCE_SETTINGS | {"truth_days": TRUTH_DAYS}))
+    with served(["dagster", "dev"], home, storage, tmp_path / "dagster_dev.log",
+                source_settings=settings) as url:
         [repository] = graphql(url, SENSOR_QUERY)["repositoriesOrError"]["nodes"]
         wait_for(lambda: _finished_tick(url, after=0), AUTOMATION_S,
                  f"the daemon's first tick of {SENSOR}", interval_s=2)
@@ -169,6 +178,12 @@ def test_the_summary_and_report_follow_a_launched_day(dagster_dev: tuple[str, di
     it; the scores' Plots draw a numeric headline through the events of both inits."""
     url, repository = dagster_dev
     assert _runs(url) == [], "the automation launched runs for the experiment as set up"
+    # The UI offers the inits of the loaded settings: the training window and FIRST, NEW.
+    offered = {"/".join(node["assetKey"]["path"]): node["partitionKeys"]
+               for node in graphql(url, PARTITIONS_QUERY)["assetNodes"] if node["partitionKeys"]}
+    assert offered == {"reforecast_shards": SOURCE.reforecast_dates(),
+                       **{asset: [FIRST, NEW] for asset in ("operational_ensemble", SCORES,
+                                                            "daily_emulated_ensembles")}}
     assert _pooled_inits(_latest(url)[SUMMARY]) == [FIRST]
 
     params = {"selector": {**repository, "jobName": JOB}, "runConfigData": RUN_CONFIG,
@@ -228,8 +243,7 @@ def show_run_of_latest_materialisation(page: Page, url: str, run_id: str) -> Non
 
 def plotted_line(page: Page, url: str, label: str) -> tuple[int, int, int]:
     """(leftmost, rightmost x, width) in px of the line that the scores' Plots draw for numeric
-    metadata `label` by event time. The Plots' default, by partition, shows the latest 120 daily
-    partitions up to today, which the embedded experiment's inits in 2000 are not among."""
+    metadata `label` by event time (the events of both inits, whatever the partitions view shows)."""
     page.goto(f"{url}/assets/{SCORES}", wait_until="domcontentloaded")
     # Buttons named by their icon and text ("asset_plot Plots"): found by the text.
     page.locator("button", has_text=re.compile(r"^Plots$")).click()

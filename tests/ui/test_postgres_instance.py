@@ -169,7 +169,10 @@ def test_daily_runs_and_the_automation_sensor_are_recorded_in_postgres(postgres,
         monkeypatch.setenv(name, value)
     run_config = tmp_path / "run_config.json"
     run_config.write_text(json.dumps(RUN_CONFIG))
-    environment = {**code_location_environment(home, storage), "PYTHONPATH": str(REPO_ROOT)}
+    # The code location's partitions follow the tiny experiment's settings, its truth a day longer.
+    settings = tmp_path / "source.yaml"
+    settings.write_text(yaml.safe_dump(SOURCE_SETTINGS | {"truth_days": SOURCE.truth_days}))
+    environment = {**code_location_environment(home, storage, settings), "PYTHONPATH": str(REPO_ROOT)}
 
     # The instance's tables are made here, before the daemon opens it (backfill_runs.py says why).
     with DagsterInstance.from_config(str(home)) as instance:

@@ -68,6 +68,8 @@ from seeds_dag.sources.archive.s3_io import RetryPolicy, S3Access, download_whol
 from seeds_dag.sources.archive.variables import CORE_VARIABLES, GEFS_FIELDS, GribField
 
 REFORECAST_BUCKET = "noaa-gefs-retrospective"
+REFORECAST_INITS = (pd.Timestamp("2000-01-01"), pd.Timestamp("2019-12-31"))
+"""The first and last init of the GEFSv12 reforecast (daily, 00 UTC)."""
 REFORECAST_KEY = ("GEFSv12/reforecast/{init:%Y}/{init:%Y%m%d%H}/{member}/Days:{days}/"
                   "{file}_{init:%Y%m%d%H}_{member}.grib2")
 OPERATIONAL_BUCKET = "noaa-gefs-pds"

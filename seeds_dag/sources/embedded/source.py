@@ -23,6 +23,10 @@ from seeds_dag.sources.embedded.dycore import Dycore
 from seeds_dag.sources.embedded.output_fields import OutputFields
 
 STATE_DIMS = ("time", "channel", "m", "l")
+REFORECAST_BATCH_INITS = 6
+"""Reforecast inits worth integrating as one batch (`run_forecasts`): 6 inits of 5 members make a
+batch of 30, and a member of a 15-day forecast cost 1.59 s in a batch of 31 against 1.94 s in one
+of 5 (benchmarks/cost.py, docs/benchmarks.md)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -72,11 +72,23 @@ def with_calendars(assets: Sequence[AssetsDefinition],
     """`assets` (declared with REFORECAST_INITS or OPERATIONAL_INITS) with the calendars of
     `source` instead; the same objects where they agree. The backfill policy stays the
     definitions' (it matters to backfills, which run the definitions)."""
-    replacements = [(REFORECAST_INITS, reforecast_inits(source)),
-                    (OPERATIONAL_INITS, operational_inits(source))]
+    return _with_partitions(assets, {REFORECAST_INITS: reforecast_inits(source),
+                                     OPERATIONAL_INITS: operational_inits(source)})
 
+
+def with_operational_init(assets: Sequence[AssetsDefinition], init: str) -> list[AssetsDefinition]:
+    """`assets` whose operational partitions are the one init date `init`: for scoring a forecast
+    of any date outside the experiment's calendar (`seeds-dag score`)."""
+    day = pd.Timestamp(init)
+    return _with_partitions(assets, {OPERATIONAL_INITS: DailyPartitionsDefinition(
+        start_date=_date(day), end_date=_date(day + DAY))})
+
+
+def _with_partitions(assets: Sequence[AssetsDefinition],
+                     replacements: dict[PartitionsDefinition, PartitionsDefinition]) -> list[AssetsDefinition]:
+    """`assets` with each declared partitions definition of `replacements` replaced by its value."""
     def calendar(declared: PartitionsDefinition | None) -> PartitionsDefinition | None:
-        return next((wanted for old, wanted in replacements if declared == old), declared)
+        return next((wanted for old, wanted in replacements.items() if declared == old), declared)
 
     return [asset if calendar(asset.partitions_def) == asset.partitions_def else
             asset.map_asset_specs(lambda spec: spec.replace_attributes(

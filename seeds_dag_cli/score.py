@@ -112,14 +112,17 @@ def command(args: argparse.Namespace) -> int:
 
     from assets.definitions import ALL_ASSETS
     from assets.main_job import console_logger_config
+    from assets.partitions import with_operational_init
     from assets.verification import SCORES, SUMMARY
 
     # An instance of its own in memory: the summary pools the scores partitions it records, i.e.
     # exactly this init.
     instance = DagsterInstance.ephemeral()
     resources = {"storage": storage, "compute": ComputeResource(), "source": SourceResource()}
+    # The forecast's init is a partition of its own, whatever the experiment's calendar.
+    assets = with_operational_init(ALL_ASSETS, init)
     for asset, partition in ((SCORES, init), (SUMMARY, None), (REPORT, None)):
-        materialize(ALL_ASSETS, selection=[asset], partition_key=partition, resources=resources,
+        materialize(assets, selection=[asset], partition_key=partition, resources=resources,
                     instance=instance, run_config=RunConfig(loggers=console_logger_config("WARNING")))
     print(store.read_bytes(SUMMARY, HEADLINE_TEXT).decode())
     print(f"\nThe tables of {init}: {store.location(SCORES, init)}\n"

@@ -63,11 +63,12 @@ class DenoiserConfig:
     output_correlation: the one-pass generator's output channels are mixed, per latitude, by the
         square root of the physics members' correlation between leads and variables, measured on
         the reforecast it trains on (`seeds_dag.output_correlation` says why); the diffusion
-        models ignore it. Measured (main job's 3 inits, 800 steps, docs/benchmarks.md): the mean
-        |cross-variable correlation − physics'| fell from 0.66 to 0.21 and |lead-to-lead
-        coherence − physics'| from 0.19 to 0.11, for 0.4 % of perfect-model CRPS, but it left
-        4–14 × the physics members' variance at zonal wavenumbers ≥ 16 (1–2 × without it), so no
-        realism target is met and the written rule keeps it off. Off by default, and for model
+        models ignore it. Measured (main job's 3 inits, 800 steps, two training seeds,
+        docs/benchmarks.md): the mean |cross-variable correlation − physics'| fell from 0.45–0.66
+        to 0.19–0.21 and |lead-to-lead coherence − physics'| from 0.18–0.19 to 0.11–0.14 at the
+        same perfect-model CRPS (1.040–1.043 against 1.039–1.042), but it left 4–14 × the physics
+        members' variance at zonal wavenumbers ≥ 16, so no realism target is met and the written
+        rule keeps it off. Off by default, and for model
         files that predate the field.
     """
 

@@ -13,12 +13,12 @@ from assets.climatology import climatology
 from assets.ensembles import daily_emulated_ensembles
 from assets.executors import executor_from_environment
 from assets.gpu import training_processes_from_environment
-from assets.models import post_processor, trained_emulator
+from assets.training import post_processor, trained_emulator
 from assets.partitions import DEFINITIONS_SOURCE, with_calendars
 from assets.report import verification_report
 from assets.schedules import daily_emulation_job, daily_emulation_schedule
 from assets.sources import operational_ensemble, physics_spinup, reforecast_shards, truth
-from assets.statistics import normalization_stats
+from assets.normalization import normalization_stats
 from assets.summary import verification_summary
 from assets.verification import verification_scores
 from resources import ComputeResource, SourceResource, StorageResource

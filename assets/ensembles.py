@@ -26,12 +26,12 @@ from assets.automation import follows_dependencies
 from assets.gpu import SAMPLING_GPUS, gpu_step
 from assets.metadata import dataset_metadata, validation_check, worker_metadata
 from assets.model_files import EMULATOR, POST_PROCESSOR, load_model, load_post_processor
-from assets.models import post_processor, trained_emulator
+from assets.training import post_processor, trained_emulator
 from assets.partitions import OPERATIONAL_INITS
 from assets.progress import progress_logger
 from assets.science_configs import science_config
 from assets.sources import operational_ensemble
-from assets.statistics import normalization_stats
+from assets.normalization import normalization_stats
 from assets.versions import CODE_VERSIONS
 from resources import ComputeResource, SourceResource, StorageResource
 from seeds_dag.conventions import FORECAST_DIMS, validate

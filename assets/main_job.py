@@ -27,7 +27,7 @@ from dagster import DagsterInstance, RunConfig, materialize
 from assets.definitions import assets_for
 from assets.ensembles import EmulationConfig
 from assets.main_job_plan import Step, main_job_steps
-from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
+from assets.training import EmulatorTrainingConfig, PostProcessorTrainingConfig
 from assets.partitions import operational_inits
 from assets.object_names import HEADLINE_TEXT, REPORT_PAGE, SUMMARY_TEXT
 from assets.report import REPORT

@@ -1,7 +1,7 @@
 """The committed model files of the training assets, as the assets that sample read them: the
 emulator's and the post-processor's `model.pt` (or the post-processor's frame, `frame.npz`),
 refused by name when they do not fit the forecast or the emulation settings. The training assets
-(`assets/models.py`) write them and the ensembles asset (`assets/ensembles.py`) reads them; a
+(`assets/training.py`) write them and the ensembles asset (`assets/ensembles.py`) reads them; a
 module of its own so that a reader of a model does not import the training assets.
 """
 

@@ -31,7 +31,6 @@ from assets.object_names import (
     RELIABILITY,
     REPORT,
     REPORT_PAGE,
-    ROC,
     SPECTRA,
     VARIABLE_CORRELATION,
 )

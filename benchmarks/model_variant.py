@@ -21,7 +21,7 @@ from pathlib import Path
 from assets.ensembles import EmulationConfig
 from assets.main_job import DEFAULT_OPERATIONAL_INITS, dagster_home, materialize_one, operational_dates
 from assets.model_files import EMULATOR, POST_PROCESSOR
-from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
+from assets.training import EmulatorTrainingConfig, PostProcessorTrainingConfig
 from resources import ComputeResource, SourceResource, StorageResource
 
 RESCORED = ("daily_emulated_ensembles", "verification_scores")

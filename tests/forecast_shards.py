@@ -15,7 +15,7 @@ import zarr
 from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, RunConfig, materialize
 
 from assets.definitions import ALL_ASSETS
-from assets.models import EmulatorTrainingConfig
+from assets.training import EmulatorTrainingConfig
 from resources import ComputeResource, SourceResource, StorageResource
 from seeds_dag.conventions import (
     FORECAST_DIMS,

@@ -1,6 +1,6 @@
 """A training run's objective settings for each generator, from the few numbers a run is given.
 
-The training assets (`assets/models.py`) and the benchmarks (`benchmarks/skill.py`,
+The training assets (`assets/training.py`) and the benchmarks (`benchmarks/skill.py`,
 `benchmarks/cost.py`) all build their objectives here, so that a benchmark measures what ships;
 the choice of each model's generator (`DEFAULT_GENERATOR`, `POST_PROCESSOR_GENERATOR`,
 `POST_PROCESSOR_TRUTH_PROBABILITY`) lives here too, with the evidence for it, and the assets and

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from assets.ensembles import EmulationConfig
-from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
+from assets.training import EmulatorTrainingConfig, PostProcessorTrainingConfig
 from seeds_dag.generators.kinds import GENERATORS
 from tiny_experiment import (
     OPERATIONAL_INIT,

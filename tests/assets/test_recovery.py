@@ -8,7 +8,7 @@ import xarray as xr
 from dagster import DagsterUnknownPartitionError
 
 import seeds_dag.emulated_ensemble
-import assets.models
+import assets.training
 import assets.sources
 from seeds_dag.checkpoints import checkpoint_from_bytes
 from seeds_dag.conventions import DataValidationError
@@ -135,7 +135,7 @@ class SimulatedKill(Exception):
 
 def test_training_resumes_from_its_checkpoint(tiny_graph, tmp_path, monkeypatch):
     copy_artifacts(tiny_graph.root, tmp_path, ["reforecast_shards", "normalization_stats"])
-    real = assets.models.train_generator
+    real = assets.training.train_generator
     kill_at = TRAINING.checkpoint_every + 20  # after the first checkpoint, before the next
 
     def interrupted(*args, on_log, **kwargs):
@@ -145,7 +145,7 @@ def test_training_resumes_from_its_checkpoint(tiny_graph, tmp_path, monkeypatch)
                 raise SimulatedKill(f"killed at step {step}")
         return real(*args, on_log=log, **kwargs)
 
-    monkeypatch.setattr(assets.models, "train_generator", interrupted)
+    monkeypatch.setattr(assets.training, "train_generator", interrupted)
     with pytest.raises(SimulatedKill):
         materialise(tmp_path, "trained_emulator")
     store = ArtifactStore(str(tmp_path))

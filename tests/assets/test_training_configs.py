@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from assets.ensembles import EmulationConfig
-from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
+from assets.training import EmulatorTrainingConfig, PostProcessorTrainingConfig
 from assets.science_configs import shared_field_names
 from assets.verification import VerificationConfig
 from resources import ComputeResource

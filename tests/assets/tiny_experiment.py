@@ -32,7 +32,7 @@ from dagster import (
 from assets.definitions import assets_for
 from assets.ensembles import EmulationConfig
 from assets.main_job import operational_dates
-from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
+from assets.training import EmulatorTrainingConfig, PostProcessorTrainingConfig
 from resources import ComputeResource, SourceResource, StorageResource
 from seeds_dag.store import POINTER, UNPARTITIONED, ArtifactStore
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from assets.models import PostProcessorTrainingConfig
+from assets.training import PostProcessorTrainingConfig
 from benchmarks import model_variant
 from benchmarks.model_variant import parse_settings
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from assets.models import EmulatorTrainingConfig, PostProcessorTrainingConfig
+from assets.training import EmulatorTrainingConfig, PostProcessorTrainingConfig
 from benchmarks import skill
 from benchmarks.experiment_data import ExperimentCalendar
 from benchmarks.skill_sampling import SamplerTrial, fastest_within, sampler_trials

@@ -30,7 +30,7 @@ from assets.model_files import CHECKPOINT, EMULATOR, FRAME, MODEL, POST_PROCESSO
 from assets.progress import progress_logger
 from assets.science_configs import science_config
 from assets.sources import reforecast_shards, truth
-from assets.statistics import normalization_stats
+from assets.normalization import normalization_stats
 from assets.versions import CODE_VERSIONS
 from resources import ComputeResource, SourceResource, StorageResource
 from seeds_dag.checkpoints import StaleCheckpointError, StoreCheckpointIO

@@ -1,8 +1,6 @@
 """The bias maps table: the mean error of the ensemble mean per grid point, and its area mean.
 
-A per-partition table holds the mean over the inits it was given (one per daily partition), so
-the summary averages partitions with :func:`~seeds_dag.verification.scores_table.average_over_inits`;
-the schema allows a key to repeat (once per partition) in a concatenation.
+Pooled over partitions by :func:`~seeds_dag.verification.scores_table.average_over_inits`.
 """
 
 from collections.abc import Mapping

@@ -253,6 +253,10 @@ def rank_flatness_table(ranks: pd.DataFrame) -> pd.DataFrame:
 
 def average_over_inits(table: pd.DataFrame, value: str) -> pd.DataFrame:
     """Mean of ``value`` over the rows that agree on every other column: the partitions'
-    tables concatenated, each holding one init, become the mean over inits (row order kept)."""
+    tables concatenated, each holding one init, become the mean over inits (row order kept).
+
+    A per-partition table of gridded diagnostics (bias maps, spectra) holds the mean over the inits
+    it was given (one per daily partition), so the summary pools partitions with this; their
+    schemas allow a key to repeat (once per partition) in a concatenation."""
     keys = [c for c in table.columns if c != value]
     return table.groupby(keys, sort=False)[value].mean().reset_index()

@@ -1,9 +1,7 @@
 """The zonal power spectra table of members and truth, and the members' power relative to the
 physics members' (the realism target on texture).
 
-A per-partition table holds the mean over the inits it was given (one per daily partition), so
-the summary averages partitions with :func:`~seeds_dag.verification.scores_table.average_over_inits`;
-the schema allows a key to repeat (once per partition) in a concatenation.
+Pooled over partitions by :func:`~seeds_dag.verification.scores_table.average_over_inits`.
 """
 
 from collections.abc import Mapping

@@ -14,12 +14,30 @@ Nothing is requested while one of its dependencies, or itself, is being material
 backfill of 100 scores partitions updates the summary once, after it.
 """
 
+import os
+
 from dagster import AssetSelection, AutomationCondition, AutomationConditionSensorDefinition, DefaultSensorStatus
 
 SENSOR = "follow_dependencies"
 SENSOR_INTERVAL_S = 15
 """Seconds between evaluations (Dagster's default is 30): the conditions are cheap to evaluate
 and a user who materialised scores sees the summary follow within a quarter minute."""
+SENSOR_INTERVAL_ENV_VAR = "SEEDS_DAG_SENSOR_INTERVAL_S"
+
+
+def sensor_interval_from_environment() -> int:
+    """Seconds between the sensor's evaluations: $SEEDS_DAG_SENSOR_INTERVAL_S, default
+    SENSOR_INTERVAL_S. The daemon looks at its sensors every 5 s, so anything shorter means every
+    look (the UI tests use 1: each wait on a tick is then a few seconds, not up to twenty)."""
+    value = os.environ.get(SENSOR_INTERVAL_ENV_VAR, "").strip() or str(SENSOR_INTERVAL_S)
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise ValueError(f"{SENSOR_INTERVAL_ENV_VAR}={value!r}: expected a whole number of at least 1 "
+                         "(seconds between evaluations of the automation sensor)")
+    return seconds
 
 
 def _after_updated_dependencies(ignoring: tuple[str, ...] = ()) -> AutomationCondition:
@@ -59,6 +77,6 @@ def follows_any_partition() -> AutomationCondition:
 
 automation_sensor = AutomationConditionSensorDefinition(
     SENSOR, target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=SENSOR_INTERVAL_S,
+    minimum_interval_seconds=sensor_interval_from_environment(),
     description="Materialises the assets whose automation condition holds: the emulated "
     "ensembles and scores after a retrained model, the summary and report after new scores.")

@@ -20,7 +20,12 @@ from dagster import (
     materialize,
 )
 
-from assets.automation import SENSOR, SENSOR_INTERVAL_S
+from assets.automation import (
+    SENSOR,
+    SENSOR_INTERVAL_ENV_VAR,
+    SENSOR_INTERVAL_S,
+    sensor_interval_from_environment,
+)
 from assets.definitions import ALL_ASSETS, defs
 from assets.partitions import OPERATIONAL_INITS, operational_inits
 from assets.versions import CODE_VERSIONS
@@ -216,3 +221,14 @@ def test_what_follows_its_dependencies_and_the_sensor_that_runs_it():
     sensor = defs.resolve_sensor_def(SENSOR)
     assert sensor.default_status == DefaultSensorStatus.RUNNING
     assert sensor.minimum_interval_seconds == SENSOR_INTERVAL_S
+
+
+def test_the_sensor_interval_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(SENSOR_INTERVAL_ENV_VAR, raising=False)
+    assert sensor_interval_from_environment() == SENSOR_INTERVAL_S
+    monkeypatch.setenv(SENSOR_INTERVAL_ENV_VAR, "1")
+    assert sensor_interval_from_environment() == 1
+    for value in ("0", "-5", "ten", "2.5"):
+        monkeypatch.setenv(SENSOR_INTERVAL_ENV_VAR, value)
+        with pytest.raises(ValueError, match=f"{SENSOR_INTERVAL_ENV_VAR}='{value}'"):
+            sensor_interval_from_environment()

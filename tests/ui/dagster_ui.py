@@ -23,6 +23,7 @@ import pytest
 import yaml
 from playwright.sync_api import Page, sync_playwright
 
+from assets.automation import SENSOR_INTERVAL_ENV_VAR
 from assets.executors import EXECUTOR_ENV_VAR
 from resources.source import SETTINGS_ENV_VAR
 from resources.storage import ROOT_ENV_VAR
@@ -41,6 +42,12 @@ SERVER_START_S = 120
 PAGE_S = 60
 RUN_S = 180
 STOP_S = 30
+# Seconds between looks at a server, a run or a tick: each look is cheap, and every wait ends at
+# most this long after what it waits for.
+POLL_S = 0.5
+# The automation sensor evaluated at every loop of the daemon (5 s) rather than every 15 s, for the
+# tests that wait on its ticks.
+SENSOR_EVERY_LOOP = {SENSOR_INTERVAL_ENV_VAR: "1"}
 
 requires_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
                                        reason=f"{CHROMIUM} missing (.ci/run installs it)")
@@ -73,7 +80,7 @@ def graphql(url: str, query: str, variables: dict | None = None) -> dict:
     return body["data"]
 
 
-def wait_for(condition, timeout_s: float, what: str, interval_s: float = 1.0):
+def wait_for(condition, timeout_s: float, what: str, interval_s: float = POLL_S):
     """Poll `condition()` until it returns something truthy; fail naming `what` after timeout_s."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -90,7 +97,7 @@ def wait_for_success(url: str, run_id: str, what: str) -> None:
         status = graphql(url, RUN_QUERY, {"runId": run_id})["runOrError"]["status"]
         assert status not in FAILED_STATUSES, f"run {run_id} of {what} ended {status}"
         return status if status == "SUCCESS" else None
-    wait_for(finished, RUN_S, f"run {run_id} of {what} to succeed", interval_s=2)
+    wait_for(finished, RUN_S, f"run {run_id} of {what} to succeed")
 
 
 def write_instance_config(home: Path, run_coordinator: str, **config) -> None:
@@ -127,18 +134,19 @@ def process_group(command: list[str], env: dict, log_path: Path) -> Iterator[sub
 
 @contextlib.contextmanager
 def served(command: list[str], home: Path, storage: Path, log_path: Path,
-           workspace: bool = True, source_settings: Path | None = None) -> Iterator[str]:
+           workspace: bool = True, source_settings: Path | None = None,
+           extra_environment: dict[str, str] | None = None) -> Iterator[str]:
     """URL of a Dagster UI that `command` ("dagster-webserver", "dagster dev" or "dg dev", a program
     of the venv) serves from the repository's workspace.yaml (`workspace`; else from what the
     command finds itself: `dg` reads pyproject.toml's [tool.dg]) on a free port, with DAGSTER_HOME `home`,
     the storage root `storage`, the in-process executor and the source settings of the YAML file
-    `source_settings` (the defaults where None), once the code location is loaded; stopped at exit
-    as `process_group` stops it."""
+    `source_settings` (the defaults where None) and `extra_environment`, once the code location is
+    loaded; stopped at exit as `process_group` stops it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    environment = {**code_location_environment(home, storage, source_settings), **(extra_environment or {})}
     with process_group([*command, *(["-w", "workspace.yaml"] if workspace else []), "-h", "127.0.0.1",
-                        "-p", str(port)], code_location_environment(home, storage, source_settings),
-                       log_path) as server:
+                        "-p", str(port)], environment, log_path) as server:
         def ready() -> bool:
             assert server.poll() is None, \
                 f"{' '.join(command)} exited with {server.returncode}: {log_path.read_text()[-3000:]}"
@@ -146,7 +154,7 @@ def served(command: list[str], home: Path, storage: Path, log_path: Path,
                 return bool(graphql(url, ASSET_NODES_QUERY)["assetNodes"])
             except (urllib.error.URLError, ConnectionError, AssertionError, KeyError):
                 return False
-        wait_for(ready, SERVER_START_S, f"{' '.join(command)} to load the code location", interval_s=2)
+        wait_for(ready, SERVER_START_S, f"{' '.join(command)} to load the code location")
         # As if the "Join the Dagster community" dialog had been dismissed: it would cover the pages.
         graphql(url, "mutation { setNuxSeen }")
         yield url

@@ -31,6 +31,7 @@ from dagster import (
 )
 from dagster_ui import (
     PAGE_S,
+    SENSOR_EVERY_LOOP,
     browser_page,
     graphql,
     requires_chromium,
@@ -72,8 +73,8 @@ RUN_CONFIG = RunConfig(ops={"daily_emulated_ensembles": EMULATION},
 PLOTTED = "gee_fair_crps_over_physics"
 # Dagster's tags on the runs its automation launches (dagster._core.storage.tags).
 SENSOR_NAME_TAG, FROM_AUTOMATION_TAG = "dagster/sensor_name", "dagster/from_automation_condition"
-# Seconds to wait for a tick of the sensor: they come every 15-20 s (the daemon's loop adds up to
-# 5 s to the interval); four intervals leave room for a loaded machine.
+# Seconds to wait for a tick of the sensor: here it ticks at every loop of the daemon, 5 s apart
+# (SENSOR_EVERY_LOOP); four of its default intervals (15-20 s each) leave room for a loaded machine.
 AUTOMATION_S = 4 * SENSOR_INTERVAL_S
 FINISHED_TICKS = {"SKIPPED", "SUCCESS", "FAILURE"}
 
@@ -163,10 +164,10 @@ def dagster_dev(tiny_graph: TinyGraph, tmp_path: Path) -> Iterator[tuple[str, di
     settings = tmp_path / "source.yaml"
     settings.write_text(yaml.safe_dump(SOURCE_SETTINGS | {"truth_days": TRUTH_DAYS}))
     with served(["dagster", "dev"], home, storage, tmp_path / "dagster_dev.log",
-                source_settings=settings) as url:
+                source_settings=settings, extra_environment=SENSOR_EVERY_LOOP) as url:
         [repository] = graphql(url, SENSOR_QUERY)["repositoriesOrError"]["nodes"]
         wait_for(lambda: _finished_tick(url, after=0), AUTOMATION_S,
-                 f"the daemon's first tick of {SENSOR}", interval_s=2)
+                 f"the daemon's first tick of {SENSOR}")
         yield url, {"repositoryLocationName": repository["location"]["name"],
                     "repositoryName": repository["name"]}
 
@@ -196,7 +197,7 @@ def test_the_summary_and_report_follow_a_launched_day(dagster_dev: tuple[str, di
     def automation_run() -> dict | None:
         runs = [r for r in _runs(url) if r["tags"].get(SENSOR_NAME_TAG) == SENSOR]
         return runs[0] if runs else None
-    run = wait_for(automation_run, AUTOMATION_S, f"a run launched by {SENSOR}", interval_s=2)
+    run = wait_for(automation_run, AUTOMATION_S, f"a run launched by {SENSOR}")
     assert run["tags"].get(FROM_AUTOMATION_TAG) == "true"
     assert run["assets"] == {SUMMARY, REPORT}
     wait_for_success(url, run["runId"], f"{SUMMARY} and {REPORT} launched by {SENSOR}")
@@ -227,7 +228,7 @@ def test_the_summary_and_report_follow_a_launched_day(dagster_dev: tuple[str, di
 
     # The next tick after the sensor's run requests nothing more.
     wait_for(lambda: _finished_tick(url, after=ended), AUTOMATION_S,
-             f"a tick of {SENSOR} after its run", interval_s=2)
+             f"a tick of {SENSOR} after its run")
     assert {r["runId"] for r in _runs(url)} == {daily_run, run["runId"]}
 
 

@@ -26,7 +26,7 @@ import yaml
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunConfig, RunsFilter
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 import postgres_server as server_module
-from dagster_ui import REPO_ROOT, code_location_environment, process_group, wait_for
+from dagster_ui import REPO_ROOT, SENSOR_EVERY_LOOP, code_location_environment, process_group, wait_for
 from postgres_server import PostgresMissingError, PostgresServer, check_available, postgres_server
 from tiny_experiment import COMPUTE, EMULATION, SOURCE_SETTINGS, copy_artifacts, materialise, tiny_source
 
@@ -172,7 +172,8 @@ def test_daily_runs_and_the_automation_sensor_are_recorded_in_postgres(postgres,
     # The code location's partitions follow the tiny experiment's settings, its truth a day longer.
     settings = tmp_path / "source.yaml"
     settings.write_text(yaml.safe_dump(SOURCE_SETTINGS | {"truth_days": SOURCE.truth_days}))
-    environment = {**code_location_environment(home, storage, settings), "PYTHONPATH": str(REPO_ROOT)}
+    environment = {**code_location_environment(home, storage, settings), **SENSOR_EVERY_LOOP,
+                   "PYTHONPATH": str(REPO_ROOT)}
 
     # The instance's tables are made here, before the daemon opens it (backfill_runs.py says why).
     with DagsterInstance.from_config(str(home)) as instance:
@@ -197,11 +198,9 @@ def test_daily_runs_and_the_automation_sensor_are_recorded_in_postgres(postgres,
 
             def requesting_tick():
                 return [tick for tick in ticks() if tick.run_ids]
-            [requested] = wait_for(requesting_tick, DAEMON_S, f"a tick of {SENSOR} requesting a run",
-                                   interval_s=2)
+            [requested] = wait_for(requesting_tick, DAEMON_S, f"a tick of {SENSOR} requesting a run")
             [automation_run] = requested.run_ids
-            wait_for(lambda: succeeded(instance, automation_run), RUNS_S, f"{SENSOR}'s run {automation_run}",
-                     interval_s=2)
+            wait_for(lambda: succeeded(instance, automation_run), RUNS_S, f"{SENSOR}'s run {automation_run}")
             phases["sensor's tick and run"] = time.monotonic() - began - sum(phases.values())
 
         # Run, event-log and schedule storage are PostgreSQL's, in the database the environment names.

@@ -6,7 +6,9 @@ from its page; the test waits for that run to succeed. A second test materialise
 
 The webserver sees a temporary DAGSTER_HOME and a temporary storage root in which 24 tiny synthetic
 reforecast shards stand in for the default training window (the source resource's defaults) and a
-synthetic pooled verification summary for the verification scores, so the runs take seconds.
+synthetic pooled verification summary for the verification scores, so the runs take seconds. The
+two tests share one webserver (its start, loading torch and the definitions, took as long as either
+test's own work); each materialises a different asset and reads back only that asset's run.
 Screenshots are saved under each test's tmp dir and copied to SCREENSHOT_COPY_DIR.
 """
 
@@ -74,15 +76,17 @@ def write_upstream_artifacts(root: Path, dagster_home: Path) -> None:
         instance.report_runless_asset_event(AssetMaterialization(SUMMARY, metadata={"location": url}))
 
 
-@pytest.fixture
-def webserver(tmp_path: Path) -> Iterator[str]:
-    """URL of a dagster-webserver over the repository's workspace.yaml (dagster_ui.served)."""
-    home, storage = tmp_path / "dagster_home", tmp_path / "storage"
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a dagster-webserver over the repository's workspace.yaml (dagster_ui.served), shared
+    by the module's tests."""
+    folder = tmp_path_factory.mktemp("webserver")
+    home, storage = folder / "dagster_home", folder / "storage"
     home.mkdir()
     # Runs start at once: the default queued coordinator needs a daemon, which the webserver lacks.
     write_instance_config(home, "DefaultRunCoordinator")
     write_upstream_artifacts(storage, home)
-    with served(["dagster-webserver"], home, storage, tmp_path / "webserver.log") as url:
+    with served(["dagster-webserver"], home, storage, folder / "webserver.log") as url:
         yield url
 
 
@@ -108,7 +112,9 @@ def test_asset_graph_and_materialise_from_the_ui(webserver: str, tmp_path: Path)
             shown = [label for label in labels if _shows(label, name)]
             assert len(shown) == 1, f"asset {name}: graph node labels {shown} of {labels}"
         # Every dependency is drawn as an edge from its node to the dependent's node, and no
-        # other edge is drawn.
+        # other edge is drawn (the edges are drawn after the nodes: wait until there are as many).
+        wait_for(lambda: page.locator(EDGE_PATHS).count() >= len(expected_edges), PAGE_S,
+                 "as many lineage edges drawn as dependencies")
         drawn_edges = _edges_drawn(page, expected)
         assert drawn_edges == expected_edges, (
             f"missing {expected_edges - drawn_edges}, extra {drawn_edges - expected_edges}")

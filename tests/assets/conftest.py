@@ -12,3 +12,16 @@ def one_torch_thread():
     previous = torch.get_num_threads()
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="package")
+def fresh_code_locations(tmp_path_factory: pytest.TempPathFactory):
+    """The loads of the definitions in fresh interpreters (fresh_code_locations.py), all started
+    the first time a test asks for one."""
+    from fresh_code_locations import SOURCE_SETTINGS_YAML, FreshCodeLocations, loads
+
+    settings = tmp_path_factory.mktemp("fresh_code_locations") / "source.yaml"
+    settings.write_text(SOURCE_SETTINGS_YAML)
+    started = FreshCodeLocations(loads(settings))
+    yield started
+    started.stop()

@@ -1,11 +1,7 @@
 """The code location loads, with the lineage, partitions, job and schedule the design describes;
 the partitions follow the source settings it loads, and Dagster refuses an init they do not make."""
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -33,7 +29,6 @@ from resources import ComputeResource, SourceResource, StorageResource
 from resources.source import SETTINGS_ENV_VAR, source_from_environment
 from seeds_dag.sources.embedded.source import REFORECAST_BATCH_INITS
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 
 LINEAGE = {
     "physics_spinup": set(),
@@ -121,23 +116,14 @@ def test_dagster_refuses_an_init_outside_the_calendars_before_any_step_runs(tmp_
     assert instance.get_runs() == [] and not (tmp_path / "root").exists()
 
 
-def test_the_partitions_follow_the_settings_the_code_location_loads(tmp_path):
+def test_the_partitions_follow_the_settings_the_code_location_loads(fresh_code_locations):
     """$SEEDS_DAG_SOURCE names the definitions' source settings: the code location, loaded in its
-    own process as Dagster loads it, has their resource and their calendars."""
-    settings = tmp_path / "source.yaml"
-    settings.write_text("reforecast_start: '2000-01-03'\nreforecast_end: '2000-01-05'\n"
-                        "truth_days: 12\nlead_days: [1, 2]\n")
-    script = ("from assets.definitions import defs\n"
-              "graph = defs.resolve_asset_graph()\n"
-              "print(defs.resources['source'].truth_days)\n"
-              "for key in sorted(graph.get_all_asset_keys()):\n"
-              "    partitions = graph.get(key).partitions_def\n"
-              "    if partitions: print(key.to_user_string(), *partitions.get_partition_keys())\n")
-    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                            cwd=REPOSITORY, env={**os.environ, SETTINGS_ENV_VAR: str(settings)})
+    own process as Dagster loads it, has their resource and their calendars (the settings: a
+    reforecast of 2000-01-03..2000-01-05, truth_days 12, leads of 1 and 2 days)."""
+    loaded = fresh_code_locations.output("source_settings")
     # Operational: from reforecast_end + 2 + 1 days to start + 12 - 2 days.
     operational = "2000-01-08 2000-01-09 2000-01-10 2000-01-11"
-    assert loaded.stdout.splitlines() == [
+    assert loaded.splitlines() == [
         "12", f"daily_emulated_ensembles {operational}", f"operational_ensemble {operational}",
         "reforecast_shards 2000-01-03 2000-01-04 2000-01-05", f"verification_scores {operational}"]
 

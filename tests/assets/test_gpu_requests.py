@@ -6,10 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from dagster_celery.tags import DAGSTER_CELERY_QUEUE_TAG
@@ -17,7 +13,6 @@ from dagster_celery.tags import DAGSTER_CELERY_QUEUE_TAG
 from assets.gpu import GPU_POOL, GPU_REQUESTS_ENV_VAR, GPU_RESOURCE, gpu_step
 from tests.assets.test_gpu_steps import k8s_pod_of
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def pod_of(step: dict[str, object]):
@@ -58,24 +53,10 @@ def test_a_setting_other_than_on_or_off_is_refused_by_name(monkeypatch, value):
         gpu_step(1)
 
 
-def test_a_code_location_loaded_with_gpu_requests_off_asks_no_step_for_a_gpu():
+def test_a_code_location_loaded_with_gpu_requests_off_asks_no_step_for_a_gpu(fresh_code_locations):
     """Every step of the definitions, as dagster-k8s and Celery would run them (a fresh
-    interpreter: the definitions read the setting when they load)."""
-    script = """
-import json
-from dagster_celery.tags import DAGSTER_CELERY_QUEUE_TAG
-from tests.assets.test_gpu_steps import k8s_pod_of, plan_steps
-asks = {}
-for name, step in plan_steps().items():
-    pod = k8s_pod_of(step.tags)
-    resources = pod.containers[0].resources
-    asks[name] = [bool(resources.limits), bool(resources.requests), bool(pod.tolerations),
-                  DAGSTER_CELERY_QUEUE_TAG in step.tags, step.pool is not None]
-print(json.dumps(asks))
-"""
-    env = {**os.environ, GPU_REQUESTS_ENV_VAR: "off", "PYTHONPATH": str(REPO_ROOT)}
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env, check=True,
-                         capture_output=True, text=True).stdout
+    interpreter with $SEEDS_DAG_GPU_REQUESTS=off: the definitions read the setting when they load)."""
+    out = fresh_code_locations.output("gpu_requests_off")
     asks = json.loads(out.strip().splitlines()[-1])
     assert {"trained_emulator", "post_processor", "daily_emulated_ensembles"} <= set(asks)
     assert {name: ask for name, ask in asks.items() if any(ask)} == {}

@@ -6,10 +6,6 @@ queues in. Every training and sampling asset asks for GPUs; no other asset does.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from dagster._core.execution.api import create_execution_plan
@@ -25,7 +21,6 @@ from assets.gpu import (
     training_processes_from_environment,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAINING = {"trained_emulator", "post_processor"}
 SAMPLING = {"daily_emulated_ensembles"}
 
@@ -66,22 +61,11 @@ def test_gpu_steps_request_gpus_and_no_other_step_does():
     assert all("pytorch" in kinds[name] for name in TRAINING | SAMPLING)
 
 
-def test_training_steps_request_one_gpu_per_training_process():
+def test_training_steps_request_one_gpu_per_training_process(fresh_code_locations):
     """With $SEEDS_DAG_TRAINING_PROCESSES=2 in the code location's environment, the training
     steps' pods ask for 2 GPUs and the compute resource trains with 2 processes by default; the
     sampling step still asks for 1 (a fresh interpreter: the definitions read it at load)."""
-    script = """
-import json
-from assets.definitions import defs
-from tests.assets.test_gpu_steps import k8s_pod_of, plan_steps
-gpus = {k: (k8s_pod_of(s.tags).containers[0].resources.limits or {}).get("nvidia.com/gpu")
-        for k, s in plan_steps().items()}
-compute = defs.resources["compute"]
-print(json.dumps({"gpus": gpus, "training_processes": compute.training_processes}))
-"""
-    env = {**os.environ, TRAINING_PROCESSES_ENV_VAR: "2", "PYTHONPATH": str(REPO_ROOT)}
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = fresh_code_locations.output("two_training_processes")
     result = json.loads(out.strip().splitlines()[-1])
     assert result["training_processes"] == 2
     assert {k: v for k, v in result["gpus"].items() if v} == {

@@ -35,6 +35,20 @@ from seeds_dag_cli.score import checked_inputs
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def report_as_a_module(tmp_path_factory: pytest.TempPathFactory):
+    """(storage root without a report, finished process) of `python -m seeds_dag_cli report` on that
+    root. Its interpreter loads torch and the CLI (about 9 s on one core), so it starts as the
+    module begins and runs on the second core beside the module's other tests."""
+    root = tmp_path_factory.mktemp("root_without_a_report")
+    env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    process = subprocess.Popen([sys.executable, "-m", "seeds_dag_cli", "report", "--storage-root", str(root)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root)
+    yield root, process
+    process.kill()
+    process.communicate()
+
+
 def _forecast_folder(tiny_graph) -> str:
     return str(tiny_graph.root / "operational_ensemble" / OPERATIONAL_INIT)
 
@@ -183,12 +197,11 @@ def test_report_prints_the_page_and_opens_it(tiny_graph, monkeypatch, capsys):
     assert page.name == REPORT_PAGE and page.is_file() and opened == [page.as_uri()]
 
 
-def test_report_as_a_module_refuses_a_root_without_one(tmp_path):
+def test_report_as_a_module_refuses_a_root_without_one(report_as_a_module):
     """`python -m seeds_dag_cli`, as the console script runs it: a refusal naming the root, exit 1."""
-    env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    missing = subprocess.run([sys.executable, "-m", "seeds_dag_cli", "report", "--storage-root",
-                              str(tmp_path)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
-    assert missing.returncode == 1 and f"no {REPORT}/{REPORT_PAGE} under {tmp_path}" in missing.stderr
+    root, process = report_as_a_module
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1 and f"no {REPORT}/{REPORT_PAGE} under {root}" in stderr
 
 
 def test_run_passes_its_flags_to_the_main_job(monkeypatch):

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import scoringrules as sr
 import xarray as xr
 
 from seeds_dag.conventions import INIT, LEAD, MEMBER, TIME
@@ -70,6 +69,8 @@ def energy_score(forecast: xr.Dataset, truth: xr.Dataset, scale: Mapping[str, fl
     if estimator not in ("fair", "nrg"):
         raise ValueError(f"energy_score: estimator must be 'fair' or 'nrg', got {estimator!r}")
     truth = _check_pair(forecast, truth, min_members=2 if estimator == "fair" else 1)
+    import scoringrules as sr  # here, not at the top: as in `scores._area_mean_crps`
+
     score = xr.apply_ufunc(
         sr.es_ensemble,
         _scaled_stack(truth.reset_coords(drop=True), scale),

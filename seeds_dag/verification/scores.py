@@ -17,7 +17,6 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import scipy.stats
-import scoringrules as sr
 import xarray as xr
 
 from seeds_dag.conventions import INIT, LAT, LEAD, LON, MEMBER
@@ -135,6 +134,11 @@ def _area_mean_crps(forecast: xr.Dataset, truth: xr.Dataset, estimator: str) -> 
     would sort its copy of the forecast broadcast to the truth's shape, once per truth where the
     truth has a dim the forecast lacks (29 members playing truth: 29 sorts of the same members).
     """
+    # Imported here, not at the top: scoringrules builds its numba gufuncs as it is imported (2–4 s),
+    # and every Dagster process that loads the definitions (code servers, each step of a run)
+    # imports this module, most of them to do anything but score.
+    import scoringrules as sr
+
     ordered = estimator in SORTED_ESTIMATORS
     if ordered:
         forecast = xr.apply_ufunc(np.sort, forecast, input_core_dims=[[MEMBER]],

@@ -94,6 +94,9 @@ class EmulatorTrainingConfig(Config):
     noise_channels: int = _DENOISER.noise_channels
     noise_levels: int = _DENOISER.noise_levels
     output_correlation: bool = _DENOISER.output_correlation
+    output_spectrum: bool = _DENOISER.output_spectrum
+    output_cross_spectrum: bool = _DENOISER.output_cross_spectrum
+    output_noise: bool = _DENOISER.output_noise
 
     @model_validator(mode="after")
     def _objective_is_known(self) -> "EmulatorTrainingConfig":

@@ -22,6 +22,9 @@ from seeds_dag.checkpoints import CheckpointError, checkpoint_from_bytes
 from seeds_dag.generators.kinds import GENERATORS, OBJECTIVES, Objective, build_model
 from seeds_dag.networks.unet import DenoiserConfig
 
+OUTPUT_STRUCTURE_FIELDS = ("output_correlation", "output_spectrum", "output_cross_spectrum", "output_noise")
+"""DenoiserConfig's fields that add to the one-pass generator's output layer, each read as off from a
+model file written before it existed."""
 MODEL_VERSION_CHARS = 16
 
 
@@ -91,9 +94,11 @@ def model_from_checkpoint(
     if seed_count is not None and seed_count not in trained_seed_counts:
         raise ValueError(f"checkpoint was trained with K = {trained_seed_counts} seed members, asked to "
                          f"sample from K = {seed_count}")
-    # A model file written before `noise_channels` existed has no spatial noise, and one written before
-    # `noise_levels` existed has it on the coarsest level only, whatever today's defaults.
+    # A model file written before `noise_channels` existed has no spatial noise, one written before
+    # `noise_levels` existed has it on the coarsest level only, and one written before an output
+    # structure field existed was built without it, whatever today's defaults.
     denoiser_config = config_from_dict(DenoiserConfig, {"noise_channels": 0, "noise_levels": 1,
+                                                        **dict.fromkeys(OUTPUT_STRUCTURE_FIELDS, False),
                                                         **checkpoint["denoiser_config"]})
     _, objective = checkpoint_generator(checkpoint)
     model = build_seeded_model(denoiser_config, objective, lat_deg, lon_deg, seed=0).to(device)

@@ -94,7 +94,7 @@ class ConstantGenerator(NoiseGenerator):
 
     def __init__(self, c: float) -> None:
         config = DenoiserConfig(channels=(4, 4), embed_dim=4, num_variables=V, num_leads=2, noise_dim=2,
-                                noise_channels=0)
+                                noise_channels=0, output_cross_spectrum=False, output_noise=False)
         super().__init__(config, regular_latitudes(H), regular_longitudes(W))
         self.c = c
 

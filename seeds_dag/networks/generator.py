@@ -15,6 +15,14 @@ spatially correlated noise. `noise_levels` > 1 adds such fields on finer levels 
 `noise_dim` = 0 leaves z out (DenoiserConfig says what each did to the members). Trained on the
 (almost) fair CRPS over several members per example (`seeds_dag.generators.crps`), which rewards
 exactly the right spread.
+
+What the network gives is then given the physics members' structure: by default (`output_noise`)
+white noise ξ at every grid point and channel is added, and (`output_cross_spectrum`) the sum is
+filtered per latitude and zonal wavenumber by the square root of the physics members'
+cross-spectral matrix between leads and variables, so that the white part of a member has exactly
+their spectra and relations, between variables, between leads and between places along a latitude
+circle (`seeds_dag.output_cross_spectrum`; `output_spectrum` and `output_correlation` are the
+measured alternatives of a zonal filter per channel and a mixing at a point).
 """
 
 import numpy as np
@@ -22,13 +30,24 @@ import torch
 from torch import Tensor, nn
 
 from seeds_dag.networks.unet import DenoiserConfig, UNet, check_conditioning, noise_grids
+from seeds_dag.output_cross_spectrum import filter_cross_spectrally
+from seeds_dag.output_spectrum import filter_zonally
+
+
+OUTPUT_NOISE_INITIAL_SCALE = 0.5
+"""The amplitude of the output noise ξ per channel before training: a quarter of the variance of
+a unit-variance output (800 steps of training moved it to 0.52–0.59)."""
 
 
 def noise_shapes(config: DenoiserConfig, grid: tuple[int, int]) -> list[tuple[int, ...]]:
     """One member's noise inputs on a (lat, lon) grid, in the order they are drawn: z
     (noise_dim,), then, when noise_channels > 0, ε (noise_channels, *grid of the level) for each of
-    the `noise_levels` coarsest U-Net levels, coarsest first."""
-    return [(config.noise_dim,)] + [(config.noise_channels, *level) for level in noise_grids(grid, config)]
+    the `noise_levels` coarsest U-Net levels, coarsest first, then, with `output_noise`, ξ
+    (L·V, *grid): white noise for every channel and grid point, added to the network's output."""
+    shapes = [(config.noise_dim,)] + [(config.noise_channels, *level) for level in noise_grids(grid, config)]
+    if config.output_noise:
+        shapes.append((config.trajectory_channels, *grid))
+    return shapes
 
 
 class NoiseGenerator(nn.Module):
@@ -55,6 +74,32 @@ class NoiseGenerator(nn.Module):
             self.register_buffer("output_mixing", torch.eye(channels).expand(len(lat_deg), -1, -1).clone())
         else:
             self.output_mixing = None
+        if config.output_cross_spectrum and (config.output_correlation or config.output_spectrum):
+            raise ValueError("output_cross_spectrum replaces output_correlation and output_spectrum: "
+                             "turn those off")
+        if config.output_cross_spectrum:
+            # M(lat, k), set from the reforecast before training (`set_output_cross_spectrum`) and
+            # kept in the state dict; identities pass w on. Kept as real and imaginary parts
+            # (torch.view_as_real), so that what moves or averages a model's buffers (EMA, DDP's
+            # broadcast, device moves) sees real tensors only.
+            channels, wavenumbers = config.trajectory_channels, len(lon_deg) // 2 + 1
+            identity = torch.view_as_real(torch.eye(channels, dtype=torch.complex64))
+            self.register_buffer("output_cross_root", identity.expand(len(lat_deg), wavenumbers, -1, -1, -1).clone())
+        else:
+            self.output_cross_root = None
+        if config.output_noise and not (config.output_cross_spectrum or config.output_spectrum):
+            raise ValueError("output_noise needs an output filter (output_cross_spectrum or output_spectrum): "
+                             "unfiltered, white noise at every grid point is speckle")
+        # The amplitude of ξ per channel, learned.
+        initial_scale = torch.full((config.trajectory_channels,), OUTPUT_NOISE_INITIAL_SCALE)
+        self.output_noise_scale = nn.Parameter(initial_scale) if config.output_noise else None
+        if config.output_spectrum:
+            # g(channel, lat, wavenumber), set from the reforecast before training
+            # (`set_output_spectrum`) and kept in the state dict like the mixing; all ones pass w on.
+            self.register_buffer("output_gains", torch.ones(config.trajectory_channels, len(lat_deg),
+                                                            len(lon_deg) // 2 + 1))
+        else:
+            self.output_gains = None
 
     def set_output_correlation(self, mixing: Tensor) -> None:
         """Mix the output channels by `mixing` (H, L·V, L·V), the square root of the physics members'
@@ -65,11 +110,37 @@ class NoiseGenerator(nn.Module):
             raise ValueError(f"output mixing: expected shape {tuple(self.output_mixing.shape)}, got {tuple(mixing.shape)}")
         self.output_mixing.copy_(mixing)
 
+    def set_output_spectrum(self, gains: Tensor) -> None:
+        """Filter each output channel along the latitude circles by `gains` (L·V, H, W // 2 + 1), the
+        physics members' zonal spectrum of deviations (`output_spectrum.member_deviation_spectrum`)."""
+        if self.output_gains is None:
+            raise ValueError("this generator was built without output_spectrum")
+        if gains.shape != self.output_gains.shape:
+            raise ValueError(f"output gains: expected shape {tuple(self.output_gains.shape)}, got {tuple(gains.shape)}")
+        self.output_gains.copy_(gains)
+
+    def set_output_cross_spectrum(self, root: Tensor) -> None:
+        """Filter the output by `root` (H, W // 2 + 1, L·V, L·V) complex, the square root of the
+        physics members' cross-spectral matrices (`output_cross_spectrum`)."""
+        if self.output_cross_root is None:
+            raise ValueError("this generator was built without output_cross_spectrum")
+        expected = self.output_cross_root.shape[:-1]
+        if root.shape != expected or not root.is_complex():
+            raise ValueError(f"output cross-spectral root: expected complex of shape {tuple(expected)}, "
+                             f"got {root.dtype} of shape {tuple(root.shape)}")
+        self.output_cross_root.copy_(torch.view_as_real(root))
+
+    @property
+    def output_cross_spectral_root(self) -> Tensor | None:
+        """M (H, W // 2 + 1, L·V, L·V), complex, or None without output_cross_spectrum."""
+        return None if self.output_cross_root is None else torch.view_as_complex(self.output_cross_root)
+
     def forward(self, z: Tensor, cond: Tensor, *spatial_noise: Tensor) -> Tensor:
         """z: (B, noise_dim) standard normal ((B, 0) without z); cond: (B, 2·L·V, H, W) the seeds' summary
         (`seed_conditioning`); spatial_noise: ε, standard normal fields (B, noise_channels, *grid)
         on each grid of `unet.noise_grids`, coarsest first, required when noise_channels > 0 and
-        refused otherwise (`noise_shapes` lists them all). Returns (B, L·V, H, W)."""
+        refused otherwise, then ξ (B, L·V, H, W) with `output_noise` (`noise_shapes` lists them
+        all). Returns (B, L·V, H, W)."""
         if z.ndim != 2 or z.shape[1] != self.config.noise_dim:
             raise ValueError(f"z: expected shape (batch, {self.config.noise_dim}), got {tuple(z.shape)}")
         check_conditioning(cond, z.shape[0], self.config, self.unet.grid)
@@ -77,7 +148,21 @@ class NoiseGenerator(nn.Module):
             embedding = self.constant_embedding.expand(z.shape[0], -1)
         else:
             embedding = self.noise_mlp(z)
+        if self.output_noise_scale is not None:
+            if not spatial_noise or spatial_noise[-1].shape != (z.shape[0], self.config.trajectory_channels,
+                                                                *self.unet.grid):
+                raise ValueError("output_noise: the last noise input must be ξ of shape "
+                                 f"{(z.shape[0], self.config.trajectory_channels, *self.unet.grid)}")
+            *spatial_noise, white = spatial_noise
         out = self.unet(cond, embedding, *spatial_noise)
+        if self.output_noise_scale is not None:
+            # Filtered below like the network's own output: white ξ then carries exactly the physics
+            # members' spectra and relations between channels.
+            out = out + self.output_noise_scale[:, None, None] * white
+        if self.output_cross_root is not None:
+            return filter_cross_spectrally(out, self.output_cross_spectral_root)
+        if self.output_gains is not None:
+            out = filter_zonally(out, self.output_gains)
         if self.output_mixing is None:
             return out
         return torch.einsum("hij,bjhw->bihw", self.output_mixing, out)

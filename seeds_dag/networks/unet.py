@@ -70,6 +70,30 @@ class DenoiserConfig:
         members' variance at zonal wavenumbers ≥ 16, so no realism target is met and the written
         rule keeps it off. Off by default, and for model
         files that predate the field.
+    output_spectrum: the one-pass generator's output is filtered along each latitude circle, per
+        channel, to the physics members' zonal spectrum of deviations, measured on the reforecast
+        it trains on (`seeds_dag.output_spectrum` says why), before `output_correlation`'s mixing;
+        the diffusion models ignore it. Off by default, and for model files that predate the field.
+    output_cross_spectrum: the one-pass generator's output is filtered per latitude and zonal
+        wavenumber by the square root of the physics members' cross-spectral matrix between all
+        leads and variables (`seeds_dag.output_cross_spectrum` says why): the spectra of
+        `output_spectrum`, the correlations at a point of `output_correlation`, and the relations
+        at a distance neither gives; it replaces both (a generator is refused with it and either).
+        On by default with `output_noise`; off for model files that predate the field.
+    output_noise: the one-pass generator's output gets white N(0, 1) noise ξ for every channel and
+        grid point, times a learned amplitude per channel, before the output filter
+        (`output_cross_spectrum` or `output_spectrum`, one of which it needs): the network's own
+        noise (z and a few coarse fields of ε) drives its 30 output channels through a handful of
+        directions, so its output cannot be white over channels and the filter's structure is
+        not reached; filtered ξ has that structure exactly. On by default; off for model files
+        that predate the field. Measured with `output_cross_spectrum` (main job's 3 inits, 800
+        steps, two training seeds; docs/benchmarks.md), against the default before them: the
+        members' variance about the seeds over the physics members' 0.9–1.5 at wavenumbers 0–3,
+        0.8–1.3 at 4–7, 0.4–1.4 at 8–15 and 0.3–1.0 at 16+ (before: 1.6–2.4, 0.4–0.6, 0.06–0.09
+        and 1–2 with one seed, 0.4–0.7, 1.3–1.7, 0.6–1.5 and 4–10 with the other), mean
+        |cross-variable correlation − physics'| 0.11–0.12 (0.45–0.66), |lead-to-lead coherence −
+        physics'| 0.10 (0.18–0.19), perfect-model fair CRPS over ideal-2's 1.039 and 1.034
+        (1.039 and 1.042); no realism target is met yet by it either.
     """
 
     channels: tuple[int, ...] = (16, 32, 64)
@@ -86,6 +110,9 @@ class DenoiserConfig:
     noise_channels: int = 4
     noise_levels: int = 1
     output_correlation: bool = False
+    output_spectrum: bool = False
+    output_cross_spectrum: bool = True
+    output_noise: bool = True
 
     @property
     def num_static_channels(self) -> int:

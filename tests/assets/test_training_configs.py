@@ -73,7 +73,8 @@ MAIN_JOB_EMULATOR = {
     "denoiser": DenoiserConfig(channels=(16, 32, 64), blocks_per_level=1, embed_dim=128, attention_at_bottom=True,
                                num_variables=5, num_leads=6, use_lon_channels=True, attention_heads=4,
                                norm_groups=8, embedding_periods=(0.1, 8.0), noise_dim=32, noise_channels=4,
-                               noise_levels=1),
+                               noise_levels=1, output_correlation=False, output_spectrum=False,
+                               output_cross_spectrum=True, output_noise=True),
 }
 
 

@@ -25,8 +25,11 @@ from seeds_dag.training import TrainingConfig, train_generator
 LAT, LON = regular_latitudes(8), regular_longitudes(16)
 NUM_LEADS, NUM_VARS = 2, 2
 CHANNELS = NUM_LEADS * NUM_VARS
+# z and ε alone; the output noise ξ has a test of its own below.
 SPATIAL = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=NUM_VARS, num_leads=NUM_LEADS,
-                         attention_at_bottom=False, noise_dim=8, noise_channels=2)
+                         attention_at_bottom=False, noise_dim=8, noise_channels=2, output_cross_spectrum=False,
+                         output_noise=False)
+WITH_OUTPUT_NOISE = dataclasses.replace(SPATIAL, output_cross_spectrum=True, output_noise=True)
 GLOBAL_ONLY = dataclasses.replace(SPATIAL, noise_channels=0)
 CPU = torch.device("cpu")
 
@@ -129,6 +132,31 @@ def test_a_checkpoint_from_before_spatial_noise_loads_without_it(tmp_path):
     same_members(reloaded, result.model)
     with pytest.raises(ValueError, match="noise: expected none"):
         reloaded(torch.randn(1, GLOBAL_ONLY.noise_dim), summary(1), torch.randn(1, 2, 4, 8))
+
+
+def test_with_output_noise_a_member_draws_z_then_eps_then_xi_from_its_own_generator():
+    model = generator(WITH_OUTPUT_NOISE)
+    members = sample_anomalies(model, summary(3), member_generators([3, 4, 5]), SamplerConfig())
+    expected = []
+    for g in member_generators([3, 4, 5]):
+        z = torch.randn(SPATIAL.noise_dim, generator=g)
+        eps = torch.randn(SPATIAL.noise_channels, 4, 8, generator=g)
+        xi = torch.randn(CHANNELS, len(LAT), len(LON), generator=g)
+        expected.append(model(z[None], summary(1), eps[None], xi[None]))
+    torch.testing.assert_close(members, torch.cat(expected), rtol=1e-5, atol=1e-5)
+    alone = sample_anomalies(model, summary(1), member_generators([4]), SamplerConfig())
+    torch.testing.assert_close(alone[0], members[1], rtol=1e-5, atol=1e-5)
+
+
+def test_a_checkpoint_from_before_the_output_structure_loads_without_it(tmp_path):
+    """Checkpoints written before `output_cross_spectrum` and `output_noise` existed (on by default
+    now) lack the fields; they rebuild the network without them and sample as trained."""
+    result, stored = tiny_run(SPATIAL, tmp_path)
+    for field in ("output_correlation", "output_spectrum", "output_cross_spectrum", "output_noise"):
+        stored = written_before(stored, field)
+    reloaded = model_from_checkpoint(stored, LAT, LON, CPU)
+    assert reloaded.config == SPATIAL
+    same_members(reloaded, result.model)
 
 
 def test_a_checkpoint_from_before_noise_levels_keeps_its_noise_on_the_coarsest_level(tmp_path):

@@ -13,9 +13,10 @@ from seeds_dag.seed_anomalies import seed_conditioning
 
 NUM_LAT, NUM_LON, NUM_LEADS = 8, 16, 2
 NUM_VARS = 3 * NUM_LEADS  # a trajectory's channels: 3 variables at each of 2 leads
-# The global noise vector alone: the spatial noise fields have tests of their own (test_spatial_noise.py).
+# The global noise vector alone: the spatial noise fields (test_spatial_noise.py) and the output
+# structure (test_output_*.py) have tests of their own.
 SMALL = DenoiserConfig(channels=(8, 16, 16), embed_dim=16, num_variables=3, num_leads=NUM_LEADS, noise_dim=4,
-                       noise_channels=0)
+                       noise_channels=0, output_cross_spectrum=False, output_noise=False)
 
 
 def grid(num_lat=NUM_LAT, num_lon=NUM_LON):

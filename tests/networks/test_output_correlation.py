@@ -22,7 +22,8 @@ LAT, LON = regular_latitudes(8), regular_longitudes(16)
 LEAD_DAYS = np.array([1.0, 2.0])
 N_VAR = 2
 CONFIG = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=N_VAR, num_leads=len(LEAD_DAYS),
-                        attention_at_bottom=False, noise_dim=4, noise_channels=2, output_correlation=True)
+                        attention_at_bottom=False, noise_dim=4, noise_channels=2, output_correlation=True,
+                        output_cross_spectrum=False, output_noise=False)
 
 
 def correlated_reforecast(rho=-0.6, coherence=0.5, n_init=6, n_member=5, seed=0):

@@ -90,3 +90,50 @@ def filter_cross_spectrally(x: Tensor, root: Tensor) -> Tensor:
     coefficients = torch.fft.rfft(x, dim=-1)  # (B, C, H, K)
     mixed = torch.einsum("hkij,bjhk->bihk", root, coefficients)
     return torch.fft.irfft(mixed, n=x.shape[-1], dim=-1)
+
+
+def meridional_coherence(data: np.ndarray) -> np.ndarray:
+    """How alike the physics members' deviations are from one latitude to the next, per zonal
+    wavenumber: ρ(k), the correlation of their Fourier coefficients at adjacent latitudes, each
+    channel's and latitude's coefficients scaled to unit power, pooled over channels and latitudes.
+
+    The output filters act on each latitude circle alone, so noise white in latitude stays white in
+    latitude after them: members striped from one latitude to the next, which the physics members
+    are not (their deviations are broad). Drawing the output noise as a chain from latitude to
+    latitude with this ρ(k) (`correlate_meridionally`) gives it the physics members' correlation at
+    one latitude's distance, scale by scale.
+
+    data: (n_init, n_lead, n_member, V, H, W) normalised reforecast, n_member ≥ 2, H ≥ 2.
+    Returns float64 (W // 2 + 1,) in [0, MAX_MERIDIONAL_COHERENCE]; 0 where the members do not vary.
+    """
+    n_init, n_lead, n_member, n_var, n_lat, n_lon = data.shape
+    if n_member < 2 or n_lat < 2:
+        raise ValueError(f"meridional coherence needs at least 2 members and 2 latitudes, got {data.shape}")
+    x = data.astype(np.float64)
+    coefficients = np.fft.rfft(x - x.mean(axis=2, keepdims=True), axis=-1)  # (..., V, lat, k)
+    power = (np.abs(coefficients) ** 2).mean(axis=(0, 2), keepdims=True)
+    scaled = coefficients / np.sqrt(np.where(power > 0, power, np.inf))
+    lagged = (scaled[..., 1:, :] * scaled[..., :-1, :].conj()).real
+    pairs = (power[..., 1:, :] > 0) & (power[..., :-1, :] > 0)
+    counted = np.broadcast_to(pairs, lagged.shape)
+    total = np.where(counted, lagged, 0).sum(axis=(0, 1, 2, 3, 4))
+    count = counted.sum(axis=(0, 1, 2, 3, 4))
+    rho = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    return np.clip(rho, 0.0, MAX_MERIDIONAL_COHERENCE)
+
+
+MAX_MERIDIONAL_COHERENCE = 0.99
+"""Largest ρ(k) kept: a chain with ρ = 1 would draw one value for all latitudes."""
+
+
+def correlate_meridionally(white: Tensor, rho: Tensor) -> Tensor:
+    """white: (B, C, H, W) N(0, 1) noise; rho: (W // 2 + 1,). The noise with its Fourier coefficients
+    along each latitude circle drawn as a stationary first-order chain from latitude to latitude,
+    ξ̂_h = ρ·ξ̂_{h−1} + √(1 − ρ²)·ŵ_h: still N(0, 1) at every point, correlated ρ(k) at wavenumber k
+    between adjacent latitudes."""
+    coefficients = torch.fft.rfft(white, dim=-1)  # (B, C, H, K)
+    innovation = torch.sqrt(1 - rho**2)
+    rows = [coefficients[:, :, 0]]
+    for h in range(1, white.shape[2]):
+        rows.append(rho * rows[-1] + innovation * coefficients[:, :, h])
+    return torch.fft.irfft(torch.stack(rows, dim=2), n=white.shape[-1], dim=-1)

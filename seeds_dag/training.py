@@ -49,7 +49,8 @@ from seeds_dag.generators.objectives import training_loss
 from seeds_dag.model_file import build_seeded_model, model_from_checkpoint, plain_config
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.output_correlation import correlation_square_root, member_deviation_correlation
-from seeds_dag.output_cross_spectrum import hermitian_square_root, member_deviation_cross_spectrum
+from seeds_dag.output_cross_spectrum import (hermitian_square_root, member_deviation_cross_spectrum,
+                                             meridional_coherence)
 from seeds_dag.output_spectrum import member_deviation_spectrum
 from seeds_dag.precision import autocast_context
 from seeds_dag.random_streams import seeded_generator
@@ -278,6 +279,8 @@ def train_generator(
     if getattr(model, "output_cross_root", None) is not None:
         root = hermitian_square_root(member_deviation_cross_spectrum(data))
         model.set_output_cross_spectrum(root.to(device))
+    if getattr(model, "output_noise_meridional", None) is not None:
+        model.set_output_noise_meridional(torch.from_numpy(meridional_coherence(data).astype(np.float32)).to(device))
     if getattr(model, "output_gains", None) is not None:
         gains = torch.from_numpy(member_deviation_spectrum(data).astype(np.float32))
         model.set_output_spectrum(gains.to(device))

@@ -17,7 +17,8 @@ spatially correlated noise. `noise_levels` > 1 adds such fields on finer levels 
 exactly the right spread.
 
 What the network gives is then given the physics members' structure: by default (`output_noise`)
-white noise ξ at every grid point and channel is added, and (`output_cross_spectrum`) the sum is
+noise ξ at every grid point and channel is added (white over channels and along each latitude
+circle, correlated from latitude to latitude as the physics members are), and (`output_cross_spectrum`) the sum is
 filtered per latitude and zonal wavenumber by the square root of the physics members'
 cross-spectral matrix between leads and variables, so that the white part of a member has exactly
 their spectra and relations, between variables, between leads and between places along a latitude
@@ -30,13 +31,16 @@ import torch
 from torch import Tensor, nn
 
 from seeds_dag.networks.unet import DenoiserConfig, UNet, check_conditioning, noise_grids
-from seeds_dag.output_cross_spectrum import filter_cross_spectrally
+from seeds_dag.output_cross_spectrum import correlate_meridionally, filter_cross_spectrally
 from seeds_dag.output_spectrum import filter_zonally
 
 
 OUTPUT_NOISE_INITIAL_SCALE = 0.5
 """The amplitude of the output noise ξ per channel before training: a quarter of the variance of
-a unit-variance output (800 steps of training moved it to 0.52–0.59)."""
+a unit-variance output (800 steps of training moved it to 0.52–0.59). Starting at 1 gave members
+whose relations between variables and leads were closest to physics' of any run (mean |cross-
+variable correlation − physics'| 0.067, coherence 0.063) at 1 % more perfect-model CRPS (1.049
+against 1.039, main job's 3 inits, 800 steps; docs/benchmarks.md), outside the written rule's 1 %."""
 
 
 def noise_shapes(config: DenoiserConfig, grid: tuple[int, int]) -> list[tuple[int, ...]]:
@@ -93,6 +97,12 @@ class NoiseGenerator(nn.Module):
         # The amplitude of ξ per channel, learned.
         initial_scale = torch.full((config.trajectory_channels,), OUTPUT_NOISE_INITIAL_SCALE)
         self.output_noise_scale = nn.Parameter(initial_scale) if config.output_noise else None
+        if config.output_noise:
+            # ρ(k) of ξ from latitude to latitude, set from the reforecast before training
+            # (`set_output_noise_meridional`); zeros leave ξ white.
+            self.register_buffer("output_noise_meridional", torch.zeros(len(lon_deg) // 2 + 1))
+        else:
+            self.output_noise_meridional = None
         if config.output_spectrum:
             # g(channel, lat, wavenumber), set from the reforecast before training
             # (`set_output_spectrum`) and kept in the state dict like the mixing; all ones pass w on.
@@ -118,6 +128,16 @@ class NoiseGenerator(nn.Module):
         if gains.shape != self.output_gains.shape:
             raise ValueError(f"output gains: expected shape {tuple(self.output_gains.shape)}, got {tuple(gains.shape)}")
         self.output_gains.copy_(gains)
+
+    def set_output_noise_meridional(self, rho: Tensor) -> None:
+        """Draw ξ as a chain from latitude to latitude with correlation `rho` (W // 2 + 1,) per zonal
+        wavenumber (`output_cross_spectrum.meridional_coherence`)."""
+        if self.output_noise_meridional is None:
+            raise ValueError("this generator was built without output_noise")
+        if rho.shape != self.output_noise_meridional.shape:
+            raise ValueError(f"output noise coherence: expected shape {tuple(self.output_noise_meridional.shape)}, "
+                             f"got {tuple(rho.shape)}")
+        self.output_noise_meridional.copy_(rho)
 
     def set_output_cross_spectrum(self, root: Tensor) -> None:
         """Filter the output by `root` (H, W // 2 + 1, L·V, L·V) complex, the square root of the
@@ -158,6 +178,7 @@ class NoiseGenerator(nn.Module):
         if self.output_noise_scale is not None:
             # Filtered below like the network's own output: white ξ then carries exactly the physics
             # members' spectra and relations between channels.
+            white = correlate_meridionally(white, self.output_noise_meridional)
             out = out + self.output_noise_scale[:, None, None] * white
         if self.output_cross_root is not None:
             return filter_cross_spectrally(out, self.output_cross_spectral_root)

@@ -85,8 +85,11 @@ class DenoiserConfig:
         (`output_cross_spectrum` or `output_spectrum`, one of which it needs): the network's own
         noise (z and a few coarse fields of ε) drives its 30 output channels through a handful of
         directions, so its output cannot be white over channels and the filter's structure is
-        not reached; filtered ξ has that structure exactly. On by default; off for model files
-        that predate the field. Measured with `output_cross_spectrum` (main job's 3 inits, 800
+        not reached; filtered ξ has that structure exactly. ξ is drawn white and then made a chain
+        from latitude to latitude with the physics members' correlation between neighbouring
+        latitudes (`output_cross_spectrum.meridional_coherence`): white in latitude, it striped
+        the members along the latitude circles. On by default; off for model files that predate
+        the field. Measured with `output_cross_spectrum` (main job's 3 inits, 800
         steps, two training seeds; docs/benchmarks.md), against the default before them: the
         members' variance about the seeds over the physics members' 0.9–1.5 at wavenumbers 0–3,
         0.8–1.3 at 4–7, 0.4–1.4 at 8–15 and 0.3–1.0 at 16+ (before: 1.6–2.4, 0.4–0.6, 0.06–0.09

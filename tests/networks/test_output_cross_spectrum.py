@@ -15,8 +15,8 @@ from seeds_dag.model_file import model_from_checkpoint
 from seeds_dag.generators.sampling import sample_anomalies
 from seeds_dag.networks.generator import NoiseGenerator, noise_shapes
 from seeds_dag.networks.unet import DenoiserConfig
-from seeds_dag.output_cross_spectrum import (filter_cross_spectrally, hermitian_square_root,
-                                             member_deviation_cross_spectrum)
+from seeds_dag.output_cross_spectrum import (correlate_meridionally, filter_cross_spectrally, hermitian_square_root,
+                                             member_deviation_cross_spectrum, meridional_coherence)
 from seeds_dag.output_spectrum import folded_multiplicity
 from seeds_dag.seed_anomalies import member_spread
 from seeds_dag.training import TrainingConfig, train_generator
@@ -122,14 +122,20 @@ def test_the_generator_filters_its_output_by_the_root_it_is_given_and_refuses_th
 
 def test_training_sets_the_root_from_the_reforecast_and_the_model_file_keeps_it(tmp_path):
     data = shifted_reforecast(n_init=6)
+    data[..., 1:, :] += data[..., :-1, :]  # neighbouring latitudes alike, as a physics model's are
     config = TrainingConfig(steps=4, batch_size=2, learning_rate=1e-3, warmup_steps=1, checkpoint_every=4)
     checkpoint = LocalCheckpointIO(tmp_path / "model.pt")
-    result = train_generator(data, LEAD_DAYS, member_spread(data), LAT, LON, CONFIG, objective_for("crps"), config,
+    with_noise = dataclasses.replace(CONFIG, output_noise=True)
+    result = train_generator(data, LEAD_DAYS, member_spread(data), LAT, LON, with_noise, objective_for("crps"), config,
                              checkpoint, torch.device("cpu"))
     expected = hermitian_square_root(member_deviation_cross_spectrum(data))
+    rho = torch.from_numpy(meridional_coherence(data)).float()
+    assert rho[1:5].min() > 0.3  # a chain that is not white
     torch.testing.assert_close(result.model.output_cross_spectral_root, expected)
+    torch.testing.assert_close(result.model.output_noise_meridional, rho)
     reloaded = model_from_checkpoint(checkpoint.load(), LAT, LON, "cpu", LEAD_DAYS)  # weights_only=True
     torch.testing.assert_close(reloaded.output_cross_spectral_root, expected)
+    torch.testing.assert_close(reloaded.output_noise_meridional, rho)
 
 
 def test_output_noise_is_drawn_per_member_and_filtered_to_the_physics_relations():
@@ -156,3 +162,21 @@ def test_output_noise_is_drawn_per_member_and_filtered_to_the_physics_relations(
         NoiseGenerator(dataclasses.replace(CONFIG, output_cross_spectrum=False, output_noise=True), LAT, LON)
     with pytest.raises(ValueError, match="last noise input must be ξ"):
         model(torch.randn(2, config.noise_dim), cond[:2], torch.randn(2, config.noise_channels, 4, 8))
+
+
+def test_output_noise_is_drawn_as_a_chain_from_latitude_to_latitude_with_the_physics_coherence():
+    """Members whose deviations are broad in latitude give a ρ(k) near their correlation from one
+    latitude to the next; noise drawn with it keeps unit variance and has that correlation."""
+    rng = np.random.default_rng(0)
+    white = rng.standard_normal((40, 1, 5, N_VAR, 64, len(LON)))
+    broad = white.copy()
+    for h in range(1, 64):  # an AR(1) from latitude to latitude with ρ = 0.8, every wavenumber
+        broad[..., h, :] = 0.8 * broad[..., h - 1, :] + 0.6 * white[..., h, :]
+    rho = meridional_coherence(broad.astype(np.float32))
+    np.testing.assert_allclose(rho, 0.8, atol=0.03)
+    assert np.all(meridional_coherence(white.astype(np.float32)) < 0.05)  # white: nothing to keep
+    noise = torch.randn(2000, 1, 16, len(LON), generator=torch.Generator().manual_seed(0))
+    chained = correlate_meridionally(noise, torch.full((len(LON) // 2 + 1,), 0.8))
+    np.testing.assert_allclose(chained.var(dim=(0, 3)).numpy(), 1, atol=0.05)
+    lag_one = (chained[:, :, 1:] * chained[:, :, :-1]).mean().item()
+    assert abs(lag_one - 0.8) < 0.02

@@ -31,6 +31,15 @@ SHRINKAGE = 0.05
 """Weight of the identity in the shrunk correlation (1 − SHRINKAGE)·C + SHRINKAGE·I."""
 
 
+def member_deviations(data: np.ndarray) -> np.ndarray:
+    """The deviations of each init's members about their mean, float64, same shape as `data`
+    ((n_init, n_lead, n_member, V, H, W)); refused with fewer than 2 members."""
+    if data.shape[2] < 2:
+        raise ValueError(f"member deviations need at least 2 members, got {data.shape[2]}")
+    x = data.astype(np.float64)
+    return x - x.mean(axis=2, keepdims=True)
+
+
 def member_deviation_correlation(data: np.ndarray, shrinkage: float = SHRINKAGE) -> np.ndarray:
     """Correlation between the channels of member deviations per latitude.
 
@@ -39,12 +48,9 @@ def member_deviation_correlation(data: np.ndarray, shrinkage: float = SHRINKAGE)
     towards the identity by `shrinkage`.
     """
     n_init, n_lead, n_member, n_var, n_lat, n_lon = data.shape
-    if n_member < 2:
-        raise ValueError(f"member deviations need at least 2 members, got {n_member}")
     if not 0 <= shrinkage <= 1:
         raise ValueError(f"shrinkage must lie in [0, 1], got {shrinkage}")
-    x = data.astype(np.float64)
-    deviations = x - x.mean(axis=2, keepdims=True)
+    deviations = member_deviations(data)
     # (init, member, lon, lat, channel): the samples of each latitude's channels.
     samples = deviations.transpose(0, 2, 5, 4, 1, 3).reshape(n_init * n_member * n_lon, n_lat, n_lead * n_var)
     covariance = np.einsum("nhi,nhj->hij", samples, samples)

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from seeds_dag.output_spectrum import POWER_FLOOR, folded_multiplicity
+from seeds_dag.output_correlation import member_deviations
+from seeds_dag.output_spectrum import relative_power
 
 SHRINKAGE = 0.1
 """Weight of the diagonal in the shrunk cross-spectral matrix (1 − SHRINKAGE)·X + SHRINKAGE·diag(X)."""
@@ -44,25 +45,14 @@ def member_deviation_cross_spectrum(data: np.ndarray, shrinkage: float = SHRINKA
     variance; the coherence shrunk towards none by `shrinkage`.
     """
     n_init, n_lead, n_member, n_var, n_lat, n_lon = data.shape
-    if n_member < 2:
-        raise ValueError(f"member deviations need at least 2 members, got {n_member}")
     if not 0 <= shrinkage <= 1:
         raise ValueError(f"shrinkage must lie in [0, 1], got {shrinkage}")
-    x = data.astype(np.float64)
-    deviations = x - x.mean(axis=2, keepdims=True)
-    coefficients = np.fft.rfft(deviations, axis=-1)  # (init, lead, member, var, lat, k)
+    coefficients = np.fft.rfft(member_deviations(data), axis=-1)  # (init, lead, member, var, lat, k)
     samples = coefficients.transpose(0, 2, 4, 5, 1, 3).reshape(n_init * n_member, n_lat, -1, n_lead * n_var)
     cross = np.einsum("nhki,nhkj->hkij", samples, samples.conj()) / len(samples)
     power = np.einsum("hkii->hki", cross).real  # (lat, k, channel)
-    multiplicity = folded_multiplicity(n_lon)[None, :, None]
-    total = (multiplicity * power).sum(axis=1, keepdims=True)
-    if not np.all(np.isfinite(total)) or np.any(total <= 0):
-        raise ValueError("a channel's member deviations are zero or non-finite at some latitude: identical "
-                         "members or NaN/inf in the reforecast")
-    relative = power * n_lon / total
-    kept = relative >= POWER_FLOOR
-    relative = np.where(kept, relative, 0.0)
-    relative *= n_lon / (multiplicity * relative).sum(axis=1, keepdims=True)
+    relative = relative_power(power.swapaxes(1, 2), n_lon).swapaxes(1, 2)
+    kept = relative > 0
     # Coherence (unit diagonal where a channel varies), shrunk, then scaled by the normalised power.
     scale = np.sqrt(np.where(kept, power, 1.0))
     coherence = cross / (scale[..., :, None] * scale[..., None, :])
@@ -106,11 +96,9 @@ def meridional_coherence(data: np.ndarray) -> np.ndarray:
     data: (n_init, n_lead, n_member, V, H, W) normalised reforecast, n_member ≥ 2, H ≥ 2.
     Returns float64 (W // 2 + 1,) in [0, MAX_MERIDIONAL_COHERENCE]; 0 where the members do not vary.
     """
-    n_init, n_lead, n_member, n_var, n_lat, n_lon = data.shape
-    if n_member < 2 or n_lat < 2:
-        raise ValueError(f"meridional coherence needs at least 2 members and 2 latitudes, got {data.shape}")
-    x = data.astype(np.float64)
-    coefficients = np.fft.rfft(x - x.mean(axis=2, keepdims=True), axis=-1)  # (..., V, lat, k)
+    if data.shape[4] < 2:
+        raise ValueError(f"meridional coherence needs at least 2 latitudes, got {data.shape}")
+    coefficients = np.fft.rfft(member_deviations(data), axis=-1)  # (..., V, lat, k)
     power = (np.abs(coefficients) ** 2).mean(axis=(0, 2), keepdims=True)
     scaled = coefficients / np.sqrt(np.where(power > 0, power, np.inf))
     lagged = (scaled[..., 1:, :] * scaled[..., :-1, :].conj()).real

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from seeds_dag.output_correlation import member_deviations
+
 POWER_FLOOR = 1e-6
 """Power at a wavenumber, relative to the mean over the circle's wavenumbers, below which the
 physics members are taken not to vary there (round-off of a truncated model's fields)."""
@@ -42,12 +44,15 @@ def member_deviation_spectrum(data: np.ndarray) -> np.ndarray:
     1 for 0 and, with W even, W/2), so that filtering white noise keeps its variance.
     """
     n_init, n_lead, n_member, n_var, n_lat, n_lon = data.shape
-    if n_member < 2:
-        raise ValueError(f"member deviations need at least 2 members, got {n_member}")
-    x = data.astype(np.float64)
-    deviations = x - x.mean(axis=2, keepdims=True)
-    power = (np.abs(np.fft.rfft(deviations, axis=-1)) ** 2).mean(axis=(0, 2))  # (lead, var, lat, k)
-    power = power.reshape(n_lead * n_var, n_lat, -1)
+    power = (np.abs(np.fft.rfft(member_deviations(data), axis=-1)) ** 2).mean(axis=(0, 2))  # (lead, var, lat, k)
+    return np.sqrt(relative_power(power.reshape(n_lead * n_var, n_lat, -1), n_lon))
+
+
+def relative_power(power: np.ndarray, n_lon: int) -> np.ndarray:
+    """power (..., W // 2 + 1) of a real FFT over n_lon longitudes, scaled so that Σ_k m(k)·p(k) =
+    n_lon (white noise filtered by its square root keeps unit variance), 0 where below
+    `POWER_FLOOR` of the mean (then scaled again so the sum still holds). Refuses a circle with no
+    power, or with NaN/inf."""
     multiplicity = folded_multiplicity(n_lon)
     total = (multiplicity * power).sum(axis=-1, keepdims=True)
     if not np.all(np.isfinite(total)) or np.any(total <= 0):
@@ -56,8 +61,7 @@ def member_deviation_spectrum(data: np.ndarray) -> np.ndarray:
     relative = power * n_lon / total  # mean over the circle's n_lon wavenumbers: 1
     relative = np.where(relative < POWER_FLOOR, 0.0, relative)
     # Renormalise after the floor so white noise keeps exactly unit variance.
-    relative *= n_lon / (multiplicity * relative).sum(axis=-1, keepdims=True)
-    return np.sqrt(relative)
+    return relative * n_lon / (multiplicity * relative).sum(axis=-1, keepdims=True)
 
 
 def folded_multiplicity(n_lon: int) -> np.ndarray:

@@ -14,9 +14,9 @@ Nothing is requested while one of its dependencies, or itself, is being material
 backfill of 100 scores partitions updates the summary once, after it.
 """
 
-import os
-
 from dagster import AssetSelection, AutomationCondition, AutomationConditionSensorDefinition, DefaultSensorStatus
+
+from assets.environment import whole_number_from_environment
 
 SENSOR = "follow_dependencies"
 SENSOR_INTERVAL_S = 15
@@ -29,15 +29,8 @@ def sensor_interval_from_environment() -> int:
     """Seconds between the sensor's evaluations: $SEEDS_DAG_SENSOR_INTERVAL_S, default
     SENSOR_INTERVAL_S. The daemon looks at its sensors every 5 s, so anything shorter means every
     look (the UI tests use 1: each wait on a tick is then a few seconds, not up to twenty)."""
-    value = os.environ.get(SENSOR_INTERVAL_ENV_VAR, "").strip() or str(SENSOR_INTERVAL_S)
-    try:
-        seconds = int(value)
-    except ValueError:
-        seconds = 0
-    if seconds < 1:
-        raise ValueError(f"{SENSOR_INTERVAL_ENV_VAR}={value!r}: expected a whole number of at least 1 "
-                         "(seconds between evaluations of the automation sensor)")
-    return seconds
+    return whole_number_from_environment(SENSOR_INTERVAL_ENV_VAR, SENSOR_INTERVAL_S,
+                                         "seconds between evaluations of the automation sensor")
 
 
 def _after_updated_dependencies(ignoring: tuple[str, ...] = ()) -> AutomationCondition:

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import os
 
+from assets.environment import whole_number_from_environment
+
 GPU_POOL = "gpu"
 GPU_KINDS = {"pytorch", "gpu"}
 # The resource name the NVIDIA device plugin gives GPUs, and the taint of GPU nodes.
@@ -47,15 +49,8 @@ SAMPLING_GPUS = 1
 
 def training_processes_from_environment() -> int:
     """Processes (GPUs on CUDA) per training step: $SEEDS_DAG_TRAINING_PROCESSES, default 1."""
-    value = os.environ.get(TRAINING_PROCESSES_ENV_VAR, "").strip() or "1"
-    try:
-        processes = int(value)
-    except ValueError:
-        processes = 0
-    if processes < 1:
-        raise ValueError(f"{TRAINING_PROCESSES_ENV_VAR}={value!r}: expected a whole number of at "
-                         "least 1 (processes per training step, one GPU each on CUDA)")
-    return processes
+    return whole_number_from_environment(TRAINING_PROCESSES_ENV_VAR, 1,
+                                         "processes per training step, one GPU each on CUDA")
 
 
 def gpu_requests_from_environment() -> bool:

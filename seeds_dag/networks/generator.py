@@ -114,30 +114,27 @@ class NoiseGenerator(nn.Module):
     def set_output_correlation(self, mixing: Tensor) -> None:
         """Mix the output channels by `mixing` (H, L·V, L·V), the square root of the physics members'
         correlation (`output_correlation.correlation_square_root`)."""
-        if self.output_mixing is None:
-            raise ValueError("this generator was built without output_correlation")
-        if mixing.shape != self.output_mixing.shape:
-            raise ValueError(f"output mixing: expected shape {tuple(self.output_mixing.shape)}, got {tuple(mixing.shape)}")
-        self.output_mixing.copy_(mixing)
+        self._set_output_buffer(self.output_mixing, mixing, "output_correlation", "output mixing")
 
     def set_output_spectrum(self, gains: Tensor) -> None:
         """Filter each output channel along the latitude circles by `gains` (L·V, H, W // 2 + 1), the
         physics members' zonal spectrum of deviations (`output_spectrum.member_deviation_spectrum`)."""
-        if self.output_gains is None:
-            raise ValueError("this generator was built without output_spectrum")
-        if gains.shape != self.output_gains.shape:
-            raise ValueError(f"output gains: expected shape {tuple(self.output_gains.shape)}, got {tuple(gains.shape)}")
-        self.output_gains.copy_(gains)
+        self._set_output_buffer(self.output_gains, gains, "output_spectrum", "output gains")
 
     def set_output_noise_meridional(self, rho: Tensor) -> None:
         """Draw ξ as a chain from latitude to latitude with correlation `rho` (W // 2 + 1,) per zonal
         wavenumber (`output_cross_spectrum.meridional_coherence`)."""
-        if self.output_noise_meridional is None:
-            raise ValueError("this generator was built without output_noise")
-        if rho.shape != self.output_noise_meridional.shape:
-            raise ValueError(f"output noise coherence: expected shape {tuple(self.output_noise_meridional.shape)}, "
-                             f"got {tuple(rho.shape)}")
-        self.output_noise_meridional.copy_(rho)
+        self._set_output_buffer(self.output_noise_meridional, rho, "output_noise", "output noise coherence")
+
+    @staticmethod
+    def _set_output_buffer(buffer: Tensor | None, value: Tensor, field: str, what: str) -> None:
+        """Copy `value` into one of the output structure's buffers (None where the generator was
+        built without `field`), refusing another shape by name."""
+        if buffer is None:
+            raise ValueError(f"this generator was built without {field}")
+        if value.shape != buffer.shape:
+            raise ValueError(f"{what}: expected shape {tuple(buffer.shape)}, got {tuple(value.shape)}")
+        buffer.copy_(value)
 
     def set_output_cross_spectrum(self, root: Tensor) -> None:
         """Filter the output by `root` (H, W // 2 + 1, L·V, L·V) complex, the square root of the

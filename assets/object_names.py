@@ -12,6 +12,8 @@ BIAS_MAPS, SPECTRA = "bias_maps.parquet", "spectra.parquet"
 # The pooled zonal power of the emulated members over the physics members' (summary only).
 POWER_RATIO = "power_ratio.parquet"
 COHERENCE = "coherence.parquet"
+# Per-init moments at adjacent latitudes, and (summary) their coherence per model, variable, lead.
+MERIDIONAL = "meridional_coherence.parquet"
 # Per-init tables of the multivariate scores, and the pooled tables the report draws.
 MULTIVARIATE, VARIABLE_MOMENTS = "multivariate.parquet", "variable_moments.parquet"
 ENERGY_SCORE, VARIABLE_CORRELATION = "energy_score.parquet", "variable_correlation.parquet"

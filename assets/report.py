@@ -21,6 +21,7 @@ from assets.object_names import (
     CALIBRATION,
     COHERENCE,
     CRPS_CLAIM,
+    MERIDIONAL,
     ENERGY_SCORE,
     EXTREMES,
     INITS_OBJECT,
@@ -59,7 +60,8 @@ SUMMARY_OBJECTS = {"summary": TABLE, "extremes": EXTREMES,
                    "spectra": SPECTRA, "power_ratio": POWER_RATIO,
                    "coherence": COHERENCE, "crps_claim": CRPS_CLAIM,
                    "energy_score": ENERGY_SCORE, "variable_correlation": VARIABLE_CORRELATION,
-                   "perfect_model": PERFECT_MODEL, "calibration": CALIBRATION, "realism": REALISM}
+                   "perfect_model": PERFECT_MODEL, "calibration": CALIBRATION, "realism": REALISM,
+                   "meridional": MERIDIONAL}
 # The two tails SEEDS judges extremes by.
 EVENT_QUANTILES = (0.01, 0.99)
 Draw = Callable[[pd.DataFrame, float], bytes]
@@ -79,6 +81,8 @@ FIGURES: list[tuple[str, str, str, Draw]] = [
     ("Bias", "bias_maps", "bias_maps", figures.bias_maps),
     ("Spatial realism", "zonal_spectra", "spectra", figures.zonal_spectra),
     ("Spatial realism", "power_ratio", "power_ratio", figures.power_ratio),
+    ("Spatial realism", "latitude_coherence_by_lead", "meridional",
+     lambda t, lead: figures.lead_time_scores(t, "latitude_coherence")),
     ("Temporal realism", "coherence_by_lead_pair", "coherence",
      lambda t, lead: figures.coherence_by_lead_pair(t)),
     ("Multivariate realism", "energy_score_by_lead", "energy_score",
@@ -113,6 +117,8 @@ TABLES = [
     *[("Extremes", caption, "extremes", value, ("variable", "lead_time_days", "quantile"))
       for value, caption in (("bss", "Brier skill score vs climatology"),
                              ("roc_auc", "ROC AUC"), ("brier", "Brier score"))],
+    ("Spatial realism", "Latitude-to-latitude coherence of members", "meridional", "latitude_coherence",
+     ("variable", "lead_time_days")),
     ("Temporal realism", "Lead-to-lead coherence of members", "coherence", "coherence",
      ("variable", "first_lead_days", "second_lead_days")),
     *[("Multivariate realism", f"Energy score over the variables, {caption}", "energy_score",

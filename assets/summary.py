@@ -18,6 +18,7 @@ from assets.object_names import (
     EXTREMES,
     HEADLINE_TEXT,
     INITS_OBJECT,
+    MERIDIONAL,
     MULTIVARIATE,
     PERFECT_MODEL,
     PERFECT_MODEL_RANKS,
@@ -51,6 +52,7 @@ from seeds_dag.verification.spectra_table import (
 )
 from seeds_dag.verification.scores_table import average_over_inits
 from seeds_dag.verification.headline import format_headline
+from seeds_dag.verification.meridional_table import format_meridional, meridional_columns, meridional_summary
 from seeds_dag.verification.multivariate import variable_correlation_summary
 from seeds_dag.verification.multivariate_table import (
     correlation_rows,
@@ -191,13 +193,28 @@ def verification_summary(context: AssetExecutionContext, storage: StorageResourc
         blocks.append(format_calibration(pooled[CALIBRATION], physics) + _inits_note(calibrated, keys))
     else:
         blocks.append(_absent_note("Variance about the seeds", CALIBRATION))
-    coherent = held(COHERENCE)
-    if coherent:
-        pooled[COHERENCE] = coherence_summary(read(COHERENCE, coherent))
-        coherence = realism["coherence"] = coherence_columns(pooled[COHERENCE], physics)
-        blocks.append(format_coherence(coherence) + _inits_note(coherent, keys))
-        metadata |= {"coherence": MetadataValue.md(coherence.to_markdown(floatfmt=".4g")),
-                     "coherence_table": table_metadata(coherence)}
+
+    def pooled_pairs(name: str, summarise, columns, text, label: str) -> pd.DataFrame | None:
+        """A coherence table (between leads or latitudes) pooled over the partitions that hold
+        it, printed and in the metadata as `label`, beside physics'; None where none holds it."""
+        partitions = held(name)
+        if not partitions:
+            return None
+        pooled[name] = summarise(read(name, partitions))
+        wide = columns(pooled[name], physics)
+        blocks.append(text(wide) + _inits_note(partitions, keys))
+        metadata.update({label: MetadataValue.md(wide.to_markdown(floatfmt=".4g")),
+                         f"{label}_table": table_metadata(wide)})
+        return wide
+
+    # No partition holds the lead-to-lead table where every init has one lead: nothing to note.
+    coherence = pooled_pairs(COHERENCE, coherence_summary, coherence_columns, format_coherence, "coherence")
+    meridional = pooled_pairs(MERIDIONAL, meridional_summary, meridional_columns, format_meridional,
+                              "latitude_coherence")
+    if meridional is None:
+        blocks.append(_absent_note("Latitude-to-latitude coherence", MERIDIONAL))
+    realism |= {key: wide for key, wide in (("coherence", coherence), ("meridional", meridional))
+                if wide is not None}
     energy_scored = held(MULTIVARIATE)
     if energy_scored:
         energy = energy_score_summary(read(MULTIVARIATE, energy_scored))

@@ -28,6 +28,7 @@ from assets.object_names import (
     BIAS_MAPS,
     CALIBRATION,
     COHERENCE,
+    MERIDIONAL,
     EXTREMES,
     MULTIVARIATE,
     PERFECT_MODEL,
@@ -52,6 +53,7 @@ from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.calibration import calibration_table
 from seeds_dag.verification.climatology import climatological_scale_of
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, coherence_table
+from seeds_dag.verification.meridional_table import meridional_table
 from seeds_dag.verification.extremes_table import extremes_tables
 from seeds_dag.verification.ensemble_names import (
     IDEAL,
@@ -147,7 +149,8 @@ def _skill_check(name: str, problems: list[str], headline: pd.DataFrame) -> Asse
                                    "emulated ensemble's spread/skill leaves the range.")],
        description="Fair and standard CRPS, ensemble-mean RMSE, spread, spread/skill, rank "
        "histograms, Brier/reliability/ROC of climatological extremes, bias maps, zonal spectra, "
-       "lead-to-lead coherence of members, the energy score over the variables and the "
+       "lead-to-lead and latitude-to-latitude coherence of members, the energy score over the "
+       "variables and the "
        "cross-variable moments of members of the seeds (the members the emulated ensemble was "
        "made from), the physics ensemble and the emulated ensembles for one init, against truth; "
        "perfect-model scores (fair and standard CRPS, spread/skill, rank counts) of the seeds, "
@@ -187,6 +190,7 @@ def verification_scores(context: AssetExecutionContext, config: VerificationConf
         SPECTRA: spectrum_table(ensembles, observed),
         MULTIVARIATE: energy_score_table(ensembles, observed, scale),
         VARIABLE_MOMENTS: variable_correlation_table(ensembles),
+        MERIDIONAL: meridional_table(ensembles),
         PERFECT_MODEL: perfect.scores,
         PERFECT_MODEL_RANKS: perfect.ranks,
         CALIBRATION: calibration_table({physics_name: physics, **{m: ensembles[m] for m in emulated_names}},

@@ -12,7 +12,9 @@ CODE_VERSIONS = {
     "normalization_stats": "1",
     "climatology": "1",
     # 2: the crps generator's lead term scores lead sums and differences (was increments).
-    "trained_emulator": "2",
+    # 3: by default its output filtered to the physics members' cross-spectra, with output noise
+    # drawn as a chain from latitude to latitude (`DenoiserConfig.output_cross_spectrum`, `output_noise`).
+    "trained_emulator": "3",
     # 3: by default a post-processing frame around the emulator (was an edm generator trained on the truth).
     "post_processor": "3",
     # 2: provenance (seed members, models) recorded in the artifact. 3: the edm generator's
@@ -21,7 +23,8 @@ CODE_VERSIONS = {
     "daily_emulated_ensembles": "4",
     # 2: the seeds' ensemble read from the ensemble's provenance; climatology from its asset.
     # 3: perfect-model scores (each non-seed physics member plays the truth).
-    "verification_scores": "3",
-    "verification_summary": "3",
+    # 4: the latitude-to-latitude coherence of members (meridional_coherence.parquet).
+    "verification_scores": "4",
+    "verification_summary": "4",
     "verification_report": "2",
 }

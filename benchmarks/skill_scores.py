@@ -15,6 +15,7 @@ from seeds_dag.store import ArtifactStore
 from seeds_dag.verification import ensemble_names
 from seeds_dag.verification.calibration import calibration_summary, calibration_table
 from seeds_dag.verification.coherence_table import coherence_columns, coherence_summary, coherence_table
+from seeds_dag.verification.meridional_table import meridional_columns, meridional_summary, meridional_table
 from seeds_dag.verification.extremes_table import extremes_summary, extremes_tables
 from seeds_dag.verification.bias_table import MEAN_ERROR, bias_map_table
 from seeds_dag.verification.spectra_table import POWER, POWER_RATIO, power_ratio_table, spectrum_table
@@ -102,14 +103,15 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
       climatological quantiles `thresholds` (quantile, lat, lon);
     - bias: area mean of the signed and of the absolute mean error (the map pooled over inits);
     - spectra: zonal power spectra of members and truth;
-    - coherence: lead-to-lead correlation of member deviations, side by side, minus physics';
+    - coherence: lead-to-lead correlation of member deviations, side by side, minus physics', and
+      the same between adjacent latitudes;
     - energy score: over the variables (each divided by `scale`), fair and standard, per lead;
     - cross-variable correlation of member deviations per pair of variables and lead;
     - perfect model: the seeds, every GEE and GPP and the ideal emulation of the seeds (`IDEAL`,
       built without the member playing truth) against each non-seed physics member in turn
       (`perfect_model_tables`), and per emulator and lead the target on its fair CRPS over
       IDEAL's."""
-    scores, ranks, extremes, roc, bias, spectra, coherence = [], [], [], [], [], [], []
+    scores, ranks, extremes, roc, bias, spectra, coherence, meridional = [], [], [], [], [], [], [], []
     energy, moments, perfect_scores, perfect_ranks, calibration = [], [], [], [], []
     for key, physics in operational.items():
         ensembles, seed_members = init_ensembles(store, key, physics, names, members, gpp_members,
@@ -122,7 +124,9 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
         roc.append(tables.roc)
         bias.append(bias_map_table(ensembles, observed))
         spectra.append(spectrum_table(ensembles, observed))
-        coherence.append(coherence_table({m: f for m, f in ensembles.items() if f.sizes["member"] > 1}))
+        varying = {m: f for m, f in ensembles.items() if f.sizes["member"] > 1}
+        coherence.append(coherence_table(varying))
+        meridional.append(meridional_table(varying))
         energy.append(energy_score_table(ensembles, observed, scale))
         moments.append(variable_correlation_table(ensembles))
         # Made from the seeds alone: not the physics ensemble, IDEAL (rebuilt per member playing
@@ -149,6 +153,8 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
         "calibration": calibration_summary(pd.concat(calibration, ignore_index=True), physics_name),
         "variable_correlation": variable_correlation_summary(pd.concat(moments, ignore_index=True), physics_name),
         "coherence": coherence_columns(coherence_summary(pd.concat(coherence, ignore_index=True)), physics_name),
+        "meridional": meridional_columns(meridional_summary(pd.concat(meridional, ignore_index=True)),
+                                         physics_name),
     }
     return {
         "realism targets (against the physics members)": realism_scorecard(emulators, physics_name, **realism),
@@ -158,11 +164,10 @@ def score_ensembles(store: ArtifactStore, operational: dict[str, xr.Dataset], tr
                                               pd.concat(roc, ignore_index=True))),
         "bias": _ordered(bias_summary(pd.concat(bias, ignore_index=True))),
         "spectra": average_over_inits(pd.concat(spectra, ignore_index=True), POWER),
-        "coherence": coherence_columns(coherence_summary(pd.concat(coherence, ignore_index=True)),
-                                       physics_name).reset_index(),
+        "coherence": realism["coherence"].reset_index(),
+        "latitude-to-latitude coherence": realism["meridional"].reset_index(),
         "energy score": energy_score_summary(pd.concat(energy, ignore_index=True)),
-        "cross-variable correlation": variable_correlation_summary(
-            pd.concat(moments, ignore_index=True), physics_name).reset_index(),
+        "cross-variable correlation": realism["variable_correlation"].reset_index(),
         "perfect model (each non-seed physics member as the truth)": perfect_model,
         "perfect-model targets (averaged over variables)": perfect_model_target_table(perfect_model),
     }

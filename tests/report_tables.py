@@ -193,6 +193,14 @@ def coherence(models=MODELS, leads=LEADS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def meridional(models=MODELS, leads=LEADS) -> pd.DataFrame:
+    """Correlation between adjacent latitudes, near physics' 0.8 for the first model and lower for
+    each model in turn (members striped along the latitude circles score near 0)."""
+    return pd.DataFrame([{"model": model, "variable": variable, "lead_time_days": lead,
+                          "latitude_coherence": 0.8 - 0.2 * rank + 0.005 * lead}
+                         for rank, model in enumerate(models) for variable in VARIABLES for lead in leads])
+
+
 def member_field(variable: str, seed: int) -> xr.DataArray:
     """A smooth (lat, lon) field around the variable's typical value, with a random phase."""
     rng = _rng(seed)

@@ -56,8 +56,9 @@ RATIO_TICKS = (0.001, 0.01, 0.1, 0.2, 0.5, POWER_RATIO_BAND[0], 1.0, POWER_RATIO
                5.0, 10.0, 100.0, 1000.0)
 METRIC_LABELS = {"crps": "fair CRPS", "crps_standard": "standard CRPS",
                  "rmse": "ensemble-mean RMSE", "spread": "ensemble spread",
-                 "spread_skill": "spread/skill"}
+                 "spread_skill": "spread/skill", "latitude_coherence": "latitude-to-latitude coherence"}
 UNITLESS = {"spread_skill"}
+CORRELATIONS = {"latitude_coherence"}
 
 
 def _checked(table: pd.DataFrame, figure: str, lead_days: float | None = None) -> pd.DataFrame:
@@ -73,7 +74,8 @@ def lead_time_scores(summary: pd.DataFrame, metric: str, dashed: str | None = No
     Args:
         summary: long summary table, columns variable, lead_time_days, model, `metric` and
             `dashed` (crps, crps_standard, rmse, spread: the variable's units; spread_skill:
-            unitless, where a dashed grey line marks the calibrated ratio 1).
+            unitless, where a dashed grey line marks the calibrated ratio 1; latitude_coherence:
+            a correlation).
     """
     table = _checked(summary, "lead_time_scores")
     metrics = [metric] if dashed is None else [metric, dashed]
@@ -99,6 +101,8 @@ def lead_time_scores(summary: pd.DataFrame, metric: str, dashed: str | None = No
         if metric in UNITLESS:
             ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1, label="calibrated (1)")
             ax.set_ylabel(labels[0])
+        elif metric in CORRELATIONS:
+            ax.set_ylabel("correlation")
         else:
             # Two scores share the axis: the title and the legend say which line is which.
             quantity = labels[0] if dashed is None else "score"

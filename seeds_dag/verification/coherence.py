@@ -11,9 +11,12 @@ mean d = x - xbar:
 
 summed over members, grid points (w = cos(lat) area weights) and inits. The sums are kept per
 init as member- and area-mean moments (:func:`lead_moments`), so a set of inits pools by
-averaging the moments and taking the ratio once (:func:`lead_correlation`), as
+averaging the moments and taking the ratio once (:func:`pair_correlation`), as
 :func:`seeds_dag.verification.scores.pool_over_inits` pools MSE before the square root;
 averaging per-init correlations would weight each init by its own spread.
+
+The same moments between two places of a member serve the coherence from one latitude to the next
+(:mod:`seeds_dag.verification.meridional`): :class:`PairMoments` and :func:`pair_moments`.
 """
 
 from typing import NamedTuple
@@ -31,9 +34,9 @@ FIRST_LEAD = "first_lead"
 SECOND_LEAD = "second_lead"
 
 
-class LeadMoments(NamedTuple):
-    """Second moments of member deviations at the two leads of each consecutive pair, each a
-    Dataset (init_time, lead_pair) per variable in the variable's units squared."""
+class PairMoments(NamedTuple):
+    """Second moments of member deviations at the two places of each pair (consecutive leads,
+    adjacent latitudes), each a Dataset per variable in the variable's units squared."""
 
     covariance: xr.Dataset
     first_variance: xr.Dataset
@@ -52,7 +55,26 @@ def lead_pairs(lead_time) -> xr.Coordinates:
     return xr.Coordinates.from_pandas_multiindex(pairs, LEAD_PAIR)
 
 
-def lead_moments(forecast: xr.Dataset) -> LeadMoments:
+def pair_moments(first: xr.Dataset, second: xr.Dataset, n_members: int, dims: tuple[str, ...]) -> PairMoments:
+    """The area-weighted grid mean of the unbiased member covariance of the deviations at the two
+    places of each pair, and their variances:
+
+        covariance      = sum_ij w_i 1/(N-1) sum_n d_1 d_2 / sum_ij w_i
+        first_variance  = the same with d_1 d_1,   second_variance  with d_2 d_2
+
+    Args:
+        first, second: deviations from the ensemble mean at the pairs' first and second places,
+            (..., member, lat, lon) with the same coordinates; w = cos of ``lat``.
+        n_members: N, the ensemble size the deviations are about.
+        dims: the dims kept, in order (e.g. init_time, lead_pair).
+    """
+    def moment(a: xr.Dataset, b: xr.Dataset) -> xr.Dataset:
+        return spatial_mean((a * b).sum(MEMBER) / (n_members - 1)).transpose(*dims)
+
+    return PairMoments(moment(first, second), moment(first, first), moment(second, second))
+
+
+def lead_moments(forecast: xr.Dataset) -> PairMoments:
     """Per init, the area-weighted mean over the grid of the unbiased member covariance of the
     deviations d = x - xbar between consecutive leads l, l', and their variances:
 
@@ -60,7 +82,7 @@ def lead_moments(forecast: xr.Dataset) -> LeadMoments:
         first_variance  = the same with d_l d_l,   second_variance  with d_l' d_l'
 
     so first_variance at (l, l') is ``ensemble_spread(forecast)**2`` at l. Averaged over inits
-    and put into :func:`lead_correlation` they give the correlation of the pooled sums
+    and put into :func:`pair_correlation` they give the correlation of the pooled sums
     (every init of one ensemble has the same grid and N, so mean of means = pooled mean).
 
     Args:
@@ -68,7 +90,7 @@ def lead_moments(forecast: xr.Dataset) -> LeadMoments:
             leads in increasing order.
 
     Returns:
-        LeadMoments of (init_time, lead_pair) Datasets, lead_pair indexed by (first_lead,
+        PairMoments of (init_time, lead_pair) Datasets, lead_pair indexed by (first_lead,
         second_lead).
     """
     n_members = _n_members(forecast)
@@ -88,19 +110,15 @@ def lead_moments(forecast: xr.Dataset) -> LeadMoments:
 
     first = at(slice(None, -1)).assign_coords(pairs)
     second = at(slice(1, None)).assign_coords(pairs)
-
-    def moment(a: xr.Dataset, b: xr.Dataset) -> xr.Dataset:
-        return spatial_mean((a * b).sum(MEMBER) / (n_members - 1)).transpose(INIT, LEAD_PAIR)
-
-    return LeadMoments(moment(first, second), moment(first, first), moment(second, second))
+    return pair_moments(first, second, n_members, (INIT, LEAD_PAIR))
 
 
-def lead_correlation(covariance, first_variance, second_variance):
-    """Correlation of the deviations between the two leads:  C / sqrt(V_1 V_2)  in [-1, 1];
-    NaN where a variance is 0 (members identical at that lead).
+def pair_correlation(covariance, first_variance, second_variance):
+    """Correlation of the deviations between the two places of a pair:  C / sqrt(V_1 V_2)  in
+    [-1, 1]; NaN where a variance is 0 (members identical there).
 
     Plain arithmetic, so it works on xarray, pandas, numpy or floats alike: pass moments of the
-    same sample, per init or averaged over inits (see :class:`LeadMoments`).
+    same sample, per init or averaged over inits (see :class:`PairMoments`).
     """
     return covariance / np.sqrt(first_variance * second_variance)
 
@@ -118,4 +136,4 @@ def lead_coherence(forecast: xr.Dataset) -> xr.Dataset:
         independently at each lead.
     """
     moments = lead_moments(forecast)
-    return lead_correlation(*(moment.mean(INIT) for moment in moments))
+    return pair_correlation(*(moment.mean(INIT) for moment in moments))

@@ -212,6 +212,20 @@ def model_columns(rows: pd.DataFrame, index: list[str], value: str) -> pd.DataFr
     return wide.reindex(columns=list(rows[MODEL].unique()))
 
 
+def with_differences(wide: pd.DataFrame, reference: str | None, what: str) -> pd.DataFrame:
+    """``wide`` (a column per model), then each other model's difference to ``reference``, named
+    f"{model} - {reference}"; unchanged for no reference. ``what`` names the table in the error
+    for a reference that is not among the columns."""
+    if reference is None:
+        return wide
+    if reference not in wide:
+        raise ValueError(f"{what}: reference model {reference!r} is not in the summary (models "
+                         f"{list(wide.columns)})")
+    differences = {f"{model} - {reference}": wide[model] - wide[reference]
+                   for model in wide if model != reference}
+    return wide.assign(**differences)
+
+
 def model_columns_text(rows: pd.DataFrame, index: list[str], value: str) -> str:
     """Fixed-width text of :func:`model_columns`."""
     return fixed_width(model_columns(rows, index, value))

@@ -12,7 +12,10 @@ be met by an error of the solver). The targets, and the pooled summary tables th
 - correlation of member deviations between two variables within CORRELATION_TOLERANCE of the
   physics members', every pair and lead (`multivariate.variable_correlation_summary`);
 - lead-to-lead coherence within COHERENCE_TOLERANCE of the physics members', every variable and
-  pair of consecutive leads (`coherence_table.coherence_columns`).
+  pair of consecutive leads (`coherence_table.coherence_columns`);
+- latitude-to-latitude coherence within COHERENCE_TOLERANCE of the physics members', every
+  variable and lead (`meridional_table.meridional_columns`): the one target across latitudes, the
+  others being zonal, at a point or in time (members striped along the latitude circles meet them).
 """
 
 from collections.abc import Callable
@@ -47,11 +50,14 @@ POWER_TARGET = Target("zonal power / physics, k 1-15", *POWER_RATIO_BAND)
 VARIANCE_TARGET = Target("variance about seeds / physics", *VARIANCE_RATIO_RANGE)
 CORRELATION_TARGET = Target("cross-variable correlation - physics", -CORRELATION_TOLERANCE, CORRELATION_TOLERANCE)
 COHERENCE_TARGET = Target("lead-to-lead coherence - physics", -COHERENCE_TOLERANCE, COHERENCE_TOLERANCE)
+MERIDIONAL_TARGET = Target("latitude-to-latitude coherence - physics", -COHERENCE_TOLERANCE,
+                           COHERENCE_TOLERANCE)
 
 
 def realism_scorecard(models: list[str], physics: str, power_ratios: pd.DataFrame | None = None,
                       calibration: pd.DataFrame | None = None, variable_correlation: pd.DataFrame | None = None,
-                      coherence: pd.DataFrame | None = None) -> pd.DataFrame:
+                      coherence: pd.DataFrame | None = None,
+                      meridional: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (model, target) of the tables given (a table not given, e.g. scored by an
     older version, leaves its target out): the lowest and highest value over variables, leads
     (and scales or pairs) and whether all lie within the target's bounds.
@@ -60,14 +66,19 @@ def realism_scorecard(models: list[str], physics: str, power_ratios: pd.DataFram
         models: the emulated models, in order.
         physics: the physics ensemble's name, the reference of the difference columns.
         power_ratios: `power_ratio_table`; calibration: `calibration_summary`;
-        variable_correlation: `variable_correlation_summary`; coherence: `coherence_columns`.
+        variable_correlation: `variable_correlation_summary`; coherence: `coherence_columns`;
+        meridional: `meridional_columns`.
     """
+    def difference(table: pd.DataFrame, model: str) -> pd.Series:
+        return table.get(f"{model} - {physics}", pd.Series(dtype=float))
+
     readers: list[tuple[Target, pd.DataFrame | None, Callable[[pd.DataFrame, str], pd.Series]]] = [
         (POWER_TARGET, power_ratios, lambda t, m: t.loc[t["model"] == m, POWER_RATIO]),
         (VARIANCE_TARGET, calibration,
          lambda t, m: t.loc[(t["model"] == m) & (t[BAND] == TOTAL), "variance_ratio"]),
-        (CORRELATION_TARGET, variable_correlation, lambda t, m: t.get(f"{m} - {physics}", pd.Series(dtype=float))),
-        (COHERENCE_TARGET, coherence, lambda t, m: t.get(f"{m} - {physics}", pd.Series(dtype=float))),
+        (CORRELATION_TARGET, variable_correlation, difference),
+        (COHERENCE_TARGET, coherence, difference),
+        (MERIDIONAL_TARGET, meridional, difference),
     ]
     rows = [target.row(model, read(table, model)) for model in models
             for target, table, read in readers if table is not None]

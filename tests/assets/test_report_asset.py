@@ -78,7 +78,8 @@ def _write_store(root: Path, *, extras: bool = True, emulated_models: list[str] 
                         "energy_score": synthetic.energy_score(),
                         "variable_correlation": synthetic.variable_correlation(),
                         "perfect_model": synthetic.perfect_model(),
-                        "calibration": synthetic.calibration(), "realism": synthetic.realism()}.items():
+                        "calibration": synthetic.calibration(), "realism": synthetic.realism(),
+                        "meridional": synthetic.meridional()}.items():
         store.write_table(table, "verification_summary", name=SUMMARY_OBJECTS[name])
     for init in INITS:
         store.write_table(synthetic.ranks(n_inits=1), SCORES, init,
@@ -123,6 +124,7 @@ def test_every_figure_is_stored_and_shown_in_the_metadata(tmp_path):
         assert base64.b64encode(png).decode() in page
     assert "Brier skill score vs climatology" in page and "<th>gpp-128</th>" in page
     assert "Temporal realism" in page and "Lead-to-lead coherence of members" in page
+    assert "Latitude-to-latitude coherence of members" in page
     assert "The paper&#x27;s claim: standard CRPS / the seeds&#x27; standard CRPS" in page
     assert "CRPS (standard)" in page and "Multivariate realism" in page
     assert "Cross-variable correlation of member deviations" in page
@@ -171,7 +173,8 @@ def test_a_lead_the_tables_lack_skips_the_single_lead_figures(tmp_path):
     _write_store(tmp_path, emulated_models=["gee", "gpp"])
     meta = metadata(_report(tmp_path, ReportConfig(lead_days=7.0)), REPORT)
     assert sorted(_images(meta)) == ["coherence_by_lead_pair", "crps_by_lead",
-                                     "energy_score_by_lead", "perfect_model_crps_over_ideal",
+                                     "energy_score_by_lead", "latitude_coherence_by_lead",
+                                     "perfect_model_crps_over_ideal",
                                      "spread_skill_by_lead", "variable_correlation_by_lead",
                                      "variance_ratio_by_band"]
     assert meta["skipped"]["power_ratio"] == "power_ratio: no rows at lead 7 days"

@@ -33,6 +33,11 @@ from seeds_dag.store import ArtifactStore
 from seeds_dag.truth_alignment import align_truth
 from seeds_dag.verification.calibration import calibration_summary, calibration_table
 from seeds_dag.verification.coherence_table import CoherenceTableSchema, coherence_summary
+from seeds_dag.verification.meridional_table import (
+    MeridionalTableSchema,
+    meridional_columns,
+    meridional_summary,
+)
 from seeds_dag.verification.extremes import climatological_thresholds
 from seeds_dag.verification.extremes_table import (
     ExtremesTableSchema,
@@ -62,7 +67,8 @@ LAT, LON = [-45.0, -15.0, 15.0, 45.0], list(np.arange(8) * 45.0)
 TRAINING_DAYS = 4
 TABLES = {"extremes.parquet": ExtremesTableSchema, "reliability.parquet": ReliabilityTableSchema,
           "roc.parquet": RocTableSchema, "bias_maps.parquet": BiasMapTableSchema,
-          "spectra.parquet": SpectrumTableSchema, "coherence.parquet": CoherenceTableSchema}
+          "spectra.parquet": SpectrumTableSchema, "coherence.parquet": CoherenceTableSchema,
+          "meridional_coherence.parquet": MeridionalTableSchema}
 
 
 def materialise(root: Path, asset: str, partition: str | None = None, **changes):
@@ -205,6 +211,18 @@ def test_summary_pools_coherence_and_power_ratios_into_text_tables_and_metadata(
     assert len(meta["power_ratio_table"].records) == 2 * len(VARIABLES)
     per_init_table = metadata(results[INITS[0]], "verification_scores")["coherence"]
     assert "gee-8 - physics-6" in [c.name for c in per_init_table.schema.columns]
+    # Across latitudes as across leads: pooled from the partitions' moments, printed, in the metadata
+    # and the scorecard (the tiny grid's 4 latitudes give 3 pairs).
+    across = pd.concat([store.read_table("verification_scores", k, name="meridional_coherence.parquet")
+                        for k in INITS], ignore_index=True)
+    meridional = store.read_table("verification_summary", name="meridional_coherence.parquet")
+    pd.testing.assert_frame_equal(meridional, meridional_summary(across))
+    assert "Latitude-to-latitude coherence" in text and "gee-8 - physics-6" in meta["latitude_coherence"]
+    wide = meridional_columns(meridional, "physics-6")
+    realism = store.read_table("verification_summary", name="realism.parquet").set_index(["model", "target"])
+    gap = realism.loc[("gee-8", "latitude-to-latitude coherence - physics")]
+    assert gap["lowest"] == pytest.approx(wide["gee-8 - physics-6"].min())
+    assert gap["highest"] == pytest.approx(wide["gee-8 - physics-6"].max())
 
 
 def test_energy_scores_divide_each_variable_by_its_spread_in_the_training_window(stacked):
@@ -343,6 +361,7 @@ def test_partitions_scored_before_the_multivariate_tables_are_left_out_with_a_no
     older.delete_bytes("verification_scores", "multivariate.parquet", INITS[0])
     for key in INITS:
         older.delete_bytes("verification_scores", "variable_moments.parquet", key)
+        older.delete_bytes("verification_scores", "meridional_coherence.parquet", key)
     for name in ("perfect_model.parquet", "perfect_model_ranks.parquet"):
         older.delete_bytes("verification_scores", name, INITS[1])
     meta = metadata(materialise(tmp_path, "verification_summary"), "verification_summary")
@@ -360,6 +379,10 @@ def test_partitions_scored_before_the_multivariate_tables_are_left_out_with_a_no
             "variable_moments.parquet") in text
     assert not older.exists_bytes("verification_summary", "variable_correlation.parquet")
     assert "variable_correlation" not in meta and "energy_score" in meta
+    assert ("Latitude-to-latitude coherence: no verification_scores partition holds "
+            "meridional_coherence.parquet") in text
+    realism = older.read_table("verification_summary", name="realism.parquet")
+    assert not realism["target"].str.startswith("latitude-to-latitude").any() and len(realism)
 
 
 def test_coherence_pools_whatever_leads_each_partition_holds(tmp_path):
@@ -489,7 +512,7 @@ def test_the_summary_pools_calibration_by_scale_and_prints_the_realism_scorecard
     assert "Variance of members about the seeds' mean" in text
     card = store.read_table("verification_summary", name="realism.parquet")
     assert list(card["model"].unique()) == [f"gee-{N_EMULATED}", f"gpp-{N_EMULATED}"]
-    assert len(card) == 2 * 4  # power, variance, cross-variable correlation, coherence
+    assert len(card) == 2 * 5  # power, variance, cross-variable correlation, coherence in lead and latitude
     total = pooled.query(f"model == 'gee-{N_EMULATED}' and band == 'all'")["variance_ratio"]
     row = card.set_index(["model", "target"]).loc[(f"gee-{N_EMULATED}", "variance about seeds / physics")]
     assert row["highest"] == pytest.approx(total.max()) and row["lowest"] == pytest.approx(total.min())

@@ -42,6 +42,7 @@ FIGURES = {
     "spectra": lambda models: figures.zonal_spectra(synthetic.spectra(models), LEAD),
     "power_ratio": lambda models: figures.power_ratio(synthetic.power_ratios(models), LEAD),
     "coherence": lambda models: figures.coherence_by_lead_pair(synthetic.coherence(models)),
+    "meridional": lambda models: figures.lead_time_scores(synthetic.meridional(models), "latitude_coherence"),
     "energy_score": lambda models: multivariate_figures.energy_score_by_lead(
         synthetic.energy_score(models)),
     "variable_correlation": lambda models: multivariate_figures.variable_correlation_by_lead(

@@ -97,6 +97,8 @@ class EmulatorTrainingConfig(Config):
     output_spectrum: bool = _DENOISER.output_spectrum
     output_cross_spectrum: bool = _DENOISER.output_cross_spectrum
     output_noise: bool = _DENOISER.output_noise
+    output_noise_map: bool = _DENOISER.output_noise_map
+    output_noise_initial_scale: float = _DENOISER.output_noise_initial_scale
 
     @model_validator(mode="after")
     def _objective_is_known(self) -> "EmulatorTrainingConfig":

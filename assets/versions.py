@@ -14,7 +14,9 @@ CODE_VERSIONS = {
     # 2: the crps generator's lead term scores lead sums and differences (was increments).
     # 3: by default its output filtered to the physics members' cross-spectra, with output noise
     # drawn as a chain from latitude to latitude (`DenoiserConfig.output_cross_spectrum`, `output_noise`).
-    "trained_emulator": "3",
+    # 4: the chain complex, per variable and latitude pair; the output noise's amplitude a map the
+    # network gives (`output_noise_map`).
+    "trained_emulator": "4",
     # 3: by default a post-processing frame around the emulator (was an edm generator trained on the truth).
     "post_processor": "3",
     # 2: provenance (seed members, models) recorded in the artifact. 3: the edm generator's

@@ -41,7 +41,7 @@ from seeds_dag.verification.scores_table import (
     score_table,
     summary_table,
 )
-from seeds_dag.verification.targets import choose_generator, realism_scorecard
+from seeds_dag.verification.targets import choose_generator, realism_scorecard, realism_share
 from seeds_dag.weighting import spatial_mean
 
 SEEDS = ensemble_names.ensemble_name(ensemble_names.SEEDS, 2)
@@ -253,7 +253,8 @@ def target_table(table: pd.DataFrame, members: int) -> pd.DataFrame:
 def generator_choice(scores: dict[str, pd.DataFrame], nfe: dict[str, int], members: int) -> pd.DataFrame:
     """The default generator by the written rule (`targets.choose_generator`: most realism
     targets met, then within 1 % of the best perfect-model fair CRPS over ideal-2's, then fewest
-    network evaluations per member), per GEE generator of N members; the fair CRPS against the
+    network evaluations per member, then the largest share of realism values within bounds), per
+    GEE generator of N members; the fair CRPS against the
     truth over the physics ensemble's is shown beside it, not used (a biased, under-dispersive
     truth rewards added spread). `chosen` marks the choice."""
     table = scores["per variable and lead"]
@@ -265,6 +266,7 @@ def generator_choice(scores: dict[str, pd.DataFrame], nfe: dict[str, int], membe
     for gee in _emulators(wide.columns, members):
         rows.append({MODEL: gee, "generator": gee.rsplit("-", 1)[0], "nfe": nfe[gee.rsplit("-", 1)[0]],
                      "targets_met": int(card.loc[card[MODEL] == gee, "met"].sum()),
+                     "realism_share": realism_share(card, gee),
                      "perfect_model_crps": float(perfect.loc[perfect[MODEL] == gee, FAIR_OVER_IDEAL].mean()),
                      "crps_over_physics": float((wide[gee] / wide[physics]).mean())})
     out = pd.DataFrame(rows)

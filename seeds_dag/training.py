@@ -280,7 +280,8 @@ def train_generator(
         root = hermitian_square_root(member_deviation_cross_spectrum(data))
         model.set_output_cross_spectrum(root.to(device))
     if getattr(model, "output_noise_meridional", None) is not None:
-        model.set_output_noise_meridional(torch.from_numpy(meridional_coherence(data).astype(np.float32)).to(device))
+        chain = meridional_coherence(data).astype(np.complex64)
+        model.set_output_noise_meridional(torch.from_numpy(chain).to(device))
     if getattr(model, "output_gains", None) is not None:
         gains = torch.from_numpy(member_deviation_spectrum(data).astype(np.float32))
         model.set_output_spectrum(gains.to(device))

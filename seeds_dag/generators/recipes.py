@@ -15,7 +15,7 @@ from seeds_dag.generators.kinds import CRPSConfig, Objective, objective_for
 DEFAULT_GENERATOR = "crps"
 """The emulator's generator, by the written rule (`seeds_dag.verification.targets.choose_generator`:
 most realism targets met, then within 1 % of the best perfect-model fair CRPS, then fewest network
-passes), applied to the main job's 3 inits (29 physics members each playing the truth, 800 training
+passes, then the largest share of realism values within bounds), applied to the main job's 3 inits (29 physics members each playing the truth, 800 training
 steps; docs/benchmarks.md): every generator missed all four realism targets, and the perfect-model
 fair CRPS over ideal-2's, mean over leads, was 1.039 for `crps` with spatial noise (1 pass),
 1.059 for `edm` (DPM-Solver++(2M), 16 passes) and 1.065 for `crps` without spatial noise. The skill

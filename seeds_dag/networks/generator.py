@@ -35,12 +35,9 @@ from seeds_dag.output_cross_spectrum import correlate_meridionally, filter_cross
 from seeds_dag.output_spectrum import filter_zonally
 
 
-OUTPUT_NOISE_INITIAL_SCALE = 0.5
-"""The amplitude of the output noise ξ per channel before training: a quarter of the variance of
-a unit-variance output (800 steps of training moved it to 0.52–0.59). Starting at 1 gave members
-whose relations between variables and leads were closest to physics' of any run (mean |cross-
-variable correlation − physics'| 0.067, coherence 0.063) at 1 % more perfect-model CRPS (1.049
-against 1.039, main job's 3 inits, 800 steps; docs/benchmarks.md), outside the written rule's 1 %."""
+OUTPUT_NOISE_LOG_RANGE = 2.0
+"""Bound of ξ's log-amplitude map (`DenoiserConfig.output_noise_map`): a factor e^±2 at most, so that
+a map the network has not learnt yet cannot silence ξ or blow it up."""
 
 
 def noise_shapes(config: DenoiserConfig, grid: tuple[int, int]) -> list[tuple[int, ...]]:
@@ -52,6 +49,17 @@ def noise_shapes(config: DenoiserConfig, grid: tuple[int, int]) -> list[tuple[in
     if config.output_noise:
         shapes.append((config.trajectory_channels, *grid))
     return shapes
+
+
+def _chain_of_one_rho(module: nn.Module, state_dict: dict, prefix: str, *_) -> None:
+    """A model file written while ξ's chain in latitude was one real ρ(k) for every channel and
+    latitude holds it as (W // 2 + 1,): read as that ρ for each, the chain it was trained with."""
+    key = f"{prefix}output_noise_meridional"
+    rho = state_dict.get(key)
+    if rho is not None and rho.ndim == 1:
+        channels, pairs = module.output_noise_meridional.shape[:2]
+        chain = torch.complex(rho, torch.zeros_like(rho)).expand(channels, pairs, -1)
+        state_dict[key] = torch.view_as_real(chain).clone()
 
 
 class NoiseGenerator(nn.Module):
@@ -69,8 +77,16 @@ class NoiseGenerator(nn.Module):
             nn.Linear(config.embed_dim, config.embed_dim), nn.SiLU(),
         ) if config.noise_dim else None
         self.constant_embedding = None if config.noise_dim else nn.Parameter(torch.zeros(config.embed_dim))
-        self.unet = UNet(config, 2 * config.trajectory_channels, config.trajectory_channels, lat_deg, lon_deg,
-                         noisy=True)
+        # With the map (a map of ξ's amplitude: none without ξ), the network's last layer gives the
+        # log-amplitude of ξ after the output.
+        self.noise_map = config.output_noise and config.output_noise_map
+        out_channels = config.trajectory_channels * (2 if self.noise_map else 1)
+        self.unet = UNet(config, 2 * config.trajectory_channels, out_channels, lat_deg, lon_deg, noisy=True)
+        if self.noise_map:
+            with torch.no_grad():  # a = 0 before training: the constant amplitude
+                last = self.unet.head[-1][-1]
+                last.weight[config.trajectory_channels:].zero_()
+                last.bias[config.trajectory_channels:].zero_()
         if config.output_correlation:
             # S(lat), set from the reforecast before training (`set_output_correlation`) and kept in
             # the state dict, so a reloaded model mixes as it was trained to.
@@ -95,12 +111,15 @@ class NoiseGenerator(nn.Module):
             raise ValueError("output_noise needs an output filter (output_cross_spectrum or output_spectrum): "
                              "unfiltered, white noise at every grid point is speckle")
         # The amplitude of ξ per channel, learned.
-        initial_scale = torch.full((config.trajectory_channels,), OUTPUT_NOISE_INITIAL_SCALE)
+        initial_scale = torch.full((config.trajectory_channels,), config.output_noise_initial_scale)
         self.output_noise_scale = nn.Parameter(initial_scale) if config.output_noise else None
         if config.output_noise:
-            # ρ(k) of ξ from latitude to latitude, set from the reforecast before training
-            # (`set_output_noise_meridional`); zeros leave ξ white.
-            self.register_buffer("output_noise_meridional", torch.zeros(len(lon_deg) // 2 + 1))
+            # ρ(channel, latitude pair, k) of ξ from latitude to latitude, complex, set from the
+            # reforecast before training (`set_output_noise_meridional`) and kept as real and
+            # imaginary parts as the cross-spectral root is; zeros leave ξ white.
+            shape = (config.trajectory_channels, len(lat_deg) - 1, len(lon_deg) // 2 + 1, 2)
+            self.register_buffer("output_noise_meridional", torch.zeros(shape))
+            self.register_load_state_dict_pre_hook(_chain_of_one_rho)
         else:
             self.output_noise_meridional = None
         if config.output_spectrum:
@@ -122,9 +141,16 @@ class NoiseGenerator(nn.Module):
         self._set_output_buffer(self.output_gains, gains, "output_spectrum", "output gains")
 
     def set_output_noise_meridional(self, rho: Tensor) -> None:
-        """Draw ξ as a chain from latitude to latitude with correlation `rho` (W // 2 + 1,) per zonal
-        wavenumber (`output_cross_spectrum.meridional_coherence`)."""
-        self._set_output_buffer(self.output_noise_meridional, rho, "output_noise", "output noise coherence")
+        """Draw ξ as a chain from latitude to latitude with complex correlation `rho` (L·V, H − 1,
+        W // 2 + 1) per channel, latitude pair and zonal wavenumber
+        (`output_cross_spectrum.meridional_coherence`)."""
+        self._set_complex_buffer(self.output_noise_meridional, rho, "output_noise", "output noise coherence")
+
+    @property
+    def output_noise_chain(self) -> Tensor | None:
+        """ρ (L·V, H − 1, W // 2 + 1), complex, or None without output_noise."""
+        chain = self.output_noise_meridional
+        return None if chain is None else torch.view_as_complex(chain)
 
     @staticmethod
     def _set_output_buffer(buffer: Tensor | None, value: Tensor, field: str, what: str) -> None:
@@ -136,16 +162,23 @@ class NoiseGenerator(nn.Module):
             raise ValueError(f"{what}: expected shape {tuple(buffer.shape)}, got {tuple(value.shape)}")
         buffer.copy_(value)
 
+    @staticmethod
+    def _set_complex_buffer(buffer: Tensor | None, value: Tensor, field: str, what: str) -> None:
+        """`_set_output_buffer` for a complex `value` kept as real and imaginary parts (the last dim
+        of `buffer`, as torch.view_as_real lays them out)."""
+        if buffer is None:
+            raise ValueError(f"this generator was built without {field}")
+        expected = buffer.shape[:-1]
+        if value.shape != expected or not value.is_complex():
+            raise ValueError(f"{what}: expected complex of shape {tuple(expected)}, "
+                             f"got {value.dtype} of shape {tuple(value.shape)}")
+        buffer.copy_(torch.view_as_real(value))
+
     def set_output_cross_spectrum(self, root: Tensor) -> None:
         """Filter the output by `root` (H, W // 2 + 1, L·V, L·V) complex, the square root of the
         physics members' cross-spectral matrices (`output_cross_spectrum`)."""
-        if self.output_cross_root is None:
-            raise ValueError("this generator was built without output_cross_spectrum")
-        expected = self.output_cross_root.shape[:-1]
-        if root.shape != expected or not root.is_complex():
-            raise ValueError(f"output cross-spectral root: expected complex of shape {tuple(expected)}, "
-                             f"got {root.dtype} of shape {tuple(root.shape)}")
-        self.output_cross_root.copy_(torch.view_as_real(root))
+        self._set_complex_buffer(self.output_cross_root, root, "output_cross_spectrum",
+                                 "output cross-spectral root")
 
     @property
     def output_cross_spectral_root(self) -> Tensor | None:
@@ -175,8 +208,12 @@ class NoiseGenerator(nn.Module):
         if self.output_noise_scale is not None:
             # Filtered below like the network's own output: white ξ then carries exactly the physics
             # members' spectra and relations between channels.
-            white = correlate_meridionally(white, self.output_noise_meridional)
-            out = out + self.output_noise_scale[:, None, None] * white
+            amplitude = self.output_noise_scale[:, None, None]
+            if self.noise_map:
+                out, log_amplitude = out.split(self.config.trajectory_channels, dim=1)
+                bound = OUTPUT_NOISE_LOG_RANGE
+                amplitude = amplitude * torch.exp(bound * torch.tanh(log_amplitude / bound))
+            out = out + amplitude * correlate_meridionally(white, self.output_noise_chain)
         if self.output_cross_root is not None:
             return filter_cross_spectrally(out, self.output_cross_spectral_root)
         if self.output_gains is not None:

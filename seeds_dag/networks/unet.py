@@ -86,9 +86,12 @@ class DenoiserConfig:
         noise (z and a few coarse fields of ε) drives its 30 output channels through a handful of
         directions, so its output cannot be white over channels and the filter's structure is
         not reached; filtered ξ has that structure exactly. ξ is drawn white and then made a chain
-        from latitude to latitude with the physics members' correlation between neighbouring
-        latitudes (`output_cross_spectrum.meridional_coherence`): white in latitude, it striped
-        the members along the latitude circles. On by default; off for model files that predate
+        from latitude to latitude with the physics members' complex correlation between adjacent
+        latitudes, per variable, latitude pair and zonal wavenumber
+        (`output_cross_spectrum.meridional_coherence`): white in latitude, it striped the members
+        along the latitude circles; one real ρ for every variable and latitude left u850 too
+        smooth in latitude and the waves upright where physics' lean poleward and east. On by
+        default; off for model files that predate
         the field. Measured with `output_cross_spectrum` (main job's 3 inits, 800
         steps, two training seeds; docs/benchmarks.md), against the default before them: the
         members' variance about the seeds over the physics members' 0.9–1.5 at wavenumbers 0–3,
@@ -97,6 +100,19 @@ class DenoiserConfig:
         |cross-variable correlation − physics'| 0.11–0.12 (0.45–0.66), |lead-to-lead coherence −
         physics'| 0.10 (0.18–0.19), perfect-model fair CRPS over ideal-2's 1.039 and 1.034
         (1.039 and 1.042); no realism target is met yet by it either.
+    output_noise_map: ξ's amplitude is also a map the network gives with its output: per channel
+        and grid point a factor exp(a), a within ±OUTPUT_NOISE_LOG_RANGE, 1 before training. With a
+        constant amplitude ξ is the same everywhere whatever the seeds say, so the share of the
+        spread it can carry is bounded by what a flow-independent part of the members may be;
+        with the map the network can put ξ where the seeds say the spread is. Measured (main job's 3
+        inits, 800 steps, two training seeds, with ξ's chain in latitude; docs/benchmarks.md, sixth
+        round): perfect-model fair CRPS over ideal-2's 1.034 and 1.034 against 1.040 and 1.036
+        without it, mean |cross-variable correlation − physics'| 0.05–0.06 against 0.11, but 2–4 ×
+        the physics members' zonal power at wavenumbers 12–15 (1.5–2 × without). On by default
+        (nothing to map without `output_noise`); off for model files that predate the field.
+    output_noise_initial_scale: ξ's amplitude per channel before training
+        (`networks.generator.NoiseGenerator`); a starting point only (the amplitude is learned), so
+        model files that predate the field load whatever it is.
     """
 
     channels: tuple[int, ...] = (16, 32, 64)
@@ -116,6 +132,8 @@ class DenoiserConfig:
     output_spectrum: bool = False
     output_cross_spectrum: bool = True
     output_noise: bool = True
+    output_noise_map: bool = True
+    output_noise_initial_scale: float = 0.5
 
     @property
     def num_static_channels(self) -> int:

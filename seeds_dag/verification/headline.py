@@ -19,6 +19,7 @@ import pandas as pd
 from seeds_dag.verification.claims import CLAIM_TARGET, FAIR_OVER_PHYSICS, STANDARD_OVER_SEEDS
 from seeds_dag.verification.perfect_model_summary import FAIR_OVER_IDEAL, PERFECT_MODEL_TARGET
 from seeds_dag.verification.scores_table import LEAD_DAYS, MODEL
+from seeds_dag.verification.targets import realism_share
 
 
 CLAIM, OVER_PHYSICS, PERFECT = "claim", "vs physics", "perfect model"
@@ -52,10 +53,12 @@ def headline_table(claim: pd.DataFrame, perfect_by_lead: pd.DataFrame | None) ->
 
 
 def realism_line(scorecard: pd.DataFrame) -> str:
-    """'Realism targets met …: gee-32 1 of 4, …' from `targets.realism_scorecard`."""
+    """'Realism targets met …: gee-32 1 of 5 (64 % of values within bounds), …' from
+    `targets.realism_scorecard` (the share: `targets.realism_share`)."""
     counts = scorecard.groupby(MODEL, sort=False)["met"].agg(["sum", "size"])
     return "Realism targets met (members against the physics members): " + ", ".join(
-        f"{model} {int(row['sum'])} of {int(row['size'])}" for model, row in counts.iterrows())
+        f"{model} {int(row['sum'])} of {int(row['size'])} ({realism_share(scorecard, model):.0%} of values "
+        "within bounds)" for model, row in counts.iterrows())
 
 
 def format_headline(claim: pd.DataFrame, perfect_by_lead: pd.DataFrame | None, scorecard: pd.DataFrame,

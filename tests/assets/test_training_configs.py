@@ -74,7 +74,8 @@ MAIN_JOB_EMULATOR = {
                                num_variables=5, num_leads=6, use_lon_channels=True, attention_heads=4,
                                norm_groups=8, embedding_periods=(0.1, 8.0), noise_dim=32, noise_channels=4,
                                noise_levels=1, output_correlation=False, output_spectrum=False,
-                               output_cross_spectrum=True, output_noise=True),
+                               output_cross_spectrum=True, output_noise=True, output_noise_map=True,
+                               output_noise_initial_scale=0.5),
 }
 
 

@@ -189,7 +189,7 @@ def test_the_default_generator_is_chosen_by_realism_then_perfect_model_crps_then
     rows = [{"variable": v, "lead_time_days": 1.0, "model": m, "crps": c}
             for v in ("z500", "t850")
             for m, c in (("physics-31", 1.0), *zip(models, (1.05, 0.9, 1.0)))]
-    card = pd.DataFrame([{"model": m, "target": t, "met": met}
+    card = pd.DataFrame([{"model": m, "target": t, "met": met, "within": 1.0 if met else 0.5}
                          for m, mets in zip(models, ((True,) * 4, (True, False, False, True), (True,) * 4))
                          for t, met in zip("abcd", mets)])
     perfect = pd.DataFrame([{"model": m, "variable": v, "lead_time_days": 1.0, "fair_crps_over_ideal": r,
@@ -201,6 +201,7 @@ def test_the_default_generator_is_chosen_by_realism_then_perfect_model_crps_then
     choice = generator_choice(scores, nfe, members=128).set_index("model")
     assert choice["chosen"].to_dict() == {"gee-crps-128": True, "gee-consistency-128": False, "gee-edm-128": False}
     assert choice.loc["gee-consistency-128", "targets_met"] == 2
+    assert choice.loc["gee-consistency-128", "realism_share"] == 0.75
     scores["perfect model (each non-seed physics member as the truth)"] = perfect.assign(
         fair_crps_over_ideal=perfect["fair_crps_over_ideal"].where(perfect["model"] != "gee-crps-128", 1.03))
     choice = generator_choice(scores, nfe, members=128).set_index("model")

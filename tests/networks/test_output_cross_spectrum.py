@@ -129,13 +129,14 @@ def test_training_sets_the_root_from_the_reforecast_and_the_model_file_keeps_it(
     result = train_generator(data, LEAD_DAYS, member_spread(data), LAT, LON, with_noise, objective_for("crps"), config,
                              checkpoint, torch.device("cpu"))
     expected = hermitian_square_root(member_deviation_cross_spectrum(data))
-    rho = torch.from_numpy(meridional_coherence(data)).float()
-    assert rho[1:5].min() > 0.3  # a chain that is not white
+    rho = torch.from_numpy(meridional_coherence(data).astype(np.complex64))
+    assert rho.shape == (CONFIG.trajectory_channels, len(LAT) - 1, len(LON) // 2 + 1)
+    assert rho[..., 1:5].abs().mean(dim=1).min() > 0.3  # not white at the waves' wavenumbers
     torch.testing.assert_close(result.model.output_cross_spectral_root, expected)
-    torch.testing.assert_close(result.model.output_noise_meridional, rho)
+    torch.testing.assert_close(result.model.output_noise_chain, rho)
     reloaded = model_from_checkpoint(checkpoint.load(), LAT, LON, "cpu", LEAD_DAYS)  # weights_only=True
     torch.testing.assert_close(reloaded.output_cross_spectral_root, expected)
-    torch.testing.assert_close(reloaded.output_noise_meridional, rho)
+    torch.testing.assert_close(reloaded.output_noise_chain, rho)
 
 
 def test_output_noise_is_drawn_per_member_and_filtered_to_the_physics_relations():
@@ -165,18 +166,58 @@ def test_output_noise_is_drawn_per_member_and_filtered_to_the_physics_relations(
 
 
 def test_output_noise_is_drawn_as_a_chain_from_latitude_to_latitude_with_the_physics_coherence():
-    """Members whose deviations are broad in latitude give a ρ(k) near their correlation from one
-    latitude to the next; noise drawn with it keeps unit variance and has that correlation."""
+    """Members whose deviations are broad in latitude, one variable more than the other, and whose
+    waves lean east by a phase φ a latitude further on, give each channel that complex ρ(k); noise
+    drawn with it keeps unit variance and has each channel's correlation and phase."""
     rng = np.random.default_rng(0)
-    white = rng.standard_normal((40, 1, 5, N_VAR, 64, len(LON)))
+    n_lat, tilt = 64, np.deg2rad(15.0)
+    white = np.fft.rfft(rng.standard_normal((40, 1, 5, N_VAR, n_lat, len(LON))), axis=-1)
     broad = white.copy()
-    for h in range(1, 64):  # an AR(1) from latitude to latitude with ρ = 0.8, every wavenumber
-        broad[..., h, :] = 0.8 * broad[..., h - 1, :] + 0.6 * white[..., h, :]
-    rho = meridional_coherence(broad.astype(np.float32))
-    np.testing.assert_allclose(rho, 0.8, atol=0.03)
-    assert np.all(meridional_coherence(white.astype(np.float32)) < 0.05)  # white: nothing to keep
-    noise = torch.randn(2000, 1, 16, len(LON), generator=torch.Generator().manual_seed(0))
-    chained = correlate_meridionally(noise, torch.full((len(LON) // 2 + 1,), 0.8))
-    np.testing.assert_allclose(chained.var(dim=(0, 3)).numpy(), 1, atol=0.05)
-    lag_one = (chained[:, :, 1:] * chained[:, :, :-1]).mean().item()
-    assert abs(lag_one - 0.8) < 0.02
+    wavenumber = np.arange(len(LON) // 2 + 1)
+    for h in range(1, n_lat):  # an AR(1) from latitude to latitude with |ρ| = 0.8 and 0.4, phase k·φ
+        for v, size in enumerate((0.8, 0.4)):
+            rho = size * np.exp(1j * tilt * np.minimum(wavenumber, 1))
+            broad[..., v, h, :] = rho * broad[..., v, h - 1, :] + np.sqrt(1 - size**2) * white[..., v, h, :]
+    fields = np.fft.irfft(broad, n=len(LON), axis=-1).astype(np.float32)
+    rho = meridional_coherence(fields)
+    assert rho.shape == (N_VAR, n_lat - 1, len(LON) // 2 + 1)  # one lead: a channel per variable
+    inner = rho[:, :, 1:-1]  # the complex wavenumbers
+    np.testing.assert_allclose(np.abs(inner).mean(axis=1), [[0.8] * inner.shape[-1], [0.4] * inner.shape[-1]],
+                               atol=0.03)
+    np.testing.assert_allclose(np.angle(inner.mean(axis=1)), tilt, atol=np.deg2rad(3))
+    assert np.all(np.abs(rho[:, :, [0, -1]].imag) == 0)  # the real coefficients' ρ is real
+    white_rho = meridional_coherence(rng.standard_normal((40, 1, 5, N_VAR, n_lat, len(LON))))
+    assert np.all(np.abs(white_rho.mean(axis=1)) < 0.05)  # white: nothing to keep (200 samples a pair)
+    chain = torch.from_numpy(rho[:, :16].astype(np.complex64))
+    noise = torch.randn(2000, N_VAR, 17, len(LON), generator=torch.Generator().manual_seed(0))
+    chained = correlate_meridionally(noise, chain)
+    np.testing.assert_allclose(chained.var(dim=(0, 2, 3)).numpy(), 1, atol=0.05)
+    coefficients = torch.fft.rfft(chained, dim=-1)[..., 1:-1]
+    # E|ĉ|² = W for white noise of W points
+    lagged = (coefficients[:, :, 1:] * coefficients[:, :, :-1].conj()).mean(dim=(0, 2)) / len(LON)
+    np.testing.assert_allclose(lagged.abs().mean(dim=-1).numpy(), [0.8, 0.4], atol=0.04)
+    np.testing.assert_allclose(np.angle(lagged.mean(dim=-1).numpy()), tilt, atol=np.deg2rad(3))
+
+
+def test_a_model_file_with_one_real_chain_for_every_channel_loads_it_for_each():
+    """Model files written while ρ(k) was real and one for every channel and latitude hold it as
+    (W // 2 + 1,): loaded as that ρ for each, so the members are drawn as before."""
+    config = dataclasses.replace(CONFIG, output_noise=True)
+    state = NoiseGenerator(config, LAT, LON).state_dict()
+    pooled = torch.linspace(0.9, 0.1, len(LON) // 2 + 1)
+    state["output_noise_meridional"] = pooled
+    reloaded = NoiseGenerator(config, LAT, LON)
+    reloaded.load_state_dict(state)
+    chain = reloaded.output_noise_chain
+    assert chain.shape == (config.trajectory_channels, len(LAT) - 1, len(LON) // 2 + 1)
+    torch.testing.assert_close(chain.real, pooled.expand_as(chain.real))
+    assert chain.imag.abs().max() == 0
+    # The real chain as it was drawn then: ρ·ξ̂_{h−1} + √(1 − ρ²)·ŵ_h.
+    noise = torch.randn(3, config.trajectory_channels, len(LAT), len(LON),
+                        generator=torch.Generator().manual_seed(1))
+    coefficients = torch.fft.rfft(noise, dim=-1)
+    rows = [coefficients[:, :, 0]]
+    for h in range(1, len(LAT)):
+        rows.append(pooled * rows[-1] + torch.sqrt(1 - pooled**2) * coefficients[:, :, h])
+    before = torch.fft.irfft(torch.stack(rows, dim=2), n=len(LON), dim=-1)
+    torch.testing.assert_close(correlate_meridionally(noise, chain), before)

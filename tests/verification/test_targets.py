@@ -3,7 +3,12 @@
 import pandas as pd
 import pytest
 
-from seeds_dag.verification.targets import choose_generator, format_scorecard, realism_scorecard
+from seeds_dag.verification.targets import (
+    choose_generator,
+    format_scorecard,
+    realism_scorecard,
+    realism_share,
+)
 
 PHYSICS = "physics-31"
 
@@ -49,12 +54,28 @@ def test_a_missing_table_leaves_its_target_out_and_the_text_names_misses():
     assert "MISSED" in text and "0.8 .. 1.25" in text
 
 
-def test_the_rule_puts_realism_first_then_skill_then_cost():
+def test_the_rule_puts_realism_first_then_skill_then_cost_then_graded_realism():
     candidates = pd.DataFrame({"generator": ["edm", "crps", "consistency"], "nfe": [16, 1, 1],
-                               "targets_met": [4, 4, 2], "perfect_model_crps": [1.00, 1.009, 0.95]})
+                               "targets_met": [4, 4, 2], "realism_share": [1.0, 1.0, 0.8],
+                               "perfect_model_crps": [1.00, 1.009, 0.95]})
     # consistency scores best but misses two realism targets; crps is within 1 % of edm and cheaper.
     assert choose_generator(candidates)["generator"] == "crps"
     candidates.loc[1, "perfect_model_crps"] = 1.02
     assert choose_generator(candidates)["generator"] == "edm"
     candidates["targets_met"] = [2, 3, 1]
     assert choose_generator(candidates)["generator"] == "crps"
+    # No target met by any, all within 1 % and one pass: the larger share within bounds, not the
+    # lower CRPS, decides; at equal shares the lower CRPS.
+    tied = pd.DataFrame({"generator": ["a", "b", "c"], "nfe": [1, 1, 1], "targets_met": [0, 0, 0],
+                         "realism_share": [0.60, 0.66, 0.66], "perfect_model_crps": [1.034, 1.037, 1.036]})
+    assert choose_generator(tied)["generator"] == "c"
+    tied.loc[2, "realism_share"] = 0.55
+    assert choose_generator(tied)["generator"] == "b"
+
+
+def test_the_share_within_bounds_grades_a_missed_target():
+    card = realism_scorecard(["gee-32"], PHYSICS, **tables(1.2, 1.05, 0.2, 0.04, -0.06)).set_index("target")
+    assert card.loc["cross-variable correlation - physics", "within"] == pytest.approx(0.5)
+    assert card.loc["latitude-to-latitude coherence - physics", "within"] == pytest.approx(0.5)
+    assert card.loc["lead-to-lead coherence - physics", "within"] == 1.0
+    assert realism_share(card.reset_index(), "gee-32") == pytest.approx(card["within"].mean())

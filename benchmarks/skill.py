@@ -287,7 +287,7 @@ def main() -> None:
     timings["scoring_s"] = time.perf_counter() - start
     scores["generator choice"] = generator_choice(scores, nfes, args.members)
     if seed_specs:
-        print(f"seed-count study: K = {seed_counts}, {args.seed_sets} disjoint seed sets each", flush=True)
+        print(f"seed-count study: K = {sorted(seed_specs)}, {args.seed_sets} disjoint seed sets each", flush=True)
         start = time.perf_counter()
         seed_names, sets = {}, {}
         for k, spec in seed_specs.items():

@@ -25,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from seeds_dag.conventions import INIT, LEAD, MEMBER, TIME
+from seeds_dag.verification.coherence import pair_correlation
 from seeds_dag.verification.scores import CRPS_BACKEND, _check_pair, _n_members
 from seeds_dag.verification.scores_table import LEAD_DAYS, MODEL, frame_of
 from seeds_dag.weighting import spatial_mean
@@ -112,12 +113,6 @@ def variable_moments(forecast: xr.Dataset) -> pd.DataFrame:
     return table[[INIT, LEAD_DAYS, FIRST_VARIABLE, SECOND_VARIABLE, *MOMENTS]]
 
 
-def correlation(covariance, first_variance, second_variance):
-    """C / sqrt(V_a V_b): the correlation of moments of one sample (per init or pooled); NaN where
-    a variance is 0. Plain arithmetic: numpy, pandas or xarray."""
-    return covariance / np.sqrt(first_variance * second_variance)
-
-
 def variable_correlation_table(ensembles: Mapping[str, xr.Dataset]) -> pd.DataFrame:
     """:func:`variable_moments` of several ensembles (those with >= 2 members), with a model
     column: what verification stores per init."""
@@ -132,7 +127,7 @@ def variable_correlation_summary(moments: pd.DataFrame, reference: str) -> pd.Da
     its difference to ``reference`` (e.g. "physics-31"), named "<model> - <reference>"."""
     keys = [FIRST_VARIABLE, SECOND_VARIABLE, LEAD_DAYS]
     pooled = moments.groupby([MODEL, *keys], sort=False)[list(MOMENTS)].mean()
-    pooled[CORRELATION] = correlation(*(pooled[m] for m in MOMENTS))
+    pooled[CORRELATION] = pair_correlation(*(pooled[m] for m in MOMENTS))
     wide = pooled[CORRELATION].unstack(MODEL)
     wide = wide.reindex(columns=list(dict.fromkeys(moments[MODEL])))
     if reference not in wide:

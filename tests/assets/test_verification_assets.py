@@ -48,7 +48,8 @@ from seeds_dag.verification.extremes_table import (
 )
 from seeds_dag.verification.bias_table import BiasMapTableSchema
 from seeds_dag.verification.spectra_table import SpectrumTableSchema
-from seeds_dag.verification.multivariate import climatological_scale, correlation, energy_score
+from seeds_dag.verification.coherence import pair_correlation
+from seeds_dag.verification.multivariate import climatological_scale, energy_score
 from seeds_dag.verification.multivariate_table import energy_score_summary
 from seeds_dag.verification.perfect_model import PerfectModelTableSchema, perfect_model_tables
 from seeds_dag.verification.perfect_model_summary import perfect_model_summary
@@ -292,7 +293,7 @@ def test_summary_pools_energy_scores_and_cross_variable_correlations(stacked):
     assert len(moments) == len(INITS)
     pooled = correlations.query(f"model == 'gpp-{N_EMULATED}' and first_variable == 'z500' and "
                                 "second_variable == 't850' and lead_time_days == 2.0")
-    assert pooled["correlation"].item() == pytest.approx(correlation(
+    assert pooled["correlation"].item() == pytest.approx(pair_correlation(
         *(moments[m].mean() for m in ("covariance", "first_variance", "second_variance"))))
     text = store.read_bytes("verification_summary", "summary.txt").decode()
     assert "Energy score over the 5 variables (z500, t850, u850, v850, sp)" in text

@@ -89,7 +89,8 @@ def variable_moments(forecast: xr.Dataset) -> pd.DataFrame:
         covariance = sum_ij w_i 1/(N-1) sum_n d_a d_b / sum_ij w_i,  first/second_variance likewise
 
     Long format: init_time, lead_time_days, first_variable, second_variable and MOMENTS; pairs
-    in the order of ``forecast``'s variables. Average over inits, then :func:`correlation`.
+    in the order of ``forecast``'s variables. Average over inits, then
+    :func:`~seeds_dag.verification.coherence.pair_correlation`.
 
     Args:
         forecast: (init_time, lead_time, member, lat, lon), N >= 2, at least two variables.

@@ -9,7 +9,9 @@ models; nothing under `--from` changes), re-materialises the `--model` asset the
 (`trained_emulator` by default, or `post_processor`) with the fields of its training config
 given by `--set` (every other field at its default), then the emulated ensembles and scores of
 the main job's operational inits and the summary, through the same Dagster definitions as the
-main job; prints the summary. The other model is reused as the main job trained it. The rows of
+main job; prints the summary. A retrained emulator has the post-processor refitted to its
+members (its default config: the frame, about 10 s), since a frame answers only for the
+emulator version it was fitted to; a retrained post-processor reuses the main job's emulator. The rows of
 the second-round table of docs/benchmarks.md on the crps generator were run this way: about 5 minutes a
 variant on 2 cores at 800 steps.
 """
@@ -44,6 +46,15 @@ def parse_settings(pairs: list[str], model: str = EMULATOR) -> EmulatorTrainingC
     return config(**settings)
 
 
+def variant_steps(model: str, operational_keys: list[str]) -> list[tuple[str, str | None]]:
+    """The (asset, partition key) materialisations of a variant of `model`, in order: the model,
+    the post-processor after a retrained emulator (its frame is tied to the emulator version), the
+    emulated ensembles and scores of each operational init, the summary."""
+    models = [EMULATOR, POST_PROCESSOR] if model == EMULATOR else [model]
+    return ([(name, None) for name in models] + [(name, key) for key in operational_keys for name in RESCORED]
+            + [("verification_summary", None)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source_root", type=Path, required=True,
@@ -66,11 +77,10 @@ def main() -> None:
     # As the main job hands them to `materialize_one`: each resource's class and settings.
     resources = {key: (type(resource), resource.model_dump())
                  for key, resource in {"storage": storage, "compute": ComputeResource(), "source": source}.items()}
-    op_configs = {args.model: config, "daily_emulated_ensembles": EmulationConfig()}
+    op_configs = {EMULATOR: EmulatorTrainingConfig(), POST_PROCESSOR: PostProcessorTrainingConfig(),
+                  args.model: config, "daily_emulated_ensembles": EmulationConfig()}
     print(f"{args.model} variant at {args.root}: {', '.join(args.settings) or 'defaults'}", flush=True)
-    steps = [(args.model, None)] + [(name, key) for key in operational_dates(source, args.operational_inits)
-                                  for name in RESCORED] + [("verification_summary", None)]
-    for name, key in steps:
+    for name, key in variant_steps(args.model, operational_dates(source, args.operational_inits)):
         seconds = materialize_one(name, key, resources, op_configs, "INFO")
         print(f"  {name:<28} {key or '':<11} {seconds:7.1f} s", flush=True)
     print(storage.store().read_bytes("verification_summary", "summary.txt").decode())

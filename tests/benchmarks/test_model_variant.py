@@ -7,7 +7,7 @@ import pytest
 
 from assets.training import PostProcessorTrainingConfig
 from benchmarks import model_variant
-from benchmarks.model_variant import parse_settings
+from benchmarks.model_variant import parse_settings, variant_steps
 
 
 def test_settings_are_the_emulator_configs_fields_in_their_types():
@@ -55,3 +55,15 @@ def test_it_neither_overwrites_a_variant_nor_starts_without_a_main_job(tmp_path,
     with pytest.raises(SystemExit, match="exists; give a new folder"):
         run(monkeypatch, "--from", source, "--to", variant, "--set", "seed=1")
     assert (variant / "kept").read_text() == "an earlier variant"
+
+
+def test_a_retrained_emulator_has_the_post_processor_refitted_before_anything_emulates():
+    """The post-processing frame answers only for the emulator version it was fitted to, so a
+    variant that reused the main job's frame failed at emulation (FrameError)."""
+    steps = variant_steps("trained_emulator", ["2000-03-01", "2000-03-02"])
+    assert steps[:2] == [("trained_emulator", None), ("post_processor", None)]
+    assert steps[2:] == [("daily_emulated_ensembles", "2000-03-01"), ("verification_scores", "2000-03-01"),
+                         ("daily_emulated_ensembles", "2000-03-02"), ("verification_scores", "2000-03-02"),
+                         ("verification_summary", None)]
+    assert [name for name, _ in variant_steps("post_processor", ["2000-03-01"])] == [
+        "post_processor", "daily_emulated_ensembles", "verification_scores", "verification_summary"]

@@ -87,6 +87,8 @@ class EmulatorTrainingConfig(Config):
     seed_counts: list[int] = list(_TRAINING.seed_counts)
     checkpoint_every: int = _TRAINING.checkpoint_every
     seed: int = _TRAINING.seed
+    validation_inits: int = _TRAINING.validation_inits
+    validate_every: int = _TRAINING.validate_every
     channels: list[int] = list(_DENOISER.channels)
     embed_dim: int = _DENOISER.embed_dim
     attention_at_bottom: bool = _DENOISER.attention_at_bottom
@@ -295,9 +297,13 @@ def _train(context: AssetExecutionContext, asset_name: str, config: EmulatorTrai
         "training_seconds": round(seconds, 1),
         "steps": result.steps_done,
         "resumed_from_step": result.resumed_from_step,
+        **({} if result.best_step is None else {
+            "validation_inits": config.validation_inits,
+            "best_step": result.best_step,
+            "validation_curve": MetadataValue.json([[s, round(loss, 4)] for s, loss in result.validation])}),
         "final_loss": round(float(np.mean(losses[-window:])), 4),
         "loss_curve": MetadataValue.json([round(x, 4) for x in smoothed]),
-        "training_examples": int(np.prod(data.shape[:2])),
+        "training_examples": int((data.shape[0] - config.validation_inits) * data.shape[1]),
         "truth_probability": truth_probability,
         "generator": config.generator,
         "examples_per_step": examples,

@@ -62,6 +62,8 @@ def train_model(spec: ModelSpec, arrays: dict[str, np.ndarray], lead_days: np.nd
     summary = {"model": spec.name, "generator": kind_of(spec.objective), "train_seconds": round(time.perf_counter() - start, 1),
                "steps": result.steps_done, "resumed_from_step": result.resumed_from_step,
                "final_loss": round(float(np.mean(losses[-100:])), 4),
+               "best_step": result.best_step,
+               "best_validation_loss": min((loss for _, loss in result.validation), default=None),
                "parameters": sum(p.numel() for p in result.model.parameters())}
     model_file = checkpoint.load()
     summary["model_version"] = model_version(model_file)

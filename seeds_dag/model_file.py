@@ -103,5 +103,6 @@ def model_from_checkpoint(
                                                         **checkpoint["denoiser_config"]})
     _, objective = checkpoint_generator(checkpoint)
     model = build_seeded_model(denoiser_config, objective, lat_deg, lon_deg, seed=0).to(device)
-    model.load_state_dict(checkpoint["ema"])
+    # A run with validation publishes the EMA weights of its best validation score (`seeds_dag.validation`).
+    model.load_state_dict(checkpoint.get("best_ema", checkpoint["ema"]))
     return model.eval().requires_grad_(False)

@@ -56,11 +56,15 @@ from seeds_dag.precision import autocast_context
 from seeds_dag.random_streams import seeded_generator
 from seeds_dag.seed_anomalies import seed_conditioning, to_anomaly
 from seeds_dag.trajectory_channels import flatten_leads
+from seeds_dag.validation import split_validation, validation_examples, validation_loss
 from seeds_dag.weighting import area_weights
 
-RUN_LENGTH_FIELDS = ("steps", "checkpoint_every", "log_every")
+RUN_LENGTH_FIELDS = ("steps", "checkpoint_every", "log_every", "validate_every")
 """TrainingConfig fields that leave the trajectory of a run unchanged; they are not part of the
 fingerprint, so a finished run can be extended by raising `steps`."""
+UNFINGERPRINTED_AT_ZERO = ("validation_inits",)
+"""TrainingConfig fields left out of the fingerprint at 0, the value of every run before the field
+existed, so that those runs' checkpoints still resume."""
 EMA_WARMUP = 10
 """EMA decay is min(ema_decay, (1 + step) / (EMA_WARMUP + step)): early on the average forgets the
 random initial weights quickly (as TensorFlow's ExponentialMovingAverage with num_updates)."""
@@ -87,6 +91,10 @@ class TrainingConfig:
     grad_clip: max global L2 norm of the gradient; 0 disables clipping.
     seed: seeds the initial weights and, with the step number, every batch and noise draw.
     log_every: call `on_log` every so many steps with the mean loss over them.
+    validation_inits: hold the last so many inits of the data out of training and score the EMA
+        weights on them every `validate_every` steps (and at the end) with the run's objective;
+        the weights of the best score are the run's model (`seeds_dag.validation` says why).
+        0: no validation, the last EMA weights are the model.
     """
 
     steps: int = 800
@@ -101,17 +109,23 @@ class TrainingConfig:
     grad_clip: float = 1.0
     seed: int = 0
     log_every: int = 50
+    validation_inits: int = 0
+    validate_every: int = 100
 
 
 @dataclass
 class TrainingResult:
-    """model: the EMA denoiser, eval mode, on the training device; losses: (step, loss) of every
-    step so far, resumed ones included; resumed_from_step: 0 for a fresh run."""
+    """model: the EMA denoiser, eval mode, on the training device (with validation, the EMA
+    weights of the best validation score); losses: (step, loss) of every step so far, resumed ones
+    included; resumed_from_step: 0 for a fresh run; validation: (step, validation loss) of every
+    validation so far, best_step the step whose weights are the model (None without validation)."""
 
     model: torch.nn.Module
     losses: list[tuple[int, float]]
     steps_done: int
     resumed_from_step: int
+    validation: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    best_step: int | None = None
 
 
 def draw_batch(
@@ -154,7 +168,8 @@ def run_fingerprint(
     objective, the training config (less the run-length fields), the number of data-parallel processes (each adds a batch per step), the (V, H, W)
     field shape, the member count, the lead times, a digest of the anomaly spread and the caller's
     `data_id` naming the training data (the data values themselves are not hashed here)."""
-    training = {k: v for k, v in dataclasses.asdict(config).items() if k not in RUN_LENGTH_FIELDS}
+    training = {k: v for k, v in dataclasses.asdict(config).items() if k not in RUN_LENGTH_FIELDS
+                and not (k in UNFINGERPRINTED_AT_ZERO and v == 0)}
     training["processes"] = world_size
     data = {"field_shape": list(field_shape), "n_members": n_members,
             "lead_days": [float(d) for d in lead_days], "data_id": data_id,
@@ -272,6 +287,8 @@ def train_generator(
     distributed.check_rank(rank, world_size)
     fingerprint = run_fingerprint(denoiser_config, objective, config, data.shape[3:], data.shape[2], lead_days,
                                   spread, data_id, world_size)
+    # Held out before anything is fitted to the data: the output structure's statistics too.
+    data, held_out, truth, held_out_truth = split_validation(data, config.validation_inits, truth)
 
     model = build_seeded_model(denoiser_config, objective, lat_deg, lon_deg, config.seed).to(device)
     if getattr(model, "output_mixing", None) is not None:
@@ -288,6 +305,8 @@ def train_generator(
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=config.adam_betas)
     step, losses = 0, []
+    validation: list[tuple[int, float]] = []
+    best: dict[str, Any] | None = None  # {"step", "loss", "ema"}: the EMA weights of the best validation
     # One process recovers from a damaged checkpoint; train_data_parallel's ranks find it done.
     resumed = resumable_checkpoint(checkpoint, device, recover=world_size == 1)
     latest = None  # the bytes of the latest checkpoint, kept as the previous one at the next save
@@ -301,6 +320,10 @@ def train_generator(
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         step, losses = state["step"], [(int(s), float(loss)) for s, loss in state["losses"]]
+        validation = [(int(s), float(loss)) for s, loss in state.get("validation", [])]
+        if "best_ema" in state:
+            best = {"step": int(state["best_step"]), "loss": float(state["best_loss"]),
+                    "ema": state["best_ema"]}
     resumed_from_step = step
     # Gradients flow through the DDP wrapper; the EMA and the checkpoint hold the bare model.
     trainer = distributed.data_parallel(model, device) if world_size > 1 else model
@@ -314,6 +337,9 @@ def train_generator(
             "objective": plain_config(objective),
             "step": step, "losses": [[s, loss] for s, loss in losses],
             "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+            **({} if best is None else {
+                "validation": [[s, loss] for s, loss in validation], "best_step": best["step"],
+                "best_loss": best["loss"], "best_ema": best["ema"]}),
         })
         # The one replaced is kept to fall back on while the run goes on; a finished run keeps one.
         checkpoint.save(data, previous=None if step == config.steps else latest)
@@ -324,6 +350,19 @@ def train_generator(
     truth_t = None if truth is None else torch.from_numpy(truth)
     lat_weights = area_weights(xr.DataArray(np.asarray(lat_deg), dims="lat")).values
     weights = torch.as_tensor(lat_weights, dtype=torch.float32, device=device)
+    examples = (None if held_out is None
+                else validation_examples(held_out, config.seed_counts[0], held_out_truth))
+
+    def validate() -> None:
+        # Every rank scores the same EMA weights on the same examples, so all agree on the best.
+        nonlocal best
+        loss = validation_loss(ema, objective, examples, spread_t, weights, config.seed, step,
+                               config.batch_size, device, config.truth_probability)
+        validation.append((step, loss))
+        if best is None or loss < best["loss"]:
+            best = {"step": step, "loss": loss,
+                    "ema": {key: value.detach().clone() for key, value in ema.state_dict().items()}}
+
     model.train()
     while step < config.steps:
         step += 1
@@ -354,11 +393,16 @@ def train_generator(
         optimizer.step()
         update_ema(ema, model, min(config.ema_decay, (1 + step) / (EMA_WARMUP + step)))
         losses.append((step, value))
+        if examples is not None and (step % config.validate_every == 0 or step == config.steps):
+            validate()
         if rank == 0 and on_log is not None and (step % config.log_every == 0 or step == config.steps):
             on_log(step, float(np.mean([loss for _, loss in losses[-config.log_every:]])))
         if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
             save()
-    return TrainingResult(model=ema, losses=losses, steps_done=step, resumed_from_step=resumed_from_step)
+    if best is not None:
+        ema.load_state_dict(best["ema"])
+    return TrainingResult(model=ema, losses=losses, steps_done=step, resumed_from_step=resumed_from_step,
+                          validation=validation, best_step=None if best is None else best["step"])
 
 
 def train_data_parallel(
@@ -406,4 +450,5 @@ def _train_rank(*, data: Tensor, truth: Tensor | None, **kwargs: Any) -> dict[st
     travels through the checkpoint rather than the result queue)."""
     result = train_generator(data.numpy(), truth=None if truth is None else truth.numpy(), **kwargs)
     return {"losses": result.losses, "steps_done": result.steps_done,
-            "resumed_from_step": result.resumed_from_step}
+            "resumed_from_step": result.resumed_from_step, "validation": result.validation,
+            "best_step": result.best_step}

@@ -214,6 +214,9 @@ def _check_inputs(
         )
     if not np.isfinite(data).all():
         raise ValueError(f"training data holds {np.count_nonzero(~np.isfinite(data))} NaN/inf values")
+    if config.validation_inits < 0 or (config.validation_inits > 0 and config.validate_every < 1):
+        raise ValueError(f"validation_inits must be ≥ 0 and validate_every ≥ 1 with validation, got "
+                         f"{config.validation_inits} and {config.validate_every}")
     if not 0 <= config.truth_probability <= 1:
         raise ValueError(f"truth_probability must lie in [0, 1], got {config.truth_probability}")
     if config.truth_probability > 0:

@@ -150,3 +150,12 @@ def test_a_run_on_the_truth_validates_on_the_held_out_truth(tmp_path):
     assert [step for step, _ in result.validation] == [10]
     assert result.validation[0][1] == pytest.approx(score(1.0), rel=1e-5)
     assert score(0.0) != pytest.approx(score(1.0), rel=1e-3)
+
+
+@pytest.mark.parametrize(("validation_inits", "validate_every"), [(-1, 100), (1, 0)])
+def test_a_negative_count_or_no_interval_is_refused_before_training(tmp_path, validation_inits,
+                                                                      validate_every):
+    config = dataclasses.replace(VALIDATED, validation_inits=validation_inits, validate_every=validate_every)
+    with pytest.raises(ValueError, match=f"got {validation_inits} and {validate_every}"):
+        train(LocalCheckpointIO(tmp_path / "run.pt"), config)
+    assert not (tmp_path / "run.pt").exists()

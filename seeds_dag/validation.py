@@ -1,7 +1,7 @@
 """A held-out validation score for a training run, and the best weights by it.
 
 Why: on the main job's 24 reforecast inits the one-pass generator overfits. Trained 3000 steps
-instead of 800, its fair CRPS on its own training inits falls by 4-7 % while on held-out inits it
+instead of 800, its fair CRPS on its own training inits falls by 5-10 % while on held-out inits it
 rises by 1-9 %, and the perfect-model fair CRPS over ideal-2's goes from 1.03-1.08 to 1.06-1.20
 (docs/benchmarks.md, "Seventh round"): a small reforecast lets the network learn its inits, and a
 longer schedule is then worse, not better. Holding the last `validation_inits` inits of the

@@ -26,6 +26,7 @@ import xarray as xr
 from torch import Tensor
 
 from seeds_dag.normalization import lead_statistic
+from seeds_dag.trajectory_channels import flatten_leads
 
 
 def seed_spread(stats: xr.Dataset, variables: list[str], lead_time: np.ndarray) -> np.ndarray:
@@ -73,6 +74,15 @@ def from_anomaly(r: Tensor, seeds: Tensor, spread: Tensor) -> Tensor:
     """x = m_K + a·r, the inverse of `to_anomaly` (same shapes)."""
     mean, scale = _mean_and_scale(seeds, spread)
     return mean + scale * r
+
+
+def example_inputs(target: Tensor, seeds: Tensor, spread: Tensor) -> tuple[Tensor, Tensor]:
+    """(anomaly, conditioning) of training examples, what a generator's loss takes: target
+    (B, L, V, H, W) and seeds (B, K, L, V, H, W) trajectories, spread (1, L·V, H) (`seed_spread`,
+    leads as channels). The training loop and the validation score call this one function."""
+    target, seeds = flatten_leads(target), flatten_leads(seeds)
+    spread = spread.expand(target.shape[0], -1, -1)
+    return to_anomaly(target, seeds, spread), seed_conditioning(seeds, spread)
 
 
 def seed_conditioning(seeds: Tensor, spread: Tensor) -> Tensor:

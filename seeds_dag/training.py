@@ -54,8 +54,7 @@ from seeds_dag.output_cross_spectrum import (hermitian_square_root, member_devia
 from seeds_dag.output_spectrum import member_deviation_spectrum
 from seeds_dag.precision import autocast_context
 from seeds_dag.random_streams import seeded_generator
-from seeds_dag.seed_anomalies import seed_conditioning, to_anomaly
-from seeds_dag.trajectory_channels import flatten_leads
+from seeds_dag.seed_anomalies import example_inputs
 from seeds_dag.validation import split_validation, validation_examples, validation_loss
 from seeds_dag.weighting import area_weights
 
@@ -375,9 +374,7 @@ def train_generator(
             data_t, config.batch_size, config.seed_counts, seeded_generator(config.seed, step, 0, rank),
             truth_t, config.truth_probability,
         )
-        target, seeds = flatten_leads(target), flatten_leads(seeds)
-        spread_b = spread_t.expand(target.shape[0], -1, -1)
-        anomaly, cond = to_anomaly(target, seeds, spread_b), seed_conditioning(seeds, spread_b)
+        anomaly, cond = example_inputs(target, seeds, spread_t)
         with autocast:
             loss = training_loss(
                 trainer, objective, anomaly.to(device), cond.to(device), weights,

@@ -24,8 +24,7 @@ from torch import Tensor
 from seeds_dag.generators.kinds import Objective
 from seeds_dag.generators.objectives import training_loss
 from seeds_dag.random_streams import seeded_generator
-from seeds_dag.seed_anomalies import seed_conditioning, to_anomaly
-from seeds_dag.trajectory_channels import flatten_leads
+from seeds_dag.seed_anomalies import example_inputs
 
 VALIDATION_STREAM = 2
 """The key after (seed, step) that the validation noise is drawn with; the training batches use
@@ -86,14 +85,11 @@ def validation_loss(model: torch.nn.Module, objective: Objective,
         generator = seeded_generator(seed, 0, VALIDATION_STREAM, device=device)
         total = 0.0
         for start in range(0, target.shape[0], batch_size):
-            batch_target = flatten_leads(target[start:start + batch_size])
-            batch_seeds = flatten_leads(seeds[start:start + batch_size])
-            spread_b = spread.expand(batch_target.shape[0], -1, -1)
-            anomaly = to_anomaly(batch_target, batch_seeds, spread_b)
-            cond = seed_conditioning(batch_seeds, spread_b)
+            anomaly, cond = example_inputs(target[start:start + batch_size], seeds[start:start + batch_size],
+                                           spread)
             loss = training_loss(model, objective, anomaly.to(device), cond.to(device), weights, generator,
                                  step)
-            total += float(loss) * batch_target.shape[0]
+            total += float(loss) * anomaly.shape[0]
         return total / target.shape[0]
 
     members = mean_loss(member_targets) if truth_probability < 1 else 0.0

@@ -89,6 +89,7 @@ class EmulatorTrainingConfig(Config):
     seed: int = _TRAINING.seed
     validation_inits: int = _TRAINING.validation_inits
     validate_every: int = _TRAINING.validate_every
+    weight_decay: float = _TRAINING.weight_decay
     channels: list[int] = list(_DENOISER.channels)
     embed_dim: int = _DENOISER.embed_dim
     attention_at_bottom: bool = _DENOISER.attention_at_bottom
@@ -301,6 +302,7 @@ def _train(context: AssetExecutionContext, asset_name: str, config: EmulatorTrai
             "validation_inits": config.validation_inits,
             "best_step": result.best_step,
             "validation_curve": MetadataValue.json([[s, round(loss, 4)] for s, loss in result.validation])}),
+        **({} if config.weight_decay == 0 else {"weight_decay": config.weight_decay}),
         "final_loss": round(float(np.mean(losses[-window:])), 4),
         "loss_curve": MetadataValue.json([round(x, 4) for x in smoothed]),
         "training_examples": int((data.shape[0] - config.validation_inits) * data.shape[1]),

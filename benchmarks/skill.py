@@ -100,6 +100,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--validation-inits", type=int, default=TrainingConfig.validation_inits,
                         help="the last reforecast inits held out of training; the weights of the best "
                              "validation score are each model's (seeds_dag.validation)")
+    parser.add_argument("--weight-decay", type=float, default=TrainingConfig.weight_decay,
+                        help="AdamW's decoupled decay of the weight matrices (TrainingConfig.weight_decay)")
     parser.add_argument("--generators", default=",".join(BENCHMARKED_GENERATORS),
                         help=f"comma-separated generators of GEE, of {list(GENERATORS)}; the first one's "
                         "emulator is the one the frame is fitted to and the seed-count study trains")
@@ -156,7 +158,8 @@ def model_specs(args: argparse.Namespace, num_leads: int) -> tuple[list[ModelSpe
     the default flags a model is what the asset trains with the same number of steps."""
     denoiser = DenoiserConfig(channels=tuple(int(c) for c in args.channels.split(",")), num_leads=num_leads)
     training = TrainingConfig(steps=args.train_steps, batch_size=args.train_batch, learning_rate=args.learning_rate,
-                              checkpoint_every=250, validation_inits=args.validation_inits)
+                              checkpoint_every=250, validation_inits=args.validation_inits,
+                              weight_decay=args.weight_decay)
 
     def objective(kind: str, steps: int) -> Objective:
         return generator_objective(kind, steps, crps_finetune_steps=args.crps_finetune_steps,

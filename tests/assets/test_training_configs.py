@@ -69,7 +69,7 @@ MAIN_JOB_EMULATOR = {
                             spectral_weight=0.0),
     "training": TrainingConfig(steps=800, batch_size=4, learning_rate=3e-4, adam_betas=(0.9, 0.99),
                                warmup_steps=100, ema_decay=0.998, seed_counts=(2,), truth_probability=0.0,
-                               checkpoint_every=200, grad_clip=1.0, seed=0, log_every=50),
+                               checkpoint_every=200, grad_clip=1.0, seed=0, log_every=50, weight_decay=10.0),
     "denoiser": DenoiserConfig(channels=(16, 32, 64), blocks_per_level=1, embed_dim=128, attention_at_bottom=True,
                                num_variables=5, num_leads=6, use_lon_channels=True, attention_heads=4,
                                norm_groups=8, embedding_periods=(0.1, 8.0), noise_dim=32, noise_channels=4,

@@ -75,7 +75,8 @@ class TrainingConfig:
 
     steps: total optimiser steps of the run (raise it to extend a finished run).
     batch_size: examples per step, each one (init, target member's trajectory, K seeds).
-    learning_rate, adam_betas: Adam (AdamW with weight_decay); the rate ramps up linearly over warmup_steps, then stays.
+    learning_rate, adam_betas: Adam (AdamW with weight_decay); the rate ramps up linearly over
+        warmup_steps, then stays.
     ema_decay: the most the decay of the EMA of the weights used for sampling may reach. Below it
         the decay is (1 + step)/(EMA_WARMUP + step), an average that widens with the run: half its
         weight comes from the last 7.4 % of the steps so far (59 of 800, 111 of 1500), so a short
@@ -194,7 +195,6 @@ def run_fingerprint(
     )
 
 
-@torch.no_grad()
 def build_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
     """Adam, or with `config.weight_decay` AdamW decaying the tensors of two or more dimensions only
     (weight matrices and kernels; a bias or a gain decayed towards 0 is pulled towards no simpler a
@@ -207,6 +207,7 @@ def build_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.opt
     return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.adam_betas)
 
 
+@torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """ema ← decay·ema + (1 − decay)·model for parameters; buffers are copied."""
     for ema_param, param in zip(ema.parameters(), model.parameters()):

@@ -166,6 +166,9 @@ def test_loss_decreases_and_logs_are_called(trained):
     assert [step for step, _ in logs] == [50, 100]
     assert logs[-1][1] == pytest.approx(np.mean(losses[-50:]))
     assert result.steps_done == TINY.steps and result.resumed_from_step == 0
+    # The EMA is an average of weights, not a function of them: no autograd history (a graph
+    # through every step's update) hangs on it.
+    assert all(p.grad_fn is None and not p.requires_grad for p in result.model.parameters())
 
 
 def test_samples_of_the_trained_model_are_finite_with_the_data_scale(trained):

@@ -4,7 +4,8 @@ Why: on the main job's 24 reforecast inits the one-pass generator overfits. Trai
 instead of 800, its fair CRPS on its own training inits falls by 5-10 % while on held-out inits it
 rises by 1-9 %, and the perfect-model fair CRPS over ideal-2's goes from 1.03-1.08 to 1.06-1.20
 (docs/benchmarks.md, "Seventh round"): a small reforecast lets the network learn its inits, and a
-longer schedule is then worse, not better. Holding the last `validation_inits` inits of the
+longer schedule is then worse, not better (without weight decay: `TrainingConfig.weight_decay`
+stops the rise, the eighth round). Holding the last `validation_inits` inits of the
 window out of training, scoring the EMA weights on them every `validate_every` steps with the
 run's own objective, and publishing the weights of the best score makes a schedule longer than
 the data supports cost time, not skill, and shows in the loss curves where the data runs out.

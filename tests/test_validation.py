@@ -18,11 +18,11 @@ from seeds_dag.seed_anomalies import member_spread
 from seeds_dag.training import TrainingConfig, run_fingerprint, train_generator
 from seeds_dag.validation import split_validation, validation_examples, validation_loss
 from seeds_dag.weighting import area_weights
-from tests.test_training import CPU, DENOISER, LAT, LEAD_DAYS, LON, reforecast
+from tests.test_training import CPU, DENOISER, LAT, LEAD_DAYS, LON, TINY, reforecast
 
 CRPS = CRPSConfig(members=2)
 VALIDATED = TrainingConfig(steps=30, batch_size=4, learning_rate=5e-3, warmup_steps=5, checkpoint_every=10,
-                           validation_inits=1, validate_every=10)
+                           validation_inits=1, validate_every=10, weight_decay=TINY.weight_decay)
 
 
 def train(checkpoint, config=VALIDATED):

@@ -55,7 +55,7 @@ def test_a_decayed_run_resumes_exactly_and_differs_from_an_undecayed_one(tmp_pat
     np.testing.assert_allclose([l for _, l in resumed.losses], [l for _, l in straight.losses], rtol=1e-5)
     for name, value in straight.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[name], value, rtol=1e-5, atol=1e-6)
-    # 30 steps of lr·decay = 0.025 would shrink an untrained kernel to 0.47 of its size.
+    # 30 steps of lr·decay (0.025 after a 10-step ramp) would shrink an untrained kernel to about 0.5.
     def kernel_norm(model):
         return sum(p.detach().square().sum() for p in model.parameters() if p.dim() >= 2).sqrt().item()
 

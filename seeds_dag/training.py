@@ -99,16 +99,17 @@ class TrainingConfig:
     weight_decay: decoupled weight decay (AdamW) of the weight matrices and convolution kernels,
         per step lr·weight_decay of each (the tensors of one dimension are not: biases, norm gains
         and the output noise's amplitude per channel, whose zero is no simpler a model; the
-        kernels that bring the spatial noise in, and the head's noise map, are), so the product with the learning rate is what
-        counts: 10 at 3e-4 takes 0.3 % of a weight a step. A regulariser against the conditional
-        mean learnt by heart on few inits (`seeds_dag.validation`). Measured (main job's 24 inits,
-        docs/benchmarks.md, eighth round): with 4 inits held out the validation score stops rising
-        after its best (1.0967 at step 500, 1.0995 at 3000, against 1.0948 at 700 and 1.1735 at
-        3000 without decay; 1 only slows the rise), and at the main job's 800 steps the
-        perfect-model fair CRPS over ideal-2's fell from 1.0512 and 1.0507 to 1.0443 and 1.0437
-        (two training seeds, mean over leads; the spread/skill 0.01-0.05 lower) while the realism scorecard's share within bounds
-        rose from 0.69 and 0.66 to 0.78 and 0.82. 0: plain Adam, as every run before the field
-        existed (left out of the fingerprint, so their checkpoints still resume).
+        kernels that bring the spatial noise in, and the head's noise map, are), so the product
+        with the learning rate is what counts: 10 at 3e-4 takes 0.3 % of a weight a step. A
+        regulariser against the conditional mean learnt by heart on few inits
+        (`seeds_dag.validation`). Measured (main job's 24 inits, docs/benchmarks.md, eighth
+        round): with 4 inits held out the validation score stops rising after its best (1.0967 at
+        step 500, 1.0995 at 3000, against 1.0948 at 700 and 1.1735 at 3000 without decay; 1 only
+        slows the rise), and at the main job's 800 steps the perfect-model fair CRPS over
+        ideal-2's fell from 1.0512 and 1.0507 to 1.0443 and 1.0437 (two training seeds, mean over
+        leads; the spread/skill 0.01-0.05 lower) while the realism scorecard's share within
+        bounds rose from 0.69 and 0.66 to 0.78 and 0.82. 0: plain Adam, as every run before the
+        field existed (left out of the fingerprint, so their checkpoints still resume).
     """
 
     steps: int = 800

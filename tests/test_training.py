@@ -68,6 +68,14 @@ def reforecast(seed=0):
     return ((members - members.mean()) / members.std()).astype(np.float32)
 
 
+def training_fingerprint(config, objective=EDM):
+    """The training part of the run fingerprint of `config` on the tiny reforecast."""
+    data = reforecast()
+    fingerprint = training_module.run_fingerprint(DENOISER, objective, config, data.shape[3:], data.shape[2],
+                                                  LEAD_DAYS, member_spread(data))
+    return json.loads(fingerprint)["training"]
+
+
 def train(checkpoint, config=TINY, data=None, on_log=None, data_id="", objective=EDM):
     data = reforecast() if data is None else data
     return train_generator(data, LEAD_DAYS, member_spread(data), LAT, LON, DENOISER, objective, config, checkpoint,

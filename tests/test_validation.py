@@ -3,7 +3,6 @@ and their noise are fixed, and the run publishes the EMA weights of its best val
 in its result, its model file and across a resume."""
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest
@@ -15,10 +14,10 @@ from seeds_dag.checkpoints import LocalCheckpointIO, checkpoint_from_bytes
 from seeds_dag.generators.kinds import CRPSConfig
 from seeds_dag.model_file import model_from_checkpoint
 from seeds_dag.seed_anomalies import member_spread
-from seeds_dag.training import TrainingConfig, run_fingerprint, train_generator
+from seeds_dag.training import TrainingConfig, train_generator
 from seeds_dag.validation import split_validation, validation_examples, validation_loss
 from seeds_dag.weighting import area_weights
-from tests.test_training import CPU, DENOISER, LAT, LEAD_DAYS, LON, TINY, reforecast
+from tests.test_training import CPU, DENOISER, LAT, LEAD_DAYS, LON, TINY, reforecast, training_fingerprint
 
 CRPS = CRPSConfig(members=2)
 VALIDATED = TrainingConfig(steps=30, batch_size=4, learning_rate=5e-3, warmup_steps=5, checkpoint_every=10,
@@ -121,15 +120,11 @@ def test_a_resumed_run_keeps_its_validation_and_best_weights(tmp_path):
 def test_runs_without_validation_keep_their_fingerprint():
     """validation_inits at 0 stays out of the fingerprint, so checkpoints of runs from before the
     field existed still resume; held-out inits are another run."""
-    data = reforecast()
-
-    def training_fingerprint(config):
-        return json.loads(run_fingerprint(DENOISER, CRPS, config, data.shape[3:], data.shape[2], LEAD_DAYS,
-                                          member_spread(data)))["training"]
-
-    assert "validation_inits" not in training_fingerprint(dataclasses.replace(VALIDATED, validation_inits=0))
-    assert training_fingerprint(VALIDATED)["validation_inits"] == 1
-    assert "validate_every" not in training_fingerprint(VALIDATED)  # how often is not the run's trajectory
+    unvalidated = dataclasses.replace(VALIDATED, validation_inits=0)
+    assert "validation_inits" not in training_fingerprint(unvalidated, CRPS)
+    assert training_fingerprint(VALIDATED, CRPS)["validation_inits"] == 1
+    # How often it validates is not the run's trajectory.
+    assert "validate_every" not in training_fingerprint(VALIDATED, CRPS)
 
 
 def test_a_run_on_the_truth_validates_on_the_held_out_truth(tmp_path):

@@ -3,16 +3,14 @@
 run resumes exactly, and a negative decay is refused by name."""
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest
 import torch
 
 from seeds_dag.checkpoints import LocalCheckpointIO
-from seeds_dag.seed_anomalies import member_spread
-from seeds_dag.training import TrainingConfig, build_optimizer, run_fingerprint
-from tests.test_training import CRPS, DENOISER, LEAD_DAYS, TINY, reforecast, train
+from seeds_dag.training import TrainingConfig, build_optimizer
+from tests.test_training import TINY, train, training_fingerprint
 
 DECAYED = dataclasses.replace(TINY, steps=30, batch_size=4, checkpoint_every=10, weight_decay=5.0)
 
@@ -36,12 +34,6 @@ def test_decay_shrinks_matrices_and_kernels_by_lr_times_decay_and_leaves_vectors
 def test_without_decay_the_optimiser_and_fingerprint_are_those_of_earlier_runs():
     model = torch.nn.Linear(2, 2)
     assert type(build_optimizer(model, TrainingConfig(weight_decay=0.0))) is torch.optim.Adam
-    data = reforecast()
-
-    def training_fingerprint(config):
-        return json.loads(run_fingerprint(DENOISER, CRPS, config, data.shape[3:], data.shape[2], LEAD_DAYS,
-                                          member_spread(data)))["training"]
-
     assert "weight_decay" not in training_fingerprint(dataclasses.replace(TINY, weight_decay=0.0))
     assert training_fingerprint(DECAYED)["weight_decay"] == 5.0
 

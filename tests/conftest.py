@@ -4,12 +4,8 @@ anything that reads or writes s3:// URLs, a writer for it, and flaky proxies in 
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
 import signal
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,13 +13,12 @@ from typing import TYPE_CHECKING
 import pytest
 import torch
 
-if "PYTEST_XDIST_WORKER" in os.environ and "NUMBA_CACHE_DIR" not in os.environ:
-    # Under `pytest -n 2` each worker (and every process it starts) keeps numba's compiled
-    # functions in a folder of its own. scoringrules caches its gufuncs beside its sources, and
-    # two processes compiling one into that cache at once left it corrupt: every later call of the
-    # energy score segfaulted (a clean clone's run lost 4 workers so). Set before numba loads.
-    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix=f"numba-{os.environ['PYTEST_XDIST_WORKER']}-")
-    atexit.register(shutil.rmtree, os.environ["NUMBA_CACHE_DIR"], ignore_errors=True)
+from seeds_dag.verification.scoringrules_loader import load_scoringrules
+
+# Before any test module imports scoringrules itself: loaded under the product's lock, so that the
+# workers of `pytest -n 2` starting on a fresh install cannot both compile its gufuncs into
+# numba's cache (see seeds_dag/verification/scoringrules_loader.py).
+load_scoringrules()
 
 # tests/assets/tiny_experiment.py, importable from every test package (pytest puts a test's own
 # folder on sys.path only when it collects it).

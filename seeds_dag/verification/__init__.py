@@ -20,5 +20,7 @@ use them too):
 - :mod:`~seeds_dag.verification.perfect_model` and ``perfect_model_summary``: the seeds, ideal-K
   (built without the member playing truth) and the emulated ensembles scored against each
   non-seed physics member in turn, per init, pooled over inits, and the figure of merit (fair
-  CRPS over ideal-K's).
+  CRPS over ideal-K's);
+- :mod:`~seeds_dag.verification.scoringrules_loader`: scoringrules imported under a file lock, so
+  that processes starting at once cannot leave numba's cache of its gufuncs mismatched.
 """

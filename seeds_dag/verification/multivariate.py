@@ -28,6 +28,7 @@ from seeds_dag.conventions import INIT, LEAD, MEMBER, TIME
 from seeds_dag.verification.coherence import pair_correlation
 from seeds_dag.verification.scores import CRPS_BACKEND, _check_pair, _n_members
 from seeds_dag.verification.scores_table import LEAD_DAYS, MODEL, frame_of
+from seeds_dag.verification.scoringrules_loader import load_scoringrules
 from seeds_dag.weighting import spatial_mean
 
 VARIABLE_AXIS = "variable"
@@ -70,7 +71,7 @@ def energy_score(forecast: xr.Dataset, truth: xr.Dataset, scale: Mapping[str, fl
     if estimator not in ("fair", "nrg"):
         raise ValueError(f"energy_score: estimator must be 'fair' or 'nrg', got {estimator!r}")
     truth = _check_pair(forecast, truth, min_members=2 if estimator == "fair" else 1)
-    import scoringrules as sr  # here, not at the top: as in `scores._area_mean_crps`
+    sr = load_scoringrules()  # here, not at the top: as in `scores._area_mean_crps`
 
     score = xr.apply_ufunc(
         sr.es_ensemble,

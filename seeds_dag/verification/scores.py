@@ -20,6 +20,7 @@ import scipy.stats
 import xarray as xr
 
 from seeds_dag.conventions import INIT, LAT, LEAD, LON, MEMBER
+from seeds_dag.verification.scoringrules_loader import load_scoringrules
 from seeds_dag.weighting import spatial_mean
 
 RANK = "rank"
@@ -134,10 +135,10 @@ def _area_mean_crps(forecast: xr.Dataset, truth: xr.Dataset, estimator: str) -> 
     would sort its copy of the forecast broadcast to the truth's shape, once per truth where the
     truth has a dim the forecast lacks (29 members playing truth: 29 sorts of the same members).
     """
-    # Imported here, not at the top: scoringrules builds its numba gufuncs as it is imported (2–4 s),
+    # Loaded here, not at the top: scoringrules builds its numba gufuncs as it is imported (2–7 s),
     # and every Dagster process that loads the definitions (code servers, each step of a run)
     # imports this module, most of them to do anything but score.
-    import scoringrules as sr
+    sr = load_scoringrules()
 
     ordered = estimator in SORTED_ESTIMATORS
     if ordered:

@@ -102,6 +102,7 @@ class EmulatorTrainingConfig(Config):
     output_noise: bool = _DENOISER.output_noise
     output_noise_map: bool = _DENOISER.output_noise_map
     output_noise_initial_scale: float = _DENOISER.output_noise_initial_scale
+    seed_mean_shrinkage: bool = _DENOISER.seed_mean_shrinkage
 
     @model_validator(mode="after")
     def _objective_is_known(self) -> "EmulatorTrainingConfig":

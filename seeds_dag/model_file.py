@@ -23,7 +23,7 @@ from seeds_dag.generators.kinds import GENERATORS, OBJECTIVES, Objective, build_
 from seeds_dag.networks.unet import DenoiserConfig
 
 OUTPUT_STRUCTURE_FIELDS = ("output_correlation", "output_spectrum", "output_cross_spectrum", "output_noise",
-                           "output_noise_map")
+                           "output_noise_map", "seed_mean_shrinkage")
 """DenoiserConfig's fields that add to the one-pass generator's output layer, each read as off from a
 model file written before it existed."""
 MODEL_VERSION_CHARS = 16

@@ -5,7 +5,10 @@ For each lead, variable and latitude (pooled over longitudes by default), in nor
 
     x_gpp = α + β·m_K + c·(x_gee − m_K)
 
-m_K is the mean of the K seeds and x_gee a member the emulator drew from them. α + β·m_K is the
+m_K is the mean of the K seeds and x_gee a member the emulator drew from them; for an emulator that
+draws its members about the seeds' mean shrunk (`DenoiserConfig.seed_mean_shrinkage`), m_K is that
+centre S·m_K, so that the frame's centre and the members' deviations about it are what the emulator
+draws (about the raw mean, the shrinkage would be counted twice). α + β·m_K is the
 least-squares prediction of the truth y from the seed mean over the training inits (model
 output statistics): α removes the physics model's systematic error, β < 1 shrinks the seed mean
 towards the truth's climatology where the seeds say less about the truth (at long leads); both are
@@ -44,9 +47,11 @@ import numpy as np
 import torch
 
 from seeds_dag.emulation import SamplerConfig, generate_members
+from seeds_dag.seed_mean_shrinkage import shrink_along_latitude_circles
 from seeds_dag.verification.seed_sets import disjoint_seed_sets
 
 FRAME_ARRAYS = ("offset", "slope", "scale")
+CENTRE_FACTOR = "centre_factor"
 FRAME_MEMBERS = 16
 FRAME_SEED_SETS = 2
 """The emulator's members per training init and seed set, and the disjoint seed sets per init, that
@@ -64,13 +69,16 @@ class FrameError(ValueError):
 class PostProcessingFrame:
     """offset α, slope β, scale c: (lead, V, lat) or, fitted per point, (lead, V, lat, lon) float32,
     normalised units. seed_count: the K it was fitted for (the seed mean's error depends on K).
-    emulator_version: the version of the emulator whose members set c (`model_file.model_version`)."""
+    emulator_version: the version of the emulator whose members set c (`model_file.model_version`).
+    centre_factor: S (lead, V, W // 2 + 1) of an emulator that shrinks the seeds' mean, the centre
+    then S·m_K (`seed_mean_shrinkage.shrink_along_latitude_circles`); None: m_K."""
 
     offset: np.ndarray
     slope: np.ndarray
     scale: np.ndarray
     seed_count: int
     emulator_version: str
+    centre_factor: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         shapes = {name: getattr(self, name).shape for name in FRAME_ARRAYS}
@@ -86,15 +94,24 @@ class PostProcessingFrame:
         if self.offset.shape[:3] != (lead, variables, lat) or self.offset.shape[3:] not in ((), (lon,)):
             raise FrameError(f"the frame is for (lead, V, lat[, lon]) {self.offset.shape}, members have "
                              f"{(lead, variables, lat, lon)}")
-        seed_mean = seeds.mean(axis=1, keepdims=True)
+        seed_mean = self.centre(seeds.mean(axis=1))[:, None]  # (L, 1, V, H, W)
         offset, slope, scale = (_over_members_and_lon(getattr(self, name)) for name in FRAME_ARRAYS)
         return (offset + slope * seed_mean + scale * (members - seed_mean)).astype(np.float32)
+
+    def centre(self, seed_mean: np.ndarray) -> np.ndarray:
+        """The members' centre the frame regresses on: the seeds' mean (..., L, V, H, W), shrunk by
+        `centre_factor` where the emulator shrinks it."""
+        if self.centre_factor is None:
+            return seed_mean
+        return shrink_along_latitude_circles(seed_mean, self.centre_factor)
 
     def to_bytes(self) -> bytes:
         """The frame as an .npz of plain arrays (read back without pickle)."""
         buffer = io.BytesIO()
         meta = json.dumps({"seed_count": self.seed_count, "emulator_version": self.emulator_version})
-        np.savez(buffer, meta=np.array(meta), **{name: getattr(self, name) for name in FRAME_ARRAYS})
+        centre = {} if self.centre_factor is None else {CENTRE_FACTOR: self.centre_factor}
+        arrays = {name: getattr(self, name) for name in FRAME_ARRAYS} | centre
+        np.savez(buffer, meta=np.array(meta), **arrays)
         return buffer.getvalue()
 
     @classmethod
@@ -103,7 +120,10 @@ class PostProcessingFrame:
             with np.load(io.BytesIO(data), allow_pickle=False) as stored:
                 meta = json.loads(str(stored["meta"]))
                 arrays = {name: stored[name] for name in FRAME_ARRAYS}
-            return cls(**arrays, seed_count=int(meta["seed_count"]), emulator_version=str(meta["emulator_version"]))
+                # Frames written before the field have none: their emulators did not shrink.
+                centre = stored[CENTRE_FACTOR] if CENTRE_FACTOR in stored.files else None
+            return cls(**arrays, seed_count=int(meta["seed_count"]),
+                       emulator_version=str(meta["emulator_version"]), centre_factor=centre)
         except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
             raise FrameError(f"{where}: not a post-processing frame ({err}); rematerialise it") from err
 
@@ -116,13 +136,15 @@ def _over_members_and_lon(array: np.ndarray) -> np.ndarray:
 
 def fit_post_processing_frame(seed_means: np.ndarray, truth: np.ndarray, members: np.ndarray, *,
                               emulator_version: str, seed_count: int,
-                              pool_longitudes: bool = FRAME_POOL_LONGITUDES) -> PostProcessingFrame:
+                              pool_longitudes: bool = FRAME_POOL_LONGITUDES,
+                              centre_factor: np.ndarray | None = None) -> PostProcessingFrame:
     """Fit the frame (module docstring) on training inits, all arrays normalised:
 
     seed_means: (S, I, L, V, H, W), the mean of each of S seed sets of K members of I inits;
     truth: (I, L, V, H, W) at the valid times; members: (S, I, L, N, V, H, W), the emulator's
     members drawn from those seeds. Pooled over seed sets, inits (and members) and, by default,
-    longitudes; float64 sums.
+    longitudes; float64 sums. centre_factor: S of an emulator that shrinks the seeds' mean
+    (`PostProcessingFrame.centre_factor`): the seed means are shrunk by it before the fit.
     """
     if seed_means.ndim != 6 or members.ndim != 7 or truth.shape != seed_means.shape[1:] \
             or members.shape[:3] + members.shape[4:] != seed_means.shape:
@@ -130,6 +152,8 @@ def fit_post_processing_frame(seed_means: np.ndarray, truth: np.ndarray, members
                          f"must agree, got {seed_means.shape}, {truth.shape} and {members.shape}")
     if seed_means.shape[0] * seed_means.shape[1] < 2:
         raise FrameError(f"fitting a frame needs at least 2 (seed set, init) samples, got {seed_means.shape[:2]}")
+    if centre_factor is not None:
+        seed_means = shrink_along_latitude_circles(seed_means, centre_factor)
     m, y = seed_means.astype(np.float64), np.broadcast_to(truth, seed_means.shape).astype(np.float64)
     pooled = (0, 1, 5) if pool_longitudes else (0, 1)
     m_mean, y_mean = m.mean(pooled, keepdims=True), y.mean(pooled, keepdims=True)
@@ -147,7 +171,8 @@ def fit_post_processing_frame(seed_means: np.ndarray, truth: np.ndarray, members
     drop = pooled  # the pooled axes of (S, I, L, V, H, W), kept as length 1 by keepdims
     arrays = [np.squeeze(a, axis=drop).astype(np.float32) for a in (offset, slope)]
     scale = (np.squeeze(truth_rms, axis=drop) / member_rms).astype(np.float32)
-    return PostProcessingFrame(*arrays, scale, seed_count=seed_count, emulator_version=emulator_version)
+    return PostProcessingFrame(*arrays, scale, seed_count=seed_count, emulator_version=emulator_version,
+                               centre_factor=centre_factor)
 
 
 def fit_frame_to_emulator(model: torch.nn.Module, data: np.ndarray, truth: np.ndarray, spread: np.ndarray,
@@ -174,5 +199,9 @@ def fit_frame_to_emulator(model: torch.nn.Module, data: np.ndarray, truth: np.nd
             drawn.append(draws)
         seed_means.append(np.stack(means))
         members.append(np.stack(drawn))
+    factor = getattr(model, "seed_mean_factor", None)  # (L·V, W // 2 + 1) where the emulator shrinks m_K
+    if factor is not None:
+        factor = factor.detach().cpu().numpy().reshape(len(lead_days), -1, factor.shape[-1])
     return fit_post_processing_frame(np.stack(seed_means), truth, np.stack(members), emulator_version=emulator_version,
-                                     seed_count=seed_count, pool_longitudes=pool_longitudes)
+                                     seed_count=seed_count, pool_longitudes=pool_longitudes,
+                                     centre_factor=factor)

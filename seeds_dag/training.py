@@ -55,6 +55,7 @@ from seeds_dag.output_spectrum import member_deviation_spectrum
 from seeds_dag.precision import autocast_context
 from seeds_dag.random_streams import seeded_generator
 from seeds_dag.seed_anomalies import example_inputs
+from seeds_dag.seed_mean_shrinkage import anomaly_correction, deviation_gain, wiener_factor
 from seeds_dag.validation import split_validation, validation_examples, validation_loss
 from seeds_dag.weighting import area_weights
 
@@ -197,6 +198,35 @@ def run_fingerprint(
     )
 
 
+def set_seed_mean_shrinkage(model: torch.nn.Module, data: np.ndarray, lat_deg: np.ndarray, spread: np.ndarray,
+                            seed_counts: Sequence[int], device: torch.device) -> np.ndarray:
+    """Give `model` the Wiener shrinkage of the seeds' mean measured on `data`
+    (`seeds_dag.seed_mean_shrinkage`), and return the gain (W // 2 + 1, L·V) of the deviations
+    about the shrunk mean, by which the output filter (`output_cross_spectrum`) is scaled."""
+    if len(set(seed_counts)) != 1:
+        raise ValueError(f"seed_mean_shrinkage: the shrinkage depends on K, so training takes one K; "
+                         f"got seed_counts {tuple(seed_counts)} (train one model per K, or turn "
+                         f"seed_mean_shrinkage off)")
+    k = seed_counts[0]
+    factor = wiener_factor(data, lat_deg, k)
+    model.set_seed_mean_shrinkage(torch.from_numpy(factor).to(device),
+                                  torch.from_numpy(anomaly_correction(factor, spread, k)).to(device))
+    return deviation_gain(factor, k).T
+
+
+def weight_decay_at(learning_rate: float, reference: TrainingConfig = TrainingConfig()) -> float:
+    """The weight decay that takes as much of a weight a step at `learning_rate` as `reference`'s
+    decay takes at its own rate (AdamW takes lr·weight_decay a step).
+
+    For runs far from the default rate: at 17× it, the default's decay of 10 would take 5 % of every
+    weight a step and leave nothing learnt. Rounded to 12 significant digits, so that 0.6 is written
+    0.6 in fingerprints and metadata rather than 0.5999999999999999.
+    """
+    if not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"weight_decay_at: learning_rate must be a finite value > 0, got {learning_rate}")
+    return float(f"{reference.learning_rate * reference.weight_decay / learning_rate:.12g}")
+
+
 def build_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
     """Adam, or with `config.weight_decay` AdamW decaying the tensors of two or more dimensions only
     (weight matrices and kernels; a bias or a gain decayed towards 0 is pulled towards no simpler a
@@ -326,9 +356,14 @@ def train_generator(
     model = build_seeded_model(denoiser_config, objective, lat_deg, lon_deg, config.seed).to(device)
     if getattr(model, "output_mixing", None) is not None:
         model.set_output_correlation(correlation_square_root(member_deviation_correlation(data)).to(device))
+    # S for the seeds' mean, and the gain that scales the output filter to the deviations about it.
+    deviation_gains = (set_seed_mean_shrinkage(model, data, lat_deg, spread, config.seed_counts, device)
+                       if getattr(model, "seed_mean_correction", None) is not None else None)
     if getattr(model, "output_cross_root", None) is not None:
-        root = hermitian_square_root(member_deviation_cross_spectrum(data))
-        model.set_output_cross_spectrum(root.to(device))
+        cross = member_deviation_cross_spectrum(data)
+        if deviation_gains is not None:
+            cross = cross * deviation_gains[None, :, :, None] * deviation_gains[None, :, None, :]
+        model.set_output_cross_spectrum(hermitian_square_root(cross).to(device))
     if getattr(model, "output_noise_meridional", None) is not None:
         chain = meridional_coherence(data).astype(np.complex64)
         model.set_output_noise_meridional(torch.from_numpy(chain).to(device))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from seeds_dag.post_processing import FrameError, PostProcessingFrame, fit_post_processing_frame
+from seeds_dag.seed_mean_shrinkage import shrink_along_latitude_circles
 
 S, I, L, N, V, H, W = 2, 40, 2, 8, 2, 3, 16
 OFFSET, SLOPE, TRUTH_NOISE, MEMBER_NOISE = 0.5, 0.8, 0.3, 1.2
@@ -68,6 +69,35 @@ def test_the_frame_round_trips_and_damage_is_named():
     for damaged in (b"", b"not a frame", frame.to_bytes()[:100]):
         with pytest.raises(FrameError, match="store/post_processor/frame.npz: not a post-processing frame"):
             PostProcessingFrame.from_bytes(damaged, "store/post_processor/frame.npz")
+
+
+def test_around_an_emulator_that_shrinks_the_seed_mean_the_frame_centres_on_the_shrunk_mean():
+    """Members drawn about S·m (S per lead, variable and zonal wavenumber) and a truth about
+    OFFSET + SLOPE·S·m: the frame finds OFFSET and SLOPE on S·m, its centre is S·m, its scale the
+    truth's error over the members' spread about S·m, and the factor survives the file."""
+    rng = np.random.default_rng(5)
+    factor = rng.uniform(0.2, 1.0, (L, V, W // 2 + 1))
+    seed_means = rng.standard_normal((S, I, L, V, H, W))
+    centre = shrink_along_latitude_circles(seed_means, factor)
+    truth = OFFSET + SLOPE * centre[0] + TRUTH_NOISE * rng.standard_normal((I, L, V, H, W))
+    seed_means[1:] = seed_means[:1]  # one seed set, twice: no errors in variables
+    centre[1:] = centre[:1]
+    members = centre[:, :, :, None] + MEMBER_NOISE * rng.standard_normal((S, I, L, N, V, H, W))
+    frame = fit_post_processing_frame(seed_means, truth, members, emulator_version="e", seed_count=2,
+                                      centre_factor=factor)
+    np.testing.assert_allclose(frame.offset, OFFSET, atol=0.05)
+    np.testing.assert_allclose(frame.slope, SLOPE, atol=0.05)
+    np.testing.assert_allclose(frame.scale, TRUTH_NOISE / MEMBER_NOISE, rtol=0.06)
+    # Fitted on the raw mean instead, the slope takes the shrinkage in: far from SLOPE.
+    raw = fit_post_processing_frame(seed_means, truth, members, emulator_version="e", seed_count=2)
+    assert np.abs(raw.slope - SLOPE).max() > 0.1
+    seeds = np.stack([seed_means[0, 0]] * 2, axis=1)  # (L, K, V, H, W) whose mean is seed_means[0, 0]
+    offset, slope, scale = (getattr(frame, name)[:, None, :, :, None] for name in ("offset", "slope", "scale"))
+    expected = offset + slope * centre[0, 0][:, None] + scale * (members[0, 0] - centre[0, 0][:, None])
+    np.testing.assert_allclose(frame.apply(members[0, 0], seeds), expected, rtol=1e-4, atol=1e-4)
+    back = PostProcessingFrame.from_bytes(frame.to_bytes(), "frame.npz")
+    np.testing.assert_array_equal(back.centre_factor, frame.centre_factor)
+    assert PostProcessingFrame.from_bytes(raw.to_bytes(), "frame.npz").centre_factor is None
 
 
 def test_the_frame_refuses_other_seed_counts_and_grids():

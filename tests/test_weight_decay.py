@@ -1,6 +1,7 @@
 """Weight decay (`TrainingConfig.weight_decay`): AdamW decays the weight matrices and kernels only,
 0 is the plain Adam of earlier runs (their fingerprint and optimiser state unchanged), a decayed
-run resumes exactly, and a negative decay is refused by name."""
+run resumes exactly, a negative decay is refused by name, and runs at other learning rates can keep
+the default's decay a step."""
 
 import dataclasses
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from seeds_dag.checkpoints import LocalCheckpointIO
-from seeds_dag.training import TrainingConfig, build_optimizer
+from seeds_dag.training import TrainingConfig, build_optimizer, weight_decay_at
 from tests.test_training import TINY, train, training_fingerprint
 
 DECAYED = dataclasses.replace(TINY, steps=30, batch_size=4, checkpoint_every=10, weight_decay=5.0)
@@ -58,3 +59,15 @@ def test_a_decayed_run_resumes_exactly_and_differs_from_an_undecayed_one(tmp_pat
 def test_a_negative_or_undefined_decay_is_refused_by_name(tmp_path, decay):
     with pytest.raises(ValueError, match="weight_decay must be a finite value ≥ 0"):
         train(LocalCheckpointIO(tmp_path / "x.pt"), dataclasses.replace(TINY, steps=2, weight_decay=decay))
+
+
+def test_weight_decay_at_another_rate_keeps_the_decay_a_step():
+    default = TrainingConfig()
+    assert weight_decay_at(default.learning_rate) == default.weight_decay
+    for rate in (5e-3, 3e-3, 1e-5):
+        assert weight_decay_at(rate) * rate == pytest.approx(default.learning_rate * default.weight_decay)
+    assert weight_decay_at(5e-3) == 0.6  # written as 0.6, not 0.5999999999999999
+    assert weight_decay_at(1e-3, TrainingConfig(learning_rate=2e-3, weight_decay=1.0)) == 2.0
+    for rate in (0.0, -1e-3, float("nan")):
+        with pytest.raises(ValueError, match="learning_rate must be a finite value > 0"):
+            weight_decay_at(rate)

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from seeds_dag.networks.unet import DenoiserConfig, UNet, check_conditioning, noise_grids
 from seeds_dag.output_cross_spectrum import correlate_meridionally, filter_cross_spectrally
 from seeds_dag.output_spectrum import filter_zonally
+from seeds_dag.seed_mean_shrinkage import correct_members
 
 
 OUTPUT_NOISE_LOG_RANGE = 2.0
@@ -122,6 +123,17 @@ class NoiseGenerator(nn.Module):
             self.register_load_state_dict_pre_hook(_chain_of_one_rho)
         else:
             self.output_noise_meridional = None
+        if config.seed_mean_shrinkage:
+            # S (channel, wavenumber) and (S − 1)/a (channel, lat, wavenumber), set from the reforecast
+            # before training (`set_seed_mean_shrinkage`) and kept in the state dict; S is what readers
+            # of the members' centre take (the post-processing frame), the correction what forward adds.
+            # Ones and zeros leave the seeds' mean as it is.
+            wavenumbers = len(lon_deg) // 2 + 1
+            self.register_buffer("seed_mean_factor", torch.ones(config.trajectory_channels, wavenumbers))
+            self.register_buffer("seed_mean_correction", torch.zeros(config.trajectory_channels, len(lat_deg),
+                                                                     wavenumbers))
+        else:
+            self.seed_mean_factor = self.seed_mean_correction = None
         if config.output_spectrum:
             # g(channel, lat, wavenumber), set from the reforecast before training
             # (`set_output_spectrum`) and kept in the state dict like the mixing; all ones pass w on.
@@ -139,6 +151,14 @@ class NoiseGenerator(nn.Module):
         """Filter each output channel along the latitude circles by `gains` (L·V, H, W // 2 + 1), the
         physics members' zonal spectrum of deviations (`output_spectrum.member_deviation_spectrum`)."""
         self._set_output_buffer(self.output_gains, gains, "output_spectrum", "output gains")
+
+    def set_seed_mean_shrinkage(self, factor: Tensor, correction: Tensor) -> None:
+        """Move the members from about the seeds' mean m_K to about S·m_K: `factor` S (L·V, W // 2 + 1)
+        is `seed_mean_shrinkage.wiener_factor`, `correction` (L·V, H, W // 2 + 1) its
+        `anomaly_correction`, applied to the seeds' mean in cond."""
+        self._set_output_buffer(self.seed_mean_factor, factor, "seed_mean_shrinkage", "seed-mean factor")
+        self._set_output_buffer(self.seed_mean_correction, correction, "seed_mean_shrinkage",
+                                "seed-mean correction")
 
     def set_output_noise_meridional(self, rho: Tensor) -> None:
         """Draw ξ as a chain from latitude to latitude with complex correlation `rho` (L·V, H − 1,
@@ -215,9 +235,12 @@ class NoiseGenerator(nn.Module):
                 amplitude = amplitude * torch.exp(bound * torch.tanh(log_amplitude / bound))
             out = out + amplitude * correlate_meridionally(white, self.output_noise_chain)
         if self.output_cross_root is not None:
-            return filter_cross_spectrally(out, self.output_cross_spectral_root)
-        if self.output_gains is not None:
+            out = filter_cross_spectrally(out, self.output_cross_spectral_root)
+        elif self.output_gains is not None:
             out = filter_zonally(out, self.output_gains)
-        if self.output_mixing is None:
+        if self.output_mixing is not None:
+            out = torch.einsum("hij,bjhw->bihw", self.output_mixing, out)
+        if self.seed_mean_correction is None:
             return out
-        return torch.einsum("hij,bjhw->bihw", self.output_mixing, out)
+        # cond's first L·V channels are the seeds' mean (`seed_anomalies.seed_conditioning`).
+        return correct_members(out, cond[:, : self.config.trajectory_channels], self.seed_mean_correction)

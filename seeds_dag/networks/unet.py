@@ -113,6 +113,18 @@ class DenoiserConfig:
     output_noise_initial_scale: ξ's amplitude per channel before training
         (`networks.generator.NoiseGenerator`); a starting point only (the amplitude is learned), so
         model files that predate the field load whatever it is.
+    seed_mean_shrinkage: the one-pass generator's members lie about the seeds' mean shrunk towards
+        the climate per lead, variable and zonal wavenumber by the Wiener factor S measured on the
+        reforecast (`seeds_dag.seed_mean_shrinkage` says why), and the output filter's deviations
+        are scaled to the variance σ²(1 + S/K) about it; training then takes one K. The diffusion
+        models ignore it. Measured (main job's 3 inits, 800 steps, two training seeds;
+        docs/benchmarks.md, ninth round): perfect-model fair CRPS over ideal-2's 1.027–1.041 at
+        days 1–3 as before, 1.040–1.052 at days 5–10 against 1.046–1.067, 0.998 and 1.001 at day
+        15 against 1.024 and 1.021; the members' zonal power over the physics members' at
+        wavenumbers 1–15 at most 1.40–1.42 against 2.01–2.03; with the post-processing frame
+        centred on the shrunk mean, GPP's fair CRPS over physics-31's 0.99–1.00 at day 7, 0.95 at
+        day 15 (1.04–1.05 and 0.99–1.00 before). On by default; off for model files that predate
+        the field.
     """
 
     channels: tuple[int, ...] = (16, 32, 64)
@@ -134,6 +146,7 @@ class DenoiserConfig:
     output_noise: bool = True
     output_noise_map: bool = True
     output_noise_initial_scale: float = 0.5
+    seed_mean_shrinkage: bool = True
 
     @property
     def num_static_channels(self) -> int:

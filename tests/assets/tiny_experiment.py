@@ -35,6 +35,7 @@ from assets.main_job import operational_dates
 from assets.training import EmulatorTrainingConfig, PostProcessorTrainingConfig
 from resources import ComputeResource, SourceResource, StorageResource
 from seeds_dag.store import POINTER, UNPARTITIONED, ArtifactStore
+from seeds_dag.training import weight_decay_at
 
 SOURCE_SETTINGS: dict[str, Any] = dict(
     spinup_days=18, pool_days=3, truth_days=6, lead_days=[1, 2], reforecast_members=5,
@@ -42,9 +43,9 @@ SOURCE_SETTINGS: dict[str, Any] = dict(
 )
 SOURCE = SourceResource(**SOURCE_SETTINGS)
 COMPUTE = ComputeResource(device="cpu", threads=1, train_batch_size=8, sample_batch_size=4)
-# At 10× the default learning rate, with the default's weight decay a step (lr·weight_decay = 3e-3).
-TINY_NETWORK: dict[str, Any] = dict(steps=60, learning_rate=3e-3, weight_decay=1.0, channels=[8, 16, 16],
-                                    embed_dim=16, checkpoint_every=30)
+# At 10× the default learning rate, with the default's weight decay a step.
+TINY_NETWORK: dict[str, Any] = dict(steps=60, learning_rate=3e-3, weight_decay=weight_decay_at(3e-3),
+                                    channels=[8, 16, 16], embed_dim=16, checkpoint_every=30)
 TRAINING = EmulatorTrainingConfig(**TINY_NETWORK)
 POST_PROCESSING = PostProcessorTrainingConfig(**TINY_NETWORK, truth_probability=1.0)
 N_EMULATED = 8

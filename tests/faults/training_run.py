@@ -30,16 +30,17 @@ from seeds_dag.generators.kinds import CRPSConfig
 from seeds_dag.networks.unet import DenoiserConfig
 from seeds_dag.seed_anomalies import member_spread
 from seeds_dag.store import ArtifactStore
-from seeds_dag.training import TrainingConfig, TrainingResult, train_data_parallel, train_generator
+from seeds_dag.training import (TrainingConfig, TrainingResult, train_data_parallel, train_generator,
+                                weight_decay_at)
 
 LAT, LON = regular_latitudes(8), regular_longitudes(16)
 LEAD_DAYS = np.array([1.0, 2.0])
 DENOISER = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=2, num_leads=len(LEAD_DAYS),
                           attention_at_bottom=False, noise_dim=8)
 # A checkpoint every step: a kill at any moment is likely to land in the middle of a write. The
-# default's weight decay a step (lr·weight_decay = 3e-3) at this 17× rate, AdamW's state resumed.
+# default's weight decay a step at this 17× rate, AdamW's state resumed.
 CONFIG = TrainingConfig(steps=100, batch_size=4, learning_rate=5e-3, warmup_steps=10, checkpoint_every=1,
-                        weight_decay=0.6)
+                        weight_decay=weight_decay_at(5e-3))
 ASSET, CHECKPOINT = "trained_emulator", "checkpoint.pt"
 PROCESSES_ENV_VAR, STOP_ENV_VAR = "TRAINING_RUN_PROCESSES", "TRAINING_RUN_STOP"
 

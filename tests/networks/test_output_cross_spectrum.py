@@ -26,7 +26,7 @@ LEAD_DAYS = np.array([1.0, 2.0])
 N_VAR = 2
 CONFIG = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=N_VAR, num_leads=len(LEAD_DAYS),
                         attention_at_bottom=False, noise_dim=4, noise_channels=2, output_cross_spectrum=True,
-                        output_noise=False)
+                        output_noise=False, seed_mean_shrinkage=False)  # the filter alone (scaled: own tests)
 SHIFT = 2
 """The second variable of `shifted_reforecast` is the first moved east by SHIFT grid points."""
 

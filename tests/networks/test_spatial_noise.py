@@ -19,7 +19,8 @@ NUM_LEADS, NUM_VARS = 2, 3
 # The output structure off: it has tests of its own (test_output_*.py), and the network before these
 # fields is what the digests below were measured on.
 CONFIG = DenoiserConfig(channels=(8, 16, 16), embed_dim=16, num_variables=NUM_VARS, num_leads=NUM_LEADS,
-                        noise_dim=4, noise_channels=4, output_cross_spectrum=False, output_noise=False)
+                        noise_dim=4, noise_channels=4, output_cross_spectrum=False, output_noise=False,
+                        seed_mean_shrinkage=False)
 WITHOUT = dataclasses.replace(CONFIG, noise_channels=0)
 EVERY_LEVEL = dataclasses.replace(CONFIG, noise_levels=3)
 

@@ -1,0 +1,108 @@
+"""The seeds' mean shrunk towards the climate where it says little: a Wiener factor per lead, variable
+and zonal wavenumber, estimated on the reforecast, for the one-pass generator's members.
+
+A member is drawn about the mean m_K of K seeds. m_K is the ensemble mean μ plus the error of a
+K-member average, of variance σ²/K per zonal wavenumber (σ² the members' variance about μ). Where
+the forecast still knows the flow (large scales, short leads) that error is small beside μ; where
+it has lost it (wavenumbers past 10 at days 10–15) μ is near the climate's and m_K is mostly that
+error. A member drawn as m_K + spread then has the physics members' variance twice over: once as
+its spread, once in m_K. Measured on the main job's 3 inits, ideal-2 (m_K + √(1 + 1/K) times a
+physics member's deviation) has 1.4–2.7 × the physics members' zonal power at wavenumbers 8–15 by
+days 10–15, and the emulator, which learns to draw like it, the same to within a few per cent.
+
+The best linear estimate of μ from m_K, with μ's variance about the climate τ² (in normalised
+units the climate is 0 at every lead and latitude, `seeds_dag.normalization`), is S·m_K with
+
+    S = τ² / (τ² + σ²/K),
+
+its error variance S·σ²/K, so a member drawn as S·m_K + deviations of variance σ²(1 + S/K) has,
+in expectation, exactly the physics members' power (S·τ² + σ² + S·σ²/K = τ² + σ²), and its
+ensemble is sharper where the seeds say little. On the main job's 3 inits the shrunk ideal-2's
+perfect-model fair CRPS is 0.95 of ideal-2's at day 15 and 0.996–1.0 before, and its zonal power
+over the physics members' 0.56–1.35 at wavenumbers 1–15 where ideal-2's is 0.83–2.7.
+
+τ² and σ² are estimated per lead, variable and wavenumber from the reforecast's members
+(init-to-init variance of the K-free ensemble mean, corrected for its own sampling error, and the
+unbiased member variance), pooled over latitudes with area weights: per latitude, 24 inits leave
+the estimates too noisy.
+"""
+
+import numpy as np
+from torch import Tensor
+
+from seeds_dag.output_spectrum import filter_zonally
+
+
+def wiener_factor(data: np.ndarray, lat_deg: np.ndarray, k: int) -> np.ndarray:
+    """S = τ² / (τ² + σ²/K) per channel (lead-major, as the generator's) and zonal wavenumber.
+
+    Args:
+        data: (n_init, n_lead, n_member, V, H, W) normalised reforecast, n_member ≥ 2.
+        lat_deg: (H,) latitudes, for the area weights of the pooling.
+        k: the number of seeds the generator is trained to take.
+
+    Returns:
+        float32 (L·V, W // 2 + 1) in [0, 1]; 1 where there is no spread at all (nothing to shrink).
+    """
+    n_init, n_lead, n_member, n_var, n_lat, n_lon = data.shape
+    if n_member < 2:
+        raise ValueError(f"wiener_factor: the seeds' mean error needs the members' spread: "
+                         f"got {n_member} member")
+    if k < 1:
+        raise ValueError(f"wiener_factor: k must be ≥ 1 seed, got {k}")
+    if len(lat_deg) != n_lat:
+        raise ValueError(f"wiener_factor: {len(lat_deg)} latitudes for fields of {n_lat}")
+    coefficients = np.fft.rfft(data.astype(np.float64), axis=-1)  # (init, lead, member, var, lat, k)
+    mean = coefficients.mean(axis=2)
+    variance = (np.abs(coefficients - mean[:, :, None]) ** 2).sum(axis=2) / (n_member - 1)
+    weights = np.cos(np.deg2rad(np.asarray(lat_deg, dtype=np.float64)))
+    weights = weights / weights.sum()
+
+    def pooled(x: np.ndarray) -> np.ndarray:  # (init, lead, var, lat, k) -> (lead, var, k)
+        return np.einsum("ilvhk,h->lvk", x, weights) / n_init
+
+    sigma2 = pooled(variance)
+    # E|mean of n members|² = τ² + σ²/n over inits: τ² is what is left when the sampling error goes.
+    tau2 = np.maximum(pooled(np.abs(mean) ** 2) - sigma2 / n_member, 0.0)
+    total = tau2 + sigma2 / k
+    factor = np.divide(tau2, total, out=np.ones_like(total), where=total > 0)
+    return factor.reshape(n_lead * n_var, -1).astype(np.float32)
+
+
+def deviation_gain(factor: np.ndarray, k: int) -> np.ndarray:
+    """√((1 + S/K) / (1 + 1/K)): the deviations' amplitude about S·m_K relative to that about m_K,
+    per channel and wavenumber (a member's variance about the shrunk mean is σ²(1 + S/K))."""
+    return np.sqrt((1 + factor / k) / (1 + 1 / k)).astype(np.float32)
+
+
+def anomaly_correction(factor: np.ndarray, spread: np.ndarray, k: int) -> np.ndarray:
+    """The gain (S − 1)/a per channel, latitude and wavenumber that, applied along the latitude
+    circles to the seeds' mean, gives what moves a member from m_K + a·r to S·m_K + a·r in the
+    generator's anomaly units r (`seeds_dag.seed_anomalies`, a = s·√(1 + 1/K)).
+
+    Args:
+        factor: (L·V, W // 2 + 1) from :func:`wiener_factor`; spread: (L, V, H) normalised, s.
+
+    Returns:
+        float32 (L·V, H, W // 2 + 1).
+    """
+    scale = spread.reshape(-1, spread.shape[-1]).astype(np.float64) * np.sqrt(1 + 1 / k)  # (L·V, H)
+    if scale.shape[0] != factor.shape[0]:
+        raise ValueError(f"anomaly_correction: {factor.shape[0]} channels of S for {scale.shape[0]} "
+                         "of spread")
+    return ((factor[:, None, :] - 1) / scale[..., None]).astype(np.float32)
+
+
+def correct_members(out: Tensor, seed_mean: Tensor, correction: Tensor) -> Tensor:
+    """`out` (B, L·V, H, W) anomalies plus the seeds' mean (B, L·V, H, W) filtered zonally by
+    `correction` (L·V, H, W // 2 + 1): the members then lie about the shrunk mean."""
+    return out + filter_zonally(seed_mean, correction)
+
+
+def shrink_along_latitude_circles(mean: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """S·m_K in numpy: `mean` (..., L, V, H, W) with each lead's and variable's Fourier coefficients
+    along the latitude circles multiplied by `factor` (L, V, W // 2 + 1) (what the generator's
+    correction does to its members' centre, for readers of the members such as the post-processing
+    frame)."""
+    coefficients = np.fft.rfft(mean.astype(np.float64), axis=-1) * factor[:, :, None, :]
+    return np.fft.irfft(coefficients, n=mean.shape[-1], axis=-1).astype(mean.dtype)

@@ -107,6 +107,10 @@ class EmulatorTrainingConfig(Config):
     @model_validator(mode="after")
     def _objective_is_known(self) -> "EmulatorTrainingConfig":
         self.objective()  # generator_objective refuses an unknown generator or evaluation count by name
+        if self.generator == "crps" and self.seed_mean_shrinkage and len(set(self.seed_counts)) != 1:
+            # Refused here, before any data is read, as training would refuse it.
+            raise ValueError(f"seed_mean_shrinkage depends on K: seed_counts must hold one value (got "
+                             f"{self.seed_counts}); train one model per K, or turn seed_mean_shrinkage off")
         return self
 
     def training(self, batch_size: int, truth_probability: float = 0.0) -> TrainingConfig:

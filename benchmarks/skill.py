@@ -102,6 +102,10 @@ def parse_args() -> argparse.Namespace:
                              "validation score are each model's (seeds_dag.validation)")
     parser.add_argument("--weight-decay", type=float, default=TrainingConfig.weight_decay,
                         help="AdamW's decoupled decay of the weight matrices (TrainingConfig.weight_decay)")
+    parser.add_argument("--seed-mean-shrinkage", action=argparse.BooleanOptionalAction,
+                        default=DenoiserConfig.seed_mean_shrinkage,
+                        help="the crps generator's members about the seeds' mean shrunk towards the climate "
+                             "(DenoiserConfig.seed_mean_shrinkage; --no-seed-mean-shrinkage for runs before it)")
     parser.add_argument("--generators", default=",".join(BENCHMARKED_GENERATORS),
                         help=f"comma-separated generators of GEE, of {list(GENERATORS)}; the first one's "
                         "emulator is the one the frame is fitted to and the seed-count study trains")
@@ -156,7 +160,8 @@ def model_specs(args: argparse.Namespace, num_leads: int) -> tuple[list[ModelSpe
     study's GEE of the first generator by K. Their objectives come from `generator_objective` and
     their EMA and learning-rate schedule from `TrainingConfig`, as the training assets' do; with
     the default flags a model is what the asset trains with the same number of steps."""
-    denoiser = DenoiserConfig(channels=tuple(int(c) for c in args.channels.split(",")), num_leads=num_leads)
+    denoiser = DenoiserConfig(channels=tuple(int(c) for c in args.channels.split(",")), num_leads=num_leads,
+                              seed_mean_shrinkage=args.seed_mean_shrinkage)
     training = TrainingConfig(steps=args.train_steps, batch_size=args.train_batch, learning_rate=args.learning_rate,
                               checkpoint_every=250, validation_inits=args.validation_inits,
                               weight_decay=args.weight_decay)

@@ -7,7 +7,7 @@ For each lead, variable and latitude (pooled over longitudes by default), in nor
 
 m_K is the mean of the K seeds and x_gee a member the emulator drew from them; for an emulator that
 draws its members about the seeds' mean shrunk (`DenoiserConfig.seed_mean_shrinkage`), m_K is that
-centre S·m_K, so that the frame's centre and the members' deviations about it are what the emulator
+centre c + S·(m_K − c), so that the frame's centre and the members' deviations about it are what the emulator
 draws (about the raw mean, the shrinkage would be counted twice). α + β·m_K is the
 least-squares prediction of the truth y from the seed mean over the training inits (model
 output statistics): α removes the physics model's systematic error, β < 1 shrinks the seed mean
@@ -47,11 +47,11 @@ import numpy as np
 import torch
 
 from seeds_dag.emulation import SamplerConfig, generate_members
-from seeds_dag.seed_mean_shrinkage import shrink_along_latitude_circles
+from seeds_dag.seed_mean_shrinkage import shrunk_centre
 from seeds_dag.verification.seed_sets import disjoint_seed_sets
 
 FRAME_ARRAYS = ("offset", "slope", "scale")
-CENTRE_FACTOR = "centre_factor"
+CENTRE_FACTOR, CENTRE_CLIMATE = "centre_factor", "centre_climate"
 FRAME_MEMBERS = 16
 FRAME_SEED_SETS = 2
 """The emulator's members per training init and seed set, and the disjoint seed sets per init, that
@@ -70,8 +70,9 @@ class PostProcessingFrame:
     """offset α, slope β, scale c: (lead, V, lat) or, fitted per point, (lead, V, lat, lon) float32,
     normalised units. seed_count: the K it was fitted for (the seed mean's error depends on K).
     emulator_version: the version of the emulator whose members set c (`model_file.model_version`).
-    centre_factor: S (lead, V, W // 2 + 1) of an emulator that shrinks the seeds' mean, the centre
-    then S·m_K (`seed_mean_shrinkage.shrink_along_latitude_circles`); None: m_K."""
+    centre_factor, centre_climate: S (lead, V, W // 2 + 1) and c (lead, V, lat, lon) of an emulator
+    that shrinks the seeds' mean, the centre then c + S·(m_K − c) (`seed_mean_shrinkage.shrunk_centre`);
+    None (both): m_K."""
 
     offset: np.ndarray
     slope: np.ndarray
@@ -79,11 +80,20 @@ class PostProcessingFrame:
     seed_count: int
     emulator_version: str
     centre_factor: np.ndarray | None = None
+    centre_climate: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         shapes = {name: getattr(self, name).shape for name in FRAME_ARRAYS}
         if len(set(shapes.values())) != 1 or len(self.offset.shape) not in (3, 4):
             raise FrameError(f"frame arrays must share a (lead, V, lat[, lon]) shape, got {shapes}")
+        if (self.centre_factor is None) != (self.centre_climate is None):
+            raise FrameError("a frame's centre needs both its factor and its climate, or neither")
+        if self.centre_factor is not None and (
+                self.centre_factor.shape[:2] != self.offset.shape[:2] or self.centre_factor.ndim != 3
+                or self.centre_climate.shape[:3] != self.offset.shape[:3] or self.centre_climate.ndim != 4
+                or self.centre_factor.shape[2] != self.centre_climate.shape[3] // 2 + 1):
+            raise FrameError(f"the frame's centre factor {self.centre_factor.shape} and climate "
+                             f"{self.centre_climate.shape} do not fit its (lead, V, lat[, lon]) {self.offset.shape}")
 
     def apply(self, members: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         """members (L, N, V, H, W) drawn from seeds (L, K, V, H, W), both normalised -> the
@@ -99,17 +109,18 @@ class PostProcessingFrame:
         return (offset + slope * seed_mean + scale * (members - seed_mean)).astype(np.float32)
 
     def centre(self, seed_mean: np.ndarray) -> np.ndarray:
-        """The members' centre the frame regresses on: the seeds' mean (..., L, V, H, W), shrunk by
-        `centre_factor` where the emulator shrinks it."""
+        """The members' centre the frame regresses on: the seeds' mean (..., L, V, H, W), shrunk
+        towards `centre_climate` by `centre_factor` where the emulator shrinks it."""
         if self.centre_factor is None:
             return seed_mean
-        return shrink_along_latitude_circles(seed_mean, self.centre_factor)
+        return shrunk_centre(seed_mean, self.centre_factor, self.centre_climate)
 
     def to_bytes(self) -> bytes:
         """The frame as an .npz of plain arrays (read back without pickle)."""
         buffer = io.BytesIO()
         meta = json.dumps({"seed_count": self.seed_count, "emulator_version": self.emulator_version})
-        centre = {} if self.centre_factor is None else {CENTRE_FACTOR: self.centre_factor}
+        centre = ({} if self.centre_factor is None
+                  else {CENTRE_FACTOR: self.centre_factor, CENTRE_CLIMATE: self.centre_climate})
         arrays = {name: getattr(self, name) for name in FRAME_ARRAYS} | centre
         np.savez(buffer, meta=np.array(meta), **arrays)
         return buffer.getvalue()
@@ -121,9 +132,9 @@ class PostProcessingFrame:
                 meta = json.loads(str(stored["meta"]))
                 arrays = {name: stored[name] for name in FRAME_ARRAYS}
                 # Frames written before the field have none: their emulators did not shrink.
-                centre = stored[CENTRE_FACTOR] if CENTRE_FACTOR in stored.files else None
+                centre = {name: stored[name] for name in (CENTRE_FACTOR, CENTRE_CLIMATE) if name in stored.files}
             return cls(**arrays, seed_count=int(meta["seed_count"]),
-                       emulator_version=str(meta["emulator_version"]), centre_factor=centre)
+                       emulator_version=str(meta["emulator_version"]), **centre)
         except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
             raise FrameError(f"{where}: not a post-processing frame ({err}); rematerialise it") from err
 
@@ -137,14 +148,15 @@ def _over_members_and_lon(array: np.ndarray) -> np.ndarray:
 def fit_post_processing_frame(seed_means: np.ndarray, truth: np.ndarray, members: np.ndarray, *,
                               emulator_version: str, seed_count: int,
                               pool_longitudes: bool = FRAME_POOL_LONGITUDES,
-                              centre_factor: np.ndarray | None = None) -> PostProcessingFrame:
+                              centre_factor: np.ndarray | None = None,
+                              centre_climate: np.ndarray | None = None) -> PostProcessingFrame:
     """Fit the frame (module docstring) on training inits, all arrays normalised:
 
     seed_means: (S, I, L, V, H, W), the mean of each of S seed sets of K members of I inits;
     truth: (I, L, V, H, W) at the valid times; members: (S, I, L, N, V, H, W), the emulator's
     members drawn from those seeds. Pooled over seed sets, inits (and members) and, by default,
-    longitudes; float64 sums. centre_factor: S of an emulator that shrinks the seeds' mean
-    (`PostProcessingFrame.centre_factor`): the seed means are shrunk by it before the fit.
+    longitudes; float64 sums. centre_factor, centre_climate: S and c of an emulator that shrinks the
+    seeds' mean (`PostProcessingFrame`): the seed means are shrunk by them before the fit.
     """
     if seed_means.ndim != 6 or members.ndim != 7 or truth.shape != seed_means.shape[1:] \
             or members.shape[:3] + members.shape[4:] != seed_means.shape:
@@ -152,8 +164,10 @@ def fit_post_processing_frame(seed_means: np.ndarray, truth: np.ndarray, members
                          f"must agree, got {seed_means.shape}, {truth.shape} and {members.shape}")
     if seed_means.shape[0] * seed_means.shape[1] < 2:
         raise FrameError(f"fitting a frame needs at least 2 (seed set, init) samples, got {seed_means.shape[:2]}")
+    if (centre_factor is None) != (centre_climate is None):
+        raise FrameError("a frame's centre needs both its factor and its climate, or neither")
     if centre_factor is not None:
-        seed_means = shrink_along_latitude_circles(seed_means, centre_factor)
+        seed_means = shrunk_centre(seed_means, centre_factor, centre_climate)
     m, y = seed_means.astype(np.float64), np.broadcast_to(truth, seed_means.shape).astype(np.float64)
     pooled = (0, 1, 5) if pool_longitudes else (0, 1)
     m_mean, y_mean = m.mean(pooled, keepdims=True), y.mean(pooled, keepdims=True)
@@ -172,7 +186,7 @@ def fit_post_processing_frame(seed_means: np.ndarray, truth: np.ndarray, members
     arrays = [np.squeeze(a, axis=drop).astype(np.float32) for a in (offset, slope)]
     scale = (np.squeeze(truth_rms, axis=drop) / member_rms).astype(np.float32)
     return PostProcessingFrame(*arrays, scale, seed_count=seed_count, emulator_version=emulator_version,
-                               centre_factor=centre_factor)
+                               centre_factor=centre_factor, centre_climate=centre_climate)
 
 
 def fit_frame_to_emulator(model: torch.nn.Module, data: np.ndarray, truth: np.ndarray, spread: np.ndarray,
@@ -200,8 +214,10 @@ def fit_frame_to_emulator(model: torch.nn.Module, data: np.ndarray, truth: np.nd
         seed_means.append(np.stack(means))
         members.append(np.stack(drawn))
     factor = getattr(model, "seed_mean_factor", None)  # (L·V, W // 2 + 1) where the emulator shrinks m_K
+    climate = getattr(model, "seed_mean_climate", None)  # (L·V, H, W) then
     if factor is not None:
         factor = factor.detach().cpu().numpy().reshape(len(lead_days), -1, factor.shape[-1])
+        climate = climate.detach().cpu().numpy().reshape(len(lead_days), -1, *climate.shape[-2:])
     return fit_post_processing_frame(np.stack(seed_means), truth, np.stack(members), emulator_version=emulator_version,
                                      seed_count=seed_count, pool_longitudes=pool_longitudes,
-                                     centre_factor=factor)
+                                     centre_factor=factor, centre_climate=climate)

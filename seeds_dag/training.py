@@ -55,7 +55,7 @@ from seeds_dag.output_spectrum import member_deviation_spectrum
 from seeds_dag.precision import autocast_context
 from seeds_dag.random_streams import seeded_generator
 from seeds_dag.seed_anomalies import example_inputs
-from seeds_dag.seed_mean_shrinkage import anomaly_correction, deviation_gain, wiener_factor
+from seeds_dag.seed_mean_shrinkage import anomaly_correction, deviation_gain, reforecast_climate, wiener_factor
 from seeds_dag.validation import split_validation, validation_examples, validation_loss
 from seeds_dag.weighting import area_weights
 
@@ -210,7 +210,8 @@ def set_seed_mean_shrinkage(model: torch.nn.Module, data: np.ndarray, lat_deg: n
     k = seed_counts[0]
     factor = wiener_factor(data, lat_deg, k)
     model.set_seed_mean_shrinkage(torch.from_numpy(factor).to(device),
-                                  torch.from_numpy(anomaly_correction(factor, spread, k)).to(device))
+                                  torch.from_numpy(anomaly_correction(factor, spread, k)).to(device),
+                                  torch.from_numpy(reforecast_climate(data)).to(device))
     return deviation_gain(factor, k).T
 
 

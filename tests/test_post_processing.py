@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seeds_dag.post_processing import FrameError, PostProcessingFrame, fit_post_processing_frame
-from seeds_dag.seed_mean_shrinkage import shrink_along_latitude_circles
+from seeds_dag.seed_mean_shrinkage import shrunk_centre
 
 S, I, L, N, V, H, W = 2, 40, 2, 8, 2, 3, 16
 OFFSET, SLOPE, TRUTH_NOISE, MEMBER_NOISE = 0.5, 0.8, 0.3, 1.2
@@ -72,19 +72,21 @@ def test_the_frame_round_trips_and_damage_is_named():
 
 
 def test_around_an_emulator_that_shrinks_the_seed_mean_the_frame_centres_on_the_shrunk_mean():
-    """Members drawn about S·m (S per lead, variable and zonal wavenumber) and a truth about
-    OFFSET + SLOPE·S·m: the frame finds OFFSET and SLOPE on S·m, its centre is S·m, its scale the
-    truth's error over the members' spread about S·m, and the factor survives the file."""
+    """Members drawn about c + S·(m − c) (S per lead, variable and zonal wavenumber, c a climate with
+    stationary waves) and a truth about OFFSET + SLOPE·centre: the frame finds OFFSET and SLOPE on
+    that centre, its scale is the truth's error over the members' spread about it, and the centre
+    survives the file."""
     rng = np.random.default_rng(5)
     factor = rng.uniform(0.2, 1.0, (L, V, W // 2 + 1))
+    climate = 0.5 * rng.standard_normal((L, V, H, W))
     seed_means = rng.standard_normal((S, I, L, V, H, W))
-    centre = shrink_along_latitude_circles(seed_means, factor)
+    centre = shrunk_centre(seed_means, factor, climate)
     truth = OFFSET + SLOPE * centre[0] + TRUTH_NOISE * rng.standard_normal((I, L, V, H, W))
     seed_means[1:] = seed_means[:1]  # one seed set, twice: no errors in variables
     centre[1:] = centre[:1]
     members = centre[:, :, :, None] + MEMBER_NOISE * rng.standard_normal((S, I, L, N, V, H, W))
     frame = fit_post_processing_frame(seed_means, truth, members, emulator_version="e", seed_count=2,
-                                      centre_factor=factor)
+                                      centre_factor=factor, centre_climate=climate)
     np.testing.assert_allclose(frame.offset, OFFSET, atol=0.05)
     np.testing.assert_allclose(frame.slope, SLOPE, atol=0.05)
     np.testing.assert_allclose(frame.scale, TRUTH_NOISE / MEMBER_NOISE, rtol=0.06)
@@ -97,7 +99,13 @@ def test_around_an_emulator_that_shrinks_the_seed_mean_the_frame_centres_on_the_
     np.testing.assert_allclose(frame.apply(members[0, 0], seeds), expected, rtol=1e-4, atol=1e-4)
     back = PostProcessingFrame.from_bytes(frame.to_bytes(), "frame.npz")
     np.testing.assert_array_equal(back.centre_factor, frame.centre_factor)
+    np.testing.assert_array_equal(back.centre_climate, frame.centre_climate)
     assert PostProcessingFrame.from_bytes(raw.to_bytes(), "frame.npz").centre_factor is None
+    with pytest.raises(FrameError, match="both its factor and its climate"):
+        fit_post_processing_frame(seed_means, truth, members, emulator_version="e", seed_count=2,
+                                  centre_factor=factor)
+    with pytest.raises(FrameError, match="do not fit"):
+        PostProcessingFrame(frame.offset, frame.slope, frame.scale, 2, "e", factor[:, :, :-1], climate)
 
 
 def test_the_frame_refuses_other_seed_counts_and_grids():

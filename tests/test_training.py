@@ -42,10 +42,11 @@ N_INIT, N_MEMBER, N_VAR = 4, 5, 2
 # The loop's properties (learning, exact resumption, DDP) on the crps generator's global noise alone;
 # its spatial noise trains, checkpoints and resumes in tests/generators/test_noise_draws.py.
 # The bare network: the loop is what these tests are about (the output structure, which a short run
-# starts close to its optimum with, has tests of its own in tests/networks/test_output_*.py).
+# starts close to its optimum with, has tests of its own in tests/networks/test_output_*.py, as the
+# seed-mean shrinkage has in tests/networks/test_seed_mean_shrinkage.py).
 DENOISER = DenoiserConfig(channels=(8, 16), embed_dim=16, num_variables=N_VAR, num_leads=len(LEAD_DAYS),
                           attention_at_bottom=False, noise_dim=8, noise_channels=0, output_cross_spectrum=False,
-                          output_noise=False)
+                          output_noise=False, seed_mean_shrinkage=False)
 EDM = EDMConfig()
 # At 17× the default learning rate, with the default's decay a step (weight_decay_at's docstring).
 TINY = TrainingConfig(steps=100, batch_size=16, learning_rate=5e-3, warmup_steps=10, checkpoint_every=50,

@@ -124,16 +124,17 @@ class NoiseGenerator(nn.Module):
         else:
             self.output_noise_meridional = None
         if config.seed_mean_shrinkage:
-            # S (channel, wavenumber) and (S − 1)/a (channel, lat, wavenumber), set from the reforecast
-            # before training (`set_seed_mean_shrinkage`) and kept in the state dict; S is what readers
-            # of the members' centre take (the post-processing frame), the correction what forward adds.
-            # Ones and zeros leave the seeds' mean as it is.
-            wavenumbers = len(lon_deg) // 2 + 1
-            self.register_buffer("seed_mean_factor", torch.ones(config.trajectory_channels, wavenumbers))
-            self.register_buffer("seed_mean_correction", torch.zeros(config.trajectory_channels, len(lat_deg),
-                                                                     wavenumbers))
+            # S (channel, wavenumber), (S − 1)/a (channel, lat, wavenumber) and the climate c (channel,
+            # lat, lon), set from the reforecast before training (`set_seed_mean_shrinkage`) and kept
+            # in the state dict; S and c are what readers of the members' centre take (the
+            # post-processing frame), the correction what forward adds. Ones and zeros leave the
+            # seeds' mean as it is.
+            channels, wavenumbers = config.trajectory_channels, len(lon_deg) // 2 + 1
+            self.register_buffer("seed_mean_factor", torch.ones(channels, wavenumbers))
+            self.register_buffer("seed_mean_correction", torch.zeros(channels, len(lat_deg), wavenumbers))
+            self.register_buffer("seed_mean_climate", torch.zeros(channels, len(lat_deg), len(lon_deg)))
         else:
-            self.seed_mean_factor = self.seed_mean_correction = None
+            self.seed_mean_factor = self.seed_mean_correction = self.seed_mean_climate = None
         if config.output_spectrum:
             # g(channel, lat, wavenumber), set from the reforecast before training
             # (`set_output_spectrum`) and kept in the state dict like the mixing; all ones pass w on.
@@ -152,11 +153,13 @@ class NoiseGenerator(nn.Module):
         physics members' zonal spectrum of deviations (`output_spectrum.member_deviation_spectrum`)."""
         self._set_output_buffer(self.output_gains, gains, "output_spectrum", "output gains")
 
-    def set_seed_mean_shrinkage(self, factor: Tensor, correction: Tensor) -> None:
-        """Move the members from about the seeds' mean m_K to about S·m_K: `factor` S (L·V, W // 2 + 1)
-        is `seed_mean_shrinkage.wiener_factor`, `correction` (L·V, H, W // 2 + 1) its
-        `anomaly_correction`, applied to the seeds' mean in cond."""
+    def set_seed_mean_shrinkage(self, factor: Tensor, correction: Tensor, climate: Tensor) -> None:
+        """Move the members from about the seeds' mean m_K to about c + S·(m_K − c): `factor` S
+        (L·V, W // 2 + 1) is `seed_mean_shrinkage.wiener_factor`, `correction` (L·V, H, W // 2 + 1)
+        its `anomaly_correction`, applied to the seeds' mean in cond about `climate` c (L·V, H, W,
+        `reforecast_climate`)."""
         self._set_output_buffer(self.seed_mean_factor, factor, "seed_mean_shrinkage", "seed-mean factor")
+        self._set_output_buffer(self.seed_mean_climate, climate, "seed_mean_shrinkage", "seed-mean climate")
         self._set_output_buffer(self.seed_mean_correction, correction, "seed_mean_shrinkage",
                                 "seed-mean correction")
 
@@ -243,4 +246,5 @@ class NoiseGenerator(nn.Module):
         if self.seed_mean_correction is None:
             return out
         # cond's first L·V channels are the seeds' mean (`seed_anomalies.seed_conditioning`).
-        return correct_members(out, cond[:, : self.config.trajectory_channels], self.seed_mean_correction)
+        return correct_members(out, cond[:, : self.config.trajectory_channels], self.seed_mean_climate,
+                               self.seed_mean_correction)

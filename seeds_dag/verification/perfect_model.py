@@ -12,7 +12,10 @@ the seeds are. So
   (:func:`leave_one_out_ideal`): its members are the other non-seed members, about their own
   mean. Left in, x_j would be one of ideal-K's members and pull its mean
   towards the truth, a score no emulator that sees only the seeds could reach;
-- ideal-K is then what a perfect emulator of p(member | K seeds) scores, a bound at every lead:
+- ideal-K is then what a perfect emulator of p(member | K seeds) scores, a bound at every lead for
+  an emulator that knows nothing but the seeds (one that also knows the climate can shrink their
+  mean towards it where they say little, and beat ideal-K by up to 5 % at day 15:
+  `seeds_dag.seed_mean_shrinkage`):
   an emulated ensemble's fair CRPS over ideal-K's is the figure of merit (its target, and how
   far below a reachable score the bound lies at M = 31, in
   :mod:`~seeds_dag.verification.perfect_model_summary`).

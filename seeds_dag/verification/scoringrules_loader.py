@@ -56,7 +56,11 @@ def import_lock() -> Iterator[None]:
     if fcntl is None:
         yield
         return
-    with open(lock_path(), "a") as handle:
+    try:
+        handle = open(lock_path(), "a")
+    except PermissionError:  # a lock file another user made in a shared installation
+        handle = open(Path(tempfile.gettempdir()) / f"{LOCK_NAME}.{os.getuid()}", "a")
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -70,9 +74,9 @@ def load_scoringrules() -> ModuleType:
     Call it where scores are computed, not at module top: the import compiles or loads gufuncs
     (2–7 s), and most processes that load the pipeline's definitions never score.
     """
-    module = sys.modules.get("scoringrules")
-    if module is not None:
-        return module
-    with import_lock():
-        import scoringrules
-    return scoringrules
+    if "scoringrules" not in sys.modules:
+        with import_lock():
+            return importlib.import_module("scoringrules")
+    # Imported, or being imported by another thread of this process: import_module waits for that
+    # import to finish, where sys.modules would hand over a half-made module.
+    return importlib.import_module("scoringrules")

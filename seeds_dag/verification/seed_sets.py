@@ -53,7 +53,9 @@ def ideal_emulation(physics: xr.Dataset, seeds: tuple[int, ...]) -> xr.Dataset:
 
     For exchangeable members x = μ + ε, x_new − m_K has variance (1 + 1/K)·Var(ε): the seeds pin
     the ensemble's centre down only to within Var(ε)/K, and no emulator that sees only them can
-    know it better (at these leads the climate prior adds little). x_j − x̄_n scatter as draws of
+    know it better. One that also knows the climate can, where the seeds say little: shrunk towards
+    it (`seeds_dag.seed_mean_shrinkage`), this ensemble scored 0.998–1.002 of its perfect-model
+    fair CRPS at days 1–10 and 0.95 at day 15 on the main job's 3 inits. x_j − x̄_n scatter as draws of
     ε do, with the forecast's own flow-dependent covariance, so this ensemble's mean is exactly
     m_K and its spread (the unbiased variance over its members) (1 + 1/K)·Var(ε): the ensemble an
     emulator that had learnt everything else perfectly would make. (Centred on the mean of all M

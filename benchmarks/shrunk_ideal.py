@@ -64,8 +64,10 @@ def main() -> None:
     reforecast = all_partitions(store, "reforecast_shards")
     normalised = to_normalized_array(reforecast[variables], stats, variables)
     n_lead = reforecast.sizes[LEAD]
-    factor = wiener_factor(normalised, reforecast[LAT].values, k).reshape(n_lead, len(variables), -1)
-    climates = reforecast_climate(normalised).reshape(n_lead, len(variables), *normalised.shape[-2:])
+    climates = reforecast_climate(normalised)
+    factor = wiener_factor(normalised, climates, reforecast[LAT].values, k)
+    factor = factor.reshape(n_lead, len(variables), -1)
+    climates = climates.reshape(n_lead, len(variables), *normalised.shape[-2:])
     gain = deviation_gain(factor, k)
     physics = all_partitions(store, "operational_ensemble")[variables].load()
     truths = members_playing_truth(physics, seeds)

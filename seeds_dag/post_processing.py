@@ -86,8 +86,7 @@ class PostProcessingFrame:
         shapes = {name: getattr(self, name).shape for name in FRAME_ARRAYS}
         if len(set(shapes.values())) != 1 or len(self.offset.shape) not in (3, 4):
             raise FrameError(f"frame arrays must share a (lead, V, lat[, lon]) shape, got {shapes}")
-        if (self.centre_factor is None) != (self.centre_climate is None):
-            raise FrameError("a frame's centre needs both its factor and its climate, or neither")
+        _check_centre_pair(self.centre_factor, self.centre_climate)
         if self.centre_factor is not None and (
                 self.centre_factor.shape[:2] != self.offset.shape[:2] or self.centre_factor.ndim != 3
                 or self.centre_climate.shape[:3] != self.offset.shape[:3] or self.centre_climate.ndim != 4
@@ -139,6 +138,12 @@ class PostProcessingFrame:
             raise FrameError(f"{where}: not a post-processing frame ({err}); rematerialise it") from err
 
 
+def _check_centre_pair(factor: np.ndarray | None, climate: np.ndarray | None) -> None:
+    """A shrunk centre needs S and c together (the frame and its fit both check before using them)."""
+    if (factor is None) != (climate is None):
+        raise FrameError("a frame's centre needs both its factor and its climate, or neither")
+
+
 def _over_members_and_lon(array: np.ndarray) -> np.ndarray:
     """(L, V, H[, W]) -> broadcastable against (L, N, V, H, W)."""
     expanded = array[:, None]
@@ -164,8 +169,7 @@ def fit_post_processing_frame(seed_means: np.ndarray, truth: np.ndarray, members
                          f"must agree, got {seed_means.shape}, {truth.shape} and {members.shape}")
     if seed_means.shape[0] * seed_means.shape[1] < 2:
         raise FrameError(f"fitting a frame needs at least 2 (seed set, init) samples, got {seed_means.shape[:2]}")
-    if (centre_factor is None) != (centre_climate is None):
-        raise FrameError("a frame's centre needs both its factor and its climate, or neither")
+    _check_centre_pair(centre_factor, centre_climate)
     if centre_factor is not None:
         seed_means = shrunk_centre(seed_means, centre_factor, centre_climate)
     m, y = seed_means.astype(np.float64), np.broadcast_to(truth, seed_means.shape).astype(np.float64)

@@ -38,9 +38,11 @@ the estimates too noisy.
 """
 
 import numpy as np
+import xarray as xr
 from torch import Tensor
 
 from seeds_dag.output_spectrum import filter_zonally
+from seeds_dag.weighting import area_weights
 
 
 CLIMATE_NOISE_MULTIPLE = 4.0
@@ -67,12 +69,14 @@ def reforecast_climate(data: np.ndarray) -> np.ndarray:
     return fields.reshape(-1, *data.shape[-2:]).astype(np.float32)
 
 
-def wiener_factor(data: np.ndarray, lat_deg: np.ndarray, k: int) -> np.ndarray:
+def wiener_factor(data: np.ndarray, climate: np.ndarray, lat_deg: np.ndarray, k: int) -> np.ndarray:
     """S = τ² / (τ² + σ²/K) per channel (lead-major, as the generator's) and zonal wavenumber, τ²
-    measured about the reforecast's climate (`reforecast_climate`).
+    measured about the reforecast's climate.
 
     Args:
         data: (n_init, n_lead, n_member, V, H, W) normalised reforecast, n_member ≥ 2.
+        climate: (L·V, H, W), :func:`reforecast_climate` of `data` (computed once by the caller,
+            which keeps it too).
         lat_deg: (H,) latitudes, for the area weights of the pooling.
         k: the number of seeds the generator is trained to take.
 
@@ -87,12 +91,11 @@ def wiener_factor(data: np.ndarray, lat_deg: np.ndarray, k: int) -> np.ndarray:
         raise ValueError(f"wiener_factor: k must be ≥ 1 seed, got {k}")
     if len(lat_deg) != n_lat:
         raise ValueError(f"wiener_factor: {len(lat_deg)} latitudes for fields of {n_lat}")
-    climate = reforecast_climate(data).reshape(1, n_lead, 1, n_var, n_lat, n_lon)
-    anomalies = data.astype(np.float64) - climate
+    anomalies = data.astype(np.float64) - climate.reshape(1, n_lead, 1, n_var, n_lat, n_lon)
     coefficients = np.fft.rfft(anomalies, axis=-1)  # (init, lead, member, var, lat, k)
     mean = coefficients.mean(axis=2)
     variance = (np.abs(coefficients - mean[:, :, None]) ** 2).sum(axis=2) / (n_member - 1)
-    weights = np.cos(np.deg2rad(np.asarray(lat_deg, dtype=np.float64)))
+    weights = area_weights(xr.DataArray(np.asarray(lat_deg, dtype=np.float64), dims="lat")).values
     weights = weights / weights.sum()
 
     def pooled(x: np.ndarray) -> np.ndarray:  # (init, lead, var, lat, k) -> (lead, var, k)

@@ -208,10 +208,11 @@ def set_seed_mean_shrinkage(model: torch.nn.Module, data: np.ndarray, lat_deg: n
                          f"got seed_counts {tuple(seed_counts)} (train one model per K, or turn "
                          f"seed_mean_shrinkage off)")
     k = seed_counts[0]
-    factor = wiener_factor(data, lat_deg, k)
+    climate = reforecast_climate(data)
+    factor = wiener_factor(data, climate, lat_deg, k)
     model.set_seed_mean_shrinkage(torch.from_numpy(factor).to(device),
                                   torch.from_numpy(anomaly_correction(factor, spread, k)).to(device),
-                                  torch.from_numpy(reforecast_climate(data)).to(device))
+                                  torch.from_numpy(climate).to(device))
     return deviation_gain(factor, k).T
 
 

@@ -37,17 +37,22 @@ def reforecast(tau, sigma, n_init=400, n_member=5, seed=0):
     return (mean + members * np.asarray(sigma)[None, :, None, None, None, None]).astype(np.float32)
 
 
+def factor_of(data, k):
+    """S of `data` about its own climate, as training measures it."""
+    return wiener_factor(data, reforecast_climate(data), LAT, k)
+
+
 def test_the_wiener_factor_is_signal_over_signal_and_seed_mean_error():
     # Lead 1: τ² = 1, σ² = 2, K = 2: S = 1/2. Lead 2: no signal left, S = 0 (as far as 400 inits tell).
-    factor = wiener_factor(reforecast(tau=[1.0, 0.0], sigma=[np.sqrt(2), 1.0]), LAT, k=2)
+    factor = factor_of(reforecast(tau=[1.0, 0.0], sigma=[np.sqrt(2), 1.0]), k=2)
     assert factor.shape == (len(LEAD_DAYS) * N_VAR, len(LON) // 2 + 1) and factor.dtype == np.float32
     np.testing.assert_allclose(factor[:N_VAR], 0.5, atol=0.06)  # lead-major: lead 1's two variables first
     assert factor[N_VAR:].max() < 0.06
     # More seeds average more of the error away: S rises with K (τ² = 1, σ² = 2, K = 4: 2/3).
-    np.testing.assert_allclose(wiener_factor(reforecast(tau=[1.0, 1.0], sigma=[np.sqrt(2)] * 2), LAT, k=4),
+    np.testing.assert_allclose(factor_of(reforecast(tau=[1.0, 1.0], sigma=[np.sqrt(2)] * 2), k=4),
                                2 / 3, atol=0.06)
     with pytest.raises(ValueError, match="1 member"):
-        wiener_factor(reforecast(tau=[1, 1], sigma=[1, 1], n_member=1), LAT, k=2)
+        factor_of(reforecast(tau=[1, 1], sigma=[1, 1], n_member=1), k=2)
 
 
 def test_the_climate_is_per_longitude_and_stationary_waves_are_not_signal():
@@ -57,7 +62,7 @@ def test_the_climate_is_per_longitude_and_stationary_waves_are_not_signal():
     data = reforecast(tau=[1.0, 0.0], sigma=[np.sqrt(2), 1.0])
     wave = 0.5 * np.cos(2 * np.pi * 2 * np.arange(len(LON)) / len(LON)).astype(np.float32)
     with_wave = data + wave
-    np.testing.assert_allclose(wiener_factor(with_wave, LAT, k=2), wiener_factor(data, LAT, k=2), atol=0.02)
+    np.testing.assert_allclose(factor_of(with_wave, k=2), factor_of(data, k=2), atol=0.02)
     climate = reforecast_climate(with_wave)
     assert climate.shape == (len(LEAD_DAYS) * N_VAR, len(LAT), len(LON))
     spectrum = np.abs(np.fft.rfft(climate, axis=-1)) / len(LON) * 2  # amplitude per wavenumber
@@ -114,7 +119,7 @@ def test_training_sets_the_shrinkage_and_scaled_filter_and_the_model_file_keeps_
     checkpoint = LocalCheckpointIO(tmp_path / "model.pt")
     result = train_generator(data, LEAD_DAYS, spread, LAT, LON, CONFIG, objective_for("crps"), config,
                              checkpoint, torch.device("cpu"))
-    factor = wiener_factor(data, LAT, k=2)
+    factor = factor_of(data, k=2)
     expected = torch.from_numpy(anomaly_correction(factor, spread, 2))
     torch.testing.assert_close(result.model.seed_mean_correction, expected)
     torch.testing.assert_close(result.model.seed_mean_factor, torch.from_numpy(factor))
